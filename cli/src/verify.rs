@@ -1,0 +1,206 @@
+//! `vouch verify` and `vouch triangulate`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use vouch_keys::{Digest, PublicKey};
+use vouch_registry::cosign::{read_signatures, signature_tag};
+use vouch_registry::{ImageReference, ManifestRef, Store, Target};
+use vouch_verifier::cosign::{CosignRequirements, CosignVerdict, verify_image_signatures};
+
+use crate::error::{CliError, read_input};
+use crate::output::{OutputFormat, print_json};
+use crate::{OutputArgs, RegistryArgs};
+
+#[derive(Args)]
+pub(crate) struct VerifyArgs {
+    /// The public key (PEM SubjectPublicKeyInfo, as `generate-key-pair` writes PREFIX.pub).
+    #[arg(long, short = 'k', value_name = "FILE")]
+    key: PathBuf,
+    /// Require this annotation, with this value, in the signed payload (repeatable).
+    #[arg(short = 'a', long = "annotations", value_name = "KEY=VALUE", value_parser = crate::parse_annotation)]
+    annotations: Vec<(String, String)>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+    /// Images: `registry/repository[:tag][@digest]` or `oci:PATH[:TAG]`.
+    #[arg(required = true, value_name = "IMAGE")]
+    images: Vec<String>,
+}
+
+#[derive(Args)]
+pub(crate) struct TriangulateArgs {
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// The image.
+    #[arg(value_name = "IMAGE")]
+    image: String,
+}
+
+/// The digest an image is to be verified at: the one named, else the tag resolved once.
+async fn digest_of(target: &Target) -> Result<Digest, CliError> {
+    Ok(match &target.manifest {
+        ManifestRef::Digest(digest) => digest.clone(),
+        _ => target.resolve().await?.digest,
+    })
+}
+
+struct Outcome {
+    image: String,
+    verdict: CosignVerdict,
+    signature_tag: String,
+    found_manifest: bool,
+}
+
+pub(crate) async fn run(args: VerifyArgs) -> Result<ExitCode, CliError> {
+    let references = args
+        .images
+        .iter()
+        .map(|image| ImageReference::parse(image))
+        .collect::<Result<Vec<_>, _>>()?;
+    let key_text = read_input(&args.key)?;
+    let key = PublicKey::from_pem(&key_text).map_err(|source| CliError::Key {
+        path: args.key.clone(),
+        source,
+    })?;
+    let requirements = CosignRequirements {
+        key,
+        annotations: args.annotations.into_iter().collect::<BTreeMap<_, _>>(),
+    };
+    let client = args.registry.client()?;
+
+    let mut outcomes = Vec::new();
+    for reference in &references {
+        let target = Store::open(&client, reference)?;
+        let digest = digest_of(&target).await?;
+        let signatures = read_signatures(&target.store, &digest).await?;
+        let verdict = verify_image_signatures(&digest, &signatures.layers, &requirements);
+        outcomes.push(Outcome {
+            image: target.store.describe(&ManifestRef::Digest(digest)),
+            verdict,
+            signature_tag: signatures.tag,
+            found_manifest: signatures.manifest_digest.is_some(),
+        });
+    }
+
+    match args.output.output {
+        OutputFormat::Json => print_json(&serde_json::Value::Array(
+            outcomes.iter().map(outcome_json).collect(),
+        )),
+        OutputFormat::Text => {
+            for outcome in &outcomes {
+                print_outcome(outcome, &requirements);
+            }
+        }
+    }
+    Ok(if outcomes.iter().all(|o| o.verdict.is_verified()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn denial_summary(outcome: &Outcome) -> String {
+    if !outcome.found_manifest {
+        format!(
+            "no signatures found ({} does not exist)",
+            outcome.signature_tag
+        )
+    } else if outcome.verdict.rejected.is_empty() {
+        format!("{} holds no signature layers", outcome.signature_tag)
+    } else {
+        let n = outcome.verdict.rejected.len();
+        format!(
+            "none of the {n} signature{} holds",
+            if n == 1 { "" } else { "s" }
+        )
+    }
+}
+
+fn print_outcome(outcome: &Outcome, requirements: &CosignRequirements) {
+    let verdict = &outcome.verdict;
+    if verdict.is_verified() {
+        println!("Verified {}", outcome.image);
+        println!(
+            "  checks: signature over the payload with {} key {}, payload names this digest{}",
+            requirements.key.key_type(),
+            requirements.key.fingerprint(),
+            if requirements.annotations.is_empty() {
+                String::new()
+            } else {
+                ", required annotations present".to_owned()
+            }
+        );
+    } else {
+        println!("DENIED {}: {}", outcome.image, denial_summary(outcome));
+    }
+    for signature in &verdict.verified {
+        let annotations: Vec<String> = signature
+            .payload
+            .optional()
+            .map(|(k, v)| {
+                format!(
+                    "{k}={}",
+                    v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+                )
+            })
+            .collect();
+        println!(
+            "  ok       layer {}: docker-reference {}{}",
+            signature.layer,
+            signature.payload.docker_reference(),
+            if annotations.is_empty() {
+                String::new()
+            } else {
+                format!(", annotations {}", annotations.join(" "))
+            }
+        );
+    }
+    for rejected in &verdict.rejected {
+        println!(
+            "  rejected layer {}: [{}] {}",
+            rejected.layer,
+            rejected.reason.code(),
+            rejected.reason
+        );
+    }
+}
+
+fn outcome_json(outcome: &Outcome) -> serde_json::Value {
+    let verdict = &outcome.verdict;
+    serde_json::json!({
+        "image": outcome.image,
+        "digest": verdict.image.to_string(),
+        "verified": verdict.is_verified(),
+        "signature_tag": outcome.signature_tag,
+        "reason": (!verdict.is_verified()).then(|| denial_summary(outcome)),
+        "signatures": verdict.verified.iter().map(|s| serde_json::json!({
+            "layer": s.layer,
+            "key_fingerprint": s.key_fingerprint,
+            "signature": s.signature,
+            "payload": s.payload,
+        })).collect::<Vec<_>>(),
+        "rejected": verdict.rejected.iter().map(|r| serde_json::json!({
+            "layer": r.layer,
+            "check": r.reason.code(),
+            "reason": r.reason.to_string(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub(crate) async fn triangulate(args: TriangulateArgs) -> Result<ExitCode, CliError> {
+    let reference = ImageReference::parse(&args.image)?;
+    let client = args.registry.client()?;
+    let target = Store::open(&client, &reference)?;
+    let digest = digest_of(&target).await?;
+    println!(
+        "{}",
+        target
+            .store
+            .describe(&ManifestRef::Tag(signature_tag(&digest)))
+    );
+    Ok(ExitCode::SUCCESS)
+}

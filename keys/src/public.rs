@@ -1,0 +1,201 @@
+//! Public keys: reading SubjectPublicKeyInfo, verifying signatures.
+
+use std::fmt;
+
+use aws_lc_rs::signature::{self as sig, ParsedPublicKey, VerificationAlgorithm};
+
+use crate::der::{self, AlgorithmIdentifier, Reader, oids};
+use crate::encrypted::pem_encode;
+use crate::private::integer_bits;
+use crate::{
+    COSIGN_PRIVATE_KEY_LABEL, KeyError, KeyType, PUBLIC_KEY_LABEL, RSA_BITS,
+    SIGSTORE_PRIVATE_KEY_LABEL, ec_key_type, malformed,
+};
+
+/// A public key with the one signature scheme its type allows.
+#[derive(Clone)]
+pub struct PublicKey {
+    key_type: KeyType,
+    spki: Vec<u8>,
+    parsed: std::sync::Arc<ParsedPublicKey>,
+}
+
+impl PartialEq for PublicKey {
+    /// Keys are equal when their SubjectPublicKeyInfo encodings are.
+    fn eq(&self, other: &Self) -> bool {
+        self.spki == other.spki
+    }
+}
+
+impl Eq for PublicKey {}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PublicKey")
+            .field("key_type", &self.key_type)
+            .field("fingerprint", &self.fingerprint())
+            .finish()
+    }
+}
+
+fn verification_algorithm(key_type: KeyType) -> &'static dyn VerificationAlgorithm {
+    match key_type {
+        KeyType::EcdsaP256 => &sig::ECDSA_P256_SHA256_ASN1,
+        KeyType::EcdsaP384 => &sig::ECDSA_P384_SHA384_ASN1,
+        KeyType::EcdsaP521 => &sig::ECDSA_P521_SHA512_ASN1,
+        KeyType::Ed25519 => &sig::ED25519,
+        KeyType::Rsa { .. } => &sig::RSA_PKCS1_2048_8192_SHA256,
+    }
+}
+
+impl PublicKey {
+    /// Reads the first PEM block of `text`: `PUBLIC KEY` (SubjectPublicKeyInfo, RFC 5280) or
+    /// `RSA PUBLIC KEY` (PKCS#1). A private key gives [`KeyError::PrivateKeyGiven`].
+    pub fn from_pem(text: &str) -> Result<Self, KeyError> {
+        let block = pem::parse(text).map_err(|e| KeyError::NotPem(e.to_string()))?;
+        match block.tag() {
+            PUBLIC_KEY_LABEL => Self::from_spki_der(block.contents()),
+            "RSA PUBLIC KEY" => {
+                let mut spki = AlgorithmIdentifier::encode(oids::RSA_ENCRYPTION, None);
+                let mut bits = vec![0u8];
+                bits.extend_from_slice(block.contents());
+                spki.extend(der::tlv(der::BIT_STRING, &bits));
+                Self::from_spki_der(&der::tlv(der::SEQUENCE, &spki))
+            }
+            SIGSTORE_PRIVATE_KEY_LABEL
+            | COSIGN_PRIVATE_KEY_LABEL
+            | "PRIVATE KEY"
+            | "EC PRIVATE KEY"
+            | "RSA PRIVATE KEY" => Err(KeyError::PrivateKeyGiven),
+            label => Err(KeyError::UnsupportedPem {
+                label: label.to_owned(),
+            }),
+        }
+    }
+
+    /// Reads a DER SubjectPublicKeyInfo. Refuses curves other than P-256/384/521 and RSA
+    /// outside 2048 to 4096 bits, and points that are not on the curve.
+    pub fn from_spki_der(spki: &[u8]) -> Result<Self, KeyError> {
+        let structure = "public key";
+        let mut seq = der::parse_single(spki, der::SEQUENCE).map_err(malformed(structure))?;
+        let algorithm = AlgorithmIdentifier::read(&mut seq).map_err(malformed(structure))?;
+        let bits = seq.expect(der::BIT_STRING).map_err(malformed(structure))?;
+        if !seq.is_empty() {
+            return Err(KeyError::Malformed {
+                structure,
+                reason: "trailing data",
+            });
+        }
+        let key_type = match algorithm.algorithm.0 {
+            oids::EC_PUBLIC_KEY => ec_key_type(algorithm.curve)?,
+            oids::ED25519 => KeyType::Ed25519,
+            oids::RSA_ENCRYPTION => {
+                // RFC 8017 appendix A.1.1: RSAPublicKey ::= SEQUENCE { modulus, exponent }.
+                let key = bits.get(1..).ok_or(KeyError::Malformed {
+                    structure,
+                    reason: "empty bit string",
+                })?;
+                let mut rsa = Reader::new(key).sequence().map_err(malformed(structure))?;
+                let modulus = rsa.expect(der::INTEGER).map_err(malformed(structure))?;
+                let bits = integer_bits(modulus);
+                if !RSA_BITS.contains(&bits) {
+                    return Err(KeyError::RsaKeySize { bits });
+                }
+                KeyType::Rsa { bits }
+            }
+            _ => {
+                return Err(KeyError::UnsupportedAlgorithm {
+                    oid: algorithm.algorithm.to_string(),
+                });
+            }
+        };
+        let parsed = ParsedPublicKey::new(verification_algorithm(key_type), spki).map_err(|e| {
+            KeyError::InvalidKey {
+                key_type: key_type.to_string(),
+                reason: e.to_string(),
+            }
+        })?;
+        Ok(Self {
+            key_type,
+            spki: spki.to_vec(),
+            parsed: std::sync::Arc::new(parsed),
+        })
+    }
+
+    /// The kind of key.
+    pub fn key_type(&self) -> KeyType {
+        self.key_type
+    }
+
+    /// The DER SubjectPublicKeyInfo.
+    pub fn spki_der(&self) -> &[u8] {
+        &self.spki
+    }
+
+    /// PEM text labelled `PUBLIC KEY`, LF line endings, as cosign writes `cosign.pub`.
+    pub fn to_pem(&self) -> String {
+        pem_encode(PUBLIC_KEY_LABEL, self.spki.clone())
+    }
+
+    /// Lowercase hex SHA-256 of the SubjectPublicKeyInfo DER: a stable name for the key in
+    /// reports.
+    pub fn fingerprint(&self) -> String {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &self.spki);
+        crate::hex(digest.as_ref())
+    }
+
+    /// Checks `signature` over `message` with the key type's one scheme
+    /// ([`KeyType::scheme`]); ECDSA signatures must be ASN.1 DER. Succeeds only if the
+    /// signature is valid.
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), KeyError> {
+        self.parsed
+            .verify_sig(message, signature)
+            .map_err(|_| KeyError::SignatureInvalid {
+                key_type: self.key_type,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_private_key_given_as_public_is_named() {
+        let text = "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n";
+        assert!(matches!(
+            PublicKey::from_pem(text),
+            Err(KeyError::PrivateKeyGiven)
+        ));
+    }
+
+    #[test]
+    fn pem_round_trip_keeps_the_key() {
+        let key = crate::PrivateKey::generate(KeyType::EcdsaP384).unwrap();
+        let back = PublicKey::from_pem(&key.public_key().to_pem()).unwrap();
+        assert_eq!(&back, key.public_key());
+        assert_eq!(back.fingerprint().len(), 64);
+    }
+
+    #[test]
+    fn a_point_off_the_curve_is_refused() {
+        let key = crate::PrivateKey::generate(KeyType::EcdsaP256).unwrap();
+        let mut spki = key.public_key().spki_der().to_vec();
+        let last = spki.len() - 1;
+        spki[last] ^= 1;
+        assert!(matches!(
+            PublicKey::from_spki_der(&spki),
+            Err(KeyError::InvalidKey { .. })
+        ));
+    }
+
+    #[test]
+    fn signatures_do_not_cross_key_types() {
+        let p256 = crate::PrivateKey::generate(KeyType::EcdsaP256).unwrap();
+        let other = crate::PrivateKey::generate(KeyType::EcdsaP256).unwrap();
+        let signature = p256.sign(b"m").unwrap();
+        assert!(other.public_key().verify(b"m", &signature).is_err());
+        assert!(p256.public_key().verify(b"m", b"").is_err());
+        assert!(p256.public_key().verify(b"m", &[0u8; 72]).is_err());
+    }
+}

@@ -1,0 +1,373 @@
+//! OCI image layouts on disk (image-spec `image-layout.md`): `oci-layout`, `index.json`,
+//! `blobs/<alg>/<hex>`. Tags are the `org.opencontainers.image.ref.name` annotations of
+//! `index.json` entries.
+//!
+//! Writes are crash-safe and safe against concurrent writers: blobs are written to a temporary
+//! file and renamed into place, and `index.json` is rewritten the same way while holding an
+//! exclusive lock on the `oci-layout` file (which is never replaced, so every writer locks
+//! the same inode).
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use vouch_keys::Digest;
+
+use crate::RegistryError;
+use crate::manifest::{Descriptor, FetchedManifest, ImageIndex, REF_NAME_ANNOTATION, media_types};
+
+const LAYOUT_FILE: &str = "oci-layout";
+const INDEX_FILE: &str = "index.json";
+const LAYOUT_VERSION: &str = "1.0.0";
+/// `index.json` is read whole; this bounds it like any manifest.
+const MAX_INDEX_BYTES: u64 = 64 * 1024 * 1024;
+
+/// An OCI image layout directory.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    root: PathBuf,
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> RegistryError + '_ {
+    move |source| RegistryError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+impl Layout {
+    /// Opens an existing layout: `oci-layout` must declare version 1.0.0 and `index.json`
+    /// must be an image index.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self, RegistryError> {
+        let layout = Self { root: root.into() };
+        let marker = layout.root.join(LAYOUT_FILE);
+        let text = fs::read_to_string(&marker)
+            .map_err(|e| layout.error(format!("not an OCI image layout ({}: {e})", LAYOUT_FILE)))?;
+        let version = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v.get("imageLayoutVersion")?.as_str().map(str::to_owned));
+        if version.as_deref() != Some(LAYOUT_VERSION) {
+            return Err(layout.error(format!(
+                "{LAYOUT_FILE} does not declare imageLayoutVersion {LAYOUT_VERSION}"
+            )));
+        }
+        layout.index()?;
+        Ok(layout)
+    }
+
+    /// Creates an empty layout at `root` (the directory may exist but must not already hold
+    /// a layout).
+    pub fn create(root: impl Into<PathBuf>) -> Result<Self, RegistryError> {
+        let layout = Self { root: root.into() };
+        if layout.root.join(LAYOUT_FILE).exists() {
+            return Err(layout.error("already exists".into()));
+        }
+        fs::create_dir_all(layout.root.join("blobs/sha256")).map_err(io_error(&layout.root))?;
+        let index = ImageIndex {
+            schema_version: 2,
+            media_type: Some(media_types::OCI_INDEX.into()),
+            manifests: Vec::new(),
+            annotations: Default::default(),
+            extra: Default::default(),
+        };
+        layout.write_atomically(INDEX_FILE, &to_json(&index))?;
+        layout.write_atomically(
+            LAYOUT_FILE,
+            format!("{{\"imageLayoutVersion\":\"{LAYOUT_VERSION}\"}}").as_bytes(),
+        )?;
+        Ok(layout)
+    }
+
+    /// The layout directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn error(&self, reason: String) -> RegistryError {
+        RegistryError::Layout {
+            path: self.root.clone(),
+            reason,
+        }
+    }
+
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root
+            .join("blobs")
+            .join(digest.algorithm().name())
+            .join(digest.hex())
+    }
+
+    /// The parsed `index.json`.
+    pub fn index(&self) -> Result<ImageIndex, RegistryError> {
+        let path = self.root.join(INDEX_FILE);
+        let bytes = read_bounded(&path, MAX_INDEX_BYTES)?
+            .ok_or_else(|| self.error(format!("{INDEX_FILE} is missing")))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| self.error(format!("{INDEX_FILE} is not an image index: {e}")))
+    }
+
+    /// The `index.json` entry tagged `tag`, if any.
+    pub fn find_tag(&self, tag: &str) -> Result<Option<Descriptor>, RegistryError> {
+        Ok(self
+            .index()?
+            .manifests
+            .into_iter()
+            .find(|d| d.annotations.get(REF_NAME_ANNOTATION).map(String::as_str) == Some(tag)))
+    }
+
+    /// The image a reference without tag or digest means: the only entry of `index.json`
+    /// that is not a cosign signature, attestation or SBOM tag.
+    pub fn sole_image(&self) -> Result<Descriptor, RegistryError> {
+        let images: Vec<Descriptor> = self
+            .index()?
+            .manifests
+            .into_iter()
+            .filter(|d| {
+                !d.annotations
+                    .get(REF_NAME_ANNOTATION)
+                    .is_some_and(|name| crate::cosign::is_cosign_tag(name))
+            })
+            .collect();
+        match <[Descriptor; 1]>::try_from(images) {
+            Ok([only]) => Ok(only),
+            Err(images) => {
+                let tags: Vec<&str> = images
+                    .iter()
+                    .filter_map(|d| d.annotations.get(REF_NAME_ANNOTATION).map(String::as_str))
+                    .collect();
+                Err(self.error(format!(
+                    "holds {} images; name one as oci:PATH:TAG (tags: {})",
+                    images.len(),
+                    if tags.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        tags.join(", ")
+                    }
+                )))
+            }
+        }
+    }
+
+    /// Reads a blob of at most `limit` bytes and checks its digest. `None` if absent.
+    pub fn read_blob(&self, digest: &Digest, limit: u64) -> Result<Option<Vec<u8>>, RegistryError> {
+        let path = self.blob_path(digest);
+        let Some(bytes) = read_bounded(&path, limit).map_err(|e| match e {
+            RegistryError::TooLarge { .. } => RegistryError::TooLarge {
+                what: format!("blob {digest} in {}", self.root.display()),
+                limit,
+            },
+            other => other,
+        })?
+        else {
+            return Ok(None);
+        };
+        let mut hasher = digest.hasher();
+        hasher.update(&bytes);
+        hasher
+            .finish()
+            .map_err(|found| RegistryError::DigestMismatch {
+                what: path.display().to_string(),
+                expected: digest.clone(),
+                found,
+            })?;
+        Ok(Some(bytes))
+    }
+
+    /// Reads the manifest with `digest` (bounded, digest-checked). Its media type is the one
+    /// the manifest states, else `media_type` (from the index entry). `None` if absent.
+    pub fn read_manifest(
+        &self,
+        digest: &Digest,
+        media_type: &str,
+        limit: u64,
+    ) -> Result<Option<FetchedManifest>, RegistryError> {
+        Ok(self.read_blob(digest, limit)?.map(|bytes| FetchedManifest {
+            digest: digest.clone(),
+            media_type: crate::manifest::stated_media_type(&bytes)
+                .unwrap_or_else(|| media_type.to_owned()),
+            bytes,
+        }))
+    }
+
+    /// Stores `bytes` as a blob (no-op if already present) and returns its descriptor.
+    pub fn write_blob(&self, media_type: &str, bytes: &[u8]) -> Result<Descriptor, RegistryError> {
+        let descriptor = Descriptor::of(media_type, bytes);
+        let path = self.blob_path(&descriptor.digest);
+        if !path.exists() {
+            let relative = Path::new("blobs")
+                .join(descriptor.digest.algorithm().name())
+                .join(descriptor.digest.hex());
+            self.write_atomically(&relative, bytes)?;
+        }
+        Ok(descriptor)
+    }
+
+    /// Points `tag` at `descriptor` in `index.json`, replacing any entry with that tag, under
+    /// the layout lock.
+    pub fn set_tag(&self, tag: &str, descriptor: Descriptor) -> Result<(), RegistryError> {
+        self.locked(|| self.set_tag_unlocked(tag, descriptor))
+    }
+
+    /// Runs `f` holding the exclusive layout lock, for read-modify-write sequences. `f` must
+    /// not call [`Layout::set_tag`] (which takes the lock itself).
+    pub(crate) fn locked<T>(
+        &self,
+        f: impl FnOnce() -> Result<T, RegistryError>,
+    ) -> Result<T, RegistryError> {
+        let lock_path = self.root.join(LAYOUT_FILE);
+        let lock = File::open(&lock_path).map_err(io_error(&lock_path))?;
+        lock.lock().map_err(io_error(&lock_path))?;
+        let result = f();
+        drop(lock);
+        result
+    }
+
+    /// [`Layout::set_tag`] for callers already holding the lock.
+    pub(crate) fn set_tag_unlocked(
+        &self,
+        tag: &str,
+        mut descriptor: Descriptor,
+    ) -> Result<(), RegistryError> {
+        let mut index = self.index()?;
+        index
+            .manifests
+            .retain(|d| d.annotations.get(REF_NAME_ANNOTATION).map(String::as_str) != Some(tag));
+        descriptor
+            .annotations
+            .insert(REF_NAME_ANNOTATION.into(), tag.into());
+        index.manifests.push(descriptor);
+        self.write_atomically(INDEX_FILE, &to_json(&index))
+    }
+
+    /// Writes `relative` by way of a temporary file in the same directory and a rename, so
+    /// readers see the old content or the new, never a mix.
+    fn write_atomically(
+        &self,
+        relative: impl AsRef<Path>,
+        bytes: &[u8],
+    ) -> Result<(), RegistryError> {
+        let path = self.root.join(relative);
+        let dir = path.parent().unwrap_or(&self.root);
+        fs::create_dir_all(dir).map_err(io_error(dir))?;
+        let mut temp = tempfile_in(dir)?;
+        temp.1.write_all(bytes).map_err(io_error(&temp.0))?;
+        temp.1.sync_all().map_err(io_error(&temp.0))?;
+        fs::rename(&temp.0, &path).map_err(|e| {
+            let _ = fs::remove_file(&temp.0);
+            RegistryError::Io {
+                path: path.clone(),
+                source: e,
+            }
+        })
+    }
+}
+
+/// A new, uniquely named temporary file in `dir`.
+fn tempfile_in(dir: &Path) -> Result<(PathBuf, File), RegistryError> {
+    let mut attempt = 0u32;
+    loop {
+        let mut random = [0u8; 8];
+        aws_lc_rs::rand::fill(&mut random).map_err(|_| RegistryError::Io {
+            path: dir.to_owned(),
+            source: std::io::Error::other("no randomness for a temporary name"),
+        })?;
+        let path = dir.join(format!(".vouch-tmp-{}", vouch_keys::hex(&random)));
+        match File::options().write(true).create_new(true).open(&path) {
+            Ok(file) => return Ok((path, file)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 10 => {
+                attempt += 1;
+            }
+            Err(e) => return Err(io_error(&path)(e)),
+        }
+    }
+}
+
+/// Reads a file of at most `limit` bytes; `None` if it does not exist.
+fn read_bounded(path: &Path, limit: u64) -> Result<Option<Vec<u8>>, RegistryError> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_error(path)(e)),
+    };
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_error(path))?;
+    if bytes.len() as u64 > limit {
+        return Err(RegistryError::TooLarge {
+            what: path.display().to_string(),
+            limit,
+        });
+    }
+    Ok(Some(bytes))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    // Plain data structures always serialize.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_write_tag_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path().join("l")).unwrap();
+        let blob = layout.write_blob("x/y", b"hello").unwrap();
+        assert_eq!(
+            layout.read_blob(&blob.digest, 5).unwrap().unwrap(),
+            b"hello"
+        );
+        assert!(matches!(
+            layout.read_blob(&blob.digest, 4),
+            Err(RegistryError::TooLarge { .. })
+        ));
+        layout.set_tag("v1", blob.clone()).unwrap();
+        layout.set_tag("v1", blob.clone()).unwrap();
+        let reopened = Layout::open(layout.root()).unwrap();
+        assert_eq!(reopened.index().unwrap().manifests.len(), 1);
+        assert_eq!(
+            reopened.find_tag("v1").unwrap().unwrap().digest,
+            blob.digest
+        );
+        assert_eq!(reopened.sole_image().unwrap().digest, blob.digest);
+        assert!(reopened.find_tag("v2").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_corrupted_blob_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        let blob = layout.write_blob("x/y", b"hello").unwrap();
+        fs::write(layout.blob_path(&blob.digest), b"HELLO").unwrap();
+        assert!(matches!(
+            layout.read_blob(&blob.digest, 100),
+            Err(RegistryError::DigestMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn a_directory_that_is_not_a_layout_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Layout::open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("not an OCI image layout"), "{err}");
+    }
+
+    #[test]
+    fn concurrent_taggers_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        std::thread::scope(|scope| {
+            for i in 0..8 {
+                let layout = layout.clone();
+                scope.spawn(move || {
+                    let blob = layout.write_blob("x/y", format!("{i}").as_bytes()).unwrap();
+                    layout.set_tag(&format!("t{i}"), blob).unwrap();
+                });
+            }
+        });
+        assert_eq!(layout.index().unwrap().manifests.len(), 8);
+    }
+}

@@ -1,0 +1,225 @@
+//! Everything vouch does with image storage: OCI distribution registries over HTTP, OCI image
+//! layouts on disk, and cosign's signature tag layout on top of both.
+//!
+//! * [`ImageReference`] parses `registry/repo:tag@digest` (docker's defaults) and
+//!   `oci:PATH[:TAG]`.
+//! * [`RegistryClient`] speaks the distribution API: anonymous, basic and bearer-token
+//!   challenge auth with credentials from `~/.docker/config.json` (`auths`, `credsStore`,
+//!   `credHelpers`), plain HTTP only for loopback registries unless allowed, timeouts, bounded
+//!   retries of transient failures, and hard [`Limits`] on every manifest and signature blob
+//!   read (sizes are checked while streaming, digests after).
+//! * [`Layout`] is an OCI image layout directory, readable and writable the same way.
+//! * [`Store`] puts both behind one interface, and [`cosign`] reads and appends
+//!   `sha256-<hex>.sig` signature manifests through it, keeping concurrent writers' layers.
+//!
+//! ```no_run
+//! use vouch_registry::{ClientOptions, ImageReference, RegistryClient, Store};
+//!
+//! # async fn run() -> Result<(), vouch_registry::RegistryError> {
+//! let client = RegistryClient::new(ClientOptions::default())?;
+//! let image = ImageReference::parse("ghcr.io/acme/app:1.2.3")?;
+//! let target = Store::open(&client, &image)?;
+//! let resolved = target.resolve().await?; // tag -> digest, once
+//! let signatures = vouch_registry::cosign::read_signatures(&target.store, &resolved.digest).await?;
+//! println!("{} has {} signature layer(s)", resolved.digest, signatures.layers.len());
+//! # Ok(()) }
+//! ```
+
+mod auth;
+mod client;
+pub mod cosign;
+mod layout;
+pub mod manifest;
+mod reference;
+mod store;
+
+use std::path::PathBuf;
+
+pub use auth::Credentials;
+pub use client::{ClientOptions, Limits, RegistryClient};
+pub use layout::Layout;
+pub use reference::{DOCKER_HUB, ImageReference, LayoutReference, Reference};
+pub use store::{ManifestRef, ResolvedImage, Store, Target};
+pub use vouch_keys::Digest;
+
+/// How a network exchange failed below HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportFailure {
+    /// No connection could be made.
+    Connect,
+    /// The request or response took longer than the timeout.
+    Timeout,
+    /// The connection was closed or reset before the exchange completed.
+    Closed,
+    /// Any other failure to complete the exchange.
+    Other,
+}
+
+impl std::fmt::Display for TransportFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TransportFailure::Connect => "cannot connect",
+            TransportFailure::Timeout => "timed out",
+            TransportFailure::Closed => "connection closed",
+            TransportFailure::Other => "request failed",
+        })
+    }
+}
+
+/// Everything that can go wrong talking to a registry or a layout. Each variant names the
+/// registry or path and the operation, so the message alone tells the user where to look.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// The image reference does not parse.
+    #[error("invalid image reference \"{input}\": {reason}")]
+    InvalidReference {
+        /// The text given.
+        input: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The network exchange failed.
+    #[error("{operation}: {failure}: {detail}")]
+    Transport {
+        /// What was being done (`GET manifest registry/repo:tag`).
+        operation: String,
+        /// The kind of failure.
+        failure: TransportFailure,
+        /// The HTTP library's description.
+        detail: String,
+    },
+    /// The registry answered with an unexpected status.
+    #[error("{operation}: registry answered {status}{}", message_suffix(.message))]
+    Status {
+        /// What was being done.
+        operation: String,
+        /// The HTTP status code.
+        status: u16,
+        /// The registry's error message, if it sent one.
+        message: String,
+    },
+    /// The registry refused the credentials, or there were none and it wants some.
+    #[error("{operation}: access denied ({status}){}; check `docker login` for this registry", message_suffix(.message))]
+    Unauthorized {
+        /// What was being done.
+        operation: String,
+        /// 401 or 403.
+        status: u16,
+        /// The registry's error message, if it sent one.
+        message: String,
+    },
+    /// The manifest or blob does not exist.
+    #[error("{what} not found")]
+    NotFound {
+        /// What was looked for.
+        what: String,
+    },
+    /// Content larger than the limit for its kind.
+    #[error("{what} is larger than the {limit}-byte limit; refused")]
+    TooLarge {
+        /// What was being read.
+        what: String,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// A signature manifest with more layers than allowed.
+    #[error("{what} has {count} layers, more than the limit of {limit}; refused")]
+    TooManyLayers {
+        /// Which manifest.
+        what: String,
+        /// Layers found.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Content whose digest is not the one asked for.
+    #[error("{what}: content has digest {found}, expected {expected}")]
+    DigestMismatch {
+        /// What was being read.
+        what: String,
+        /// The digest asked for.
+        expected: Digest,
+        /// The digest of what arrived.
+        found: Digest,
+    },
+    /// A manifest that does not parse.
+    #[error("manifest {what} is malformed: {reason}")]
+    BadManifest {
+        /// Which manifest.
+        what: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Credentials could not be read from the docker configuration or a helper.
+    #[error("credentials for {registry}: {reason}")]
+    Credentials {
+        /// The registry.
+        registry: String,
+        /// What failed (never the secret itself).
+        reason: String,
+    },
+    /// An OCI layout that is not valid, or lacks what was asked for.
+    #[error("OCI layout {}: {reason}", .path.display())]
+    Layout {
+        /// The layout directory.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A filesystem operation failed.
+    #[error("{}: {source}", .path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A transient failure that persisted through every retry.
+    #[error("{source} (gave up after {attempts} attempts)")]
+    Retried {
+        /// How many attempts were made.
+        attempts: u32,
+        /// The last failure.
+        source: Box<RegistryError>,
+    },
+    /// Concurrent writers kept replacing the signature manifest.
+    #[error("{what}: concurrent writers kept replacing it; gave up after {attempts} attempts")]
+    Contention {
+        /// The manifest being written.
+        what: String,
+        /// Attempts made.
+        attempts: u32,
+    },
+}
+
+fn message_suffix(message: &str) -> String {
+    if message.is_empty() {
+        String::new()
+    } else {
+        format!(": {message}")
+    }
+}
+
+impl RegistryError {
+    /// True for failures worth retrying: transport failures, 5xx and 429 answers.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            RegistryError::Transport { .. } => true,
+            RegistryError::Status { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
+
+    /// True when the error is about what the user asked for (a malformed reference, an
+    /// image that does not exist, a layout that is not one) rather than about the registry
+    /// or the machine.
+    pub fn is_input_error(&self) -> bool {
+        matches!(
+            self,
+            RegistryError::InvalidReference { .. }
+                | RegistryError::NotFound { .. }
+                | RegistryError::Layout { .. }
+        )
+    }
+}

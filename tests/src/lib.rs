@@ -1,0 +1,624 @@
+//! Harness for vouch's end-to-end tests: a real registry (Debian's `docker-registry`, CNCF
+//! distribution 2.8) on 127.0.0.1, images built with `umoci` and pushed with `skopeo`, the
+//! built `vouch` binary, and a scripted fake registry for failures a real one will not produce.
+//!
+//! ```no_run
+//! let registry = vouch_tests::Registry::start();
+//! let image = vouch_tests::push_image(&registry, "demo", "v1");
+//! let run = vouch_tests::vouch(&["triangulate", &image.tagged]);
+//! assert_eq!(run.code, 0);
+//! ```
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// The environment variable naming a registry that `.ci/run` already started.
+pub const REGISTRY_ENV: &str = "VOUCH_TEST_REGISTRY";
+
+/// A registry on 127.0.0.1: the one named by [`REGISTRY_ENV`], or one this process started
+/// (and stops when dropped).
+pub struct Registry {
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    child: Option<Child>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Registry {
+    /// The shared registry when `.ci/run` provides one, else a new one.
+    pub fn start() -> Registry {
+        match std::env::var(REGISTRY_ENV) {
+            Ok(addr) if !addr.is_empty() => Registry {
+                addr,
+                child: None,
+                _dir: None,
+            },
+            _ => Registry::spawn(""),
+        }
+    }
+
+    /// A new registry of its own, with `extra` appended to its YAML configuration (for
+    /// example an `auth:` section).
+    pub fn spawn(extra: &str) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:0\n{extra}",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start docker-registry ({e}); install it or run `bash .ci/run`")
+            });
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if !sent && let Some(i) = line.find("listening on ") {
+                    let rest = &line[i + "listening on ".len()..];
+                    let addr: String = rest
+                        .chars()
+                        .take_while(|c| !c.is_whitespace() && *c != '"')
+                        .collect();
+                    let _ = tx.send(addr);
+                    sent = true;
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("docker-registry did not report its address");
+        let registry = Registry {
+            addr,
+            child: Some(child),
+            _dir: Some(dir),
+        };
+        registry.wait_ready();
+        registry
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if TcpStream::connect(&self.addr).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("registry at {} did not come up", self.addr);
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A name no other test in this run uses: `prefix-<pid>-<counter>`.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// The output of a finished command.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(output: std::process::Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Panics with the whole output unless the exit code is `code`.
+    pub fn expect_code(self, code: i32) -> Run {
+        assert_eq!(self.code, code, "unexpected exit code; output:\n{self:#?}");
+        self
+    }
+
+    /// Standard output parsed as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+/// Runs `program` with `args`, returning its output.
+pub fn run(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Run {
+    Run::from(
+        Command::new(program.as_ref())
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {:?}: {e}", program.as_ref())),
+    )
+}
+
+/// Runs a tool that must succeed, returning its standard output.
+pub fn tool(program: &str, args: &[&str]) -> String {
+    let run = run(program, args);
+    assert_eq!(run.code, 0, "{program} {args:?} failed:\n{run:#?}");
+    run.stdout
+}
+
+/// The `vouch` binary, built once per test process (`cargo build -p vouch` in the same
+/// profile as the tests), or `$VOUCH_BIN`.
+pub fn vouch_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Ok(bin) = std::env::var("VOUCH_BIN") {
+            return PathBuf::from(bin);
+        }
+        // target/<profile>/deps/<test binary> -> target/<profile>/vouch
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe.parent().unwrap().parent().unwrap().to_owned();
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.args(["build", "--quiet", "-p", "vouch"]);
+        if release {
+            build.arg("--release");
+        }
+        let status = build
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("CARGO_TARGET_DIR", profile_dir.parent().unwrap())
+            .status()
+            .unwrap();
+        assert!(status.success(), "building vouch failed");
+        profile_dir.join("vouch")
+    })
+}
+
+/// Builds a `vouch` command with a clean password environment.
+pub fn vouch_command(args: &[&str]) -> Command {
+    let mut command = Command::new(vouch_bin());
+    command
+        .args(args)
+        .env_remove("VOUCH_PASSWORD")
+        .env_remove("COSIGN_PASSWORD")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null());
+    command
+}
+
+/// Runs `vouch` with `args`.
+pub fn vouch(args: &[&str]) -> Run {
+    Run::from(vouch_command(args).output().unwrap())
+}
+
+/// Runs `vouch` with `args` and `VOUCH_PASSWORD=password`.
+pub fn vouch_with_password(password: &str, args: &[&str]) -> Run {
+    Run::from(
+        vouch_command(args)
+            .env("VOUCH_PASSWORD", password)
+            .output()
+            .unwrap(),
+    )
+}
+
+/// A key pair generated by `vouch generate-key-pair`.
+pub struct KeyPair {
+    /// The encrypted private key.
+    pub key: PathBuf,
+    /// The public key.
+    pub public: PathBuf,
+    /// Its password.
+    pub password: String,
+}
+
+/// Generates a key pair in `dir` with `algorithm` (`ecdsa-p256`, `ecdsa-p384`, `ed25519`).
+pub fn generate_key(dir: &Path, name: &str, algorithm: &str) -> KeyPair {
+    let prefix = dir.join(name);
+    let password = format!("pw-{name}");
+    vouch_with_password(
+        &password,
+        &[
+            "generate-key-pair",
+            "--output-key-prefix",
+            prefix.to_str().unwrap(),
+            "--algorithm",
+            algorithm,
+        ],
+    )
+    .expect_code(0);
+    KeyPair {
+        key: prefix.with_extension("key"),
+        public: prefix.with_extension("pub"),
+        password,
+    }
+}
+
+/// An image pushed to a registry.
+pub struct Image {
+    /// `ADDR/REPO:TAG`.
+    pub tagged: String,
+    /// `ADDR/REPO@DIGEST`.
+    pub by_digest: String,
+    /// `sha256:<hex>`.
+    pub digest: String,
+    /// `ADDR/REPO`.
+    pub repository: String,
+}
+
+impl Image {
+    fn new(addr: &str, repo: &str, tag: &str, digest: String) -> Image {
+        Image {
+            tagged: format!("{addr}/{repo}:{tag}"),
+            by_digest: format!("{addr}/{repo}@{digest}"),
+            repository: format!("{addr}/{repo}"),
+            digest,
+        }
+    }
+}
+
+/// Builds a one-image OCI layout with umoci in `dir` (tag `tag`, a label unique to this
+/// call so every image has its own digest).
+pub fn umoci_image(dir: &Path, tag: &str, architecture: &str) {
+    let layout = dir.to_str().unwrap();
+    if !dir.join("oci-layout").exists() {
+        tool("umoci", &["init", "--layout", layout]);
+    }
+    let image = format!("{layout}:{tag}");
+    tool("umoci", &["new", "--image", &image]);
+    let label = format!("vouch.test.id={}", unique("image"));
+    tool(
+        "umoci",
+        &[
+            "config",
+            "--image",
+            &image,
+            "--config.label",
+            &label,
+            "--architecture",
+            architecture,
+            "--os",
+            "linux",
+        ],
+    );
+}
+
+/// Copies `oci:LAYOUT:TAG` to the registry with skopeo (all platforms), returning the
+/// pushed manifest's digest.
+pub fn skopeo_push(layout: &Path, tag: &str, registry: &Registry, repo: &str) -> Image {
+    let digest_file = layout.join(format!("{tag}.digest"));
+    tool(
+        "skopeo",
+        &[
+            "copy",
+            "--all",
+            "--quiet",
+            "--dest-tls-verify=false",
+            "--digestfile",
+            digest_file.to_str().unwrap(),
+            &format!("oci:{}:{tag}", layout.display()),
+            &format!("docker://{}/{repo}:{tag}", registry.addr),
+        ],
+    );
+    let digest = std::fs::read_to_string(&digest_file)
+        .unwrap()
+        .trim()
+        .to_owned();
+    Image::new(&registry.addr, repo, tag, digest)
+}
+
+/// Builds a unique single-platform image and pushes it to `registry` as `repo:tag`.
+pub fn push_image(registry: &Registry, repo: &str, tag: &str) -> Image {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    umoci_image(&layout, tag, "amd64");
+    skopeo_push(&layout, tag, registry, repo)
+}
+
+/// Builds a two-platform index (linux/amd64, linux/arm64) and pushes it with every platform
+/// manifest. Returns the index and the platform manifests' digests.
+pub fn push_index(registry: &Registry, repo: &str, tag: &str) -> (Image, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    umoci_image(&layout, "amd64", "amd64");
+    umoci_image(&layout, "arm64", "arm64");
+    let index_path = layout.join("index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let mut children = Vec::new();
+    let mut entries = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let entry = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == arch)
+            .unwrap()
+            .clone();
+        children.push(entry["digest"].as_str().unwrap().to_owned());
+        entries.push(serde_json::json!({
+            "mediaType": entry["mediaType"],
+            "digest": entry["digest"],
+            "size": entry["size"],
+            "platform": {"architecture": arch, "os": "linux"},
+        }));
+    }
+    let multi = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": entries,
+    })
+    .to_string();
+    let digest = sha256_hex(multi.as_bytes());
+    std::fs::write(layout.join("blobs/sha256").join(&digest), &multi).unwrap();
+    index["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": format!("sha256:{digest}"),
+            "size": multi.len(),
+            "annotations": {"org.opencontainers.image.ref.name": tag},
+        }));
+    std::fs::write(&index_path, index.to_string()).unwrap();
+    let image = skopeo_push(&layout, tag, registry, repo);
+    assert_eq!(
+        image.digest,
+        format!("sha256:{digest}"),
+        "skopeo changed the index"
+    );
+    (image, children)
+}
+
+/// Lowercase hex SHA-256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The signature manifest of `digest` in `repository` (`ADDR/REPO`), raw, via skopeo;
+/// `None` if there is none.
+pub fn signature_manifest(repository: &str, digest: &str) -> Option<serde_json::Value> {
+    let tag = format!("{}.sig", digest.replace(':', "-"));
+    let run = run(
+        "skopeo",
+        &[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{repository}:{tag}"),
+        ],
+    );
+    (run.code == 0).then(|| serde_json::from_str(&run.stdout).unwrap())
+}
+
+/// What the scripted fake registry does with every request.
+#[derive(Clone, Debug)]
+pub enum FakeBehavior {
+    /// Answer `500 Internal Server Error` with a distribution error body.
+    Status500,
+    /// Read the request, then close the connection without answering.
+    Close,
+    /// Serve every manifest request with a body of this many bytes (and announce it).
+    HugeManifest(usize),
+    /// Serve a manifest of this many bytes without announcing a length (chunked).
+    HugeManifestChunked(usize),
+    /// Require a bearer token: 401 with a challenge whose realm is this server's `/token`,
+    /// a token for anyone at `/token`, then `manifest` (a JSON body) for manifest requests
+    /// that carry `Authorization: Bearer <token>`.
+    Bearer {
+        /// The manifest JSON to serve once authorized.
+        manifest: String,
+    },
+}
+
+/// A scripted HTTP server on 127.0.0.1 that misbehaves as told; records request lines.
+pub struct FakeRegistry {
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FakeRegistry {
+    /// Starts serving `behavior` on a free port.
+    pub fn start(behavior: FakeBehavior) -> FakeRegistry {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        listener.set_nonblocking(true).unwrap();
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (log, halt, own) = (requests.clone(), stop.clone(), addr.clone());
+        std::thread::spawn(move || {
+            while !halt.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let (behavior, log, own) = (behavior.clone(), log.clone(), own.clone());
+                        std::thread::spawn(move || serve_fake(stream, &behavior, &log, &own));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        FakeRegistry {
+            addr,
+            requests,
+            stop,
+        }
+    }
+
+    /// The request lines received so far (`GET /v2/... HTTP/1.1`).
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for FakeRegistry {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+fn serve_fake(
+    stream: TcpStream,
+    behavior: &FakeBehavior,
+    log: &std::sync::Mutex<Vec<String>>,
+    own: &str,
+) {
+    stream.set_nonblocking(false).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut stream = stream;
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut authorization = String::new();
+        let mut content_length = 0usize;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let lower = line.to_ascii_lowercase();
+            if let Some(v) = lower.strip_prefix("authorization:") {
+                authorization = line[line.len() - v.len()..].trim().to_owned();
+            }
+            if let Some(v) = lower.strip_prefix("content-length:") {
+                content_length = v.trim().parse().unwrap_or(0);
+            }
+            if line == "\r\n" || line == "\n" {
+                break;
+            }
+        }
+        let mut body = vec![0u8; content_length];
+        let _ = reader.read_exact(&mut body);
+        log.lock().unwrap().push(request_line.trim().to_owned());
+        let path = request_line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("")
+            .to_owned();
+        let response: Vec<u8> = match behavior {
+            FakeBehavior::Close => return,
+            FakeBehavior::Status500 => http(
+                "500 Internal Server Error",
+                &[("Content-Type", "application/json")],
+                br#"{"errors":[{"code":"UNKNOWN","message":"storage backend on fire"}]}"#,
+            ),
+            FakeBehavior::HugeManifest(size) => {
+                let _ = stream.write_all(
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: {size}\r\n\r\n"
+                    )
+                    .as_bytes(),
+                );
+                let chunk = vec![b' '; 64 * 1024];
+                let mut sent = 0;
+                while sent < *size {
+                    let n = chunk.len().min(size - sent);
+                    if stream.write_all(&chunk[..n]).is_err() {
+                        return;
+                    }
+                    sent += n;
+                }
+                continue;
+            }
+            FakeBehavior::HugeManifestChunked(size) => {
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nTransfer-Encoding: chunked\r\n\r\n",
+                );
+                let chunk = vec![b' '; 64 * 1024];
+                let mut sent = 0;
+                while sent < *size {
+                    let n = chunk.len().min(size - sent);
+                    if stream
+                        .write_all(format!("{n:x}\r\n").as_bytes())
+                        .and_then(|()| stream.write_all(&chunk[..n]))
+                        .and_then(|()| stream.write_all(b"\r\n"))
+                        .is_err()
+                    {
+                        return;
+                    }
+                    sent += n;
+                }
+                let _ = stream.write_all(b"0\r\n\r\n");
+                continue;
+            }
+            FakeBehavior::Bearer { manifest } => {
+                if path.starts_with("/token") {
+                    http(
+                        "200 OK",
+                        &[("Content-Type", "application/json")],
+                        br#"{"token":"t0k3n"}"#,
+                    )
+                } else if authorization != "Bearer t0k3n" {
+                    let challenge = format!(
+                        r#"Bearer realm="http://{own}/token",service="fake",scope="repository:x:pull""#
+                    );
+                    http(
+                        "401 Unauthorized",
+                        &[("WWW-Authenticate", &challenge), ("Content-Type", "application/json")],
+                        br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#,
+                    )
+                } else if path.contains("/manifests/") && !path.contains(".sig") {
+                    http(
+                        "200 OK",
+                        &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+                        manifest.as_bytes(),
+                    )
+                } else {
+                    http(
+                        "404 Not Found",
+                        &[("Content-Type", "application/json")],
+                        br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#,
+                    )
+                }
+            }
+        };
+        if stream.write_all(&response).is_err() {
+            return;
+        }
+    }
+}
+
+fn http(status: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let mut out = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\n", body.len());
+    for (name, value) in headers {
+        out.push_str(&format!("{name}: {value}\r\n"));
+    }
+    out.push_str("\r\n");
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
