@@ -1,0 +1,30 @@
+//! The README's first command, word for word: `bash examples/quickstart.sh` must succeed.
+#![allow(clippy::unwrap_used)]
+
+#[test]
+fn quickstart_runs() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    // Make sure the binary the script builds is fresh, in this test's target directory.
+    let vouch = vouch_tests::vouch_bin();
+    let target_dir = vouch.parent().unwrap().parent().unwrap();
+    let output = std::process::Command::new("bash")
+        .arg("examples/quickstart.sh")
+        .current_dir(repo)
+        .env("WORK", work.path())
+        .env("CARGO_TARGET_DIR", target_dir)
+        .env_remove("VOUCH_PASSWORD")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "quickstart failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("Verified oci:"), "{stdout}");
+    assert!(stdout.contains("[digest-mismatch]"), "{stdout}");
+    assert!(stdout.contains("the tampered image was denied"), "{stdout}");
+}
