@@ -82,6 +82,8 @@ pub(crate) struct PublicKeyArgs {
     /// Accept an empty password for an encrypted key.
     #[arg(long)]
     allow_empty_password: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// Reads a private key, asking for the password only if the file is encrypted.
@@ -262,9 +264,19 @@ pub(crate) fn import(args: ImportArgs) -> Result<ExitCode, CliError> {
 pub(crate) fn public_key(args: PublicKeyArgs) -> Result<ExitCode, CliError> {
     let key = load_private_key(&args.key, args.allow_empty_password)?;
     let pem = key.public_key().to_pem();
-    match &args.outfile {
-        Some(path) => Staged::write(path, pem.as_bytes(), 0o644)?.commit(true)?,
-        None => print!("{pem}"),
+    if let Some(path) = &args.outfile {
+        Staged::write(path, pem.as_bytes(), 0o644)?.commit(true)?;
+    }
+    match (args.output.output, &args.outfile) {
+        (OutputFormat::Json, _) => print_json(&serde_json::json!({
+            "public_key": pem,
+            "algorithm": key.key_type().to_string(),
+            "scheme": key.key_type().scheme(),
+            "fingerprint": key.public_key().fingerprint(),
+            "outfile": args.outfile,
+        })),
+        (OutputFormat::Text, None) => print!("{pem}"),
+        (OutputFormat::Text, Some(path)) => println!("Public key written to {}", path.display()),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -81,7 +81,7 @@ enum Command {
     Sign(sign::SignArgs),
     /// Verify the cosign signatures of images against a public key.
     Verify(verify::VerifyArgs),
-    /// Print where the signatures of an image are stored (its sha256-<hex>.sig tag).
+    /// Print where the signatures of an image are stored (its `sha256-<hex>.sig` tag).
     Triangulate(verify::TriangulateArgs),
 }
 

@@ -35,6 +35,8 @@ pub(crate) struct VerifyArgs {
 pub(crate) struct TriangulateArgs {
     #[command(flatten)]
     registry: RegistryArgs,
+    #[command(flatten)]
+    output: OutputArgs,
     /// The image.
     #[arg(value_name = "IMAGE")]
     image: String,
@@ -196,11 +198,16 @@ pub(crate) async fn triangulate(args: TriangulateArgs) -> Result<ExitCode, CliEr
     let client = args.registry.client()?;
     let target = Store::open(&client, &reference)?;
     let digest = digest_of(&target).await?;
-    println!(
-        "{}",
-        target
-            .store
-            .describe(&ManifestRef::Tag(signature_tag(&digest)))
-    );
+    let location = target
+        .store
+        .describe(&ManifestRef::Tag(signature_tag(&digest)));
+    match args.output.output {
+        OutputFormat::Json => print_json(&serde_json::json!({
+            "image": target.store.describe(&ManifestRef::Digest(digest.clone())),
+            "digest": digest.to_string(),
+            "signatures": location,
+        })),
+        OutputFormat::Text => println!("{location}"),
+    }
     Ok(ExitCode::SUCCESS)
 }

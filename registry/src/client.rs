@@ -679,6 +679,29 @@ mod tests {
     }
 
     #[test]
+    fn plain_http_only_for_loopback_unless_allowed() {
+        let client = RegistryClient::new(ClientOptions::default()).unwrap();
+        let url = |r: &str| client.base_url(&Reference::parse(r).unwrap());
+        assert_eq!(url("127.0.0.1:5000/a"), "http://127.0.0.1:5000/v2/a");
+        assert_eq!(url("localhost/a/b"), "http://localhost/v2/a/b");
+        assert_eq!(url("ghcr.io/o/r"), "https://ghcr.io/v2/o/r");
+        assert_eq!(
+            url("alpine"),
+            "https://registry-1.docker.io/v2/library/alpine"
+        );
+        assert_eq!(url("10.0.0.5:5000/a"), "https://10.0.0.5:5000/v2/a");
+        let insecure = RegistryClient::new(ClientOptions {
+            allow_http: true,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            insecure.base_url(&Reference::parse("10.0.0.5:5000/a").unwrap()),
+            "http://10.0.0.5:5000/v2/a"
+        );
+    }
+
+    #[test]
     fn manifest_id_prefers_the_digest() {
         let digest = Digest::sha256(b"m");
         let r = Reference::parse(&format!("example.com/r:t@{digest}")).unwrap();

@@ -89,7 +89,7 @@ pub struct SignatureSet {
 }
 
 /// Reads the signature manifest of `digest` and fetches every layer's payload (up to
-/// [`FETCH_CONCURRENCY`] at a time). No manifest means an empty set. Refuses a manifest over
+/// eight at a time). No manifest means an empty set. Refuses a manifest over
 /// the size limit, one that is not an image manifest, and one with more layers than
 /// [`Limits::max_signature_layers`](crate::Limits).
 pub async fn read_signatures(
