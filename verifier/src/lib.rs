@@ -31,6 +31,7 @@
 //! ```
 
 pub mod cosign;
+pub mod time;
 
 /// A value that passed verification. Only `vouch-verifier` constructs it; read it through
 /// `Deref` or [`Verified::get`].
