@@ -31,7 +31,10 @@
 //! ```
 
 pub mod cosign;
+pub mod error;
 pub mod time;
+
+pub use error::VerifyError;
 
 /// A value that passed verification. Only `vouch-verifier` constructs it; read it through
 /// `Deref` or [`Verified::get`].
