@@ -3,23 +3,31 @@
 //! writing the PKCS#8 wrapper around a SEC1 or PKCS#1 key.
 //!
 //! Only definite-length DER is accepted (X.690 section 10.1); anything else is an error, never
-//! a guess. The cryptographic parsing proper is left to aws-lc.
+//! a guess. The cryptographic parsing proper is left to aws-lc. The reader is public so that
+//! the verifier can walk certificates and timestamp tokens with the same strict rules.
 
 use std::fmt;
 
-/// ASN.1 universal tags used here (X.680 section 8.6).
-pub(crate) const INTEGER: u8 = 0x02;
-pub(crate) const BIT_STRING: u8 = 0x03;
-pub(crate) const OCTET_STRING: u8 = 0x04;
-pub(crate) const NULL: u8 = 0x05;
-pub(crate) const OID: u8 = 0x06;
-pub(crate) const SEQUENCE: u8 = 0x30;
+/// INTEGER, a universal tag (X.680 section 8.6).
+pub const INTEGER: u8 = 0x02;
+/// BIT STRING.
+pub const BIT_STRING: u8 = 0x03;
+/// OCTET STRING.
+pub const OCTET_STRING: u8 = 0x04;
+/// NULL.
+pub const NULL: u8 = 0x05;
+/// OBJECT IDENTIFIER.
+pub const OID: u8 = 0x06;
+/// SEQUENCE and SEQUENCE OF, constructed.
+pub const SEQUENCE: u8 = 0x30;
+/// SET and SET OF, constructed.
+pub const SET: u8 = 0x31;
 /// `[0]` constructed, context-specific: the curve parameters in SEC1's ECPrivateKey.
-pub(crate) const CONTEXT_0: u8 = 0xa0;
+pub const CONTEXT_0: u8 = 0xa0;
 
 /// A DER object identifier, kept in its encoded form.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Oid<'a>(pub(crate) &'a [u8]);
+pub struct Oid<'a>(pub &'a [u8]);
 
 impl fmt::Display for Oid<'_> {
     /// Dotted-decimal form (X.690 section 8.19), for error messages.
@@ -51,51 +59,83 @@ impl fmt::Debug for Oid<'_> {
 }
 
 /// Well-known object identifiers, DER-encoded contents (without tag and length).
-pub(crate) mod oids {
+pub mod oids {
     /// id-ecPublicKey, RFC 5480 section 2.1.1.
-    pub(crate) const EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+    pub const EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
     /// secp256r1 / P-256, RFC 5480 section 2.1.1.1.
-    pub(crate) const P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+    pub const P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
     /// secp384r1 / P-384.
-    pub(crate) const P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
+    pub const P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
     /// secp521r1 / P-521.
-    pub(crate) const P521: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x23];
+    pub const P521: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x23];
     /// secp224r1 / P-224: recognised only to refuse it by name.
-    pub(crate) const P224: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x21];
+    pub const P224: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x21];
     /// secp256k1: recognised only to refuse it by name.
-    pub(crate) const SECP256K1: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x0a];
+    pub const SECP256K1: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x0a];
     /// id-Ed25519, RFC 8410 section 3.
-    pub(crate) const ED25519: &[u8] = &[0x2b, 0x65, 0x70];
+    pub const ED25519: &[u8] = &[0x2b, 0x65, 0x70];
     /// rsaEncryption, RFC 8017 appendix A.1.
-    pub(crate) const RSA_ENCRYPTION: &[u8] =
-        &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+    pub const RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
 }
 
 /// Why a DER structure could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct DerError(pub(crate) &'static str);
+pub struct DerError(pub &'static str);
+
+impl fmt::Display for DerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for DerError {}
 
 /// A cursor over DER-encoded bytes.
-pub(crate) struct Reader<'a> {
+pub struct Reader<'a> {
     rest: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
-    pub(crate) fn new(input: &'a [u8]) -> Self {
+    /// A reader over `input`, positioned at its start.
+    pub fn new(input: &'a [u8]) -> Self {
         Self { rest: input }
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
+    /// Whether every element has been read.
+    pub fn is_empty(&self) -> bool {
         self.rest.is_empty()
     }
 
     /// The tag of the next element, if any, without consuming it.
-    pub(crate) fn peek_tag(&self) -> Option<u8> {
+    pub fn peek_tag(&self) -> Option<u8> {
         self.rest.first().copied()
     }
 
+    /// The bytes not read yet.
+    pub fn remaining(&self) -> &'a [u8] {
+        self.rest
+    }
+
+    /// Reads one element and returns its tag, its contents and its whole encoding (tag and
+    /// length included), for structures that are signed as encoded.
+    pub fn any_raw(&mut self) -> Result<(u8, &'a [u8], &'a [u8]), DerError> {
+        let start = self.rest;
+        let (tag, value) = self.any()?;
+        let used = start.len() - self.rest.len();
+        Ok((tag, value, &start[..used]))
+    }
+
+    /// Reads the next element only if it carries `tag`.
+    pub fn optional(&mut self, tag: u8) -> Result<Option<&'a [u8]>, DerError> {
+        if self.peek_tag() == Some(tag) {
+            self.any().map(|(_, value)| Some(value))
+        } else {
+            Ok(None)
+        }
+    }
+
     /// Reads one tag-length-value element and returns its tag and contents.
-    pub(crate) fn any(&mut self) -> Result<(u8, &'a [u8]), DerError> {
+    pub fn any(&mut self) -> Result<(u8, &'a [u8]), DerError> {
         let (&tag, after_tag) = self.rest.split_first().ok_or(DerError("truncated"))?;
         if tag & 0x1f == 0x1f {
             return Err(DerError("multi-byte tags are not used by key formats"));
@@ -133,7 +173,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads one element that must carry `tag`.
-    pub(crate) fn expect(&mut self, tag: u8) -> Result<&'a [u8], DerError> {
+    pub fn expect(&mut self, tag: u8) -> Result<&'a [u8], DerError> {
         match self.any()? {
             (found, value) if found == tag => Ok(value),
             _ => Err(DerError("unexpected element")),
@@ -141,12 +181,12 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a SEQUENCE and returns a reader over its contents.
-    pub(crate) fn sequence(&mut self) -> Result<Reader<'a>, DerError> {
+    pub fn sequence(&mut self) -> Result<Reader<'a>, DerError> {
         self.expect(SEQUENCE).map(Reader::new)
     }
 
     /// Reads a small non-negative INTEGER.
-    pub(crate) fn small_uint(&mut self) -> Result<u64, DerError> {
+    pub fn small_uint(&mut self) -> Result<u64, DerError> {
         let bytes = self.expect(INTEGER)?;
         if bytes.is_empty() || bytes.len() > 8 || bytes[0] & 0x80 != 0 {
             return Err(DerError("integer out of range"));
@@ -154,13 +194,14 @@ impl<'a> Reader<'a> {
         Ok(bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
     }
 
-    pub(crate) fn oid(&mut self) -> Result<Oid<'a>, DerError> {
+    /// Reads an OBJECT IDENTIFIER.
+    pub fn oid(&mut self) -> Result<Oid<'a>, DerError> {
         self.expect(OID).map(Oid)
     }
 }
 
 /// Reads a complete DER element that must make up all of `input`.
-pub(crate) fn parse_single(input: &[u8], tag: u8) -> Result<Reader<'_>, DerError> {
+pub fn parse_single(input: &[u8], tag: u8) -> Result<Reader<'_>, DerError> {
     let mut outer = Reader::new(input);
     let inner = outer.expect(tag)?;
     if !outer.is_empty() {
@@ -170,7 +211,7 @@ pub(crate) fn parse_single(input: &[u8], tag: u8) -> Result<Reader<'_>, DerError
 }
 
 /// Encodes one tag-length-value element.
-pub(crate) fn tlv(tag: u8, value: &[u8]) -> Vec<u8> {
+pub fn tlv(tag: u8, value: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(value.len() + 6);
     out.push(tag);
     let len = value.len();
@@ -187,15 +228,16 @@ pub(crate) fn tlv(tag: u8, value: &[u8]) -> Vec<u8> {
 }
 
 /// The algorithm identifier and parameter a PKCS#8 or SPKI structure names.
-pub(crate) struct AlgorithmIdentifier<'a> {
-    pub(crate) algorithm: Oid<'a>,
+pub struct AlgorithmIdentifier<'a> {
+    /// The algorithm's object identifier.
+    pub algorithm: Oid<'a>,
     /// The parameter when it is an OID (the named curve of an EC key), else `None`.
-    pub(crate) curve: Option<Oid<'a>>,
+    pub curve: Option<Oid<'a>>,
 }
 
 impl<'a> AlgorithmIdentifier<'a> {
     /// RFC 5280 section 4.1.1.2: `SEQUENCE { algorithm OID, parameters ANY OPTIONAL }`.
-    pub(crate) fn read(reader: &mut Reader<'a>) -> Result<Self, DerError> {
+    pub fn read(reader: &mut Reader<'a>) -> Result<Self, DerError> {
         let mut seq = reader.sequence()?;
         let algorithm = seq.oid()?;
         let curve = match seq.peek_tag() {
@@ -214,7 +256,7 @@ impl<'a> AlgorithmIdentifier<'a> {
 
     /// Encodes `SEQUENCE { algorithm, parameter }`, with NULL when there is no parameter
     /// (RFC 8017 appendix A.1 requires NULL for rsaEncryption).
-    pub(crate) fn encode(algorithm: &[u8], curve: Option<&[u8]>) -> Vec<u8> {
+    pub fn encode(algorithm: &[u8], curve: Option<&[u8]>) -> Vec<u8> {
         let mut body = tlv(OID, algorithm);
         match curve {
             Some(curve) => body.extend(tlv(OID, curve)),

@@ -5,12 +5,15 @@ use std::str::FromStr;
 
 use aws_lc_rs::digest as lc;
 
-/// The digest algorithms vouch can compute, hence verify (OCI image-spec, descriptor.md,
-/// "Registered algorithms").
+/// The digest algorithms vouch can compute, hence verify: the two OCI registers (image-spec,
+/// descriptor.md, "Registered algorithms") and SHA-384, which Sigstore bundles and X.509
+/// signatures also use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DigestAlgorithm {
     /// SHA-256, 64 lowercase hex digits.
     Sha256,
+    /// SHA-384, 96 lowercase hex digits.
+    Sha384,
     /// SHA-512, 128 lowercase hex digits.
     Sha512,
 }
@@ -20,20 +23,28 @@ impl DigestAlgorithm {
     pub fn name(self) -> &'static str {
         match self {
             DigestAlgorithm::Sha256 => "sha256",
+            DigestAlgorithm::Sha384 => "sha384",
             DigestAlgorithm::Sha512 => "sha512",
         }
+    }
+
+    /// The length of a digest in bytes.
+    pub fn output_len(self) -> usize {
+        self.hex_len() / 2
     }
 
     fn hex_len(self) -> usize {
         match self {
             DigestAlgorithm::Sha256 => 64,
+            DigestAlgorithm::Sha384 => 96,
             DigestAlgorithm::Sha512 => 128,
         }
     }
 
-    fn lc(self) -> &'static lc::Algorithm {
+    pub(crate) fn lc(self) -> &'static lc::Algorithm {
         match self {
             DigestAlgorithm::Sha256 => &lc::SHA256,
+            DigestAlgorithm::Sha384 => &lc::SHA384,
             DigestAlgorithm::Sha512 => &lc::SHA512,
         }
     }
@@ -71,6 +82,30 @@ impl Digest {
         }
     }
 
+    /// A digest given as raw bytes (as Sigstore bundles and X.509 carry them); refused unless
+    /// `bytes` has the algorithm's output length.
+    pub fn from_bytes(algorithm: DigestAlgorithm, bytes: &[u8]) -> Result<Self, DigestError> {
+        if bytes.len() != algorithm.output_len() {
+            return Err(DigestError {
+                input: format!("{} bytes of {}", bytes.len(), algorithm.name()),
+                reason: "wrong length for the algorithm",
+            });
+        }
+        Ok(Self {
+            algorithm,
+            hex: crate::hex(bytes),
+        })
+    }
+
+    /// The raw digest bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.hex
+            .as_bytes()
+            .chunks(2)
+            .map(|pair| (nibble(pair[0]) << 4) | nibble(pair[1]))
+            .collect()
+    }
+
     /// The algorithm.
     pub fn algorithm(&self) -> DigestAlgorithm {
         self.algorithm
@@ -93,6 +128,14 @@ impl Digest {
             expected: self.clone(),
             context: lc::Context::new(self.algorithm.lc()),
         }
+    }
+}
+
+/// The value of one lowercase hex digit (a `Digest` holds nothing else).
+fn nibble(c: u8) -> u8 {
+    match c {
+        b'0'..=b'9' => c - b'0',
+        _ => c - b'a' + 10,
     }
 }
 
@@ -134,6 +177,7 @@ impl FromStr for Digest {
         let (name, hex) = s.split_once(':').ok_or(error("no ':' separator"))?;
         let algorithm = match name {
             "sha256" => DigestAlgorithm::Sha256,
+            "sha384" => DigestAlgorithm::Sha384,
             "sha512" => DigestAlgorithm::Sha512,
             _ => return Err(error("unsupported algorithm (sha256 and sha512 are)")),
         };

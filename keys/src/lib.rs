@@ -36,7 +36,7 @@
 //! # }
 //! ```
 
-mod der;
+pub mod der;
 mod digest;
 mod encrypted;
 mod private;
@@ -45,7 +45,7 @@ mod public;
 pub use digest::{Digest, DigestAlgorithm, DigestError, Hasher};
 pub use encrypted::{EncryptedPrivateKey, ScryptCost};
 pub use private::{PrivateKey, PrivateKeyPem};
-pub use public::PublicKey;
+pub use public::{PublicKey, SignatureScheme};
 
 use std::fmt;
 
@@ -170,6 +170,14 @@ pub enum KeyError {
     SignatureInvalid {
         /// The key type that was used.
         key_type: KeyType,
+    },
+    /// A signature scheme the key cannot be used with.
+    #[error("a {key_type} key cannot verify {scheme}")]
+    SchemeMismatch {
+        /// The key type.
+        key_type: KeyType,
+        /// The scheme asked for.
+        scheme: String,
     },
     /// The operating system's random generator or the signer failed.
     #[error("cryptographic operation failed: {0}")]

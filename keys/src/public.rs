@@ -5,6 +5,7 @@ use std::fmt;
 use aws_lc_rs::signature::{self as sig, ParsedPublicKey, VerificationAlgorithm};
 
 use crate::der::{self, AlgorithmIdentifier, Reader, oids};
+use crate::digest::{Digest, DigestAlgorithm};
 use crate::encrypted::pem_encode;
 use crate::private::integer_bits;
 use crate::{
@@ -48,20 +49,78 @@ fn verification_algorithm(key_type: KeyType) -> &'static dyn VerificationAlgorit
     }
 }
 
+/// A signature scheme named apart from the key, as X.509 and CMS signature algorithm
+/// identifiers name it: the caller says which hash the signer used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SignatureScheme {
+    /// ECDSA with an ASN.1 DER `(r, s)` signature over the given hash, on the key's curve.
+    Ecdsa(DigestAlgorithm),
+    /// RSASSA-PKCS1-v1_5 over the given hash.
+    RsaPkcs1(DigestAlgorithm),
+    /// RSASSA-PSS over the given hash, MGF1 with the same hash, salt as long as the hash.
+    RsaPss(DigestAlgorithm),
+    /// Ed25519, pure (the message itself is signed).
+    Ed25519,
+}
+
+impl fmt::Display for SignatureScheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SignatureScheme::Ecdsa(hash) => write!(f, "ECDSA with {}", hash.name()),
+            SignatureScheme::RsaPkcs1(hash) => write!(f, "RSA PKCS#1 v1.5 with {}", hash.name()),
+            SignatureScheme::RsaPss(hash) => write!(f, "RSA-PSS with {}", hash.name()),
+            SignatureScheme::Ed25519 => f.write_str("Ed25519"),
+        }
+    }
+}
+
+fn scheme_algorithm(
+    key_type: KeyType,
+    scheme: SignatureScheme,
+) -> Option<&'static dyn VerificationAlgorithm> {
+    use DigestAlgorithm::{Sha256, Sha384, Sha512};
+    Some(match (key_type, scheme) {
+        (KeyType::EcdsaP256, SignatureScheme::Ecdsa(Sha256)) => &sig::ECDSA_P256_SHA256_ASN1,
+        (KeyType::EcdsaP256, SignatureScheme::Ecdsa(Sha384)) => &sig::ECDSA_P256_SHA384_ASN1,
+        (KeyType::EcdsaP256, SignatureScheme::Ecdsa(Sha512)) => &sig::ECDSA_P256_SHA512_ASN1,
+        (KeyType::EcdsaP384, SignatureScheme::Ecdsa(Sha256)) => &sig::ECDSA_P384_SHA256_ASN1,
+        (KeyType::EcdsaP384, SignatureScheme::Ecdsa(Sha384)) => &sig::ECDSA_P384_SHA384_ASN1,
+        (KeyType::EcdsaP384, SignatureScheme::Ecdsa(Sha512)) => &sig::ECDSA_P384_SHA512_ASN1,
+        (KeyType::EcdsaP521, SignatureScheme::Ecdsa(Sha256)) => &sig::ECDSA_P521_SHA256_ASN1,
+        (KeyType::EcdsaP521, SignatureScheme::Ecdsa(Sha384)) => &sig::ECDSA_P521_SHA384_ASN1,
+        (KeyType::EcdsaP521, SignatureScheme::Ecdsa(Sha512)) => &sig::ECDSA_P521_SHA512_ASN1,
+        (KeyType::Rsa { .. }, SignatureScheme::RsaPkcs1(Sha256)) => {
+            &sig::RSA_PKCS1_2048_8192_SHA256
+        }
+        (KeyType::Rsa { .. }, SignatureScheme::RsaPkcs1(Sha384)) => {
+            &sig::RSA_PKCS1_2048_8192_SHA384
+        }
+        (KeyType::Rsa { .. }, SignatureScheme::RsaPkcs1(Sha512)) => {
+            &sig::RSA_PKCS1_2048_8192_SHA512
+        }
+        (KeyType::Rsa { .. }, SignatureScheme::RsaPss(Sha256)) => &sig::RSA_PSS_2048_8192_SHA256,
+        (KeyType::Rsa { .. }, SignatureScheme::RsaPss(Sha384)) => &sig::RSA_PSS_2048_8192_SHA384,
+        (KeyType::Rsa { .. }, SignatureScheme::RsaPss(Sha512)) => &sig::RSA_PSS_2048_8192_SHA512,
+        (KeyType::Ed25519, SignatureScheme::Ed25519) => &sig::ED25519,
+        _ => return None,
+    })
+}
+
 impl PublicKey {
+    /// Reads a PKCS#1 `RSAPublicKey` DER structure (RFC 8017 appendix A.1.1), as Sigstore
+    /// trusted roots carry some CT log keys.
+    pub fn from_pkcs1_der(der: &[u8]) -> Result<Self, KeyError> {
+        let spki = rsa_spki(der);
+        Self::from_spki_der(&spki)
+    }
+
     /// Reads the first PEM block of `text`: `PUBLIC KEY` (SubjectPublicKeyInfo, RFC 5280) or
     /// `RSA PUBLIC KEY` (PKCS#1). A private key gives [`KeyError::PrivateKeyGiven`].
     pub fn from_pem(text: &str) -> Result<Self, KeyError> {
         let block = pem::parse(text).map_err(|e| KeyError::NotPem(e.to_string()))?;
         match block.tag() {
             PUBLIC_KEY_LABEL => Self::from_spki_der(block.contents()),
-            "RSA PUBLIC KEY" => {
-                let mut spki = AlgorithmIdentifier::encode(oids::RSA_ENCRYPTION, None);
-                let mut bits = vec![0u8];
-                bits.extend_from_slice(block.contents());
-                spki.extend(der::tlv(der::BIT_STRING, &bits));
-                Self::from_spki_der(&der::tlv(der::SEQUENCE, &spki))
-            }
+            "RSA PUBLIC KEY" => Self::from_pkcs1_der(block.contents()),
             SIGSTORE_PRIVATE_KEY_LABEL
             | COSIGN_PRIVATE_KEY_LABEL
             | "PRIVATE KEY"
@@ -154,6 +213,73 @@ impl PublicKey {
                 key_type: self.key_type,
             })
     }
+
+    /// Checks `signature` over `message` with an explicitly named scheme (what a certificate's
+    /// or a CMS signer's algorithm identifier says). A scheme the key type cannot use (RSA
+    /// with an EC key, Ed25519 with a hash) is [`KeyError::SchemeMismatch`].
+    pub fn verify_scheme(
+        &self,
+        scheme: SignatureScheme,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), KeyError> {
+        self.parsed_for(scheme)?
+            .verify_sig(message, signature)
+            .map_err(|_| KeyError::SignatureInvalid {
+                key_type: self.key_type,
+            })
+    }
+
+    /// Checks `signature` over content known only by its digest: ECDSA and RSA sign the hash,
+    /// so a digest suffices; Ed25519 signs the message itself and gives
+    /// [`KeyError::SchemeMismatch`]. The scheme is the key's kind with the digest's hash.
+    pub fn verify_prehashed(&self, digest: &Digest, signature: &[u8]) -> Result<(), KeyError> {
+        let hash = digest.algorithm();
+        let scheme = match self.key_type {
+            KeyType::EcdsaP256 | KeyType::EcdsaP384 | KeyType::EcdsaP521 => {
+                SignatureScheme::Ecdsa(hash)
+            }
+            KeyType::Rsa { .. } => SignatureScheme::RsaPkcs1(hash),
+            KeyType::Ed25519 => {
+                return Err(KeyError::SchemeMismatch {
+                    key_type: self.key_type,
+                    scheme: "a pre-hashed message".into(),
+                });
+            }
+        };
+        let imported = aws_lc_rs::digest::Digest::import_less_safe(&digest.to_bytes(), hash.lc())
+            .map_err(|_| KeyError::Malformed {
+            structure: "digest",
+            reason: "wrong length for its algorithm",
+        })?;
+        self.parsed_for(scheme)?
+            .verify_digest_sig(&imported, signature)
+            .map_err(|_| KeyError::SignatureInvalid {
+                key_type: self.key_type,
+            })
+    }
+
+    fn parsed_for(&self, scheme: SignatureScheme) -> Result<ParsedPublicKey, KeyError> {
+        let algorithm =
+            scheme_algorithm(self.key_type, scheme).ok_or_else(|| KeyError::SchemeMismatch {
+                key_type: self.key_type,
+                scheme: scheme.to_string(),
+            })?;
+        ParsedPublicKey::new(algorithm, &self.spki).map_err(|e| KeyError::InvalidKey {
+            key_type: self.key_type.to_string(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// Wraps a PKCS#1 `RSAPublicKey` in a SubjectPublicKeyInfo (RFC 3279 section 2.3.1).
+fn rsa_spki(pkcs1: &[u8]) -> Vec<u8> {
+    let mut body = AlgorithmIdentifier::encode(oids::RSA_ENCRYPTION, None);
+    let mut bits = Vec::with_capacity(pkcs1.len() + 1);
+    bits.push(0u8);
+    bits.extend_from_slice(pkcs1);
+    body.extend(der::tlv(der::BIT_STRING, &bits));
+    der::tlv(der::SEQUENCE, &body)
 }
 
 #[cfg(test)]
@@ -186,6 +312,38 @@ mod tests {
         assert!(matches!(
             PublicKey::from_spki_der(&spki),
             Err(KeyError::InvalidKey { .. })
+        ));
+    }
+
+    #[test]
+    fn explicit_schemes_and_prehashed_digests_verify() {
+        let p384 = crate::PrivateKey::generate(KeyType::EcdsaP384).unwrap();
+        let signature = p384.sign(b"m").unwrap();
+        let public = p384.public_key();
+        let scheme = SignatureScheme::Ecdsa(DigestAlgorithm::Sha384);
+        public.verify_scheme(scheme, b"m", &signature).unwrap();
+        let wrong_hash = SignatureScheme::Ecdsa(DigestAlgorithm::Sha256);
+        assert!(public.verify_scheme(wrong_hash, b"m", &signature).is_err());
+        assert!(matches!(
+            public.verify_scheme(SignatureScheme::Ed25519, b"m", &signature),
+            Err(KeyError::SchemeMismatch { .. })
+        ));
+        let digest = Digest::compute(DigestAlgorithm::Sha384, b"m");
+        public.verify_prehashed(&digest, &signature).unwrap();
+        let other = Digest::compute(DigestAlgorithm::Sha384, b"n");
+        assert!(public.verify_prehashed(&other, &signature).is_err());
+        assert_eq!(
+            Digest::from_bytes(DigestAlgorithm::Sha384, &digest.to_bytes()).unwrap(),
+            digest
+        );
+        assert!(Digest::from_bytes(DigestAlgorithm::Sha256, &digest.to_bytes()).is_err());
+
+        let ed = crate::PrivateKey::generate(KeyType::Ed25519).unwrap();
+        let digest = Digest::sha256(b"m");
+        assert!(matches!(
+            ed.public_key()
+                .verify_prehashed(&digest, &ed.sign(b"m").unwrap()),
+            Err(KeyError::SchemeMismatch { .. })
         ));
     }
 
