@@ -1,13 +1,74 @@
 //! The one error type of this crate: every reason a Sigstore bundle, its trust material or one
 //! of its proofs is refused, each check its own variant, each message naming what failed.
 
-use crate::time::TimeError;
+use crate::time::{TimeError, UnixTime};
 
 /// Why verification refused something. Variants are grouped by the check that failed; the
 /// message names the check and the values that disagreed, never secret material.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum VerifyError {
+    /// A certificate's DER could not be read.
+    #[error("malformed certificate: {reason}")]
+    CertificateMalformed {
+        /// What was wrong.
+        reason: String,
+    },
+    /// A certificate's public key is not one vouch can use.
+    #[error("certificate public key unusable: {reason}")]
+    CertificateKey {
+        /// Why.
+        reason: String,
+    },
+    /// A certificate's signature does not verify with its issuer's key.
+    #[error("certificate \"{subject}\" is not signed by its issuer: {reason}")]
+    CertificateSignature {
+        /// The certificate's subject.
+        subject: String,
+        /// Why.
+        reason: String,
+    },
+    /// A certificate path could not be built or breaks a rule of RFC 5280.
+    #[error("certificate chain invalid: {reason}")]
+    CertificateChain {
+        /// Which rule, for which certificate.
+        reason: String,
+    },
+    /// A certificate was not valid at the time that matters.
+    #[error(
+        "certificate \"{subject}\" was not valid at {time} (valid {not_before} to {not_after})"
+    )]
+    CertificateExpired {
+        /// The certificate's subject.
+        subject: String,
+        /// The time checked.
+        time: UnixTime,
+        /// Validity start.
+        not_before: UnixTime,
+        /// Validity end.
+        not_after: UnixTime,
+    },
+    /// A signature or digest algorithm vouch does not implement.
+    #[error("unsupported algorithm {oid}")]
+    UnsupportedAlgorithm {
+        /// The algorithm's OID, dotted.
+        oid: String,
+    },
+    /// The certificate's embedded SCT list could not be read.
+    #[error("malformed signed certificate timestamp: {reason}")]
+    SctMalformed {
+        /// What was wrong.
+        reason: String,
+    },
+    /// The certificate carries no signed certificate timestamp.
+    #[error("the certificate carries no signed certificate timestamp (SCT)")]
+    SctMissing,
+    /// No embedded SCT verified against a trusted CT log.
+    #[error("no signed certificate timestamp verifies against a trusted CT log: {reason}")]
+    SctInvalid {
+        /// Why each SCT failed.
+        reason: String,
+    },
     /// A time field could not be read.
     #[error(transparent)]
     Time(#[from] TimeError),

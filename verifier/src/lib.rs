@@ -32,7 +32,9 @@
 
 pub mod cosign;
 pub mod error;
+pub mod sct;
 pub mod time;
+pub mod x509;
 
 pub use error::VerifyError;
 

@@ -1,0 +1,141 @@
+//! Real Fulcio certificates from the sigstore-conformance cases, checked against the
+//! public-good trusted root: path building, identity extensions, embedded SCTs.
+#![allow(clippy::unwrap_used)]
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::Value;
+use vouch_keys::PublicKey;
+use vouch_verifier::VerifyError;
+use vouch_verifier::sct::{embedded_scts, verify_embedded_scts};
+use vouch_verifier::time::UnixTime;
+use vouch_verifier::x509::{Certificate, GeneralName, Purpose, verify_path};
+
+const ROOT: &str = include_str!("../src/data/sigstore-public-good-trusted_root.json");
+
+fn bytes(v: &Value) -> Vec<u8> {
+    STANDARD.decode(v.as_str().unwrap()).unwrap()
+}
+
+fn leaf(case: &str) -> Certificate {
+    let path = format!(
+        "{}/tests/data/conformance/{case}/bundle.sigstore.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let bundle: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let material = &bundle["verificationMaterial"];
+    let raw = if material["certificate"].is_object() {
+        &material["certificate"]["rawBytes"]
+    } else {
+        &material["x509CertificateChain"]["certificates"][0]["rawBytes"]
+    };
+    Certificate::from_der(&bytes(raw)).unwrap()
+}
+
+/// Every certificate of every Fulcio CA in the public-good root.
+fn fulcio_pool() -> Vec<Certificate> {
+    let root: Value = serde_json::from_str(ROOT).unwrap();
+    root["certificateAuthorities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|ca| ca["certChain"]["certificates"].as_array().unwrap().clone())
+        .map(|c| Certificate::from_der(&bytes(&c["rawBytes"])).unwrap())
+        .collect()
+}
+
+fn ct_key(log_id: &[u8; 32], _time: UnixTime) -> Result<PublicKey, VerifyError> {
+    let root: Value = serde_json::from_str(ROOT).unwrap();
+    for log in root["ctlogs"].as_array().unwrap() {
+        if bytes(&log["logId"]["keyId"]) == log_id {
+            return Ok(PublicKey::from_spki_der(&bytes(&log["publicKey"]["rawBytes"])).unwrap());
+        }
+    }
+    Err(VerifyError::SctMissing)
+}
+
+#[test]
+fn a_fulcio_leaf_chains_to_the_public_good_root() {
+    let leaf = leaf("happy-path-v0.3");
+    let pool = fulcio_pool();
+    let path = verify_path(&leaf, &pool, leaf.not_before(), Purpose::CodeSigning).unwrap();
+    assert_eq!(path.len(), 2, "intermediate, then root");
+    assert!(path[1].is_self_issued());
+
+    let names = leaf.subject_alt_names().unwrap();
+    assert!(
+        names
+            .iter()
+            .any(|n| matches!(n, GeneralName::Uri(u) if u.contains("sigstore-conformance"))),
+        "{names:?}"
+    );
+    assert_eq!(
+        leaf.fulcio_issuer().unwrap().as_deref(),
+        Some("https://token.actions.githubusercontent.com")
+    );
+}
+
+#[test]
+fn the_leaf_is_refused_outside_its_validity_and_for_the_wrong_purpose() {
+    let leaf = leaf("happy-path-v0.3");
+    let pool = fulcio_pool();
+    let later = UnixTime::from_secs(leaf.not_after().secs() + 1);
+    assert!(matches!(
+        verify_path(&leaf, &pool, later, Purpose::CodeSigning),
+        Err(VerifyError::CertificateExpired { .. })
+    ));
+    assert!(matches!(
+        verify_path(&leaf, &pool, leaf.not_before(), Purpose::TimeStamping),
+        Err(VerifyError::CertificateChain { .. })
+    ));
+    // Without the intermediate there is no path.
+    let roots: Vec<Certificate> = pool
+        .into_iter()
+        .filter(Certificate::is_self_issued)
+        .collect();
+    assert!(matches!(
+        verify_path(&leaf, &roots, leaf.not_before(), Purpose::CodeSigning),
+        Err(VerifyError::CertificateChain { .. })
+    ));
+}
+
+#[test]
+fn the_embedded_sct_verifies_and_a_flipped_bit_does_not() {
+    let leaf = leaf("happy-path-v0.3");
+    let pool = fulcio_pool();
+    let path = verify_path(&leaf, &pool, leaf.not_before(), Purpose::CodeSigning).unwrap();
+    let sct = verify_embedded_scts(&leaf, path[0], ct_key).unwrap();
+    assert!(sct.time() >= leaf.not_before());
+
+    // Flip one bit of the SCT signature inside the certificate: the parse still succeeds
+    // but the SCT no longer verifies.
+    let der = leaf.der().to_vec();
+    let original = embedded_scts(&leaf).unwrap().remove(0);
+    let position = der
+        .windows(original.signature.len())
+        .position(|w| w == original.signature.as_slice())
+        .unwrap();
+    let mut tampered = der.clone();
+    tampered[position + original.signature.len() - 1] ^= 1;
+    let tampered = Certificate::from_der(&tampered).unwrap();
+    assert!(matches!(
+        verify_embedded_scts(&tampered, path[0], ct_key),
+        Err(VerifyError::SctInvalid { .. })
+    ));
+    // An SCT checked against the wrong issuer key hash fails too.
+    assert!(matches!(
+        verify_embedded_scts(&leaf, path[1], ct_key),
+        Err(VerifyError::SctInvalid { .. })
+    ));
+}
+
+#[test]
+fn truncated_and_padded_certificates_are_refused() {
+    let der = leaf("happy-path-v0.3").der().to_vec();
+    for cut in [0, 1, 10, der.len() / 2, der.len() - 1] {
+        assert!(Certificate::from_der(&der[..cut]).is_err(), "cut at {cut}");
+    }
+    let mut padded = der.clone();
+    padded.push(0);
+    assert!(Certificate::from_der(&padded).is_err());
+}
