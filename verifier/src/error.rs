@@ -69,6 +69,37 @@ pub enum VerifyError {
         /// Why each SCT failed.
         reason: String,
     },
+    /// An RFC 3161 timestamp token could not be read.
+    #[error("malformed RFC 3161 timestamp: {reason}")]
+    TimestampMalformed {
+        /// What was wrong.
+        reason: String,
+    },
+    /// The timestamp's message imprint is not the hash of the signature it should stamp.
+    #[error("the RFC 3161 timestamp does not cover this signature (message imprint differs)")]
+    TimestampImprint,
+    /// The timestamp authority's signature does not verify.
+    #[error("RFC 3161 timestamp signature invalid: {reason}")]
+    TimestampSignature {
+        /// Why.
+        reason: String,
+    },
+    /// The timestamp was not issued by a trusted timestamp authority.
+    #[error("RFC 3161 timestamp not from a trusted authority: {reason}")]
+    TimestampUntrusted {
+        /// Why.
+        reason: String,
+    },
+    /// The stamped time lies outside the authority's validity in the trusted root.
+    #[error("RFC 3161 timestamp at {time} is outside its authority's validity in the trusted root ({valid_from} to {})", valid_until.map_or("now".to_string(), |t| t.to_string()))]
+    TimestampOutsideAuthorityValidity {
+        /// The stamped time.
+        time: UnixTime,
+        /// Start of the authority's window.
+        valid_from: UnixTime,
+        /// End of the window, if any.
+        valid_until: Option<UnixTime>,
+    },
     /// A time field could not be read.
     #[error(transparent)]
     Time(#[from] TimeError),

@@ -34,6 +34,7 @@ pub mod cosign;
 pub mod error;
 pub mod sct;
 pub mod time;
+pub mod tsa;
 pub mod x509;
 
 pub use error::VerifyError;
