@@ -100,6 +100,22 @@ pub enum VerifyError {
         /// End of the window, if any.
         valid_until: Option<UnixTime>,
     },
+    /// The transparency-log entry does not describe this bundle.
+    #[error("log entry does not match the bundle: {field} {reason}")]
+    EntryMismatch {
+        /// The entry field that disagrees.
+        field: String,
+        /// How.
+        reason: String,
+    },
+    /// A log entry kind or version vouch does not know how to compare.
+    #[error("unsupported log entry kind {kind} {version}")]
+    UnsupportedEntry {
+        /// The entry kind.
+        kind: String,
+        /// Its version.
+        version: String,
+    },
     /// A time field could not be read.
     #[error(transparent)]
     Time(#[from] TimeError),

@@ -31,6 +31,7 @@
 //! ```
 
 pub mod cosign;
+pub mod entry;
 pub mod error;
 pub mod sct;
 pub mod time;

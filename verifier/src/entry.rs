@@ -1,0 +1,380 @@
+//! The transparency-log entry body must describe the bundle it came with: the same signature,
+//! the same verification material, the same artifact or DSSE payload. Otherwise a valid log
+//! entry for something else could vouch for this bundle.
+//!
+//! Supported kinds, as Rekor canonicalizes them: `hashedrekord` 0.0.1 (Rekor v1) and 0.0.2
+//! (Rekor v2), `dsse` 0.0.1 and 0.0.2, `intoto` 0.0.2.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::Value;
+use vouch_keys::{Digest, DigestAlgorithm};
+
+use crate::VerifyError;
+
+/// What the bundle says was signed, to compare with the log entry.
+#[derive(Debug, Clone, Copy)]
+pub enum SignedContent<'a> {
+    /// A message signature over an artifact known by its digest.
+    Message {
+        /// The artifact digest.
+        digest: &'a Digest,
+        /// The signature bytes.
+        signature: &'a [u8],
+    },
+    /// A DSSE envelope.
+    Dsse {
+        /// The envelope's payload type.
+        payload_type: &'a str,
+        /// The decoded payload.
+        payload: &'a [u8],
+        /// The envelope's signatures, decoded.
+        signatures: &'a [&'a [u8]],
+    },
+}
+
+/// What verifies the signature: a certificate (DER) or a public key (SubjectPublicKeyInfo DER).
+#[derive(Debug, Clone, Copy)]
+pub enum VerifierMaterial<'a> {
+    /// An X.509 certificate, DER.
+    Certificate(&'a [u8]),
+    /// A public key, SubjectPublicKeyInfo DER.
+    PublicKey(&'a [u8]),
+}
+
+impl VerifierMaterial<'_> {
+    fn der(&self) -> &[u8] {
+        match self {
+            VerifierMaterial::Certificate(der) | VerifierMaterial::PublicKey(der) => der,
+        }
+    }
+}
+
+fn mismatch(field: &str, reason: impl Into<String>) -> VerifyError {
+    VerifyError::EntryMismatch {
+        field: field.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+fn get<'v>(value: &'v Value, path: &[&str]) -> Result<&'v Value, VerifyError> {
+    let mut current = value;
+    for key in path {
+        current = current
+            .get(key)
+            .ok_or_else(|| mismatch(&path.join("."), "missing from the log entry"))?;
+    }
+    Ok(current)
+}
+
+fn get_str<'v>(value: &'v Value, path: &[&str]) -> Result<&'v str, VerifyError> {
+    get(value, path)?
+        .as_str()
+        .ok_or_else(|| mismatch(&path.join("."), "is not a string"))
+}
+
+fn b64(value: &Value, path: &[&str]) -> Result<Vec<u8>, VerifyError> {
+    STANDARD
+        .decode(get_str(value, path)?)
+        .map_err(|_| mismatch(&path.join("."), "is not base64"))
+}
+
+/// A verifier as Rekor v1 stores it: base64 of PEM text. Returns the DER inside.
+fn pem_der(value: &Value, path: &[&str]) -> Result<Vec<u8>, VerifyError> {
+    let text = b64(value, path)?;
+    let text =
+        std::str::from_utf8(&text).map_err(|_| mismatch(&path.join("."), "is not PEM text"))?;
+    let block = pem::parse(text).map_err(|_| mismatch(&path.join("."), "is not PEM"))?;
+    Ok(block.into_contents())
+}
+
+/// A Rekor v2 `Verifier` message: `{x509Certificate: {rawBytes}}` or `{publicKey: {rawBytes}}`.
+fn v2_verifier_der(value: &Value, path: &[&str]) -> Result<Vec<u8>, VerifyError> {
+    let verifier = get(value, path)?;
+    let raw = if verifier.get("x509Certificate").is_some() {
+        b64(verifier, &["x509Certificate", "rawBytes"])?
+    } else {
+        b64(verifier, &["publicKey", "rawBytes"])?
+    };
+    Ok(raw)
+}
+
+fn check_verifier(
+    found: &[u8],
+    material: VerifierMaterial<'_>,
+    field: &str,
+) -> Result<(), VerifyError> {
+    if found == material.der() {
+        Ok(())
+    } else {
+        Err(mismatch(
+            field,
+            "the log entry names another certificate or key than the bundle",
+        ))
+    }
+}
+
+fn hex_digest(value: &Value, path: &[&str]) -> Result<Vec<u8>, VerifyError> {
+    let hex = get_str(value, path)?;
+    let algorithm = match hex.len() {
+        64 => DigestAlgorithm::Sha256,
+        96 => DigestAlgorithm::Sha384,
+        128 => DigestAlgorithm::Sha512,
+        _ => return Err(mismatch(&path.join("."), "is not a hex digest")),
+    };
+    let digest: Digest = format!("{}:{hex}", algorithm.name())
+        .parse()
+        .map_err(|_| mismatch(&path.join("."), "is not a lowercase hex digest"))?;
+    Ok(digest.to_bytes())
+}
+
+fn algorithm_v1(name: &str) -> Option<DigestAlgorithm> {
+    match name {
+        "sha256" => Some(DigestAlgorithm::Sha256),
+        "sha384" => Some(DigestAlgorithm::Sha384),
+        "sha512" => Some(DigestAlgorithm::Sha512),
+        _ => None,
+    }
+}
+
+fn algorithm_v2(name: &str) -> Option<DigestAlgorithm> {
+    match name {
+        "SHA2_256" => Some(DigestAlgorithm::Sha256),
+        "SHA2_384" => Some(DigestAlgorithm::Sha384),
+        "SHA2_512" => Some(DigestAlgorithm::Sha512),
+        _ => None,
+    }
+}
+
+/// Checks that the canonicalized log entry `body` of `kind`/`version` (from the bundle's
+/// `kindVersion`) records exactly `content` signed with `material`.
+pub fn check_entry_body(
+    kind: &str,
+    version: &str,
+    body: &[u8],
+    content: SignedContent<'_>,
+    material: VerifierMaterial<'_>,
+) -> Result<(), VerifyError> {
+    let body: Value = serde_json::from_slice(body).map_err(|e| VerifyError::EntryMismatch {
+        field: "canonicalizedBody".into(),
+        reason: format!("is not JSON: {e}"),
+    })?;
+    let body_kind = get_str(&body, &["kind"])?;
+    let body_version = get_str(&body, &["apiVersion"])?;
+    if body_kind != kind || body_version != version {
+        return Err(mismatch(
+            "kind",
+            format!("the entry is {body_kind} {body_version}, the bundle says {kind} {version}"),
+        ));
+    }
+    match (kind, version, content) {
+        ("hashedrekord", "0.0.1", SignedContent::Message { digest, signature }) => {
+            let spec = get(&body, &["spec"])?;
+            let algorithm = get_str(spec, &["data", "hash", "algorithm"])?;
+            if algorithm_v1(algorithm) != Some(digest.algorithm()) {
+                return Err(mismatch(
+                    "spec.data.hash.algorithm",
+                    format!(
+                        "{algorithm}, the artifact digest is {}",
+                        digest.algorithm().name()
+                    ),
+                ));
+            }
+            if hex_digest(spec, &["data", "hash", "value"])? != digest.to_bytes() {
+                return Err(mismatch(
+                    "spec.data.hash.value",
+                    "the log entry is for another artifact",
+                ));
+            }
+            if b64(spec, &["signature", "content"])? != signature {
+                return Err(mismatch(
+                    "spec.signature.content",
+                    "the log entry holds another signature",
+                ));
+            }
+            let found = pem_der(spec, &["signature", "publicKey", "content"])?;
+            check_verifier(&found, material, "spec.signature.publicKey")
+        }
+        ("hashedrekord", "0.0.2", SignedContent::Message { digest, signature }) => {
+            let spec = get(&body, &["spec", "hashedRekordV002"])?;
+            let algorithm = get_str(spec, &["data", "algorithm"])?;
+            if algorithm_v2(algorithm) != Some(digest.algorithm()) {
+                return Err(mismatch(
+                    "spec.hashedRekordV002.data.algorithm",
+                    format!(
+                        "{algorithm}, the artifact digest is {}",
+                        digest.algorithm().name()
+                    ),
+                ));
+            }
+            if b64(spec, &["data", "digest"])? != digest.to_bytes() {
+                return Err(mismatch(
+                    "spec.hashedRekordV002.data.digest",
+                    "the log entry is for another artifact",
+                ));
+            }
+            if b64(spec, &["signature", "content"])? != signature {
+                return Err(mismatch(
+                    "spec.hashedRekordV002.signature.content",
+                    "the log entry holds another signature",
+                ));
+            }
+            let found = v2_verifier_der(spec, &["signature", "verifier"])?;
+            check_verifier(&found, material, "spec.hashedRekordV002.signature.verifier")
+        }
+        (
+            "dsse",
+            "0.0.1",
+            SignedContent::Dsse {
+                payload,
+                signatures,
+                ..
+            },
+        ) => {
+            let spec = get(&body, &["spec"])?;
+            check_payload_hash_v1(spec, payload, &["payloadHash"])?;
+            let entries = get(spec, &["signatures"])?
+                .as_array()
+                .ok_or_else(|| mismatch("spec.signatures", "is not a list"))?;
+            let mut found = Vec::with_capacity(entries.len());
+            for entry in entries {
+                let verifier = pem_der(entry, &["verifier"])?;
+                check_verifier(&verifier, material, "spec.signatures[].verifier")?;
+                found.push(b64(entry, &["signature"])?);
+            }
+            same_signatures(&found, signatures, "spec.signatures")
+        }
+        (
+            "dsse",
+            "0.0.2",
+            SignedContent::Dsse {
+                payload,
+                signatures,
+                ..
+            },
+        ) => {
+            let spec = get(&body, &["spec", "dsseV002"])?;
+            let algorithm = get_str(spec, &["payloadHash", "algorithm"])?;
+            let algorithm = algorithm_v2(algorithm)
+                .ok_or_else(|| mismatch("spec.dsseV002.payloadHash.algorithm", algorithm))?;
+            if b64(spec, &["payloadHash", "digest"])?
+                != Digest::compute(algorithm, payload).to_bytes()
+            {
+                return Err(mismatch(
+                    "spec.dsseV002.payloadHash",
+                    "the log entry is for another DSSE payload",
+                ));
+            }
+            let entries = get(spec, &["signatures"])?
+                .as_array()
+                .ok_or_else(|| mismatch("spec.dsseV002.signatures", "is not a list"))?;
+            let mut found = Vec::with_capacity(entries.len());
+            for entry in entries {
+                let verifier = v2_verifier_der(entry, &["verifier"])?;
+                check_verifier(&verifier, material, "spec.dsseV002.signatures[].verifier")?;
+                found.push(b64(entry, &["content"])?);
+            }
+            same_signatures(&found, signatures, "spec.dsseV002.signatures")
+        }
+        (
+            "intoto",
+            "0.0.2",
+            SignedContent::Dsse {
+                payload_type,
+                payload,
+                signatures,
+            },
+        ) => {
+            let spec = get(&body, &["spec", "content"])?;
+            check_payload_hash_v1(spec, payload, &["payloadHash"])?;
+            let envelope = get(spec, &["envelope"])?;
+            if get_str(envelope, &["payloadType"])? != payload_type {
+                return Err(mismatch(
+                    "spec.content.envelope.payloadType",
+                    "the log entry has another payload type",
+                ));
+            }
+            // intoto 0.0.2 stores the envelope's base64 fields base64-encoded once more.
+            if envelope.get("payload").is_some() {
+                let once = b64(envelope, &["payload"])?;
+                let twice = STANDARD
+                    .decode(&once)
+                    .map_err(|_| mismatch("spec.content.envelope.payload", "is not base64"))?;
+                if twice != payload {
+                    return Err(mismatch(
+                        "spec.content.envelope.payload",
+                        "the log entry holds another payload",
+                    ));
+                }
+            }
+            let entries = get(envelope, &["signatures"])?
+                .as_array()
+                .ok_or_else(|| mismatch("spec.content.envelope.signatures", "is not a list"))?;
+            let mut found = Vec::with_capacity(entries.len());
+            for entry in entries {
+                let verifier = pem_der(entry, &["publicKey"])?;
+                check_verifier(
+                    &verifier,
+                    material,
+                    "spec.content.envelope.signatures[].publicKey",
+                )?;
+                let once = b64(entry, &["sig"])?;
+                found.push(STANDARD.decode(&once).map_err(|_| {
+                    mismatch("spec.content.envelope.signatures[].sig", "is not base64")
+                })?);
+            }
+            same_signatures(&found, signatures, "spec.content.envelope.signatures")
+        }
+        (kind, version, SignedContent::Message { .. }) if kind == "hashedrekord" => {
+            Err(VerifyError::UnsupportedEntry {
+                kind: kind.into(),
+                version: version.into(),
+            })
+        }
+        (kind @ ("dsse" | "intoto"), version, SignedContent::Message { .. })
+        | (kind @ "hashedrekord", version, SignedContent::Dsse { .. }) => Err(mismatch(
+            "kind",
+            format!(
+                "a {kind} {version} entry cannot record this bundle's {}",
+                match content {
+                    SignedContent::Message { .. } => "message signature",
+                    SignedContent::Dsse { .. } => "DSSE envelope",
+                }
+            ),
+        )),
+        (kind, version, _) => Err(VerifyError::UnsupportedEntry {
+            kind: kind.into(),
+            version: version.into(),
+        }),
+    }
+}
+
+fn check_payload_hash_v1(spec: &Value, payload: &[u8], path: &[&str]) -> Result<(), VerifyError> {
+    let field = format!("spec.{}", path.join("."));
+    let hash = get(spec, path)?;
+    let algorithm = get_str(hash, &["algorithm"])?;
+    let algorithm = algorithm_v1(algorithm).ok_or_else(|| mismatch(&field, algorithm))?;
+    if hex_digest(hash, &["value"])? != Digest::compute(algorithm, payload).to_bytes() {
+        return Err(mismatch(
+            &field,
+            "the log entry is for another DSSE payload",
+        ));
+    }
+    Ok(())
+}
+
+/// The entry's signatures and the envelope's must be the same set.
+fn same_signatures(found: &[Vec<u8>], expected: &[&[u8]], field: &str) -> Result<(), VerifyError> {
+    let all_found = expected.iter().all(|e| found.iter().any(|f| f == e));
+    let none_extra = found
+        .iter()
+        .all(|f| expected.iter().any(|e| e == &f.as_slice()));
+    if found.len() == expected.len() && all_found && none_extra {
+        Ok(())
+    } else {
+        Err(mismatch(
+            field,
+            "the log entry holds other signatures than the envelope",
+        ))
+    }
+}
