@@ -116,6 +116,22 @@ pub enum VerifyError {
         /// Its version.
         version: String,
     },
+    /// The certificate does not carry the identity the caller asked for.
+    #[error("{what} mismatch: expected {expected}, the certificate has {found}")]
+    IdentityMismatch {
+        /// Which part of the identity (`certificate identity`, `OIDC issuer`).
+        what: &'static str,
+        /// What was asked for.
+        expected: String,
+        /// What the certificate holds.
+        found: String,
+    },
+    /// The caller's verification policy cannot be used as given.
+    #[error("invalid verification policy: {reason}")]
+    PolicyInvalid {
+        /// Why.
+        reason: String,
+    },
     /// A time field could not be read.
     #[error(transparent)]
     Time(#[from] TimeError),

@@ -33,6 +33,7 @@
 pub mod cosign;
 pub mod entry;
 pub mod error;
+pub mod identity;
 pub mod sct;
 pub mod time;
 pub mod tsa;
