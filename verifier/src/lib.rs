@@ -30,8 +30,11 @@
 //! assert!(verdict.is_verified());
 //! ```
 
+pub mod checkpoint;
 pub mod cosign;
 pub mod error;
+pub mod merkle;
+pub mod rekor;
 pub mod time;
 
 pub use error::VerifyError;
