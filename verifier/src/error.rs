@@ -135,4 +135,192 @@ pub enum VerifyError {
     /// A time field could not be read.
     #[error(transparent)]
     Time(#[from] TimeError),
+
+    // ---- Merkle inclusion proofs (RFC 9162 section 2.1.3.2), see `merkle` ----
+    /// The proof names a leaf outside the tree it is a proof for.
+    #[error("inclusion proof: leaf index {index} is not less than tree size {tree_size}")]
+    InclusionIndexOutOfRange {
+        /// The leaf index of the proof.
+        index: u64,
+        /// The tree size of the proof.
+        tree_size: u64,
+    },
+    /// The proof does not have exactly as many hashes as the leaf index and tree size need.
+    #[error(
+        "inclusion proof: {got} hashes given, but leaf {index} of a tree of size {tree_size} \
+         needs exactly {expected}"
+    )]
+    InclusionProofLength {
+        /// The leaf index of the proof.
+        index: u64,
+        /// The tree size of the proof.
+        tree_size: u64,
+        /// How many hashes the proof has.
+        got: usize,
+        /// How many it must have.
+        expected: usize,
+    },
+    /// A proof hash or a root hash is not a 32-byte SHA-256 value.
+    #[error("inclusion proof: {what} has {len} bytes, a SHA-256 hash has 32")]
+    InclusionHashLength {
+        /// Which hash (`root hash`, `proof hash 3`, ...).
+        what: String,
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// Hashing the leaf up the proof does not arrive at the root it had to reach.
+    #[error(
+        "inclusion proof: computed root hash {computed} does not match expected root hash {expected}"
+    )]
+    InclusionRootMismatch {
+        /// Lowercase hex of the root the proof leads to.
+        computed: String,
+        /// Lowercase hex of the root it was checked against.
+        expected: String,
+    },
+
+    // ---- signed notes (c2sp.org/signed-note), see `checkpoint` ----
+    /// The note as a whole is not a signed note: control characters, no final newline, or no
+    /// blank line between text and signatures.
+    #[error("signed note: {reason}")]
+    NoteMalformed {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The blank line is followed by no signature line at all.
+    #[error("signed note: no signature lines follow the blank line")]
+    NoteNoSignatures,
+    /// A signature line is not `— <key name> <base64(key hint || signature)>`.
+    #[error("signed note: line {line}: {reason}")]
+    NoteSignatureLine {
+        /// The 1-based line number in the whole note.
+        line: usize,
+        /// What is wrong with the line.
+        reason: String,
+    },
+    /// More signature lines than are read (a bound on work, as Go's `sumdb/note` has).
+    #[error("signed note: {count} signature lines, at most {max} are read")]
+    NoteTooManySignatures {
+        /// How many lines the note has.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+
+    // ---- checkpoints (c2sp.org/tlog-checkpoint), see `checkpoint` ----
+    /// The note text is not a checkpoint: origin, tree size, root hash, extension lines.
+    #[error("checkpoint: line {line}: {reason}")]
+    CheckpointMalformed {
+        /// The 1-based line number in the note text.
+        line: usize,
+        /// What is wrong with the line.
+        reason: String,
+    },
+    /// The log's base URL gives no host name to expect as checkpoint origin and key name.
+    #[error("transparency log base URL {url:?}: {reason}")]
+    LogBaseUrl {
+        /// The base URL given.
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The log key's type has no signed-note key hint defined.
+    #[error("checkpoint: a {key_type} log key has no signed-note key hint")]
+    CheckpointKeyUnsupported {
+        /// The key type.
+        key_type: String,
+    },
+    /// No signature line is by the log's key: every line has another key name or key hint.
+    #[error(
+        "checkpoint: no signature by the log key (key name {name}, key hint {key_hint}); \
+         signature lines found: {found}"
+    )]
+    CheckpointNoLogSignature {
+        /// The key name expected (`any name` where the name is not checked).
+        name: String,
+        /// Lowercase hex of the 4-byte key hint expected.
+        key_hint: String,
+        /// The `name/hint` of every signature line present.
+        found: String,
+    },
+    /// A signature line with the log's key name and key hint does not verify.
+    #[error(
+        "checkpoint: the signature by {name} with key hint {key_hint} does not verify with the log key"
+    )]
+    CheckpointSignatureInvalid {
+        /// The key name on the line.
+        name: String,
+        /// Lowercase hex of its key hint.
+        key_hint: String,
+    },
+    /// The checkpoint's origin line is not the log's name.
+    #[error("checkpoint: origin {origin:?} is not the log's name {expected:?}")]
+    CheckpointOriginMismatch {
+        /// The origin line.
+        origin: String,
+        /// The name expected (the host of the log's base URL).
+        expected: String,
+    },
+    /// The inclusion proof carries no checkpoint, so no signature covers its root hash.
+    #[error("inclusion proof has no checkpoint: nothing signed by the log covers its root hash")]
+    CheckpointMissing,
+    /// The signed checkpoint is for another tree size than the inclusion proof.
+    #[error("checkpoint tree size {checkpoint} differs from inclusion proof tree size {proof}")]
+    CheckpointTreeSizeMismatch {
+        /// The checkpoint's tree size.
+        checkpoint: u64,
+        /// The inclusion proof's tree size.
+        proof: u64,
+    },
+    /// The signed checkpoint has another root hash than the inclusion proof.
+    #[error("checkpoint root hash {checkpoint} differs from inclusion proof root hash {proof}")]
+    CheckpointRootHashMismatch {
+        /// Lowercase hex of the checkpoint's root hash.
+        checkpoint: String,
+        /// Lowercase hex of the inclusion proof's root hash.
+        proof: String,
+    },
+
+    // ---- transparency log entries, see `rekor` ----
+    /// The entry names another log than the one it is being checked against.
+    #[error("transparency log entry has log ID {entry}, but the log checked against has {log}")]
+    LogIdMismatch {
+        /// Lowercase hex of the entry's log ID.
+        entry: String,
+        /// Lowercase hex of the log's ID.
+        log: String,
+    },
+    /// The entry's log index and its inclusion proof's differ (in a log without Rekor v1's
+    /// virtual indices, where they must be equal).
+    #[error(
+        "transparency log entry has log index {entry}, but its inclusion proof is for index {proof}"
+    )]
+    LogIndexMismatch {
+        /// The entry's log index.
+        entry: u64,
+        /// The inclusion proof's log index.
+        proof: u64,
+    },
+    /// A number the signed entry timestamp covers is beyond what JSON carries exactly, so
+    /// Sigstore clients would not agree on the signed bytes.
+    #[error("signed entry timestamp: {field} {value} is outside -(2^53-1)..=2^53-1")]
+    SetFieldOutOfRange {
+        /// `logIndex` or `integratedTime`.
+        field: &'static str,
+        /// The value given.
+        value: i128,
+    },
+    /// The signed entry timestamp is not the log's signature over the entry.
+    #[error(
+        "signed entry timestamp does not verify with the key of log {log_id} \
+         (log index {log_index}, integrated time {integrated_time})"
+    )]
+    SetSignatureInvalid {
+        /// Lowercase hex of the log ID.
+        log_id: String,
+        /// The entry's log index.
+        log_index: u64,
+        /// The entry's integrated time.
+        integrated_time: i64,
+    },
 }

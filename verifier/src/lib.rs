@@ -30,10 +30,13 @@
 //! assert!(verdict.is_verified());
 //! ```
 
+pub mod checkpoint;
 pub mod cosign;
 pub mod entry;
 pub mod error;
 pub mod identity;
+pub mod merkle;
+pub mod rekor;
 pub mod sct;
 pub mod time;
 pub mod tsa;
