@@ -30,9 +30,11 @@
 //! assert!(verdict.is_verified());
 //! ```
 
+pub mod bundle;
 pub mod cosign;
 pub mod error;
 pub mod time;
+pub mod trust_root;
 
 pub use error::VerifyError;
 
