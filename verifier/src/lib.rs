@@ -30,6 +30,7 @@
 //! assert!(verdict.is_verified());
 //! ```
 
+pub mod bundle;
 pub mod checkpoint;
 pub mod cosign;
 pub mod entry;
@@ -39,6 +40,7 @@ pub mod merkle;
 pub mod rekor;
 pub mod sct;
 pub mod time;
+pub mod trust_root;
 pub mod tsa;
 pub mod x509;
 

@@ -11,7 +11,7 @@ use vouch_verifier::sct::{embedded_scts, verify_embedded_scts};
 use vouch_verifier::time::UnixTime;
 use vouch_verifier::x509::{Certificate, GeneralName, Purpose, verify_path};
 
-const ROOT: &str = include_str!("../src/data/sigstore-public-good-trusted_root.json");
+const ROOT: &str = include_str!("../src/trusted_root/sigstore-public-good.json");
 
 fn bytes(v: &Value) -> Vec<u8> {
     STANDARD.decode(v.as_str().unwrap()).unwrap()
