@@ -325,6 +325,43 @@ pub fn check_entry_body(
             }
             same_signatures(&found, signatures, "spec.content.envelope.signatures")
         }
+        (
+            "hashedrekord",
+            "0.0.2",
+            SignedContent::Dsse {
+                payload_type,
+                payload,
+                signatures: [signature],
+            },
+        ) => {
+            // Rekor v2's "hashedrekord over DSSE" (rekor-v2 spec section 6.1.4): the entry
+            // records the hash of the envelope's PAE and its one signature.
+            let spec = get(&body, &["spec", "hashedRekordV002"])?;
+            let algorithm = get_str(spec, &["data", "algorithm"])?;
+            let algorithm = algorithm_v2(algorithm)
+                .ok_or_else(|| mismatch("spec.hashedRekordV002.data.algorithm", algorithm))?;
+            let pae = vouch_attestations::dsse::pae(payload_type, payload);
+            let digest = Digest::compute(algorithm, &pae);
+            let canonical = serde_json::to_vec(&body).unwrap_or_default();
+            check_entry_body(
+                kind,
+                version,
+                &canonical,
+                SignedContent::Message {
+                    digest: &digest,
+                    signature,
+                },
+                material,
+            )
+            .map_err(|e| match e {
+                VerifyError::EntryMismatch { field, reason }
+                    if field == "spec.hashedRekordV002.data.digest" =>
+                {
+                    mismatch(&field, reason.replace("artifact", "DSSE envelope"))
+                }
+                other => other,
+            })
+        }
         (kind, version, SignedContent::Message { .. }) if kind == "hashedrekord" => {
             Err(VerifyError::UnsupportedEntry {
                 kind: kind.into(),
@@ -332,7 +369,7 @@ pub fn check_entry_body(
             })
         }
         (kind @ ("dsse" | "intoto"), version, SignedContent::Message { .. })
-        | (kind @ "hashedrekord", version, SignedContent::Dsse { .. }) => Err(mismatch(
+        | (kind @ "hashedrekord", version @ "0.0.1", SignedContent::Dsse { .. }) => Err(mismatch(
             "kind",
             format!(
                 "a {kind} {version} entry cannot record this bundle's {}",

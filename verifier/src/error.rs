@@ -136,6 +136,50 @@ pub enum VerifyError {
         /// Why.
         reason: String,
     },
+    /// A trusted-root log key vouch cannot use (unsupported type, or outside its validity).
+    #[error("trusted log {log} cannot be used: {reason}")]
+    TrustedKeyUnusable {
+        /// The log's base URL.
+        log: String,
+        /// Why.
+        reason: String,
+    },
+    /// The bundle's verification material does not fit the caller's policy.
+    #[error("{reason}")]
+    MaterialMismatch {
+        /// What does not fit.
+        reason: String,
+    },
+    /// The bundle is not about this artifact.
+    #[error("artifact mismatch: {reason}")]
+    ArtifactMismatch {
+        /// How.
+        reason: String,
+    },
+    /// The signature over the artifact (or the DSSE envelope) does not verify.
+    #[error("artifact signature invalid: {reason}")]
+    ArtifactSignature {
+        /// Why.
+        reason: String,
+    },
+    /// No transparency-log entry vouches for the signature.
+    #[error(
+        "the bundle has no transparency-log entry (cosign's --insecure-ignore-tlog skips this for key-signed bundles)"
+    )]
+    TlogEntryMissing,
+    /// Nothing in the bundle establishes when the certificate was used.
+    #[error(
+        "no verified time: a certificate bundle needs a signed entry timestamp or an RFC 3161 timestamp"
+    )]
+    NoVerifiedTime,
+    /// A log or timestamp time lies after the current time.
+    #[error("{what} {time} is in the future")]
+    TimeInFuture {
+        /// Which time.
+        what: &'static str,
+        /// The time.
+        time: UnixTime,
+    },
     /// A time field could not be read.
     #[error(transparent)]
     Time(#[from] TimeError),

@@ -42,6 +42,7 @@ pub mod sct;
 pub mod time;
 pub mod trust_root;
 pub mod tsa;
+pub mod verify;
 pub mod x509;
 
 pub use error::VerifyError;

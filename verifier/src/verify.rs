@@ -1,0 +1,637 @@
+//! Sigstore bundle verification: one function that takes a bundle, the artifact (its bytes or
+//! only its digest), the caller's policy (an expected certificate identity, or a public key)
+//! and the trust material, and says yes, with every check it made, or no, with the first check
+//! that failed.
+//!
+//! The order follows the Sigstore client specification: the signature over the artifact, then
+//! the transparency-log entries (body, signed entry timestamp, inclusion proof and checkpoint)
+//! and RFC 3161 timestamps that establish when it was made, then the certificate path to a
+//! trusted Fulcio CA at each of those times, the embedded SCT, and the identity. Nothing here
+//! performs I/O or reads the clock: `now` is an argument.
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use serde::Serialize;
+use vouch_attestations::dsse;
+use vouch_attestations::intoto::Statement;
+use vouch_keys::{Digest, DigestAlgorithm, PublicKey};
+
+use crate::VerifyError;
+use crate::bundle::{Bundle, BundleContent, HashAlgorithm, SignerMaterial, TransparencyLogEntry};
+use crate::entry::{SignedContent, VerifierMaterial, check_entry_body};
+use crate::identity::{CertificateIdentity, FoundIdentity};
+use crate::rekor::{self, InclusionProof, LogEntry, RekorLog};
+use crate::sct::verify_embedded_scts;
+use crate::time::UnixTime;
+use crate::trust_root::{KeyEncoding, TimeRange, TransparencyLogInstance, TrustedRoot};
+use crate::tsa::{TimestampAuthority, TimestampToken, verify_timestamp};
+use crate::x509::{Certificate, Purpose, verify_path};
+
+/// What the caller trusts the signer to be.
+#[derive(Debug, Clone)]
+pub enum Policy {
+    /// A Fulcio certificate with this identity, chained to a CA of the trusted root.
+    Identity(CertificateIdentity),
+    /// This public key (bundles whose verification material is a public-key hint).
+    Key(PublicKey),
+}
+
+/// The artifact a bundle is checked against.
+#[derive(Debug, Clone, Copy)]
+pub enum Artifact<'a> {
+    /// The artifact's bytes.
+    Bytes(&'a [u8]),
+    /// Only the artifact's digest (a message signature is then checked over the digest, which
+    /// ECDSA and RSA allow and Ed25519 does not).
+    Digest(&'a Digest),
+}
+
+/// Options that loosen or fix parts of verification.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// The current time: log and timestamp times after it are refused.
+    pub now: UnixTime,
+    /// Whether a verified transparency-log entry is required (the default, as cosign does).
+    /// Only key-based bundles may go without (cosign's `--insecure-ignore-tlog`).
+    pub require_tlog: bool,
+}
+
+impl Options {
+    /// Verification at `now` with every requirement on.
+    pub fn at(now: UnixTime) -> Self {
+        Self {
+            now,
+            require_tlog: true,
+        }
+    }
+}
+
+/// One check that passed, for reports (`verify-blob --output json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// A stable name (`artifact-signature`, `tlog-inclusion-proof`, ...).
+    pub check: &'static str,
+    /// What was checked, with the values.
+    pub detail: String,
+}
+
+/// A time the bundle proved its signature existed at, and what proved it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifiedTime {
+    /// `tlog-integrated-time` (a Rekor v1 signed entry timestamp) or `rfc3161-timestamp`.
+    pub source: &'static str,
+    /// The time.
+    pub time: String,
+    /// Seconds since the epoch.
+    pub unix: i64,
+}
+
+/// What a verified bundle established.
+#[derive(Debug, Clone, Serialize)]
+pub struct BundleVerification {
+    /// The bundle's media type.
+    pub media_type: String,
+    /// The artifact digest the signature covers.
+    pub artifact_digest: String,
+    /// The certificate identity, for certificate bundles.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<FoundIdentity>,
+    /// The signing key's fingerprint (SHA-256 of its SubjectPublicKeyInfo).
+    pub key_fingerprint: String,
+    /// The times established by logs and timestamp authorities.
+    pub times: Vec<VerifiedTime>,
+    /// The in-toto statement of a DSSE bundle.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statement: Option<serde_json::Value>,
+    /// Every check made, in order.
+    pub checks: Vec<Check>,
+}
+
+struct LogKey {
+    key: PublicKey,
+    valid_for: TimeRange,
+}
+
+struct CertificateAuthorityChain {
+    chain: Vec<Certificate>,
+    valid_for: TimeRange,
+    name: String,
+}
+
+/// Trust material ready for verification: every key and certificate of a trusted root parsed
+/// once, so that verifying many bundles costs only the signature checks.
+pub struct Verifier<'r> {
+    root: &'r TrustedRoot,
+    tlog_keys: HashMap<Vec<u8>, Result<LogKey, VerifyError>>,
+    ctlog_keys: HashMap<Vec<u8>, Result<LogKey, VerifyError>>,
+    authorities: Vec<CertificateAuthorityChain>,
+    timestamp_authorities: Vec<TimestampAuthority>,
+}
+
+fn log_key(log: &TransparencyLogInstance) -> Result<LogKey, VerifyError> {
+    let raw = &log.public_key.raw_bytes;
+    let key = match log.public_key.key_details.encoding() {
+        Some(KeyEncoding::Pkcs1RsaPublicKey) => PublicKey::from_pkcs1_der(raw),
+        _ => PublicKey::from_spki_der(raw),
+    }
+    .map_err(|e| VerifyError::TrustedKeyUnusable {
+        log: log.base_url.clone(),
+        reason: e.to_string(),
+    })?;
+    Ok(LogKey {
+        key,
+        valid_for: log.public_key.valid_for,
+    })
+}
+
+fn certificates(chain: &[Vec<u8>]) -> Result<Vec<Certificate>, VerifyError> {
+    chain.iter().map(|der| Certificate::from_der(der)).collect()
+}
+
+impl<'r> Verifier<'r> {
+    /// Parses every key and certificate of `root`. A certificate authority whose certificates
+    /// do not parse is an error (the root is corrupt); a log key of a type vouch cannot use is
+    /// kept as an error returned when a bundle names that log.
+    pub fn new(root: &'r TrustedRoot) -> Result<Self, VerifyError> {
+        let tlog_keys = root
+            .tlogs
+            .iter()
+            .map(|log| (log.log_id.clone(), log_key(log)))
+            .collect();
+        let ctlog_keys = root
+            .ctlogs
+            .iter()
+            .map(|log| (log.log_id.clone(), log_key(log)))
+            .collect();
+        let authorities = root
+            .certificate_authorities
+            .iter()
+            .map(|ca| {
+                Ok(CertificateAuthorityChain {
+                    chain: certificates(&ca.cert_chain)?,
+                    valid_for: ca.valid_for,
+                    name: if ca.uri.is_empty() {
+                        ca.common_name.clone()
+                    } else {
+                        ca.uri.clone()
+                    },
+                })
+            })
+            .collect::<Result<_, VerifyError>>()?;
+        let timestamp_authorities = root
+            .timestamp_authorities
+            .iter()
+            .map(|tsa| {
+                Ok(TimestampAuthority {
+                    chain: certificates(&tsa.cert_chain)?,
+                    valid_from: tsa.valid_for.start,
+                    valid_until: tsa.valid_for.end,
+                })
+            })
+            .collect::<Result<_, VerifyError>>()?;
+        Ok(Self {
+            root,
+            tlog_keys,
+            ctlog_keys,
+            authorities,
+            timestamp_authorities,
+        })
+    }
+
+    fn tlog(&self, log_id: &[u8]) -> Result<(&TransparencyLogInstance, &LogKey), VerifyError> {
+        let instance = self.root.tlog(log_id)?;
+        match self.tlog_keys.get(log_id) {
+            Some(Ok(key)) => Ok((instance, key)),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err(VerifyError::UnknownLog {
+                kind: crate::trust_root::LogKind::Transparency,
+                log_id: base64::engine::general_purpose::STANDARD.encode(log_id),
+            }),
+        }
+    }
+
+    /// Verifies `bundle` for `artifact` under `policy`. See the module documentation for the
+    /// checks, in order; the first that fails is the error.
+    pub fn verify(
+        &self,
+        bundle: &Bundle,
+        artifact: Artifact<'_>,
+        policy: &Policy,
+        options: Options,
+    ) -> Result<BundleVerification, VerifyError> {
+        let mut checks = Vec::new();
+        let mut check = |check: &'static str, detail: String| checks.push(Check { check, detail });
+
+        // 1. Who signed, as far as the bundle says.
+        let leaf = match (&bundle.material.signer, policy) {
+            (SignerMaterial::PublicKey { .. }, Policy::Identity(_)) => {
+                return Err(VerifyError::MaterialMismatch {
+                    reason:
+                        "the bundle is signed with a key, not a certificate; verify it with --key"
+                            .into(),
+                });
+            }
+            (SignerMaterial::PublicKey { .. }, Policy::Key(_)) => None,
+            (_, Policy::Key(_)) => {
+                return Err(VerifyError::MaterialMismatch {
+                    reason: "the bundle is signed with a certificate; verify it with an identity and issuer, not --key".into(),
+                });
+            }
+            (material, Policy::Identity(_)) => {
+                if let SignerMaterial::X509CertificateChain(chain) = material {
+                    for der in chain.iter().skip(1) {
+                        let cert = Certificate::from_der(der)?;
+                        if cert.is_self_issued() {
+                            return Err(VerifyError::MaterialMismatch {
+                                reason: format!(
+                                    "the bundle's certificate chain includes the root \"{}\"; roots come only from the trusted root",
+                                    cert.subject_summary()
+                                ),
+                            });
+                        }
+                    }
+                }
+                let der =
+                    material
+                        .leaf_certificate()
+                        .ok_or_else(|| VerifyError::MaterialMismatch {
+                            reason: "the bundle has no signing certificate".into(),
+                        })?;
+                Some(Certificate::from_der(der)?)
+            }
+        };
+        let key = match (&leaf, policy) {
+            (Some(cert), _) => cert.public_key()?,
+            (None, Policy::Key(key)) => key.clone(),
+            (None, Policy::Identity(_)) => unreachable_material()?,
+        };
+        let material = match &leaf {
+            Some(cert) => VerifierMaterial::Certificate(cert.der()),
+            None => VerifierMaterial::PublicKey(key.spki_der()),
+        };
+
+        // 2. The signature over the artifact.
+        let artifact_digest = match artifact {
+            Artifact::Bytes(bytes) => Digest::sha256(bytes),
+            Artifact::Digest(digest) => digest.clone(),
+        };
+        let mut statement_json = None;
+        let signature: &[u8];
+        let dsse_signatures: [&[u8]; 1];
+        let content = match &bundle.content {
+            BundleContent::MessageSignature(message) => {
+                signature = &message.signature;
+                if let Some(hint) = &message.message_digest {
+                    let algorithm = digest_algorithm(&hint.algorithm)?;
+                    let stated = Digest::from_bytes(algorithm, &hint.digest).map_err(|_| {
+                        VerifyError::ArtifactMismatch {
+                            reason: "the bundle's message digest has the wrong length".into(),
+                        }
+                    })?;
+                    let actual = match artifact {
+                        Artifact::Bytes(bytes) => Digest::compute(algorithm, bytes),
+                        Artifact::Digest(digest) => digest.clone(),
+                    };
+                    if stated != actual {
+                        return Err(VerifyError::ArtifactMismatch {
+                            reason: format!("the bundle signs {stated}, the artifact is {actual}"),
+                        });
+                    }
+                }
+                match artifact {
+                    Artifact::Bytes(bytes) => key.verify(bytes, signature),
+                    Artifact::Digest(digest) => key.verify_prehashed(digest, signature),
+                }
+                .map_err(|e| VerifyError::ArtifactSignature {
+                    reason: e.to_string(),
+                })?;
+                check(
+                    "artifact-signature",
+                    format!(
+                        "{} signature over {artifact_digest} verifies with key {}",
+                        key.key_type(),
+                        key.fingerprint()
+                    ),
+                );
+                SignedContent::Message {
+                    digest: &artifact_digest,
+                    signature,
+                }
+            }
+            BundleContent::DsseEnvelope(envelope) => {
+                signature = &envelope.signature.sig;
+                let pae = dsse::pae(&envelope.payload_type, &envelope.payload);
+                key.verify(&pae, signature)
+                    .map_err(|e| VerifyError::ArtifactSignature {
+                        reason: format!("DSSE envelope signature: {e}"),
+                    })?;
+                check(
+                    "dsse-signature",
+                    format!(
+                        "{} signature over the envelope's PAE verifies with key {}",
+                        key.key_type(),
+                        key.fingerprint()
+                    ),
+                );
+                if envelope.payload_type != dsse::IN_TOTO_PAYLOAD_TYPE {
+                    return Err(VerifyError::ArtifactMismatch {
+                        reason: format!(
+                            "the DSSE payload type is {:?}, not an in-toto statement",
+                            envelope.payload_type
+                        ),
+                    });
+                }
+                let statement = Statement::from_slice(&envelope.payload).map_err(|e| {
+                    VerifyError::ArtifactMismatch {
+                        reason: format!("the DSSE payload is not an in-toto statement: {e}"),
+                    }
+                })?;
+                if !statement.matches_digest(&artifact_digest) {
+                    return Err(VerifyError::ArtifactMismatch {
+                        reason: format!(
+                            "no subject of the in-toto statement has digest {artifact_digest}"
+                        ),
+                    });
+                }
+                check(
+                    "statement-subject",
+                    format!(
+                        "in-toto statement ({}) names {artifact_digest} as a subject",
+                        statement.predicate_type()
+                    ),
+                );
+                statement_json = serde_json::from_slice(&envelope.payload).ok();
+                dsse_signatures = [signature];
+                SignedContent::Dsse {
+                    payload_type: &envelope.payload_type,
+                    payload: &envelope.payload,
+                    signatures: &dsse_signatures,
+                }
+            }
+        };
+
+        // 3. Transparency-log entries.
+        let mut times = Vec::new();
+        let mut verified_entries = 0usize;
+        for (index, entry) in bundle.material.tlog_entries.iter().enumerate() {
+            let time = self.verify_entry(index, entry, content, material, options, &mut check)?;
+            verified_entries += 1;
+            if let Some(time) = time {
+                times.push(("tlog-integrated-time", time));
+            }
+        }
+        if verified_entries == 0 && (options.require_tlog || leaf.is_some()) {
+            return Err(VerifyError::TlogEntryMissing);
+        }
+
+        // 4. RFC 3161 timestamps.
+        for (index, token) in bundle.material.rfc3161_timestamps.iter().enumerate() {
+            let token = TimestampToken::from_der(token)?;
+            let time = verify_timestamp(&token, signature, &self.timestamp_authorities)?;
+            if time > options.now {
+                return Err(VerifyError::TimeInFuture {
+                    what: "RFC 3161 timestamp",
+                    time,
+                });
+            }
+            check(
+                "rfc3161-timestamp",
+                format!("timestamp {index} from a trusted authority at {time}"),
+            );
+            times.push(("rfc3161-timestamp", time));
+        }
+
+        // 5. The certificate at every verified time, its SCT, its identity.
+        let mut identity = None;
+        if let (Some(leaf), Policy::Identity(expected)) = (&leaf, policy) {
+            if times.is_empty() {
+                return Err(VerifyError::NoVerifiedTime);
+            }
+            let mut issuer = None;
+            for (source, time) in &times {
+                let (authority, path) = self.certificate_path(leaf, *time)?;
+                check(
+                    "certificate-chain",
+                    format!(
+                        "\"{}\" chains to {} at {time} ({source}), within the certificate's validity {} to {}",
+                        leaf.subject_summary(),
+                        authority.name,
+                        leaf.not_before(),
+                        leaf.not_after()
+                    ),
+                );
+                issuer = Some(path[0]);
+            }
+            if let Some(issuer) = issuer {
+                let sct = verify_embedded_scts(leaf, issuer, |log_id, time| {
+                    let instance = self.root.ctlog(log_id)?;
+                    let key = match self.ctlog_keys.get(log_id.as_slice()) {
+                        Some(Ok(key)) => key,
+                        Some(Err(e)) => return Err(e.clone()),
+                        None => {
+                            return Err(VerifyError::UnknownLog {
+                                kind: crate::trust_root::LogKind::CertificateTransparency,
+                                log_id: base64::engine::general_purpose::STANDARD.encode(log_id),
+                            });
+                        }
+                    };
+                    if !key.valid_for.contains(time) {
+                        return Err(VerifyError::TrustedKeyUnusable {
+                            log: instance.base_url.clone(),
+                            reason: format!("the CT log key was not valid at {time}"),
+                        });
+                    }
+                    Ok(key.key.clone())
+                })?;
+                check(
+                    "certificate-sct",
+                    format!(
+                        "embedded SCT from CT log {} at {}",
+                        vouch_keys::hex(&sct.log_id),
+                        sct.time()
+                    ),
+                );
+            }
+            let found = expected.check(leaf)?;
+            check(
+                "certificate-identity",
+                format!("identity {:?} issued by {:?}", found.subject, found.issuer),
+            );
+            identity = Some(found);
+        }
+
+        Ok(BundleVerification {
+            media_type: bundle.media_type.clone(),
+            artifact_digest: artifact_digest.to_string(),
+            identity,
+            key_fingerprint: key.fingerprint(),
+            times: times
+                .iter()
+                .map(|(source, time)| VerifiedTime {
+                    source,
+                    time: time.to_string(),
+                    unix: time.secs(),
+                })
+                .collect(),
+            statement: statement_json,
+            checks,
+        })
+    }
+
+    /// Verifies one log entry: its body records this bundle, its SET (when present) and its
+    /// inclusion proof (when present) verify with the log's key. Returns the integrated time
+    /// when a SET vouches for it.
+    fn verify_entry(
+        &self,
+        index: usize,
+        entry: &TransparencyLogEntry,
+        content: SignedContent<'_>,
+        material: VerifierMaterial<'_>,
+        options: Options,
+        check: &mut impl FnMut(&'static str, String),
+    ) -> Result<Option<UnixTime>, VerifyError> {
+        let (instance, key) = self.tlog(&entry.log_id)?;
+        let kind = &entry.kind_version;
+        check_entry_body(
+            &kind.kind,
+            &kind.version,
+            &entry.canonicalized_body,
+            content,
+            material,
+        )?;
+        check(
+            "tlog-entry-body",
+            format!(
+                "entry {index} ({} {}) in {} records this signature and signer",
+                kind.kind, kind.version, instance.base_url
+            ),
+        );
+        let log = RekorLog {
+            key: &key.key,
+            log_id: &instance.log_id,
+            base_url: &instance.base_url,
+        };
+        let integrated_time =
+            i64::try_from(entry.integrated_time).map_err(|_| VerifyError::SetFieldOutOfRange {
+                field: "integratedTime",
+                value: i128::from(entry.integrated_time),
+            })?;
+        let log_entry = LogEntry {
+            log_index: entry.log_index,
+            log_id: &entry.log_id,
+            integrated_time,
+            canonicalized_body: &entry.canonicalized_body,
+        };
+        let mut time = None;
+        if let Some(promise) = &entry.inclusion_promise {
+            rekor::verify_signed_entry_timestamp(
+                &log,
+                &log_entry,
+                &promise.signed_entry_timestamp,
+            )?;
+            let at = UnixTime::from_secs(integrated_time);
+            if at > options.now {
+                return Err(VerifyError::TimeInFuture {
+                    what: "log integrated time",
+                    time: at,
+                });
+            }
+            if !key.valid_for.contains(at) {
+                return Err(VerifyError::TrustedKeyUnusable {
+                    log: instance.base_url.clone(),
+                    reason: format!("the log key was not valid at the integrated time {at}"),
+                });
+            }
+            check(
+                "tlog-signed-entry-timestamp",
+                format!(
+                    "entry {index}: log signed index {} at {at}",
+                    entry.log_index
+                ),
+            );
+            time = Some(at);
+        }
+        match &entry.inclusion_proof {
+            Some(proof) => {
+                let proof = InclusionProof {
+                    log_index: proof.log_index,
+                    root_hash: &proof.root_hash,
+                    tree_size: proof.tree_size,
+                    hashes: &proof.hashes,
+                    checkpoint: proof.checkpoint.as_deref(),
+                };
+                if proof.checkpoint.is_none() && time.is_some() {
+                    // A v0.1 bundle: the SET already vouches for the entry; the proof is
+                    // checked as far as it goes without a signed tree head.
+                    rekor::verify_merkle_inclusion(&log_entry, &proof)?;
+                    check(
+                        "tlog-inclusion-proof",
+                        format!(
+                            "entry {index}: Merkle path to a tree of size {} (no checkpoint)",
+                            proof.tree_size
+                        ),
+                    );
+                } else {
+                    let checkpoint = rekor::verify_inclusion_proof(&log, &log_entry, &proof)?;
+                    check(
+                        "tlog-inclusion-proof",
+                        format!(
+                            "entry {index}: included in {} at size {}, checkpoint signed by the log",
+                            checkpoint.origin, checkpoint.tree_size
+                        ),
+                    );
+                }
+            }
+            None if time.is_none() => {
+                return Err(VerifyError::CheckpointMissing);
+            }
+            None => {}
+        }
+        Ok(time)
+    }
+
+    /// A path from `leaf` to a trusted Fulcio CA valid at `time`.
+    fn certificate_path<'a>(
+        &'a self,
+        leaf: &Certificate,
+        time: UnixTime,
+    ) -> Result<(&'a CertificateAuthorityChain, Vec<&'a Certificate>), VerifyError> {
+        let mut last_error = None;
+        for authority in &self.authorities {
+            if !authority.valid_for.contains(time) {
+                last_error.get_or_insert(VerifyError::CertificateChain {
+                    reason: format!(
+                        "no certificate authority of the trusted root was valid at {time}"
+                    ),
+                });
+                continue;
+            }
+            match verify_path(leaf, &authority.chain, time, Purpose::CodeSigning) {
+                Ok(path) => return Ok((authority, path)),
+                Err(e @ VerifyError::CertificateExpired { .. }) => return Err(e),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or(VerifyError::CertificateChain {
+            reason: "the trusted root has no certificate authority".into(),
+        }))
+    }
+}
+
+fn unreachable_material() -> Result<PublicKey, VerifyError> {
+    Err(VerifyError::MaterialMismatch {
+        reason: "the bundle has no signing certificate".into(),
+    })
+}
+
+fn digest_algorithm(algorithm: &HashAlgorithm) -> Result<DigestAlgorithm, VerifyError> {
+    match algorithm {
+        HashAlgorithm::Sha2_256 => Ok(DigestAlgorithm::Sha256),
+        HashAlgorithm::Sha2_384 => Ok(DigestAlgorithm::Sha384),
+        HashAlgorithm::Sha2_512 => Ok(DigestAlgorithm::Sha512),
+        other => Err(VerifyError::UnsupportedAlgorithm {
+            oid: other.name().to_owned(),
+        }),
+    }
+}
