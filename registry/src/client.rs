@@ -12,8 +12,11 @@ use serde::Deserialize;
 use vouch_keys::Digest;
 
 use crate::auth::{Challenge, Credentials, Secret, parse_challenge};
-use crate::manifest::{Descriptor, FetchedManifest, media_types, stated_media_type};
+use crate::manifest::{
+    Descriptor, FetchedManifest, ImageIndex, Manifest, media_types, stated_media_type,
+};
 use crate::reference::Reference;
+use crate::store::PushedManifest;
 use crate::{RegistryError, TransportFailure};
 
 /// Hard limits on what is read from a registry or layout.
@@ -25,6 +28,9 @@ pub struct Limits {
     pub max_signature_layers: usize,
     /// Largest signature payload blob accepted, in bytes. Default 4 MiB.
     pub max_signature_blob_bytes: u64,
+    /// Most referrers accepted for one subject: in a referrers API answer (all pages together)
+    /// or a referrers tag schema index. Default 1,000.
+    pub max_referrers: usize,
 }
 
 impl Default for Limits {
@@ -33,6 +39,7 @@ impl Default for Limits {
             max_manifest_bytes: 4 * 1024 * 1024,
             max_signature_layers: 1000,
             max_signature_blob_bytes: 4 * 1024 * 1024,
+            max_referrers: 1000,
         }
     }
 }
@@ -185,10 +192,14 @@ impl RegistryClient {
     }
 
     /// Runs `attempt` until it succeeds, fails permanently, or the attempts run out.
-    async fn retrying<T>(
-        &self,
-        mut attempt: impl AsyncFnMut() -> Result<T, RegistryError>,
-    ) -> Result<T, RegistryError> {
+    ///
+    /// `attempt` is a closure returning a future rather than an async closure: rustc cannot
+    /// yet prove an async closure's future `Send` for every lifetime it borrows, which would
+    /// keep every future of this crate off multi-threaded runtimes' `spawn`.
+    async fn retrying<T, F>(&self, mut attempt: impl FnMut() -> F) -> Result<T, RegistryError>
+    where
+        F: Future<Output = Result<T, RegistryError>>,
+    {
         let mut made = 1;
         let mut delay = self.options.retry_delay;
         loop {
@@ -398,16 +409,17 @@ impl RegistryClient {
         let operation = format!("GET manifest {reference}");
         let accept = media_types::ACCEPTED_MANIFESTS.join(", ");
         let limit = self.options.limits.max_manifest_bytes;
-        self.retrying(async || {
+        let (url, operation, accept) = (&url, &operation, &accept);
+        self.retrying(|| async move {
             let response = self
-                .send(reference, Access::Pull, &operation, &|http| {
-                    http.get(&url).header(header::ACCEPT, &accept)
+                .send(reference, Access::Pull, operation, &|http| {
+                    http.get(url).header(header::ACCEPT, accept)
                 })
                 .await?;
             if response.status() == StatusCode::NOT_FOUND {
                 return Ok(None);
             }
-            let response = check_status(response, &operation).await?;
+            let response = check_status(response, operation).await?;
             let headers = response.headers().clone();
             let what = format!("manifest {reference}");
             let bytes = read_limited(response, limit, &what).await?;
@@ -446,16 +458,17 @@ impl RegistryClient {
         }
         let url = format!("{}/blobs/{}", self.base_url(reference), descriptor.digest);
         let operation = format!("GET {what}");
-        self.retrying(async || {
+        let (url, operation, what) = (&url, &operation, &what);
+        self.retrying(|| async move {
             let response = self
-                .send(reference, Access::Pull, &operation, &|http| http.get(&url))
+                .send(reference, Access::Pull, operation, &|http| http.get(url))
                 .await?;
             if response.status() == StatusCode::NOT_FOUND {
                 return Err(RegistryError::NotFound { what: what.clone() });
             }
-            let response = check_status(response, &operation).await?;
-            let bytes = read_limited(response, descriptor.size, &what).await?;
-            verified(&what, &descriptor.digest, &bytes)?;
+            let response = check_status(response, operation).await?;
+            let bytes = read_limited(response, descriptor.size, what).await?;
+            verified(what, &descriptor.digest, &bytes)?;
             Ok(bytes)
         })
         .await
@@ -474,17 +487,18 @@ impl RegistryClient {
         let what = format!("blob {} in {}", descriptor.digest, reference.repository());
         let head_url = format!("{base}/blobs/{}", descriptor.digest);
         let head_operation = format!("HEAD {what}");
+        let (head_url, head_operation) = (&head_url, &head_operation);
         let exists = self
-            .retrying(async || {
+            .retrying(|| async move {
                 let response = self
-                    .send(reference, Access::Push, &head_operation, &|http| {
-                        http.head(&head_url)
+                    .send(reference, Access::Push, head_operation, &|http| {
+                        http.head(head_url)
                     })
                     .await?;
                 match response.status() {
                     StatusCode::OK => Ok(true),
                     StatusCode::NOT_FOUND => Ok(false),
-                    _ => check_status(response, &head_operation).await.map(|_| false),
+                    _ => check_status(response, head_operation).await.map(|_| false),
                 }
             })
             .await?;
@@ -493,14 +507,15 @@ impl RegistryClient {
         }
         let operation = format!("uploading {what}");
         let body = bytes::Bytes::copy_from_slice(bytes);
-        self.retrying(async || {
+        let (operation, base, body, digest) = (&operation, &base, &body, &descriptor.digest);
+        self.retrying(|| async move {
             let start = self
-                .send(reference, Access::Push, &operation, &|http| {
+                .send(reference, Access::Push, operation, &|http| {
                     http.post(format!("{base}/blobs/uploads/"))
                         .header(header::CONTENT_LENGTH, "0")
                 })
                 .await?;
-            let start = check_status(start, &operation).await?;
+            let start = check_status(start, operation).await?;
             let location = start
                 .headers()
                 .get(header::LOCATION)
@@ -519,47 +534,253 @@ impl RegistryClient {
                     message: format!("upload Location \"{location}\" is not a URL"),
                 })?;
             url.query_pairs_mut()
-                .append_pair("digest", &descriptor.digest.to_string());
+                .append_pair("digest", &digest.to_string());
             let done = self
-                .send(reference, Access::Push, &operation, &|http| {
+                .send(reference, Access::Push, operation, &|http| {
                     http.request(Method::PUT, url.clone())
                         .header(header::CONTENT_TYPE, "application/octet-stream")
                         .body(body.clone())
                 })
                 .await?;
-            check_status(done, &operation).await.map(|_| ())
+            check_status(done, operation).await.map(|_| ())
         })
         .await?;
         Ok(descriptor)
     }
 
-    /// Uploads a manifest under `tag` (or by its digest when `tag` is `None`) and returns its
-    /// digest.
+    /// Uploads a manifest under `tag` (or by its digest when `tag` is `None`). Returns its
+    /// digest and the `OCI-Subject` header of the registry's answer: a registry with the
+    /// referrers API sends it for a manifest with a `subject`, to say it recorded the
+    /// referrer itself (distribution-spec v1.1 "Pushing Manifests with Subject").
     pub(crate) async fn put_manifest(
         &self,
         reference: &Reference,
         tag: Option<&str>,
         media_type: &str,
         bytes: &[u8],
-    ) -> Result<Digest, RegistryError> {
+    ) -> Result<PushedManifest, RegistryError> {
         let digest = Digest::sha256(bytes);
         let id = tag.map_or_else(|| digest.to_string(), str::to_owned);
         let url = format!("{}/manifests/{id}", self.base_url(reference));
         let operation = format!("PUT manifest {}:{id}", reference.with_tag("x").repository());
         let body = bytes::Bytes::copy_from_slice(bytes);
-        self.retrying(async || {
-            let response = self
-                .send(reference, Access::Push, &operation, &|http| {
-                    http.put(&url)
-                        .header(header::CONTENT_TYPE, media_type)
-                        .body(body.clone())
+        let (url, operation, body) = (&url, &operation, &body);
+        let put = || {
+            self.retrying(|| async move {
+                let response = self
+                    .send(reference, Access::Push, operation, &|http| {
+                        http.put(url)
+                            .header(header::CONTENT_TYPE, media_type)
+                            .body(body.clone())
+                    })
+                    .await?;
+                let response = check_status(response, operation).await?;
+                Ok(response
+                    .headers()
+                    .get(OCI_SUBJECT_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<Digest>().ok()))
+            })
+        };
+        let mut delay = self.options.retry_delay;
+        let mut made = 1;
+        let oci_subject = loop {
+            match put().await {
+                // The digest in the URL is the one of the exact bytes sent, so DIGEST_INVALID
+                // cannot be about them: it is the registry failing to read its own records.
+                // distribution 2.8 does so while a concurrent upload of a blob the manifest
+                // names rewrites that blob's link in place (it then also answers
+                // MANIFEST_BLOB_UNKNOWN for a blob it has); once the upload is done, the same
+                // PUT succeeds.
+                Err(RegistryError::Status {
+                    status: 400,
+                    message,
+                    ..
+                }) if message.starts_with("DIGEST_INVALID")
+                    && made < MANIFEST_DIGEST_INVALID_ATTEMPTS =>
+                {
+                    tracing::debug!(%message, attempt = made, "retrying a manifest PUT");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                    made += 1;
+                }
+                other => break other?,
+            }
+        };
+        Ok(PushedManifest {
+            digest,
+            oci_subject,
+        })
+    }
+
+    /// Lists the referrers of `subject` through the referrers API (distribution-spec v1.1
+    /// "Listing Referrers"), asking the registry to filter by `artifact_type` when given (it
+    /// may not; callers filter again). `None` when the registry answers the first request
+    /// with 404: it has no referrers API, and the referrers tag schema is to be read instead.
+    ///
+    /// Every page is bounded by [`Limits::max_manifest_bytes`] and must be an image index;
+    /// `Link: <...>; rel="next"` pages are followed on the same host only, at most
+    /// [`MAX_REFERRERS_PAGES`] of them, and the entries of all pages together (duplicates
+    /// dropped) are bounded by [`Limits::max_referrers`].
+    pub(crate) async fn get_referrers(
+        &self,
+        reference: &Reference,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Option<ImageIndex>, RegistryError> {
+        let what = format!("referrers of {subject} in {}", reference.repository());
+        let first = format!("{}/referrers/{subject}", self.base_url(reference));
+        let mut url = reqwest::Url::parse(&first).map_err(|e| RegistryError::InvalidReference {
+            input: reference.to_string(),
+            reason: format!("cannot form the referrers URL: {e}"),
+        })?;
+        if let Some(artifact_type) = artifact_type {
+            url.query_pairs_mut()
+                .append_pair("artifactType", artifact_type);
+        }
+        let limits = self.options.limits;
+        let mut merged: Option<ImageIndex> = None;
+        let mut next = Some(url.clone());
+        let mut pages = 0;
+        while let Some(page_url) = next.take() {
+            if pages == MAX_REFERRERS_PAGES {
+                return Err(RegistryError::TooManyReferrers {
+                    what,
+                    limit: MAX_REFERRERS_PAGES,
+                    counted: "pages",
+                });
+            }
+            pages += 1;
+            let operation = format!("GET {what} (page {pages})");
+            let first_page = merged.is_none();
+            let (request_url, request_operation, request_what) = (&page_url, &operation, &what);
+            let page = self
+                .retrying(|| async move {
+                    let response = self
+                        .send(reference, Access::Pull, request_operation, &|http| {
+                            http.get(request_url.clone())
+                                .header(header::ACCEPT, media_types::OCI_INDEX)
+                        })
+                        .await?;
+                    if response.status() == StatusCode::NOT_FOUND && first_page {
+                        return Ok(None);
+                    }
+                    let response = check_status(response, request_operation).await?;
+                    let link = next_link(response.headers());
+                    let bytes =
+                        read_limited(response, limits.max_manifest_bytes, request_what).await?;
+                    Ok(Some((bytes, link)))
                 })
                 .await?;
-            check_status(response, &operation).await.map(|_| ())
-        })
-        .await?;
-        Ok(digest)
+            let Some((bytes, link)) = page else {
+                return Ok(None);
+            };
+            let page = referrers_page(&what, bytes)?;
+            let index = match &mut merged {
+                Some(index) => {
+                    index.manifests.extend(page.manifests);
+                    index
+                }
+                None => merged.insert(page),
+            };
+            let mut seen = std::collections::HashSet::new();
+            index.manifests.retain(|d| seen.insert(d.digest.clone()));
+            if index.manifests.len() > limits.max_referrers {
+                return Err(RegistryError::TooManyReferrers {
+                    what,
+                    limit: limits.max_referrers,
+                    counted: "referrers",
+                });
+            }
+            if let Some(link) = link {
+                let target = page_url.join(&link).map_err(|_| RegistryError::Status {
+                    operation: operation.clone(),
+                    status: 200,
+                    message: format!("Link \"{link}\" is not a URL"),
+                })?;
+                if target.origin() != url.origin() {
+                    return Err(RegistryError::Status {
+                        operation,
+                        status: 200,
+                        message: format!(
+                            "Link points to another host ({}); not followed",
+                            target.origin().ascii_serialization()
+                        ),
+                    });
+                }
+                next = Some(target);
+            }
+        }
+        Ok(merged)
     }
+}
+
+/// The response header by which a registry confirms it processed a pushed manifest's
+/// `subject` (distribution-spec v1.1).
+const OCI_SUBJECT_HEADER: &str = "oci-subject";
+
+/// How many times a manifest PUT answered `400 DIGEST_INVALID` is made (see `put_manifest`).
+const MANIFEST_DIGEST_INVALID_ATTEMPTS: u32 = 4;
+
+/// How many pages of a referrers API answer are followed before giving up.
+pub(crate) const MAX_REFERRERS_PAGES: usize = 32;
+
+/// One page of a referrers API answer: an image index (schema version 2).
+fn referrers_page(what: &str, bytes: Vec<u8>) -> Result<ImageIndex, RegistryError> {
+    let page = FetchedManifest {
+        digest: Digest::sha256(&bytes),
+        // Judged by shape, so that an image manifest is not taken for an empty index.
+        media_type: String::new(),
+        bytes,
+    };
+    match page.parse() {
+        Ok(Manifest::Index(index)) => Ok(*index),
+        Ok(Manifest::Image(_)) => Err(RegistryError::BadManifest {
+            what: what.to_owned(),
+            reason: "the referrers API answered with something other than an image index".into(),
+        }),
+        Err(RegistryError::BadManifest { reason, .. }) => Err(RegistryError::BadManifest {
+            what: what.to_owned(),
+            reason,
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+/// The target of the `rel="next"` link among a response's `Link` headers (RFC 8288), as
+/// written (possibly relative).
+fn next_link(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::LINK)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(next_in_link_header)
+}
+
+fn next_in_link_header(value: &str) -> Option<String> {
+    let mut rest = value;
+    while let Some(start) = rest.find('<') {
+        let after = &rest[start + 1..];
+        let end = after.find('>')?;
+        let target = &after[..end];
+        let tail = &after[end + 1..];
+        let params = &tail[..tail.find('<').unwrap_or(tail.len())];
+        let is_next = params.split([';', ',']).any(|param| {
+            param.split_once('=').is_some_and(|(name, value)| {
+                name.trim().eq_ignore_ascii_case("rel")
+                    && value
+                        .trim()
+                        .trim_matches('"')
+                        .split_ascii_whitespace()
+                        .any(|rel| rel.eq_ignore_ascii_case("next"))
+            })
+        });
+        if is_next {
+            return Some(target.trim().to_owned());
+        }
+        rest = tail;
+    }
+    None
 }
 
 /// The tag or digest that names a manifest in a URL.
@@ -699,6 +920,47 @@ mod tests {
             insecure.base_url(&Reference::parse("10.0.0.5:5000/a").unwrap()),
             "http://10.0.0.5:5000/v2/a"
         );
+    }
+
+    #[test]
+    fn next_link_is_found_among_other_relations() {
+        let cases = [
+            (
+                r#"</v2/r/referrers/x?n=2&last=a>; rel="next""#,
+                Some("/v2/r/referrers/x?n=2&last=a"),
+            ),
+            (
+                r#"<https://h/a>; rel="prev", <https://h/b>; rel="next""#,
+                Some("https://h/b"),
+            ),
+            (r#"<https://h/a>; title="x"; rel=next"#, Some("https://h/a")),
+            (r#"<https://h/a>; rel="prev""#, None),
+            ("garbage", None),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(next_in_link_header(value).as_deref(), expected, "{value}");
+        }
+    }
+
+    #[test]
+    fn a_referrers_page_must_be_an_index() {
+        let index = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#;
+        assert!(
+            referrers_page("r", index.to_vec())
+                .unwrap()
+                .manifests
+                .is_empty()
+        );
+        for bad in [
+            &br#"{"schemaVersion":1,"manifests":[]}"#[..],
+            b"<html>",
+            b"{}",
+        ] {
+            assert!(matches!(
+                referrers_page("r", bad.to_vec()),
+                Err(RegistryError::BadManifest { .. })
+            ));
+        }
     }
 
     #[test]

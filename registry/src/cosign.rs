@@ -8,16 +8,17 @@
 //! each payload's size. Appending keeps every layer already there, and survives concurrent
 //! writers: a layout is updated under its lock; a registry, which has no compare-and-swap, is
 //! written optimistically and re-read after a settling delay longer than the writer's own
-//! read-to-write window, merging again if another writer's stale manifest replaced ours.
+//! read-to-write window, merging again if another writer's stale manifest replaced ours (the
+//! loop is shared with the referrers tag schema, in `settle.rs`).
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt, TryStreamExt};
 use vouch_keys::Digest;
 
 use crate::RegistryError;
 use crate::manifest::{Descriptor, FetchedManifest, ImageManifest, Manifest, media_types};
+use crate::settle::{Append, append_settled};
 use crate::store::{ManifestRef, Store};
 
 /// Media type of a signature layer: the simple-signing payload.
@@ -31,11 +32,6 @@ pub const CHAIN_ANNOTATION: &str = "dev.sigstore.cosign/chain";
 /// Layer annotation holding a Rekor bundle.
 pub const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
 
-/// How many times an append is tried against writers that keep replacing the manifest.
-const MAX_APPEND_ATTEMPTS: u32 = 10;
-/// Bounds of the settling delay after an optimistic write.
-const MIN_SETTLE: Duration = Duration::from_millis(100);
-const MAX_SETTLE: Duration = Duration::from_secs(5);
 /// How many payload blobs are fetched at once.
 const FETCH_CONCURRENCY: usize = 8;
 
@@ -321,52 +317,60 @@ pub async fn attach_signature(
         });
     }
 
-    let read_current =
-        async || -> Result<Option<(FetchedManifest, ImageManifest)>, RegistryError> {
-            match store.manifest(&manifest_ref).await? {
-                Some(fetched) => {
-                    let manifest = signature_manifest(store, &tag, &fetched)?;
-                    Ok(Some((fetched, manifest)))
-                }
-                None => Ok(None),
+    let append = SignatureAppend {
+        store,
+        tag: &tag,
+        manifest_ref: &manifest_ref,
+        ours: &ours,
+    };
+    let settled = append_settled(&store.describe(&manifest_ref), &append).await?;
+    let (fetched, manifest) = &settled.current;
+    Ok(attached(
+        &tag,
+        fetched,
+        manifest.layers.len(),
+        settled.already_present,
+    ))
+}
+
+/// Appending one layer to a registry's signature manifest.
+struct SignatureAppend<'a> {
+    store: &'a Store,
+    tag: &'a str,
+    manifest_ref: &'a ManifestRef,
+    ours: &'a Descriptor,
+}
+
+impl Append for SignatureAppend<'_> {
+    type Current = (FetchedManifest, ImageManifest);
+
+    async fn read(&self) -> Result<Option<Self::Current>, RegistryError> {
+        match self.store.manifest(self.manifest_ref).await? {
+            Some(fetched) => {
+                let manifest = signature_manifest(self.store, self.tag, &fetched)?;
+                Ok(Some((fetched, manifest)))
             }
-        };
-    for attempt in 1..=MAX_APPEND_ATTEMPTS {
-        let started = Instant::now();
-        let current = read_current().await?;
-        if let Some((fetched, manifest)) = &current
-            && contains(&manifest.layers, &ours)
-        {
-            return Ok(attached(&tag, fetched, manifest.layers.len(), attempt == 1));
+            None => Ok(None),
         }
-        let current = current.map(|(_, m)| m);
-        let layers = merged_layers(current.as_ref(), &ours);
-        let config = store
+    }
+
+    fn holds_ours(&self, (_, manifest): &Self::Current) -> bool {
+        contains(&manifest.layers, self.ours)
+    }
+
+    async fn write(&self, current: Option<Self::Current>) -> Result<(), RegistryError> {
+        let current = current.map(|(_, manifest)| manifest);
+        let layers = merged_layers(current.as_ref(), self.ours);
+        let config = self
+            .store
             .put_blob(media_types::OCI_CONFIG, &signature_config(&layers))
             .await?;
         let bytes = manifest_bytes(current, layers, config);
-        store
-            .put_manifest(&tag, media_types::OCI_MANIFEST, &bytes)
-            .await?;
-        // Another writer that read before our write landed may still overwrite it; such a
-        // writer's own read-to-write window is about as long as ours. Wait well past it, then
-        // check that our layer survived.
-        let settle = (started.elapsed() * 4).clamp(MIN_SETTLE, MAX_SETTLE);
-        tokio::time::sleep(settle).await;
-        if let Some((fetched, manifest)) = read_current().await?
-            && contains(&manifest.layers, &ours)
-        {
-            return Ok(attached(&tag, &fetched, manifest.layers.len(), false));
-        }
-        tracing::info!(
-            attempt,
-            "signature manifest was replaced by a concurrent writer; merging again"
-        );
+        self.store
+            .put_manifest(self.tag, media_types::OCI_MANIFEST, &bytes)
+            .await
+            .map(|_| ())
     }
-    Err(RegistryError::Contention {
-        what: store.describe(&manifest_ref),
-        attempts: MAX_APPEND_ATTEMPTS,
-    })
 }
 
 #[cfg(test)]

@@ -116,16 +116,17 @@ impl Layout {
     }
 
     /// The image a reference without tag or digest means: the only entry of `index.json`
-    /// that is not a cosign signature, attestation or SBOM tag.
+    /// that is not a cosign signature, attestation or SBOM tag, nor a referrers tag schema
+    /// index (`<alg>-<hex>`, see [`crate::referrers`]).
     pub fn sole_image(&self) -> Result<Descriptor, RegistryError> {
         let images: Vec<Descriptor> = self
             .index()?
             .manifests
             .into_iter()
             .filter(|d| {
-                !d.annotations
-                    .get(REF_NAME_ANNOTATION)
-                    .is_some_and(|name| crate::cosign::is_cosign_tag(name))
+                !d.annotations.get(REF_NAME_ANNOTATION).is_some_and(|name| {
+                    crate::cosign::is_cosign_tag(name) || crate::referrers::is_referrers_tag(name)
+                })
             })
             .collect();
         match <[Descriptor; 1]>::try_from(images) {

@@ -11,6 +11,10 @@
 //! * [`Layout`] is an OCI image layout directory, readable and writable the same way.
 //! * [`Store`] puts both behind one interface, and [`cosign`] reads and appends
 //!   `sha256-<hex>.sig` signature manifests through it, keeping concurrent writers' layers.
+//! * [`referrers`] attaches OCI 1.1 referrers (artifact manifests with a `subject`, such as
+//!   cosign v3's Sigstore bundles) and lists them: through a registry's referrers API when it
+//!   has one, else through the referrers tag schema, which it keeps safe against concurrent
+//!   writers the same way.
 //!
 //! ```no_run
 //! use vouch_registry::{ClientOptions, ImageReference, RegistryClient, Store};
@@ -31,6 +35,8 @@ pub mod cosign;
 mod layout;
 pub mod manifest;
 mod reference;
+pub mod referrers;
+mod settle;
 mod store;
 
 use std::path::PathBuf;
@@ -39,7 +45,7 @@ pub use auth::Credentials;
 pub use client::{ClientOptions, Limits, RegistryClient};
 pub use layout::Layout;
 pub use reference::{DOCKER_HUB, ImageReference, LayoutReference, Reference};
-pub use store::{ManifestRef, ResolvedImage, Store, Target};
+pub use store::{ManifestRef, PushedManifest, ResolvedImage, Store, Target};
 pub use vouch_keys::Digest;
 
 /// How a network exchange failed below HTTP.
@@ -183,13 +189,34 @@ pub enum RegistryError {
         /// The last failure.
         source: Box<RegistryError>,
     },
-    /// Concurrent writers kept replacing the signature manifest.
+    /// Concurrent writers kept replacing the signature manifest or referrers index.
     #[error("{what}: concurrent writers kept replacing it; gave up after {attempts} attempts")]
     Contention {
         /// The manifest being written.
         what: String,
         /// Attempts made.
         attempts: u32,
+    },
+    /// A referrers list longer than allowed: more entries than
+    /// [`Limits::max_referrers`], or more pages of the referrers API than vouch follows.
+    #[error("{what}: more than {limit} {counted}; refused")]
+    TooManyReferrers {
+        /// Which referrers list.
+        what: String,
+        /// The limit.
+        limit: usize,
+        /// What the limit counts (`referrers`, `pages`).
+        counted: &'static str,
+    },
+    /// A referrer manifest whose `subject` is not the manifest it was listed for.
+    #[error("{what}: its subject is {}, not {expected}; refused", .found.as_ref().map_or_else(|| "missing".to_owned(), Digest::to_string))]
+    SubjectMismatch {
+        /// The referrer manifest.
+        what: String,
+        /// The digest it was listed for.
+        expected: Digest,
+        /// The subject it states, if any.
+        found: Option<Digest>,
     },
 }
 

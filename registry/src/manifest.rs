@@ -25,6 +25,9 @@ pub mod media_types {
         "application/vnd.docker.distribution.manifest.list.v2+json";
     /// OCI image configuration.
     pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+    /// The empty JSON object `{}` standing for content an artifact does not have (image-spec
+    /// `manifest.md`, "Guidance for an Empty Descriptor").
+    pub const EMPTY: &str = "application/vnd.oci.empty.v1+json";
     /// The manifest media types vouch asks registries for, most preferred first.
     pub const ACCEPTED_MANIFESTS: [&str; 4] = [
         OCI_MANIFEST,
@@ -70,7 +73,24 @@ impl Descriptor {
             extra: BTreeMap::new(),
         }
     }
+
+    /// The descriptor's `artifactType` (image-spec `descriptor.md`), when it states one as a
+    /// string.
+    pub fn artifact_type(&self) -> Option<&str> {
+        self.extra.get(ARTIFACT_TYPE_FIELD)?.as_str()
+    }
+
+    /// Sets the descriptor's `artifactType`, replacing any there.
+    pub fn set_artifact_type(&mut self, artifact_type: &str) {
+        self.extra.insert(
+            ARTIFACT_TYPE_FIELD.to_owned(),
+            serde_json::Value::String(artifact_type.to_owned()),
+        );
+    }
 }
+
+const ARTIFACT_TYPE_FIELD: &str = "artifactType";
+const SUBJECT_FIELD: &str = "subject";
 
 /// The platform an index entry is for (image-spec `image-index.md`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +137,24 @@ pub struct ImageManifest {
     /// Fields not interpreted by vouch (`subject`, `artifactType`, ...), kept as read.
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+impl ImageManifest {
+    /// The artifact type the distribution spec lists this manifest under as a referrer: its
+    /// `artifactType` when it states a non-empty one, else its config's media type
+    /// (distribution-spec v1.1 "Listing Referrers").
+    pub fn artifact_type(&self) -> &str {
+        match self.extra.get(ARTIFACT_TYPE_FIELD).and_then(|v| v.as_str()) {
+            Some(stated) if !stated.is_empty() => stated,
+            _ => &self.config.media_type,
+        }
+    }
+
+    /// The manifest's `subject` (image-spec v1.1 `manifest.md`): `None` when it has none, or
+    /// when what it has is not a descriptor.
+    pub fn subject(&self) -> Option<Descriptor> {
+        serde_json::from_value(self.extra.get(SUBJECT_FIELD)?.clone()).ok()
+    }
 }
 
 /// An image index or Docker manifest list.
@@ -231,10 +269,30 @@ mod tests {
         };
         assert!(m.extra.contains_key("artifactType"));
         assert!(m.extra.contains_key("subject"));
+        assert_eq!(m.artifact_type(), "x/y");
+        assert_eq!(m.subject().unwrap().digest, config);
         assert!(m.config.extra.contains_key("data"));
         let again: serde_json::Value = serde_json::to_value(&m).unwrap();
         let original: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(again, original);
+    }
+
+    #[test]
+    fn artifact_type_falls_back_to_the_config_media_type() {
+        let config = Digest::sha256(b"{}");
+        let json = format!(
+            r#"{{"schemaVersion":2,"artifactType":"","config":{{"mediaType":"c/t","digest":"{config}","size":2}},"layers":[],"subject":"not a descriptor"}}"#
+        );
+        let Manifest::Image(m) = fetched(media_types::OCI_MANIFEST, &json).parse().unwrap() else {
+            panic!("not an image");
+        };
+        assert_eq!(m.artifact_type(), "c/t");
+        assert!(m.subject().is_none());
+        let mut d = Descriptor::of("a/b", b"x");
+        assert_eq!(d.artifact_type(), None);
+        d.set_artifact_type("t/u");
+        assert_eq!(d.artifact_type(), Some("t/u"));
+        assert_eq!(serde_json::to_value(&d).unwrap()["artifactType"], "t/u");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use vouch_keys::Digest;
 use crate::RegistryError;
 use crate::client::{Limits, RegistryClient};
 use crate::layout::Layout;
-use crate::manifest::{Descriptor, FetchedManifest};
+use crate::manifest::{Descriptor, FetchedManifest, ImageIndex};
 use crate::reference::{ImageReference, Reference};
 
 /// A repository in a registry, or an OCI layout directory: where manifests and blobs are read
@@ -58,6 +58,18 @@ pub struct ResolvedImage {
     pub digest: Digest,
     /// The manifest as fetched.
     pub manifest: FetchedManifest,
+}
+
+/// A manifest stored by digest, and what the store said about its `subject`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushedManifest {
+    /// The digest of the bytes stored: the manifest's name from now on.
+    pub digest: Digest,
+    /// The `OCI-Subject` header of a registry's answer, when it sent one with a digest: the
+    /// registry says it recorded the manifest as a referrer of that subject itself
+    /// (distribution-spec v1.1). Always `None` for a layout and for registries without the
+    /// referrers API.
+    pub oci_subject: Option<Digest>,
 }
 
 impl Store {
@@ -208,17 +220,55 @@ impl Store {
         bytes: &[u8],
     ) -> Result<Digest, RegistryError> {
         match self {
-            Store::Registry { client, repository } => {
-                client
-                    .put_manifest(repository, Some(tag), media_type, bytes)
-                    .await
-            }
+            Store::Registry { client, repository } => Ok(client
+                .put_manifest(repository, Some(tag), media_type, bytes)
+                .await?
+                .digest),
             Store::Layout { layout, .. } => {
                 let descriptor = layout.write_blob(media_type, bytes)?;
                 let digest = descriptor.digest.clone();
                 layout.set_tag(tag, descriptor)?;
                 Ok(digest)
             }
+        }
+    }
+
+    /// Stores a manifest under its digest only, with no tag: in a registry a PUT by digest,
+    /// in a layout a blob that `index.json` does not list. Says whether a registry confirmed
+    /// with `OCI-Subject` that it recorded the manifest's `subject`.
+    pub async fn put_manifest_by_digest(
+        &self,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<PushedManifest, RegistryError> {
+        match self {
+            Store::Registry { client, repository } => {
+                client
+                    .put_manifest(repository, None, media_type, bytes)
+                    .await
+            }
+            Store::Layout { layout, .. } => Ok(PushedManifest {
+                digest: layout.write_blob(media_type, bytes)?.digest,
+                oci_subject: None,
+            }),
+        }
+    }
+
+    /// The referrers of `subject` as the registry's referrers API lists them (bounded, every
+    /// page followed; see [`crate::referrers`]). `None` when there is no such API: the
+    /// registry answered 404, or the store is a layout.
+    pub(crate) async fn referrers_api(
+        &self,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Option<ImageIndex>, RegistryError> {
+        match self {
+            Store::Registry { client, repository } => {
+                client
+                    .get_referrers(repository, subject, artifact_type)
+                    .await
+            }
+            Store::Layout { .. } => Ok(None),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Harness for vouch's end-to-end tests: a real registry (Debian's `docker-registry`, CNCF
 //! distribution 2.8) on 127.0.0.1, images built with `umoci` and pushed with `skopeo`, the
-//! built `vouch` binary, and a scripted fake registry for failures a real one will not produce.
+//! built `vouch` binary, and a scripted fake registry for failures a real one will not produce
+//! and for the OCI 1.1 referrers API, which distribution 2.8 lacks.
 //!
 //! ```no_run
 //! let registry = vouch_tests::Registry::start();
@@ -440,6 +441,29 @@ pub enum FakeBehavior {
         /// The manifest JSON to serve once authorized.
         manifest: String,
     },
+    /// An in-memory registry with the OCI 1.1 referrers API: blob HEAD, GET and monolithic
+    /// upload; manifest PUT (by tag or digest) and GET, answering a PUT of a manifest with a
+    /// `subject` with `OCI-Subject: <subject digest>`; and `GET /v2/<name>/referrers/<digest>`
+    /// answering an image index of the manifests with that subject (their `artifactType`, else
+    /// config media type, and annotations), `page_size` entries a page with
+    /// `Link: <...>; rel="next"`, filtered by `?artifactType=` (with `OCI-Filters-Applied`)
+    /// when `filter` is true and the filter ignored otherwise.
+    Referrers {
+        /// Entries per page of the referrers API.
+        page_size: usize,
+        /// Whether the registry applies the `artifactType` filter.
+        filter: bool,
+    },
+}
+
+/// What the [`FakeBehavior::Referrers`] registry holds: blobs and manifests by digest, and
+/// tags.
+#[derive(Default)]
+struct FakeContent {
+    blobs: std::collections::HashMap<String, Vec<u8>>,
+    manifests: std::collections::BTreeMap<String, (String, Vec<u8>)>,
+    tags: std::collections::HashMap<String, String>,
+    uploads: u32,
 }
 
 /// A scripted HTTP server on 127.0.0.1 that misbehaves as told; records request lines.
@@ -459,12 +483,16 @@ impl FakeRegistry {
         let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (log, halt, own) = (requests.clone(), stop.clone(), addr.clone());
+        let content = std::sync::Arc::new(std::sync::Mutex::new(FakeContent::default()));
         std::thread::spawn(move || {
             while !halt.load(Ordering::SeqCst) {
                 match listener.accept() {
                     Ok((stream, _)) => {
                         let (behavior, log, own) = (behavior.clone(), log.clone(), own.clone());
-                        std::thread::spawn(move || serve_fake(stream, &behavior, &log, &own));
+                        let content = content.clone();
+                        std::thread::spawn(move || {
+                            serve_fake(stream, &behavior, &log, &own, &content);
+                        });
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
                 }
@@ -494,6 +522,7 @@ fn serve_fake(
     behavior: &FakeBehavior,
     log: &std::sync::Mutex<Vec<String>>,
     own: &str,
+    content: &std::sync::Mutex<FakeContent>,
 ) {
     stream.set_nonblocking(false).unwrap();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
@@ -529,7 +558,16 @@ fn serve_fake(
             .nth(1)
             .unwrap_or("")
             .to_owned();
+        let method = request_line
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_owned();
         let response: Vec<u8> = match behavior {
+            FakeBehavior::Referrers { page_size, filter } => {
+                let mut content = content.lock().unwrap();
+                serve_referrers(&method, &path, &body, *page_size, *filter, &mut content)
+            }
             FakeBehavior::Close => return,
             FakeBehavior::Status500 => http(
                 "500 Internal Server Error",
@@ -610,6 +648,189 @@ fn serve_fake(
             return;
         }
     }
+}
+
+/// One request to the [`FakeBehavior::Referrers`] registry.
+fn serve_referrers(
+    method: &str,
+    target: &str,
+    body: &[u8],
+    page_size: usize,
+    filter: bool,
+    content: &mut FakeContent,
+) -> Vec<u8> {
+    const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    let json = ("Content-Type", "application/json");
+    let not_found = |code: &str| {
+        http(
+            "404 Not Found",
+            &[json],
+            format!(r#"{{"errors":[{{"code":"{code}","message":"unknown"}}]}}"#).as_bytes(),
+        )
+    };
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let param = |name: &str| {
+        query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+    };
+    let Some(rest) = path.strip_prefix("/v2/") else {
+        return http("200 OK", &[json], b"{}");
+    };
+    let split = ["/blobs/uploads/", "/blobs/", "/manifests/", "/referrers/"]
+        .iter()
+        .find_map(|kind| {
+            rest.find(kind)
+                .map(|at| (&rest[..at], *kind, &rest[at + kind.len()..]))
+        });
+    let Some((name, kind, id)) = split else {
+        return not_found("NAME_UNKNOWN");
+    };
+    match (method, kind) {
+        ("POST", "/blobs/uploads/") => {
+            content.uploads += 1;
+            let location = format!("/v2/{name}/blobs/uploads/u{}", content.uploads);
+            http("202 Accepted", &[("Location", &location)], b"")
+        }
+        ("PUT", "/blobs/uploads/") => {
+            let digest = percent_decode(param("digest").unwrap_or(""));
+            if digest != format!("sha256:{}", sha256_hex(body)) {
+                return http(
+                    "400 Bad Request",
+                    &[json],
+                    br#"{"errors":[{"code":"DIGEST_INVALID","message":"digest mismatch"}]}"#,
+                );
+            }
+            content.blobs.insert(digest.clone(), body.to_vec());
+            http("201 Created", &[("Docker-Content-Digest", &digest)], b"")
+        }
+        ("HEAD" | "GET", "/blobs/") => match content.blobs.get(id) {
+            Some(blob) if method == "GET" => http("200 OK", &[], blob),
+            Some(_) => http("200 OK", &[], b""),
+            None => not_found("BLOB_UNKNOWN"),
+        },
+        ("PUT", "/manifests/") => {
+            let digest = format!("sha256:{}", sha256_hex(body));
+            let value: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+            let media_type = value["mediaType"].as_str().unwrap_or_default().to_owned();
+            content
+                .manifests
+                .insert(digest.clone(), (media_type, body.to_vec()));
+            if !id.starts_with("sha256:") {
+                content.tags.insert(id.to_owned(), digest.clone());
+            }
+            let mut headers = vec![("Docker-Content-Digest", digest.as_str())];
+            if let Some(subject) = value["subject"]["digest"].as_str() {
+                headers.push(("OCI-Subject", subject));
+            }
+            http("201 Created", &headers, b"")
+        }
+        ("GET" | "HEAD", "/manifests/") => {
+            let digest = content
+                .tags
+                .get(id)
+                .cloned()
+                .unwrap_or_else(|| id.to_owned());
+            match content.manifests.get(&digest) {
+                Some((media_type, bytes)) => http(
+                    "200 OK",
+                    &[
+                        ("Content-Type", media_type),
+                        ("Docker-Content-Digest", &digest),
+                    ],
+                    if method == "GET" { bytes } else { b"" },
+                ),
+                None => not_found("MANIFEST_UNKNOWN"),
+            }
+        }
+        ("GET", "/referrers/") => {
+            let wanted = param("artifactType").map(percent_decode).filter(|_| filter);
+            let referrers: Vec<serde_json::Value> = content
+                .manifests
+                .iter()
+                .filter_map(|(digest, (media_type, bytes))| {
+                    let manifest: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+                    (manifest["subject"]["digest"].as_str() == Some(id)).then_some(())?;
+                    let artifact_type = manifest["artifactType"]
+                        .as_str()
+                        .or(manifest["config"]["mediaType"].as_str())
+                        .unwrap_or_default()
+                        .to_owned();
+                    if wanted.as_ref().is_some_and(|w| *w != artifact_type) {
+                        return None;
+                    }
+                    let mut entry = serde_json::json!({
+                        "mediaType": media_type,
+                        "digest": digest,
+                        "size": bytes.len(),
+                        "artifactType": artifact_type,
+                    });
+                    if manifest["annotations"].is_object() {
+                        entry["annotations"] = manifest["annotations"].clone();
+                    }
+                    Some(entry)
+                })
+                .collect();
+            let page: usize = param("page").and_then(|p| p.parse().ok()).unwrap_or(0);
+            let entries: Vec<serde_json::Value> = referrers
+                .iter()
+                .skip(page * page_size)
+                .take(page_size)
+                .cloned()
+                .collect();
+            let index = serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": INDEX,
+                "manifests": entries,
+            })
+            .to_string();
+            let mut headers = vec![("Content-Type", INDEX.to_owned())];
+            if (page + 1) * page_size < referrers.len() {
+                let mut next = format!("/v2/{name}/referrers/{id}?page={}", page + 1);
+                if let Some(artifact_type) = param("artifactType") {
+                    next.push_str(&format!("&artifactType={artifact_type}"));
+                }
+                headers.push(("Link", format!("<{next}>; rel=\"next\"")));
+            }
+            if wanted.is_some() {
+                headers.push(("OCI-Filters-Applied", "artifactType".to_owned()));
+            }
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            http("200 OK", &headers, index.as_bytes())
+        }
+        _ => http(
+            "405 Method Not Allowed",
+            &[json],
+            br#"{"errors":[{"code":"UNSUPPORTED","message":"unsupported"}]}"#,
+        ),
+    }
+}
+
+/// Decodes `%XX` escapes and `+` of a query value.
+fn percent_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 3;
+                        continue;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn http(status: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
