@@ -27,6 +27,10 @@ pub(crate) enum CliError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// An input file that was read but is not what it should be (a malformed bundle,
+    /// predicate or trusted root).
+    #[error("{}: {reason}", .path.display())]
+    Input { path: PathBuf, reason: String },
     /// An output file exists and --force was not given.
     #[error("{} already exists; pass --force to overwrite it", .path.display())]
     Exists { path: PathBuf },
@@ -47,6 +51,7 @@ impl CliError {
             | CliError::Key { .. }
             | CliError::KeyOperation(_)
             | CliError::ReadInput { .. }
+            | CliError::Input { .. }
             | CliError::Exists { .. } => 2,
             CliError::Registry(e) if e.is_input_error() => 2,
             CliError::Registry(_) | CliError::Write { .. } => 3,

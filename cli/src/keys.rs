@@ -113,13 +113,13 @@ fn with_extension(prefix: &Path, extension: &str) -> PathBuf {
 }
 
 /// A file written next to its destination, then moved into place.
-struct Staged {
+pub(crate) struct Staged {
     temp: PathBuf,
     destination: PathBuf,
 }
 
 impl Staged {
-    fn write(destination: &Path, contents: &[u8], mode: u32) -> Result<Self, CliError> {
+    pub(crate) fn write(destination: &Path, contents: &[u8], mode: u32) -> Result<Self, CliError> {
         let write_error = |source| CliError::Write {
             path: destination.to_owned(),
             source,
@@ -154,7 +154,7 @@ impl Staged {
 
     /// Moves the file into place: replacing what is there only with `force`, else failing
     /// if the destination appeared meanwhile (a hard link never overwrites).
-    fn commit(self, force: bool) -> Result<(), CliError> {
+    pub(crate) fn commit(self, force: bool) -> Result<(), CliError> {
         let result = if force {
             fs::rename(&self.temp, &self.destination)
         } else {

@@ -10,6 +10,7 @@
 //! vouch verify --key cosign.pub registry.example/app:1.0
 //! ```
 
+mod blob;
 mod error;
 mod keys;
 mod output;
@@ -83,6 +84,12 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Print where the signatures of an image are stored (its `sha256-<hex>.sig` tag).
     Triangulate(verify::TriangulateArgs),
+    /// Sign a file with a key; write a Sigstore bundle (v0.3, message signature).
+    SignBlob(blob::SignBlobArgs),
+    /// Sign an in-toto statement about a file with a key; write a Sigstore bundle (DSSE).
+    AttestBlob(blob::AttestBlobArgs),
+    /// Verify a file (or a digest) against a Sigstore bundle, offline.
+    VerifyBlob(blob::VerifyBlobArgs),
 }
 
 fn init_logging(verbose: u8) {
@@ -108,6 +115,9 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Sign(args) => sign::run(args).await,
         Command::Verify(args) => verify::run(args).await,
         Command::Triangulate(args) => verify::triangulate(args).await,
+        Command::SignBlob(args) => blob::sign_blob(args),
+        Command::AttestBlob(args) => blob::attest_blob(args),
+        Command::VerifyBlob(args) => blob::verify_blob(args),
     }
 }
 
@@ -157,5 +167,5 @@ pub(crate) fn parse_annotation(text: &str) -> Result<(String, String), String> {
 pub(crate) struct OutputArgs {
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
-    output: OutputFormat,
+    pub(crate) output: OutputFormat,
 }

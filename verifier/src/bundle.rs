@@ -37,6 +37,8 @@
 //! root hash of an inclusion proof, every signature and certificate, the DSSE payload type.
 //! A DSSE envelope in a bundle carries exactly one signature (`sigstore_bundle.proto`).
 
+use base64::Engine as _;
+
 use crate::error::{Document, VerifyError};
 use protojson::{Obj, Val};
 
@@ -301,6 +303,117 @@ pub struct DsseSignature {
 }
 
 impl Bundle {
+    /// The bundle as protobuf JSON (camelCase names, base64 bytes, int64 as strings, zero
+    /// values omitted), as sigstore clients write it; [`Bundle::from_json`] reads it back to
+    /// an equal value.
+    pub fn to_json(&self) -> Vec<u8> {
+        use serde_json::{Map, Value, json};
+        let b64 =
+            |bytes: &[u8]| Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
+        let mut material = Map::new();
+        match &self.material.signer {
+            SignerMaterial::PublicKey { hint } => {
+                let mut key = Map::new();
+                if !hint.is_empty() {
+                    key.insert("hint".into(), json!(hint));
+                }
+                material.insert("publicKey".into(), Value::Object(key));
+            }
+            SignerMaterial::X509CertificateChain(chain) => {
+                let certificates: Vec<Value> =
+                    chain.iter().map(|c| json!({"rawBytes": b64(c)})).collect();
+                material.insert(
+                    "x509CertificateChain".into(),
+                    json!({"certificates": certificates}),
+                );
+            }
+            SignerMaterial::Certificate(der) => {
+                material.insert("certificate".into(), json!({"rawBytes": b64(der)}));
+            }
+        }
+        let entries: Vec<Value> = self
+            .material
+            .tlog_entries
+            .iter()
+            .map(|entry| {
+                let mut e = Map::new();
+                e.insert("logIndex".into(), json!(entry.log_index.to_string()));
+                e.insert("logId".into(), json!({"keyId": b64(&entry.log_id)}));
+                e.insert(
+                    "kindVersion".into(),
+                    json!({"kind": entry.kind_version.kind, "version": entry.kind_version.version}),
+                );
+                e.insert(
+                    "integratedTime".into(),
+                    json!(entry.integrated_time.to_string()),
+                );
+                if let Some(promise) = &entry.inclusion_promise {
+                    e.insert(
+                        "inclusionPromise".into(),
+                        json!({"signedEntryTimestamp": b64(&promise.signed_entry_timestamp)}),
+                    );
+                }
+                if let Some(proof) = &entry.inclusion_proof {
+                    let mut p = Map::new();
+                    p.insert("logIndex".into(), json!(proof.log_index.to_string()));
+                    p.insert("rootHash".into(), b64(&proof.root_hash));
+                    p.insert("treeSize".into(), json!(proof.tree_size.to_string()));
+                    p.insert(
+                        "hashes".into(),
+                        Value::Array(proof.hashes.iter().map(|h| b64(h)).collect()),
+                    );
+                    if let Some(checkpoint) = &proof.checkpoint {
+                        p.insert("checkpoint".into(), json!({"envelope": checkpoint}));
+                    }
+                    e.insert("inclusionProof".into(), Value::Object(p));
+                }
+                e.insert("canonicalizedBody".into(), b64(&entry.canonicalized_body));
+                Value::Object(e)
+            })
+            .collect();
+        material.insert("tlogEntries".into(), Value::Array(entries));
+        if !self.material.rfc3161_timestamps.is_empty() {
+            let stamps: Vec<Value> = self
+                .material
+                .rfc3161_timestamps
+                .iter()
+                .map(|t| json!({"signedTimestamp": b64(t)}))
+                .collect();
+            material.insert(
+                "timestampVerificationData".into(),
+                json!({"rfc3161Timestamps": stamps}),
+            );
+        }
+        let mut bundle = Map::new();
+        bundle.insert("mediaType".into(), json!(self.media_type));
+        bundle.insert("verificationMaterial".into(), Value::Object(material));
+        match &self.content {
+            BundleContent::MessageSignature(message) => {
+                let mut m = Map::new();
+                if let Some(digest) = &message.message_digest {
+                    m.insert(
+                        "messageDigest".into(),
+                        json!({"algorithm": digest.algorithm.name(), "digest": b64(&digest.digest)}),
+                    );
+                }
+                m.insert("signature".into(), b64(&message.signature));
+                bundle.insert("messageSignature".into(), Value::Object(m));
+            }
+            BundleContent::DsseEnvelope(envelope) => {
+                bundle.insert(
+                    "dsseEnvelope".into(),
+                    json!({
+                        "payload": b64(&envelope.payload),
+                        "payloadType": envelope.payload_type,
+                        "signatures": [{"sig": b64(&envelope.signature.sig), "keyid": envelope.signature.keyid}],
+                    }),
+                );
+            }
+        }
+        // A tree of plain values always serializes.
+        serde_json::to_vec_pretty(&Value::Object(bundle)).unwrap_or_default()
+    }
+
     /// Reads a bundle from its JSON bytes. Succeeds only if the document is well-formed JSON,
     /// its media type is one of the versions of [`BundleVersion`], every field has the form
     /// the protobuf JSON mapping gives it, and the version rules of the module docs hold. The

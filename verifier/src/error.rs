@@ -530,3 +530,71 @@ impl fmt::Display for Document {
         })
     }
 }
+
+impl VerifyError {
+    /// The name of the check that failed, stable for scripts (`--output json`): the same
+    /// names [`crate::verify::Check`] uses for checks that pass, plus `bundle-format` and
+    /// `trusted-root` for documents that could not be read.
+    pub fn check(&self) -> &'static str {
+        use VerifyError as E;
+        match self {
+            E::CertificateMalformed { .. }
+            | E::CertificateKey { .. }
+            | E::CertificateSignature { .. }
+            | E::CertificateChain { .. }
+            | E::CertificateExpired { .. }
+            | E::UnsupportedAlgorithm { .. } => "certificate-chain",
+            E::SctMalformed { .. } | E::SctMissing | E::SctInvalid { .. } => "certificate-sct",
+            E::TimestampMalformed { .. }
+            | E::TimestampImprint
+            | E::TimestampSignature { .. }
+            | E::TimestampUntrusted { .. }
+            | E::TimestampOutsideAuthorityValidity { .. } => "rfc3161-timestamp",
+            E::EntryMismatch { .. } | E::UnsupportedEntry { .. } => "tlog-entry-body",
+            E::IdentityMismatch { .. } => "certificate-identity",
+            E::PolicyInvalid { .. } | E::MaterialMismatch { .. } => "verification-material",
+            E::ArtifactMismatch { .. } => "artifact-digest",
+            E::ArtifactSignature { .. } => "artifact-signature",
+            E::TlogEntryMissing | E::UnknownLog { .. } | E::TrustedKeyUnusable { .. } => {
+                "tlog-entry"
+            }
+            E::NoVerifiedTime | E::TimeInFuture { .. } => "signing-time",
+            E::InclusionIndexOutOfRange { .. }
+            | E::InclusionProofLength { .. }
+            | E::InclusionHashLength { .. }
+            | E::InclusionRootMismatch { .. }
+            | E::LogIdMismatch { .. }
+            | E::LogIndexMismatch { .. } => "tlog-inclusion-proof",
+            E::NoteMalformed { .. }
+            | E::NoteNoSignatures
+            | E::NoteSignatureLine { .. }
+            | E::NoteTooManySignatures { .. }
+            | E::CheckpointMalformed { .. }
+            | E::LogBaseUrl { .. }
+            | E::CheckpointKeyUnsupported { .. }
+            | E::CheckpointNoLogSignature { .. }
+            | E::CheckpointSignatureInvalid { .. }
+            | E::CheckpointOriginMismatch { .. }
+            | E::CheckpointMissing
+            | E::CheckpointTreeSizeMismatch { .. }
+            | E::CheckpointRootHashMismatch { .. } => "tlog-checkpoint",
+            E::SetFieldOutOfRange { .. } | E::SetSignatureInvalid { .. } => {
+                "tlog-signed-entry-timestamp"
+            }
+            E::TrustedValidityMissing { .. } => "trusted-root",
+            E::Time(_)
+            | E::MalformedJson { .. }
+            | E::UnsupportedMediaType { .. }
+            | E::MissingField { .. }
+            | E::DuplicateField { .. }
+            | E::WrongJsonType { .. }
+            | E::InvalidBase64 { .. }
+            | E::InvalidInt64 { .. }
+            | E::InvalidField { .. }
+            | E::OneofConflict { .. }
+            | E::OneofMissing { .. }
+            | E::InvalidTimestamp { .. }
+            | E::BundleVersionRule { .. } => "bundle-format",
+        }
+    }
+}

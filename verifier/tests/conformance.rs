@@ -110,3 +110,17 @@ fn print_refusals() {
         }
     }
 }
+
+#[test]
+fn every_readable_bundle_survives_a_write_and_read() {
+    for entry in fs::read_dir(root_dir()).unwrap() {
+        let path = entry.unwrap().path().join("bundle.sigstore.json");
+        let Ok(bytes) = fs::read(&path) else { continue };
+        let Ok(bundle) = Bundle::from_json(&bytes) else {
+            continue;
+        };
+        let again = Bundle::from_json(&bundle.to_json())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(again, bundle, "{}", path.display());
+    }
+}

@@ -1,0 +1,418 @@
+//! `vouch sign-blob`, `vouch attest-blob` and `vouch verify-blob`: Sigstore bundles for files.
+//!
+//! Signing writes a v0.3 bundle with a public-key hint (no certificate, no log entry: nothing
+//! is contacted). Verifying reads any bundle version, offline, against the embedded
+//! public-good trusted root or `--trusted-root`, with an identity policy (Fulcio certificate
+//! bundles) or `--key` (key-signed bundles).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use base64::Engine as _;
+use clap::Args;
+use vouch_attestations::dsse::{self, Envelope};
+use vouch_attestations::intoto::{ResourceDescriptor, Statement};
+use vouch_keys::{Digest, DigestAlgorithm, KeyType, PrivateKey, PublicKey};
+use vouch_verifier::VerifyError;
+use vouch_verifier::bundle::{
+    Bundle, BundleContent, BundleVersion, DsseEnvelope, DsseSignature, HashAlgorithm, HashOutput,
+    MessageSignature, SignerMaterial, VerificationMaterial,
+};
+use vouch_verifier::identity::{CertificateIdentity, Matcher};
+use vouch_verifier::time::UnixTime;
+use vouch_verifier::trust_root::TrustedRoot;
+use vouch_verifier::verify::{Artifact, Options, Policy, Verifier};
+
+use crate::OutputArgs;
+use crate::error::{CliError, read_input};
+use crate::keys::Staged;
+use crate::output::{OutputFormat, print_json};
+
+/// The media type vouch writes bundles with.
+const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+
+#[derive(Args)]
+pub(crate) struct VerifyBlobArgs {
+    /// The Sigstore bundle (any of v0.1, v0.2, v0.3).
+    #[arg(long, value_name = "FILE")]
+    bundle: PathBuf,
+    /// The public key a key-signed bundle must verify with.
+    #[arg(long, short = 'k', value_name = "FILE", conflicts_with_all = ["certificate_identity", "certificate_identity_regexp", "certificate_oidc_issuer", "certificate_oidc_issuer_regexp"])]
+    key: Option<PathBuf>,
+    /// The identity (subject alternative name) the signing certificate must carry.
+    #[arg(long, value_name = "IDENTITY")]
+    certificate_identity: Option<String>,
+    /// A regular expression the certificate identity must match (unanchored, as cosign's).
+    #[arg(long, value_name = "REGEX", conflicts_with = "certificate_identity")]
+    certificate_identity_regexp: Option<String>,
+    /// The OIDC issuer the signing certificate must name.
+    #[arg(long, value_name = "URL")]
+    certificate_oidc_issuer: Option<String>,
+    /// A regular expression the OIDC issuer must match (unanchored, as cosign's).
+    #[arg(long, value_name = "REGEX", conflicts_with = "certificate_oidc_issuer")]
+    certificate_oidc_issuer_regexp: Option<String>,
+    /// A Sigstore trusted_root.json to use instead of the embedded public-good root.
+    #[arg(long, value_name = "FILE")]
+    trusted_root: Option<PathBuf>,
+    /// Accept a key-signed bundle that has no transparency-log entry (cosign's flag).
+    #[arg(long)]
+    insecure_ignore_tlog: bool,
+    #[command(flatten)]
+    output: OutputArgs,
+    /// The file, or `sha256:<hex>` for a file known only by its digest (taken as a digest
+    /// only when no file of that name exists).
+    #[arg(value_name = "FILE_OR_DIGEST")]
+    artifact: String,
+}
+
+#[derive(Args)]
+pub(crate) struct SignBlobArgs {
+    /// The private key (cosign's encrypted format, or PKCS#8 / SEC1 / PKCS#1 PEM).
+    #[arg(long, short = 'k', value_name = "FILE")]
+    key: PathBuf,
+    /// Where to write the bundle.
+    #[arg(long, value_name = "FILE")]
+    bundle: PathBuf,
+    /// Replace the bundle file if it exists.
+    #[arg(long)]
+    force: bool,
+    /// Accept an empty password for an encrypted key.
+    #[arg(long)]
+    allow_empty_password: bool,
+    #[command(flatten)]
+    output: OutputArgs,
+    /// The file to sign.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+}
+
+#[derive(Args)]
+pub(crate) struct AttestBlobArgs {
+    /// The private key (cosign's encrypted format, or PKCS#8 / SEC1 / PKCS#1 PEM).
+    #[arg(long, short = 'k', value_name = "FILE")]
+    key: PathBuf,
+    /// The predicate: a JSON document.
+    #[arg(long, value_name = "FILE")]
+    predicate: PathBuf,
+    /// The predicate type: slsaprovenance1, slsaprovenance, slsaprovenance02, cyclonedx,
+    /// spdxjson, spdx, vuln, custom, or a URI.
+    #[arg(long = "type", value_name = "TYPE", default_value = "custom")]
+    predicate_type: String,
+    /// Where to write the bundle.
+    #[arg(long, value_name = "FILE")]
+    bundle: PathBuf,
+    /// Replace the bundle file if it exists.
+    #[arg(long)]
+    force: bool,
+    /// Accept an empty password for an encrypted key.
+    #[arg(long)]
+    allow_empty_password: bool,
+    #[command(flatten)]
+    output: OutputArgs,
+    /// The file the statement is about (its subject).
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+}
+
+/// The predicate type URI for cosign's `--type` shorthands; anything else must be a URI.
+pub(crate) fn predicate_type_uri(name: &str) -> Result<String, CliError> {
+    Ok(match name {
+        "slsaprovenance1" => "https://slsa.dev/provenance/v1",
+        "slsaprovenance" | "slsaprovenance02" => "https://slsa.dev/provenance/v0.2",
+        "cyclonedx" => "https://cyclonedx.org/bom",
+        "spdxjson" | "spdx" => "https://spdx.dev/Document",
+        "vuln" => "https://cosign.sigstore.dev/attestation/vuln/v1",
+        "custom" => "https://cosign.sigstore.dev/attestation/v1",
+        uri if uri.contains("://") => uri,
+        other => {
+            return Err(CliError::Usage(format!(
+                "--type {other:?} is neither a known predicate type nor a URI"
+            )));
+        }
+    }
+    .to_owned())
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
+    std::fs::read(path).map_err(|source| CliError::ReadInput {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The hash a key's signature scheme uses over the message, as a bundle names it.
+fn message_hash(key_type: KeyType) -> (DigestAlgorithm, HashAlgorithm) {
+    match key_type {
+        KeyType::EcdsaP384 => (DigestAlgorithm::Sha384, HashAlgorithm::Sha2_384),
+        KeyType::EcdsaP521 => (DigestAlgorithm::Sha512, HashAlgorithm::Sha2_512),
+        _ => (DigestAlgorithm::Sha256, HashAlgorithm::Sha2_256),
+    }
+}
+
+fn key_material(key: &PrivateKey) -> VerificationMaterial {
+    let hint = base64::engine::general_purpose::STANDARD
+        .encode(Digest::sha256(key.public_key().spki_der()).to_bytes());
+    VerificationMaterial {
+        signer: SignerMaterial::PublicKey { hint },
+        tlog_entries: Vec::new(),
+        rfc3161_timestamps: Vec::new(),
+    }
+}
+
+fn write_bundle(
+    bundle: &Bundle,
+    path: &Path,
+    force: bool,
+    output: OutputFormat,
+    what: &str,
+    file: &Path,
+    digest: &Digest,
+) -> Result<ExitCode, CliError> {
+    if !force && path.exists() {
+        return Err(CliError::Exists {
+            path: path.to_owned(),
+        });
+    }
+    Staged::write(path, &bundle.to_json(), 0o644)?.commit(force)?;
+    match output {
+        OutputFormat::Json => print_json(&serde_json::json!({
+            "bundle": path,
+            "mediaType": bundle.media_type,
+            "content": what,
+            "artifact": file,
+            "digest": digest.to_string(),
+        })),
+        OutputFormat::Text => println!(
+            "Wrote {what} bundle for {} ({digest}) to {}",
+            file.display(),
+            path.display()
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn sign_blob(args: SignBlobArgs) -> Result<ExitCode, CliError> {
+    let contents = read_file(&args.file)?;
+    if !args.force && args.bundle.exists() {
+        return Err(CliError::Exists { path: args.bundle });
+    }
+    let key = crate::keys::load_private_key(&args.key, args.allow_empty_password)?;
+    let signature = key.sign(&contents)?;
+    let (digest_algorithm, hash_algorithm) = message_hash(key.key_type());
+    let digest = Digest::compute(digest_algorithm, &contents);
+    let bundle = Bundle {
+        media_type: BUNDLE_MEDIA_TYPE.into(),
+        version: BundleVersion::V0_3,
+        material: key_material(&key),
+        content: BundleContent::MessageSignature(MessageSignature {
+            message_digest: Some(HashOutput {
+                algorithm: hash_algorithm,
+                digest: digest.to_bytes(),
+            }),
+            signature,
+        }),
+    };
+    let digest = Digest::sha256(&contents);
+    write_bundle(
+        &bundle,
+        &args.bundle,
+        args.force,
+        args.output.output,
+        "message-signature",
+        &args.file,
+        &digest,
+    )
+}
+
+pub(crate) fn attest_blob(args: AttestBlobArgs) -> Result<ExitCode, CliError> {
+    let contents = read_file(&args.file)?;
+    let predicate_type = predicate_type_uri(&args.predicate_type)?;
+    let predicate = read_file(&args.predicate)?;
+    let predicate: serde_json::Value =
+        serde_json::from_slice(&predicate).map_err(|e| CliError::Input {
+            path: args.predicate.clone(),
+            reason: format!("not JSON: {e}"),
+        })?;
+    if !args.force && args.bundle.exists() {
+        return Err(CliError::Exists { path: args.bundle });
+    }
+    let digest = Digest::sha256(&contents);
+    let name = args
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let statement = Statement::new(
+        vec![ResourceDescriptor::for_digest(name, &digest)],
+        predicate_type,
+        Some(predicate),
+    )
+    .map_err(|e| CliError::Input {
+        path: args.predicate.clone(),
+        reason: e.to_string(),
+    })?;
+    let key = crate::keys::load_private_key(&args.key, args.allow_empty_password)?;
+    let envelope = Envelope::sign(dsse::IN_TOTO_PAYLOAD_TYPE, statement.to_vec(), &key, "")
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let signature = envelope
+        .signatures
+        .first()
+        .map(|s| s.sig.clone())
+        .unwrap_or_default();
+    let bundle = Bundle {
+        media_type: BUNDLE_MEDIA_TYPE.into(),
+        version: BundleVersion::V0_3,
+        material: key_material(&key),
+        content: BundleContent::DsseEnvelope(DsseEnvelope {
+            payload: envelope.payload,
+            payload_type: envelope.payload_type,
+            signature: DsseSignature {
+                sig: signature,
+                keyid: String::new(),
+            },
+        }),
+    };
+    write_bundle(
+        &bundle,
+        &args.bundle,
+        args.force,
+        args.output.output,
+        "dsse-envelope",
+        &args.file,
+        &digest,
+    )
+}
+
+/// A `sha256:<64 hex>` argument that names no file is a digest; anything else is a file.
+fn artifact_digest(argument: &str) -> Option<Digest> {
+    if Path::new(argument).exists() || !argument.starts_with("sha256:") {
+        return None;
+    }
+    argument.parse().ok()
+}
+
+fn policy(args: &VerifyBlobArgs) -> Result<Policy, CliError> {
+    if let Some(path) = &args.key {
+        let text = read_input(path)?;
+        let key = PublicKey::from_pem(&text).map_err(|source| CliError::Key {
+            path: path.clone(),
+            source,
+        })?;
+        return Ok(Policy::Key(key));
+    }
+    let matcher = |exact: &Option<String>, regexp: &Option<String>, flag: &str| match (
+        exact, regexp,
+    ) {
+        (Some(text), None) => Ok(Matcher::Exact(text.clone())),
+        (None, Some(pattern)) => {
+            Matcher::regex(pattern).map_err(|e| CliError::Usage(e.to_string()))
+        }
+        _ => Err(CliError::Usage(format!(
+            "give --key, or both --certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp] (missing --{flag} or --{flag}-regexp)"
+        ))),
+    };
+    Ok(Policy::Identity(CertificateIdentity {
+        subject: matcher(
+            &args.certificate_identity,
+            &args.certificate_identity_regexp,
+            "certificate-identity",
+        )?,
+        issuer: matcher(
+            &args.certificate_oidc_issuer,
+            &args.certificate_oidc_issuer_regexp,
+            "certificate-oidc-issuer",
+        )?,
+    }))
+}
+
+fn document_error(path: &Path, error: VerifyError) -> CliError {
+    CliError::Input {
+        path: path.to_owned(),
+        reason: error.to_string(),
+    }
+}
+
+pub(crate) fn verify_blob(args: VerifyBlobArgs) -> Result<ExitCode, CliError> {
+    let policy = policy(&args)?;
+    let bundle_bytes = read_file(&args.bundle)?;
+    let bundle = Bundle::from_json(&bundle_bytes).map_err(|e| document_error(&args.bundle, e))?;
+    let owned_root;
+    let root = match &args.trusted_root {
+        Some(path) => {
+            owned_root =
+                TrustedRoot::from_json(&read_file(path)?).map_err(|e| document_error(path, e))?;
+            &owned_root
+        }
+        None => TrustedRoot::public_good().map_err(|e| CliError::Usage(e.to_string()))?,
+    };
+    let trusted_root_name = args
+        .trusted_root
+        .as_ref()
+        .map_or("embedded public-good".to_owned(), |p| {
+            p.display().to_string()
+        });
+    let verifier = Verifier::new(root).map_err(|e| CliError::Input {
+        path: args
+            .trusted_root
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("embedded public-good trusted root")),
+        reason: e.to_string(),
+    })?;
+    let digest;
+    let contents;
+    let artifact = match artifact_digest(&args.artifact) {
+        Some(d) => {
+            digest = d;
+            Artifact::Digest(&digest)
+        }
+        None => {
+            contents = read_file(Path::new(&args.artifact))?;
+            Artifact::Bytes(&contents)
+        }
+    };
+    let options = Options {
+        now: UnixTime::now(),
+        require_tlog: !args.insecure_ignore_tlog,
+    };
+    let outcome = verifier.verify(&bundle, artifact, &policy, options);
+    match (outcome, args.output.output) {
+        (Ok(verified), OutputFormat::Json) => {
+            let mut report = serde_json::to_value(&verified).unwrap_or_default();
+            if let Some(map) = report.as_object_mut() {
+                map.insert("verified".into(), true.into());
+                map.insert("bundle".into(), args.bundle.display().to_string().into());
+                map.insert("artifact".into(), args.artifact.clone().into());
+                map.insert("trusted_root".into(), trusted_root_name.into());
+            }
+            print_json(&report);
+            Ok(ExitCode::SUCCESS)
+        }
+        (Ok(verified), OutputFormat::Text) => {
+            println!("Verified {} with {}", args.artifact, args.bundle.display());
+            for check in &verified.checks {
+                println!("  ok  {:<28} {}", check.check, check.detail);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        (Err(error), OutputFormat::Json) => {
+            print_json(&serde_json::json!({
+                "verified": false,
+                "bundle": args.bundle.display().to_string(),
+                "artifact": args.artifact,
+                "trusted_root": trusted_root_name,
+                "failed_check": error.check(),
+                "reason": error.to_string(),
+            }));
+            Ok(ExitCode::from(1))
+        }
+        (Err(error), OutputFormat::Text) => {
+            eprintln!(
+                "DENIED {} with {}: [{}] {error}",
+                args.artifact,
+                args.bundle.display(),
+                error.check()
+            );
+            Ok(ExitCode::from(1))
+        }
+    }
+}

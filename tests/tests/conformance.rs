@@ -1,0 +1,120 @@
+//! The sigstore-conformance cases (copied in `verifier/tests/data/conformance`, origin in its
+//! README) through `tests/conformance/vouch-conformance`, the suite's own command line, by the
+//! artifact's path and by its digest. `_fail` cases must exit non-zero, the others 0.
+#![allow(clippy::unwrap_used)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use vouch_tests::{Run, sha256_hex, vouch_bin};
+
+const DEFAULT_IDENTITY: &str = "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
+const DEFAULT_ISSUER: &str = "https://token.actions.githubusercontent.com";
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+fn entrypoint(args: &[String]) -> Run {
+    let output = Command::new(workspace().join("tests/conformance/vouch-conformance"))
+        .args(args)
+        .env("VOUCH_BIN", vouch_bin())
+        .output()
+        .unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn text(dir: &Path, name: &str) -> Option<String> {
+    fs::read_to_string(dir.join(name))
+        .ok()
+        .map(|s| s.trim().to_owned())
+}
+
+/// The suite's command line for one case, with `subject` (a path or a digest) last.
+fn arguments(dir: &Path, subject: String) -> Vec<String> {
+    let mut args = vec![
+        "verify-bundle".to_owned(),
+        "--bundle".into(),
+        dir.join("bundle.sigstore.json").display().to_string(),
+    ];
+    if dir.join("key.pub").exists() {
+        args.extend(["--key".into(), dir.join("key.pub").display().to_string()]);
+    } else {
+        args.extend([
+            "--certificate-identity".into(),
+            text(dir, "identity").unwrap_or(DEFAULT_IDENTITY.into()),
+            "--certificate-oidc-issuer".into(),
+            text(dir, "issuer").unwrap_or(DEFAULT_ISSUER.into()),
+        ]);
+    }
+    if dir.join("trusted_root.json").exists() {
+        args.extend([
+            "--trusted-root".into(),
+            dir.join("trusted_root.json").display().to_string(),
+        ]);
+    }
+    args.push(subject);
+    args
+}
+
+#[test]
+fn every_case_passes_through_the_conformance_entrypoint() {
+    let cases_dir = workspace().join("verifier/tests/data/conformance");
+    let mut dirs: Vec<PathBuf> = fs::read_dir(&cases_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|d| d.join("bundle.sigstore.json").exists())
+        .collect();
+    dirs.sort();
+    assert_eq!(dirs.len(), 50);
+    let mut wrong = Vec::new();
+    for dir in &dirs {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let artifact = if dir.join("artifact").exists() {
+            dir.join("artifact")
+        } else {
+            cases_dir.join("a.txt")
+        };
+        let digest = format!("sha256:{}", sha256_hex(&fs::read(&artifact).unwrap()));
+        for subject in [artifact.display().to_string(), digest] {
+            let run = entrypoint(&arguments(dir, subject.clone()));
+            let must_fail = name.ends_with("_fail");
+            let ok = if must_fail {
+                // Refused, never crashed: 1 (denied) or 2 (unreadable input).
+                run.code == 1 || run.code == 2
+            } else {
+                run.code == 0
+            };
+            if !ok {
+                wrong.push(format!(
+                    "{name} ({subject}): exit {}\n{}",
+                    run.code, run.stderr
+                ));
+            }
+            assert!(!run.stderr.contains("panicked"), "{name}: {}", run.stderr);
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn a_denial_names_the_failed_check_in_json() {
+    let cases_dir = workspace().join("verifier/tests/data/conformance");
+    let dir = cases_dir.join("rekor2-timestamp-payload-mismatch_fail");
+    let mut args = arguments(&dir, cases_dir.join("a.txt").display().to_string());
+    args.push("--output".into());
+    args.push("json".into());
+    let run = entrypoint(&args).expect_code(1);
+    let report = run.json();
+    assert_eq!(report["verified"], false);
+    assert_eq!(report["failed_check"], "rfc3161-timestamp");
+    assert!(report["reason"].as_str().unwrap().contains("imprint"));
+}
