@@ -8,15 +8,12 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use base64::Engine as _;
 use clap::Args;
-use vouch_attestations::dsse::{self, Envelope};
 use vouch_attestations::intoto::{ResourceDescriptor, Statement};
-use vouch_keys::{Digest, DigestAlgorithm, KeyType, PrivateKey, PublicKey};
+use vouch_keys::{Digest, DigestAlgorithm, KeyType, PublicKey};
 use vouch_verifier::VerifyError;
 use vouch_verifier::bundle::{
-    Bundle, BundleContent, BundleVersion, DsseEnvelope, DsseSignature, HashAlgorithm, HashOutput,
-    MessageSignature, SignerMaterial, VerificationMaterial,
+    Bundle, BundleContent, BundleVersion, HashAlgorithm, HashOutput, MessageSignature,
 };
 use vouch_verifier::identity::{CertificateIdentity, Matcher};
 use vouch_verifier::time::UnixTime;
@@ -149,16 +146,6 @@ fn message_hash(key_type: KeyType) -> (DigestAlgorithm, HashAlgorithm) {
     }
 }
 
-fn key_material(key: &PrivateKey) -> VerificationMaterial {
-    let hint = base64::engine::general_purpose::STANDARD
-        .encode(Digest::sha256(key.public_key().spki_der()).to_bytes());
-    VerificationMaterial {
-        signer: SignerMaterial::PublicKey { hint },
-        tlog_entries: Vec::new(),
-        rfc3161_timestamps: Vec::new(),
-    }
-}
-
 fn write_bundle(
     bundle: &Bundle,
     path: &Path,
@@ -203,7 +190,7 @@ pub(crate) fn sign_blob(args: SignBlobArgs) -> Result<ExitCode, CliError> {
     let bundle = Bundle {
         media_type: BUNDLE_MEDIA_TYPE.into(),
         version: BundleVersion::V0_3,
-        material: key_material(&key),
+        material: crate::bundles::key_material(key.public_key()),
         content: BundleContent::MessageSignature(MessageSignature {
             message_digest: Some(HashOutput {
                 algorithm: hash_algorithm,
@@ -252,26 +239,7 @@ pub(crate) fn attest_blob(args: AttestBlobArgs) -> Result<ExitCode, CliError> {
         reason: e.to_string(),
     })?;
     let key = crate::keys::load_private_key(&args.key, args.allow_empty_password)?;
-    let envelope = Envelope::sign(dsse::IN_TOTO_PAYLOAD_TYPE, statement.to_vec(), &key, "")
-        .map_err(|e| CliError::Usage(e.to_string()))?;
-    let signature = envelope
-        .signatures
-        .first()
-        .map(|s| s.sig.clone())
-        .unwrap_or_default();
-    let bundle = Bundle {
-        media_type: BUNDLE_MEDIA_TYPE.into(),
-        version: BundleVersion::V0_3,
-        material: key_material(&key),
-        content: BundleContent::DsseEnvelope(DsseEnvelope {
-            payload: envelope.payload,
-            payload_type: envelope.payload_type,
-            signature: DsseSignature {
-                sig: signature,
-                keyid: String::new(),
-            },
-        }),
-    };
+    let bundle = crate::bundles::dsse_bundle(&key, &statement)?;
     write_bundle(
         &bundle,
         &args.bundle,

@@ -10,7 +10,9 @@
 //! vouch verify --key cosign.pub registry.example/app:1.0
 //! ```
 
+mod attest;
 mod blob;
+mod bundles;
 mod error;
 mod keys;
 mod output;
@@ -84,6 +86,12 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Print where the signatures of an image are stored (its `sha256-<hex>.sig` tag).
     Triangulate(verify::TriangulateArgs),
+    /// Attest an image: push a signed in-toto statement as a Sigstore bundle referrer.
+    Attest(attest::AttestArgs),
+    /// Verify the attestations of an image against a public key and print their predicates.
+    VerifyAttestation(attest::VerifyAttestationArgs),
+    /// Show the signatures, attestations and referrers attached to an image.
+    Tree(attest::TreeArgs),
     /// Sign a file with a key; write a Sigstore bundle (v0.3, message signature).
     SignBlob(blob::SignBlobArgs),
     /// Sign an in-toto statement about a file with a key; write a Sigstore bundle (DSSE).
@@ -115,6 +123,9 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Sign(args) => sign::run(args).await,
         Command::Verify(args) => verify::run(args).await,
         Command::Triangulate(args) => verify::triangulate(args).await,
+        Command::Attest(args) => attest::attest(args).await,
+        Command::VerifyAttestation(args) => attest::verify_attestation(args).await,
+        Command::Tree(args) => attest::tree(args).await,
         Command::SignBlob(args) => blob::sign_blob(args),
         Command::AttestBlob(args) => blob::attest_blob(args),
         Command::VerifyBlob(args) => blob::verify_blob(args),

@@ -10,7 +10,11 @@ use clap::Args;
 use vouch_attestations::simple_signing::SimpleSigning;
 use vouch_keys::Digest;
 use vouch_registry::cosign::{self, NewSignature};
-use vouch_registry::manifest::Manifest;
+use vouch_registry::manifest::{Descriptor, Manifest};
+use vouch_registry::referrers::{AttachedReferrer, Recorded, SIGSTORE_BUNDLE_MEDIA_TYPE};
+use vouch_verifier::bundle::{Bundle, BundleContent, BundleVersion, DsseEnvelope, DsseSignature};
+
+use crate::bundles::{self, BundleFormat};
 use vouch_registry::{ImageReference, Store, Target};
 
 use crate::error::CliError;
@@ -40,6 +44,10 @@ pub(crate) struct SignArgs {
     /// Accept an empty password for an encrypted key.
     #[arg(long)]
     allow_empty_password: bool,
+    /// Where signatures go: cosign's `.sig` tag layout, or (v3) a Sigstore bundle pushed as
+    /// an OCI 1.1 referrer of the image, as cosign v3 stores them.
+    #[arg(long, value_enum, default_value_t = BundleFormat::Legacy)]
+    bundle_format: BundleFormat,
     #[command(flatten)]
     registry: RegistryArgs,
     #[command(flatten)]
@@ -53,9 +61,17 @@ pub(crate) struct SignArgs {
 struct Signing {
     target: Target,
     image: String,
+    /// The signed manifest (media type, digest, size): a referrer's subject.
+    subject: Descriptor,
     digest: Digest,
     payload: Vec<u8>,
     signature: String,
+}
+
+/// What was pushed for one signing.
+enum Pushed {
+    Tag(cosign::Attached),
+    Referrer(Box<AttachedReferrer>),
 }
 
 pub(crate) async fn run(args: SignArgs) -> Result<ExitCode, CliError> {
@@ -79,25 +95,52 @@ pub(crate) async fn run(args: SignArgs) -> Result<ExitCode, CliError> {
     for reference in &references {
         let target = Store::open(&client, reference)?;
         let resolved = target.resolve().await?;
-        let mut digests = vec![resolved.digest.clone()];
+        let mut subjects = vec![subject_descriptor(
+            &resolved.manifest.media_type,
+            &resolved.digest,
+            resolved.manifest.bytes.len() as u64,
+        )];
         if args.recursive
             && let Manifest::Index(index) = resolved.manifest.parse()?
         {
-            digests.extend(index.manifests.iter().map(|d| d.digest.clone()));
+            subjects.extend(
+                index
+                    .manifests
+                    .iter()
+                    .map(|d| subject_descriptor(&d.media_type, &d.digest, d.size)),
+            );
         }
-        for digest in digests {
-            let payload = SimpleSigning::new(
-                target.store.docker_reference(),
-                digest.clone(),
-                &annotations,
-            )
-            .to_vec();
-            let signature = base64::engine::general_purpose::STANDARD.encode(key.sign(&payload)?);
+        for subject in subjects {
+            let digest = subject.digest.clone();
+            let payload = match args.bundle_format {
+                BundleFormat::Legacy => SimpleSigning::new(
+                    target.store.docker_reference(),
+                    digest.clone(),
+                    &annotations,
+                )
+                .to_vec(),
+                BundleFormat::V3 => bundles::image_statement(
+                    &target.store.docker_reference(),
+                    &digest,
+                    bundles::COSIGN_SIGN_PREDICATE,
+                    bundles::predicate_annotations(&annotations),
+                )?
+                .to_vec(),
+            };
+            let signature = match args.bundle_format {
+                BundleFormat::Legacy => key.sign(&payload)?,
+                BundleFormat::V3 => key.sign(&vouch_attestations::dsse::pae(
+                    vouch_attestations::dsse::IN_TOTO_PAYLOAD_TYPE,
+                    &payload,
+                ))?,
+            };
+            let signature = base64::engine::general_purpose::STANDARD.encode(signature);
             signings.push(Signing {
                 image: target
                     .store
                     .describe(&vouch_registry::ManifestRef::Digest(digest.clone())),
                 target: target.clone(),
+                subject,
                 digest,
                 payload,
                 signature,
@@ -115,15 +158,30 @@ pub(crate) async fn run(args: SignArgs) -> Result<ExitCode, CliError> {
 
     let mut results = Vec::new();
     for signing in &signings {
-        let attached = if args.upload {
-            let new = NewSignature {
-                payload: signing.payload.clone(),
-                signature: signing.signature.clone(),
-                annotations: BTreeMap::new(),
-            };
-            Some(cosign::attach_signature(&signing.target.store, &signing.digest, &new).await?)
-        } else {
-            None
+        let attached = match (args.upload, args.bundle_format) {
+            (false, _) => None,
+            (true, BundleFormat::Legacy) => {
+                let new = NewSignature {
+                    payload: signing.payload.clone(),
+                    signature: signing.signature.clone(),
+                    annotations: BTreeMap::new(),
+                };
+                Some(Pushed::Tag(
+                    cosign::attach_signature(&signing.target.store, &signing.digest, &new).await?,
+                ))
+            }
+            (true, BundleFormat::V3) => {
+                let bundle = v3_bundle(signing, key.public_key());
+                Some(Pushed::Referrer(Box::new(
+                    bundles::push_bundle(
+                        &signing.target.store,
+                        &signing.subject,
+                        &bundle,
+                        Some(bundles::COSIGN_SIGN_PREDICATE),
+                    )
+                    .await?,
+                )))
+            }
         };
         results.push((signing, attached));
     }
@@ -147,12 +205,11 @@ pub(crate) async fn run(args: SignArgs) -> Result<ExitCode, CliError> {
                         "signature": signing.signature,
                         "payload": serde_json::from_slice::<serde_json::Value>(&signing.payload).unwrap_or_default(),
                         "key_fingerprint": key.public_key().fingerprint(),
-                        "pushed": attached.as_ref().map(|a| serde_json::json!({
-                            "tag": a.tag,
-                            "manifest_digest": a.manifest_digest.to_string(),
-                            "signatures": a.layers,
-                            "already_present": a.already_present,
-                        })),
+                        "format": match args.bundle_format {
+                            BundleFormat::Legacy => "legacy",
+                            BundleFormat::V3 => "v3",
+                        },
+                        "pushed": attached.as_ref().map(pushed_json),
                     })
                 })
                 .collect(),
@@ -160,11 +217,17 @@ pub(crate) async fn run(args: SignArgs) -> Result<ExitCode, CliError> {
         OutputFormat::Text => {
             for (signing, attached) in &results {
                 match attached {
-                    Some(a) if a.already_present => println!(
+                    Some(Pushed::Referrer(r)) => println!(
+                        "Signed {} (Sigstore bundle referrer {}, {})",
+                        signing.image,
+                        r.descriptor.digest,
+                        recorded_text(&r.recorded)
+                    ),
+                    Some(Pushed::Tag(a)) if a.already_present => println!(
                         "{}: this signature was already present in {} ({} signatures)",
                         signing.image, a.tag, a.layers
                     ),
-                    Some(a) => println!(
+                    Some(Pushed::Tag(a)) => println!(
                         "Signed {} ({} now holds {} signature{})",
                         signing.image,
                         a.tag,
@@ -177,6 +240,76 @@ pub(crate) async fn run(args: SignArgs) -> Result<ExitCode, CliError> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A referrer's `subject`: the manifest's media type, digest and size only.
+pub(crate) fn subject_descriptor(media_type: &str, digest: &Digest, size: u64) -> Descriptor {
+    Descriptor {
+        media_type: media_type.to_owned(),
+        digest: digest.clone(),
+        size,
+        annotations: BTreeMap::new(),
+        platform: None,
+        extra: BTreeMap::new(),
+    }
+}
+
+/// The v3 bundle of a signing: its DSSE envelope, rebuilt from the payload and signature
+/// already made (so the file outputs and the pushed bundle hold the same signature).
+fn v3_bundle(signing: &Signing, key: &vouch_keys::PublicKey) -> Bundle {
+    let sig = base64::engine::general_purpose::STANDARD
+        .decode(&signing.signature)
+        .unwrap_or_default();
+    Bundle {
+        media_type: SIGSTORE_BUNDLE_MEDIA_TYPE.into(),
+        version: BundleVersion::V0_3,
+        material: bundles::key_material(key),
+        content: BundleContent::DsseEnvelope(DsseEnvelope {
+            payload: signing.payload.clone(),
+            payload_type: vouch_attestations::dsse::IN_TOTO_PAYLOAD_TYPE.into(),
+            signature: DsseSignature {
+                sig,
+                keyid: String::new(),
+            },
+        }),
+    }
+}
+
+fn pushed_json(pushed: &Pushed) -> serde_json::Value {
+    match pushed {
+        Pushed::Tag(a) => serde_json::json!({
+            "tag": a.tag,
+            "manifest_digest": a.manifest_digest.to_string(),
+            "signatures": a.layers,
+            "already_present": a.already_present,
+        }),
+        Pushed::Referrer(r) => serde_json::json!({
+            "referrer": r.descriptor.digest.to_string(),
+            "artifact_type": SIGSTORE_BUNDLE_MEDIA_TYPE,
+            "recorded": recorded_text(&r.recorded),
+        }),
+    }
+}
+
+/// How a referrer was recorded, for messages.
+pub(crate) fn recorded_text(recorded: &Recorded) -> String {
+    match recorded {
+        Recorded::Registry => "listed by the registry's referrers API".into(),
+        Recorded::TagSchema {
+            tag,
+            entries,
+            already_listed,
+            ..
+        } => format!(
+            "{} in referrers index {tag}, {entries} referrer{}",
+            if *already_listed {
+                "already listed"
+            } else {
+                "listed"
+            },
+            if *entries == 1 { "" } else { "s" }
+        ),
+    }
 }
 
 fn write_output(path: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {

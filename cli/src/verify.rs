@@ -10,6 +10,9 @@ use vouch_registry::cosign::{read_signatures, signature_tag};
 use vouch_registry::{ImageReference, ManifestRef, Store, Target};
 use vouch_verifier::cosign::{CosignRequirements, CosignVerdict, verify_image_signatures};
 
+use vouch_registry::referrers::BUNDLE_PREDICATE_TYPE_ANNOTATION;
+
+use crate::bundles::{COSIGN_SIGN_PREDICATE, ImageBundle, source_name, verify_image_bundles};
 use crate::error::{CliError, read_input};
 use crate::output::{OutputFormat, print_json};
 use crate::{OutputArgs, RegistryArgs};
@@ -55,6 +58,67 @@ struct Outcome {
     verdict: CosignVerdict,
     signature_tag: String,
     found_manifest: bool,
+    /// Sigstore bundle signatures found as referrers (attestations left out).
+    bundles: Vec<ImageBundle>,
+}
+
+impl Outcome {
+    fn is_verified(&self) -> bool {
+        self.verdict.is_verified() || self.bundles.iter().any(|b| b.result.is_ok())
+    }
+}
+
+/// Keeps the bundles that are image signatures (not attestations) and checks the required
+/// annotations against what their statement's predicate records.
+fn signature_bundles(
+    found: Vec<ImageBundle>,
+    annotations: &BTreeMap<String, String>,
+) -> Vec<ImageBundle> {
+    found
+        .into_iter()
+        .filter(|b| {
+            let listed = b
+                .referrer
+                .descriptor
+                .annotations
+                .get(BUNDLE_PREDICATE_TYPE_ANNOTATION)
+                .map(String::as_str);
+            let verified = b.predicate_type.as_deref();
+            match (verified, listed) {
+                (Some(t), _) => t == COSIGN_SIGN_PREDICATE,
+                (None, Some(t)) => t == COSIGN_SIGN_PREDICATE,
+                // A message signature over the manifest, or an unreadable bundle.
+                (None, None) => true,
+            }
+        })
+        .map(|mut b| {
+            if b.result.is_ok() {
+                let recorded = b
+                    .predicate()
+                    .and_then(|p| p.get("annotations"))
+                    .cloned()
+                    .unwrap_or_default();
+                for (k, v) in annotations {
+                    match recorded.get(k).and_then(serde_json::Value::as_str) {
+                        Some(found) if found == v => {}
+                        Some(found) => {
+                            b.result = Err(format!(
+                                "[annotation-mismatch] annotation {k} is {found:?}, required {v:?}"
+                            ));
+                            break;
+                        }
+                        None => {
+                            b.result = Err(format!(
+                                "[annotation-missing] the signed statement has no annotation {k}"
+                            ));
+                            break;
+                        }
+                    }
+                }
+            }
+            b
+        })
+        .collect()
 }
 
 pub(crate) async fn run(args: VerifyArgs) -> Result<ExitCode, CliError> {
@@ -80,11 +144,13 @@ pub(crate) async fn run(args: VerifyArgs) -> Result<ExitCode, CliError> {
         let digest = digest_of(&target).await?;
         let signatures = read_signatures(&target.store, &digest).await?;
         let verdict = verify_image_signatures(&digest, &signatures.layers, &requirements);
+        let found = verify_image_bundles(&target.store, &digest, &requirements.key).await?;
         outcomes.push(Outcome {
             image: target.store.describe(&ManifestRef::Digest(digest)),
             verdict,
             signature_tag: signatures.tag,
             found_manifest: signatures.manifest_digest.is_some(),
+            bundles: signature_bundles(found, &requirements.annotations),
         });
     }
 
@@ -98,7 +164,7 @@ pub(crate) async fn run(args: VerifyArgs) -> Result<ExitCode, CliError> {
             }
         }
     }
-    Ok(if outcomes.iter().all(|o| o.verdict.is_verified()) {
+    Ok(if outcomes.iter().all(Outcome::is_verified) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -106,9 +172,15 @@ pub(crate) async fn run(args: VerifyArgs) -> Result<ExitCode, CliError> {
 }
 
 fn denial_summary(outcome: &Outcome) -> String {
-    if !outcome.found_manifest {
+    if !outcome.bundles.is_empty() {
+        let n = outcome.verdict.rejected.len() + outcome.bundles.len();
         format!(
-            "no signatures found ({} does not exist)",
+            "none of the {n} signature{} holds",
+            if n == 1 { "" } else { "s" }
+        )
+    } else if !outcome.found_manifest {
+        format!(
+            "no signatures found ({} does not exist, no Sigstore bundle referrers)",
             outcome.signature_tag
         )
     } else if outcome.verdict.rejected.is_empty() {
@@ -124,7 +196,7 @@ fn denial_summary(outcome: &Outcome) -> String {
 
 fn print_outcome(outcome: &Outcome, requirements: &CosignRequirements) {
     let verdict = &outcome.verdict;
-    if verdict.is_verified() {
+    if outcome.is_verified() {
         println!("Verified {}", outcome.image);
         println!(
             "  checks: signature over the payload with {} key {}, payload names this digest{}",
@@ -169,6 +241,12 @@ fn print_outcome(outcome: &Outcome, requirements: &CosignRequirements) {
             rejected.reason
         );
     }
+    for bundle in &outcome.bundles {
+        match &bundle.result {
+            Ok(_) => println!("  ok       {}: Sigstore bundle", bundle.describe()),
+            Err(reason) => println!("  rejected {}: {reason}", bundle.describe()),
+        }
+    }
 }
 
 fn outcome_json(outcome: &Outcome) -> serde_json::Value {
@@ -176,20 +254,31 @@ fn outcome_json(outcome: &Outcome) -> serde_json::Value {
     serde_json::json!({
         "image": outcome.image,
         "digest": verdict.image.to_string(),
-        "verified": verdict.is_verified(),
+        "verified": outcome.is_verified(),
         "signature_tag": outcome.signature_tag,
-        "reason": (!verdict.is_verified()).then(|| denial_summary(outcome)),
+        "reason": (!outcome.is_verified()).then(|| denial_summary(outcome)),
         "signatures": verdict.verified.iter().map(|s| serde_json::json!({
+            "source": format!("tag {}", outcome.signature_tag),
             "layer": s.layer,
             "key_fingerprint": s.key_fingerprint,
             "signature": s.signature,
             "payload": s.payload,
-        })).collect::<Vec<_>>(),
+        })).chain(outcome.bundles.iter().filter_map(|b| b.result.as_ref().ok().map(|v| serde_json::json!({
+            "source": source_name(b.referrer.source),
+            "referrer": b.referrer.descriptor.digest.to_string(),
+            "key_fingerprint": v.key_fingerprint,
+            "statement": v.statement,
+        })))).collect::<Vec<_>>(),
         "rejected": verdict.rejected.iter().map(|r| serde_json::json!({
+            "source": format!("tag {}", outcome.signature_tag),
             "layer": r.layer,
             "check": r.reason.code(),
             "reason": r.reason.to_string(),
-        })).collect::<Vec<_>>(),
+        })).chain(outcome.bundles.iter().filter_map(|b| b.result.as_ref().err().map(|reason| serde_json::json!({
+            "source": source_name(b.referrer.source),
+            "referrer": b.referrer.descriptor.digest.to_string(),
+            "reason": reason,
+        })))).collect::<Vec<_>>(),
     })
 }
 

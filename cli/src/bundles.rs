@@ -1,0 +1,217 @@
+//! Sigstore bundles on images, as cosign v3 stores them: a key-signed bundle pushed as an OCI
+//! 1.1 referrer of the image (see `vouch_registry::referrers`), read back from the referrers
+//! API or its tag schema, and verified with `vouch_verifier::verify`.
+//!
+//! An image signature in this format is a DSSE envelope whose in-toto statement names the
+//! image digest as its subject with predicate type [`COSIGN_SIGN_PREDICATE`] (the predicate
+//! holds the `-a` annotations, if any); an attestation is the same with the attestation's own
+//! predicate type.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use base64::Engine as _;
+use serde_json::Value;
+use vouch_attestations::dsse::{self, Envelope};
+use vouch_attestations::intoto::{ResourceDescriptor, Statement};
+use vouch_keys::{Digest, PrivateKey, PublicKey};
+use vouch_registry::Store;
+use vouch_registry::manifest::Descriptor;
+use vouch_registry::referrers::{
+    self, AttachedReferrer, Referrer, ReferrerSource, SIGSTORE_BUNDLE_MEDIA_TYPE,
+};
+use vouch_verifier::VerifyError;
+use vouch_verifier::bundle::{
+    Bundle, BundleContent, BundleVersion, DsseEnvelope, DsseSignature, SignerMaterial,
+    VerificationMaterial,
+};
+use vouch_verifier::time::UnixTime;
+use vouch_verifier::trust_root::TrustedRoot;
+use vouch_verifier::verify::{Artifact, BundleVerification, Options, Policy, Verifier};
+
+use crate::error::CliError;
+
+/// The predicate type cosign v3 gives the statement of an image signature in bundle format.
+pub(crate) const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
+
+/// How signatures and attestations are stored on images.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum BundleFormat {
+    /// cosign's tag layout (`sha256-<hex>.sig`).
+    Legacy,
+    /// A Sigstore bundle v0.3 as an OCI 1.1 referrer (cosign v3's default).
+    V3,
+}
+
+/// A key-signed v0.3 bundle holding `statement` in a DSSE envelope.
+pub(crate) fn dsse_bundle(key: &PrivateKey, statement: &Statement) -> Result<Bundle, CliError> {
+    let envelope = Envelope::sign(dsse::IN_TOTO_PAYLOAD_TYPE, statement.to_vec(), key, "")
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let sig = envelope
+        .signatures
+        .first()
+        .map(|s| s.sig.clone())
+        .unwrap_or_default();
+    Ok(Bundle {
+        media_type: SIGSTORE_BUNDLE_MEDIA_TYPE.into(),
+        version: BundleVersion::V0_3,
+        material: key_material(key.public_key()),
+        content: BundleContent::DsseEnvelope(DsseEnvelope {
+            payload: envelope.payload,
+            payload_type: envelope.payload_type,
+            signature: DsseSignature {
+                sig,
+                keyid: String::new(),
+            },
+        }),
+    })
+}
+
+/// Verification material naming `key` by a hint: the base64 SHA-256 of its
+/// SubjectPublicKeyInfo (the hint is unauthenticated; verifiers are given the key).
+pub(crate) fn key_material(key: &PublicKey) -> VerificationMaterial {
+    VerificationMaterial {
+        signer: SignerMaterial::PublicKey {
+            hint: base64::engine::general_purpose::STANDARD
+                .encode(Digest::sha256(key.spki_der()).to_bytes()),
+        },
+        tlog_entries: Vec::new(),
+        rfc3161_timestamps: Vec::new(),
+    }
+}
+
+/// The statement of an image signature or attestation: the image digest as the one subject.
+pub(crate) fn image_statement(
+    name: &str,
+    digest: &Digest,
+    predicate_type: &str,
+    predicate: Value,
+) -> Result<Statement, CliError> {
+    Statement::new(
+        vec![ResourceDescriptor::for_digest(name, digest)],
+        predicate_type,
+        Some(predicate),
+    )
+    .map_err(|e| CliError::Usage(e.to_string()))
+}
+
+/// Pushes `bundle` as a referrer of the manifest `subject`.
+pub(crate) async fn push_bundle(
+    store: &Store,
+    subject: &Descriptor,
+    bundle: &Bundle,
+    predicate_type: Option<&str>,
+) -> Result<AttachedReferrer, CliError> {
+    let content = match bundle.content {
+        BundleContent::DsseEnvelope(_) => "dsse-envelope",
+        BundleContent::MessageSignature(_) => "message-signature",
+    };
+    let annotations =
+        referrers::sigstore_bundle_annotations(content, predicate_type, SystemTime::now());
+    Ok(referrers::attach_referrer(
+        store,
+        subject,
+        SIGSTORE_BUNDLE_MEDIA_TYPE,
+        SIGSTORE_BUNDLE_MEDIA_TYPE,
+        &bundle.to_json(),
+        annotations,
+    )
+    .await?)
+}
+
+/// Where a bundle was found, for reports.
+pub(crate) fn source_name(source: ReferrerSource) -> &'static str {
+    match source {
+        ReferrerSource::Api => "referrers-api",
+        ReferrerSource::TagSchema => "referrers-tag-schema",
+    }
+}
+
+/// One bundle referrer of an image, verified or not.
+pub(crate) struct ImageBundle {
+    /// How it was listed.
+    pub(crate) referrer: Referrer,
+    /// The predicate type of its statement (DSSE bundles), as verified.
+    pub(crate) predicate_type: Option<String>,
+    /// The verification result.
+    pub(crate) result: Result<BundleVerification, String>,
+}
+
+impl ImageBundle {
+    /// The bundle's position, for messages: its referrer manifest digest and store.
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "referrer {} ({})",
+            self.referrer.descriptor.digest,
+            source_name(self.referrer.source)
+        )
+    }
+
+    /// The predicate of a verified DSSE bundle.
+    pub(crate) fn predicate(&self) -> Option<&Value> {
+        self.result
+            .as_ref()
+            .ok()
+            .and_then(|v| v.statement.as_ref())
+            .and_then(|s| s.get("predicate"))
+    }
+}
+
+/// Reads and verifies, with `key`, every Sigstore bundle referrer of the manifest `digest`.
+/// Bundles whose referrer or blob cannot be fetched or read are reported as rejected with
+/// the reason; registry failures that stop the listing itself are errors.
+pub(crate) async fn verify_image_bundles(
+    store: &Store,
+    digest: &Digest,
+    key: &PublicKey,
+) -> Result<Vec<ImageBundle>, CliError> {
+    let listed = referrers::list_referrers(store, digest, Some(SIGSTORE_BUNDLE_MEDIA_TYPE)).await?;
+    if listed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let root = TrustedRoot::public_good().map_err(|e| CliError::Usage(e.to_string()))?;
+    let verifier = Verifier::new(root).map_err(|e| CliError::Usage(e.to_string()))?;
+    let policy = Policy::Key(key.clone());
+    let limit = store.limits().max_signature_blob_bytes;
+    let mut found = Vec::with_capacity(listed.len());
+    for referrer in listed {
+        let fetched = referrers::fetch_referrer_blob(store, &referrer, limit).await;
+        let result = match fetched {
+            Err(e) if !e.is_input_error() && e.is_transient() => return Err(e.into()),
+            Err(e) => Err(e.to_string()),
+            Ok(blob) => Bundle::from_json(&blob.bytes)
+                .and_then(|bundle| {
+                    // Image bundles are key-signed here: trust comes from the key the caller
+                    // gives, as for cosign's tag layout; a log entry is checked when present.
+                    let options = Options {
+                        now: UnixTime::now(),
+                        require_tlog: false,
+                    };
+                    verifier.verify(&bundle, Artifact::Digest(digest), &policy, options)
+                })
+                .map_err(|e: VerifyError| format!("[{}] {e}", e.check())),
+        };
+        let predicate_type = result.as_ref().ok().and_then(|v| {
+            v.statement
+                .as_ref()
+                .and_then(|s| s.get("predicateType"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
+        found.push(ImageBundle {
+            referrer,
+            predicate_type,
+            result,
+        });
+    }
+    Ok(found)
+}
+
+/// The `-a` annotations an image-signature statement's predicate records.
+pub(crate) fn predicate_annotations(annotations: &BTreeMap<String, String>) -> Value {
+    if annotations.is_empty() {
+        serde_json::json!({})
+    } else {
+        serde_json::json!({ "annotations": annotations })
+    }
+}
