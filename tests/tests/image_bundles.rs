@@ -1,0 +1,235 @@
+//! Sigstore bundles on images, cosign v3's way, against a real registry (distribution 2.8,
+//! which has no referrers API, so the referrers tag schema is used) and an OCI layout:
+//! `sign --bundle-format v3`, `attest`, `verify`, `verify-attestation`, `tree`.
+#![allow(clippy::unwrap_used)]
+
+use std::fs;
+use std::process::{Child, Stdio};
+
+use vouch_tests::{
+    KeyPair, Registry, generate_key, push_image, umoci_image, unique, vouch, vouch_command,
+    vouch_with_password,
+};
+
+fn attest(key: &KeyPair, predicate: &str, kind: &str, image: &str) -> Child {
+    vouch_command(&[
+        "attest",
+        "--key",
+        key.key.to_str().unwrap(),
+        "--predicate",
+        predicate,
+        "--type",
+        kind,
+        image,
+    ])
+    .env("VOUCH_PASSWORD", &key.password)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap()
+}
+
+fn wait_ok(child: Child) {
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "vouch failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Signs with v3 bundles, attests twice, and checks what verify, verify-attestation and
+/// tree report for `image`.
+fn sign_attest_verify(key: &KeyPair, other: &KeyPair, image: &str, dir: &std::path::Path) {
+    let provenance = dir.join("provenance.json");
+    fs::write(
+        &provenance,
+        br#"{"buildDefinition":{"buildType":"https://example.com/b"}}"#,
+    )
+    .unwrap();
+    let sbom = dir.join("sbom.json");
+    fs::write(&sbom, br#"{"bomFormat":"CycloneDX","specVersion":"1.6"}"#).unwrap();
+    let public = key.public.to_str().unwrap();
+
+    vouch_with_password(
+        &key.password,
+        &[
+            "sign",
+            "--key",
+            key.key.to_str().unwrap(),
+            "--bundle-format",
+            "v3",
+            "-a",
+            "env=prod",
+            image,
+        ],
+    )
+    .expect_code(0);
+    wait_ok(attest(
+        key,
+        provenance.to_str().unwrap(),
+        "slsaprovenance1",
+        image,
+    ));
+    wait_ok(attest(key, sbom.to_str().unwrap(), "cyclonedx", image));
+
+    let run = vouch(&[
+        "verify", "--key", public, "-a", "env=prod", "-o", "json", image,
+    ])
+    .expect_code(0);
+    let report = &run.json()[0];
+    assert_eq!(report["verified"], true);
+    let signatures = report["signatures"].as_array().unwrap();
+    assert_eq!(signatures.len(), 1, "{report:#}");
+    assert_eq!(signatures[0]["source"], "referrers-tag-schema");
+    assert_eq!(
+        signatures[0]["statement"]["predicateType"],
+        "https://sigstore.dev/cosign/sign/v1"
+    );
+    // Another key, or an annotation the signature does not carry: denied with the reason.
+    let denied = vouch(&[
+        "verify",
+        "--key",
+        other.public.to_str().unwrap(),
+        "-o",
+        "json",
+        image,
+    ])
+    .expect_code(1);
+    assert!(
+        denied.json()[0]["rejected"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("[artifact-signature]")
+    );
+    let denied = vouch(&["verify", "--key", public, "-a", "env=dev", image]).expect_code(1);
+    assert!(
+        denied.stdout.contains("[annotation-mismatch]"),
+        "{}",
+        denied.stdout
+    );
+
+    let run = vouch(&[
+        "verify-attestation",
+        "--key",
+        public,
+        "--type",
+        "slsaprovenance1",
+        "-o",
+        "json",
+        image,
+    ])
+    .expect_code(0);
+    let attestations = run.json()["attestations"].as_array().unwrap().clone();
+    assert_eq!(attestations.len(), 1);
+    assert_eq!(
+        attestations[0]["statement"]["predicate"]["buildDefinition"]["buildType"],
+        "https://example.com/b"
+    );
+    let run = vouch(&["verify-attestation", "--key", public, "-o", "json", image]).expect_code(0);
+    assert_eq!(run.json()["attestations"].as_array().unwrap().len(), 2);
+    vouch(&[
+        "verify-attestation",
+        "--key",
+        public,
+        "--type",
+        "spdxjson",
+        image,
+    ])
+    .expect_code(1);
+    vouch(&[
+        "verify-attestation",
+        "--key",
+        other.public.to_str().unwrap(),
+        image,
+    ])
+    .expect_code(1);
+
+    let tree = vouch(&["tree", "-o", "json", image]).expect_code(0).json();
+    let referrers = tree["referrers"].as_array().unwrap();
+    assert_eq!(referrers.len(), 3, "{tree:#}");
+    let mut types: Vec<&str> = referrers
+        .iter()
+        .map(|r| r["predicate_type"].as_str().unwrap())
+        .collect();
+    types.sort_unstable();
+    assert_eq!(
+        types,
+        [
+            "https://cyclonedx.org/bom",
+            "https://sigstore.dev/cosign/sign/v1",
+            "https://slsa.dev/provenance/v1"
+        ]
+    );
+    let text = vouch(&["tree", image]).expect_code(0).stdout;
+    assert!(text.contains("https://slsa.dev/provenance/v1"), "{text}");
+}
+
+#[test]
+fn bundles_on_a_registry_image_verify_and_are_listed() {
+    let registry = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let key = generate_key(dir.path(), "key", "ecdsa-p256");
+    let other = generate_key(dir.path(), "other", "ed25519");
+    let image = push_image(&registry, &unique("bundles"), "v1");
+    sign_attest_verify(&key, &other, &image.tagged, dir.path());
+}
+
+#[test]
+fn bundles_on_a_layout_image_verify_and_are_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    umoci_image(&layout, "v1", "amd64");
+    let key = generate_key(dir.path(), "key", "ed25519");
+    let other = generate_key(dir.path(), "other", "ecdsa-p256");
+    sign_attest_verify(
+        &key,
+        &other,
+        &format!("oci:{}:v1", layout.display()),
+        dir.path(),
+    );
+}
+
+#[test]
+fn ten_concurrent_attesters_leave_ten_referrers() {
+    let registry = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let key = generate_key(dir.path(), "key", "ecdsa-p256");
+    let image = push_image(&registry, &unique("attesters"), "v1");
+    let children: Vec<Child> = (0..10)
+        .map(|i| {
+            let predicate = dir.path().join(format!("p{i}.json"));
+            fs::write(&predicate, format!(r#"{{"run":{i}}}"#)).unwrap();
+            attest(
+                &key,
+                predicate.to_str().unwrap(),
+                "custom",
+                &image.by_digest,
+            )
+        })
+        .collect();
+    for child in children {
+        wait_ok(child);
+    }
+    let tree = vouch(&["tree", "-o", "json", &image.by_digest])
+        .expect_code(0)
+        .json();
+    assert_eq!(tree["referrers"].as_array().unwrap().len(), 10, "{tree:#}");
+    let run = vouch(&[
+        "verify-attestation",
+        "--key",
+        key.public.to_str().unwrap(),
+        "-o",
+        "json",
+        &image.by_digest,
+    ])
+    .expect_code(0);
+    let mut runs: Vec<i64> = run.json()["attestations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["statement"]["predicate"]["run"].as_i64().unwrap())
+        .collect();
+    runs.sort_unstable();
+    assert_eq!(runs, (0..10).collect::<Vec<_>>());
+}
