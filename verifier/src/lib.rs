@@ -29,6 +29,42 @@
 //! let verdict = verify_image_signatures(&image, &[layer], &requirements);
 //! assert!(verdict.is_verified());
 //! ```
+//!
+//! Sigstore bundles ([`bundle`]) are verified by [`verify::Verifier`] against a trusted root
+//! ([`trust_root`], the public-good one embedded), with every check the Sigstore client
+//! specification asks for: certificate path ([`x509`]), embedded SCT ([`sct`]), log entry body
+//! ([`entry`]), signed entry timestamp and inclusion proof ([`rekor`], [`merkle`],
+//! [`checkpoint`]), RFC 3161 timestamps ([`tsa`]), identity ([`identity`]). Each failure is its
+//! own [`VerifyError`] variant, named for reports by [`VerifyError::check`]:
+//!
+//! ```
+//! use vouch_verifier::bundle::Bundle;
+//! use vouch_verifier::identity::{CertificateIdentity, Matcher};
+//! use vouch_verifier::time::UnixTime;
+//! use vouch_verifier::trust_root::TrustedRoot;
+//! use vouch_verifier::verify::{Artifact, Options, Policy, Verifier};
+//!
+//! let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/conformance");
+//! let bundle = std::fs::read(format!("{dir}/happy-path-v0.3/bundle.sigstore.json")).unwrap();
+//! let artifact = std::fs::read(format!("{dir}/a.txt")).unwrap();
+//!
+//! let verifier = Verifier::new(TrustedRoot::public_good().unwrap()).unwrap();
+//! let policy = Policy::Identity(CertificateIdentity {
+//!     subject: Matcher::regex("^https://github.com/sigstore-conformance/").unwrap(),
+//!     issuer: Matcher::Exact("https://token.actions.githubusercontent.com".into()),
+//! });
+//! let bundle = Bundle::from_json(&bundle).unwrap();
+//! let report = verifier
+//!     .verify(&bundle, Artifact::Bytes(&artifact), &policy, Options::at(UnixTime::now()))
+//!     .unwrap();
+//! assert!(report.checks.iter().any(|c| c.check == "certificate-sct"));
+//!
+//! let other = b"another artifact";
+//! let denied = verifier
+//!     .verify(&bundle, Artifact::Bytes(other), &policy, Options::at(UnixTime::now()))
+//!     .unwrap_err();
+//! assert_eq!(denied.check(), "artifact-digest");
+//! ```
 
 pub mod bundle;
 pub mod checkpoint;
