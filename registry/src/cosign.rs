@@ -285,12 +285,7 @@ pub async fn attach_signature(
     if let Store::Layout { layout, limits } = store {
         // The layout lock makes the read-modify-write atomic among vouch writers.
         return layout.locked(|| {
-            let current = match layout.find_tag(&tag)? {
-                Some(d) => {
-                    layout.read_manifest(&d.digest, &d.media_type, limits.max_manifest_bytes)?
-                }
-                None => None,
-            };
+            let current = layout.read_tagged_manifest(&tag, limits.max_manifest_bytes)?;
             let current = match current {
                 Some(fetched) => {
                     let manifest = signature_manifest(store, &tag, &fetched)?;

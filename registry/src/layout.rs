@@ -115,6 +115,19 @@ impl Layout {
             .find(|d| d.annotations.get(REF_NAME_ANNOTATION).map(String::as_str) == Some(tag)))
     }
 
+    /// The manifest tagged `tag` (at most `limit` bytes, checked against its digest), if the
+    /// tag exists.
+    pub fn read_tagged_manifest(
+        &self,
+        tag: &str,
+        limit: u64,
+    ) -> Result<Option<crate::manifest::FetchedManifest>, RegistryError> {
+        match self.find_tag(tag)? {
+            Some(d) => self.read_manifest(&d.digest, &d.media_type, limit),
+            None => Ok(None),
+        }
+    }
+
     /// The image a reference without tag or digest means: the only entry of `index.json`
     /// that is not a cosign signature, attestation or SBOM tag, nor a referrers tag schema
     /// index (`<alg>-<hex>`, see [`crate::referrers`]).

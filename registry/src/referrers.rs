@@ -285,12 +285,7 @@ pub async fn attach_referrer(
         layout.write_blob(media_types::OCI_MANIFEST, &bytes)?;
         // The layout lock makes the read-modify-write of the index atomic among vouch writers.
         return layout.locked(|| {
-            let current = match layout.find_tag(&tag)? {
-                Some(d) => {
-                    layout.read_manifest(&d.digest, &d.media_type, limits.max_manifest_bytes)?
-                }
-                None => None,
-            };
+            let current = layout.read_tagged_manifest(&tag, limits.max_manifest_bytes)?;
             let current = match current {
                 Some(fetched) => {
                     let index = tag_schema_index(store, &tag, &fetched)?;

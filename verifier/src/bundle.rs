@@ -234,43 +234,49 @@ pub enum HashAlgorithm {
     Unknown(String),
 }
 
-impl HashAlgorithm {
-    const TABLE: [(HashAlgorithm, &'static str, i64); 6] = [
-        (Self::Unspecified, "HASH_ALGORITHM_UNSPECIFIED", 0),
-        (Self::Sha2_256, "SHA2_256", 1),
-        (Self::Sha2_384, "SHA2_384", 2),
-        (Self::Sha2_512, "SHA2_512", 3),
-        (Self::Sha3_256, "SHA3_256", 4),
-        (Self::Sha3_384, "SHA3_384", 5),
-    ];
+/// The known values of [`HashAlgorithm`] with their protobuf names and numbers.
+static HASH_ALGORITHMS: [(HashAlgorithm, &str, i64); 6] = [
+    (HashAlgorithm::Unspecified, "HASH_ALGORITHM_UNSPECIFIED", 0),
+    (HashAlgorithm::Sha2_256, "SHA2_256", 1),
+    (HashAlgorithm::Sha2_384, "SHA2_384", 2),
+    (HashAlgorithm::Sha2_512, "SHA2_512", 3),
+    (HashAlgorithm::Sha3_256, "SHA3_256", 4),
+    (HashAlgorithm::Sha3_384, "SHA3_384", 5),
+];
 
+impl protojson::ProtoEnum for HashAlgorithm {
+    fn table() -> &'static [(Self, &'static str, i64)] {
+        &HASH_ALGORITHMS
+    }
+
+    fn unknown(text: String) -> Self {
+        Self::Unknown(text)
+    }
+
+    fn unknown_text(&self) -> Option<&str> {
+        match self {
+            Self::Unknown(text) => Some(text),
+            _ => None,
+        }
+    }
+}
+
+impl HashAlgorithm {
     /// The algorithm with this protobuf enum name; unknown names are kept as
     /// [`HashAlgorithm::Unknown`].
     pub fn from_name(name: &str) -> Self {
-        Self::TABLE
-            .iter()
-            .find(|(_, n, _)| *n == name)
-            .map_or_else(|| Self::Unknown(name.to_owned()), |(a, _, _)| a.clone())
+        <Self as protojson::ProtoEnum>::lookup_name(name)
     }
 
     /// The algorithm with this protobuf enum number; unknown numbers are kept as
     /// [`HashAlgorithm::Unknown`] holding the decimal number.
     pub fn from_number(number: i64) -> Self {
-        Self::TABLE
-            .iter()
-            .find(|(_, _, n)| *n == number)
-            .map_or_else(|| Self::Unknown(number.to_string()), |(a, _, _)| a.clone())
+        <Self as protojson::ProtoEnum>::lookup_number(number)
     }
 
     /// The protobuf enum name (`SHA2_256`), or the text kept for an unknown value.
     pub fn name(&self) -> &str {
-        match self {
-            Self::Unknown(text) => text,
-            known => Self::TABLE
-                .iter()
-                .find(|(a, _, _)| a == known)
-                .map_or("", |(_, n, _)| n),
-        }
+        <Self as protojson::ProtoEnum>::proto_name(self)
     }
 
     pub(crate) fn read(value: &Val<'_>) -> Result<Self, VerifyError> {
@@ -676,6 +682,44 @@ pub(crate) mod protojson {
         GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
     const STANDARD: GeneralPurpose = GeneralPurpose::new(&alphabet::STANDARD, INDIFFERENT);
     const URL_SAFE: GeneralPurpose = GeneralPurpose::new(&alphabet::URL_SAFE, INDIFFERENT);
+
+    /// A protobuf enum as the JSON mapping names it: known values by name and number, anything
+    /// else kept as text so that documents from newer clients still read.
+    pub(crate) trait ProtoEnum: Clone + PartialEq + Sized + 'static {
+        /// Every known value with its name and number.
+        fn table() -> &'static [(Self, &'static str, i64)];
+        /// The value for a name or number this crate does not know.
+        fn unknown(text: String) -> Self;
+        /// The kept text, for an unknown value.
+        fn unknown_text(&self) -> Option<&str>;
+
+        /// The value with this name, else unknown.
+        fn lookup_name(name: &str) -> Self {
+            Self::table()
+                .iter()
+                .find(|(_, n, _)| *n == name)
+                .map_or_else(|| Self::unknown(name.to_owned()), |(v, _, _)| v.clone())
+        }
+
+        /// The value with this number, else unknown (holding the decimal number).
+        fn lookup_number(number: i64) -> Self {
+            Self::table()
+                .iter()
+                .find(|(_, _, n)| *n == number)
+                .map_or_else(|| Self::unknown(number.to_string()), |(v, _, _)| v.clone())
+        }
+
+        /// The name, or the kept text of an unknown value.
+        fn proto_name(&self) -> &str {
+            match self.unknown_text() {
+                Some(text) => text,
+                None => Self::table()
+                    .iter()
+                    .find(|(v, _, _)| v == self)
+                    .map_or("", |(_, n, _)| n),
+            }
+        }
+    }
 
     /// A JSON value. Objects keep all their entries in order, duplicates included.
     #[derive(Debug)]

@@ -214,89 +214,115 @@ pub enum KeyEncoding {
     Pkcs1RsaPublicKey,
 }
 
-impl KeyDetails {
-    const TABLE: [(KeyDetails, &'static str, i64); 24] = [
-        (Self::Unspecified, "PUBLIC_KEY_DETAILS_UNSPECIFIED", 0),
-        (Self::PKCS1_RSA_PKCS1V5, "PKCS1_RSA_PKCS1V5", 1),
-        (Self::PKCS1_RSA_PSS, "PKCS1_RSA_PSS", 2),
-        (Self::PKIX_RSA_PKCS1V5, "PKIX_RSA_PKCS1V5", 3),
-        (Self::PKIX_RSA_PSS, "PKIX_RSA_PSS", 4),
-        (Self::PKIX_ECDSA_P256_SHA_256, "PKIX_ECDSA_P256_SHA_256", 5),
-        (
-            Self::PKIX_ECDSA_P256_HMAC_SHA_256,
-            "PKIX_ECDSA_P256_HMAC_SHA_256",
-            6,
-        ),
-        (Self::PKIX_ED25519, "PKIX_ED25519", 7),
-        (Self::PKIX_ED25519_PH, "PKIX_ED25519_PH", 8),
-        (
-            Self::PKIX_RSA_PKCS1V15_2048_SHA256,
-            "PKIX_RSA_PKCS1V15_2048_SHA256",
-            9,
-        ),
-        (
-            Self::PKIX_RSA_PKCS1V15_3072_SHA256,
-            "PKIX_RSA_PKCS1V15_3072_SHA256",
-            10,
-        ),
-        (
-            Self::PKIX_RSA_PKCS1V15_4096_SHA256,
-            "PKIX_RSA_PKCS1V15_4096_SHA256",
-            11,
-        ),
-        (Self::PKIX_ECDSA_P384_SHA_384, "PKIX_ECDSA_P384_SHA_384", 12),
-        (Self::PKIX_ECDSA_P521_SHA_512, "PKIX_ECDSA_P521_SHA_512", 13),
-        (Self::LMS_SHA256, "LMS_SHA256", 14),
-        (Self::LMOTS_SHA256, "LMOTS_SHA256", 15),
-        (
-            Self::PKIX_RSA_PSS_2048_SHA256,
-            "PKIX_RSA_PSS_2048_SHA256",
-            16,
-        ),
-        (
-            Self::PKIX_RSA_PSS_3072_SHA256,
-            "PKIX_RSA_PSS_3072_SHA256",
-            17,
-        ),
-        (
-            Self::PKIX_RSA_PSS_4096_SHA256,
-            "PKIX_RSA_PSS_4096_SHA256",
-            18,
-        ),
-        (Self::PKIX_ECDSA_P384_SHA_256, "PKIX_ECDSA_P384_SHA_256", 19),
-        (Self::PKIX_ECDSA_P521_SHA_256, "PKIX_ECDSA_P521_SHA_256", 20),
-        (Self::ML_DSA_65, "ML_DSA_65", 21),
-        (Self::ML_DSA_87, "ML_DSA_87", 22),
-        (Self::ML_DSA_44, "ML_DSA_44", 23),
-    ];
+/// The known values of [`KeyDetails`] with their protobuf names and numbers.
+static KEY_DETAILS: [(KeyDetails, &str, i64); 24] = [
+    (KeyDetails::Unspecified, "PUBLIC_KEY_DETAILS_UNSPECIFIED", 0),
+    (KeyDetails::PKCS1_RSA_PKCS1V5, "PKCS1_RSA_PKCS1V5", 1),
+    (KeyDetails::PKCS1_RSA_PSS, "PKCS1_RSA_PSS", 2),
+    (KeyDetails::PKIX_RSA_PKCS1V5, "PKIX_RSA_PKCS1V5", 3),
+    (KeyDetails::PKIX_RSA_PSS, "PKIX_RSA_PSS", 4),
+    (
+        KeyDetails::PKIX_ECDSA_P256_SHA_256,
+        "PKIX_ECDSA_P256_SHA_256",
+        5,
+    ),
+    (
+        KeyDetails::PKIX_ECDSA_P256_HMAC_SHA_256,
+        "PKIX_ECDSA_P256_HMAC_SHA_256",
+        6,
+    ),
+    (KeyDetails::PKIX_ED25519, "PKIX_ED25519", 7),
+    (KeyDetails::PKIX_ED25519_PH, "PKIX_ED25519_PH", 8),
+    (
+        KeyDetails::PKIX_RSA_PKCS1V15_2048_SHA256,
+        "PKIX_RSA_PKCS1V15_2048_SHA256",
+        9,
+    ),
+    (
+        KeyDetails::PKIX_RSA_PKCS1V15_3072_SHA256,
+        "PKIX_RSA_PKCS1V15_3072_SHA256",
+        10,
+    ),
+    (
+        KeyDetails::PKIX_RSA_PKCS1V15_4096_SHA256,
+        "PKIX_RSA_PKCS1V15_4096_SHA256",
+        11,
+    ),
+    (
+        KeyDetails::PKIX_ECDSA_P384_SHA_384,
+        "PKIX_ECDSA_P384_SHA_384",
+        12,
+    ),
+    (
+        KeyDetails::PKIX_ECDSA_P521_SHA_512,
+        "PKIX_ECDSA_P521_SHA_512",
+        13,
+    ),
+    (KeyDetails::LMS_SHA256, "LMS_SHA256", 14),
+    (KeyDetails::LMOTS_SHA256, "LMOTS_SHA256", 15),
+    (
+        KeyDetails::PKIX_RSA_PSS_2048_SHA256,
+        "PKIX_RSA_PSS_2048_SHA256",
+        16,
+    ),
+    (
+        KeyDetails::PKIX_RSA_PSS_3072_SHA256,
+        "PKIX_RSA_PSS_3072_SHA256",
+        17,
+    ),
+    (
+        KeyDetails::PKIX_RSA_PSS_4096_SHA256,
+        "PKIX_RSA_PSS_4096_SHA256",
+        18,
+    ),
+    (
+        KeyDetails::PKIX_ECDSA_P384_SHA_256,
+        "PKIX_ECDSA_P384_SHA_256",
+        19,
+    ),
+    (
+        KeyDetails::PKIX_ECDSA_P521_SHA_256,
+        "PKIX_ECDSA_P521_SHA_256",
+        20,
+    ),
+    (KeyDetails::ML_DSA_65, "ML_DSA_65", 21),
+    (KeyDetails::ML_DSA_87, "ML_DSA_87", 22),
+    (KeyDetails::ML_DSA_44, "ML_DSA_44", 23),
+];
 
+impl protojson::ProtoEnum for KeyDetails {
+    fn table() -> &'static [(Self, &'static str, i64)] {
+        &KEY_DETAILS
+    }
+
+    fn unknown(text: String) -> Self {
+        Self::Unknown(text)
+    }
+
+    fn unknown_text(&self) -> Option<&str> {
+        match self {
+            Self::Unknown(text) => Some(text),
+            _ => None,
+        }
+    }
+}
+
+impl KeyDetails {
     /// The details with this protobuf enum name; unknown names are kept as
     /// [`KeyDetails::Unknown`].
     pub fn from_name(name: &str) -> Self {
-        Self::TABLE
-            .iter()
-            .find(|(_, n, _)| *n == name)
-            .map_or_else(|| Self::Unknown(name.to_owned()), |(d, _, _)| d.clone())
+        <Self as protojson::ProtoEnum>::lookup_name(name)
     }
 
     /// The details with this protobuf enum number; unknown numbers are kept as
     /// [`KeyDetails::Unknown`] holding the decimal number.
     pub fn from_number(number: i64) -> Self {
-        Self::TABLE
-            .iter()
-            .find(|(_, _, n)| *n == number)
-            .map_or_else(|| Self::Unknown(number.to_string()), |(d, _, _)| d.clone())
+        <Self as protojson::ProtoEnum>::lookup_number(number)
     }
 
     /// The protobuf enum name (`PKIX_ED25519`), or the text kept for an unknown value.
     pub fn name(&self) -> &str {
-        match self {
-            Self::Unknown(text) => text,
-            known => Self::TABLE
-                .iter()
-                .find(|(d, _, _)| d == known)
-                .map_or("", |(_, n, _)| n),
-        }
+        <Self as protojson::ProtoEnum>::proto_name(self)
     }
 
     /// How `rawBytes` are encoded for these details: SPKI for `PKIX_*`, PKCS#1 for `PKCS1_*`;
