@@ -5,6 +5,7 @@
 //! key), because signatures cover encodings, not values. Only DER is accepted.
 
 use std::ops::Range;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use vouch_keys::der::{self, BIT_STRING, INTEGER, OCTET_STRING, Oid, Reader, SEQUENCE};
 use vouch_keys::{DigestAlgorithm, PublicKey, SignatureScheme};
@@ -109,6 +110,12 @@ pub struct Certificate {
     not_before: UnixTime,
     not_after: UnixTime,
     extensions: Vec<Extension>,
+    /// The subject key, parsed on first use.
+    key: Arc<OnceLock<Result<PublicKey, VerifyError>>>,
+    /// Issuer keys (SubjectPublicKeyInfo DER) whose signature over this certificate verified:
+    /// a certificate kept in a trust root is checked against its issuer once, not per bundle.
+    /// The result depends only on these bytes and this certificate's, so the cache is sound.
+    verified_issuers: Arc<Mutex<Vec<Vec<u8>>>>,
 }
 
 fn offset(whole: &[u8], part: &[u8]) -> Range<usize> {
@@ -242,6 +249,8 @@ impl Certificate {
             not_before,
             not_after,
             extensions,
+            key: Arc::default(),
+            verified_issuers: Arc::default(),
         })
     }
 
@@ -315,9 +324,13 @@ impl Certificate {
 
     /// The subject public key.
     pub fn public_key(&self) -> Result<PublicKey, VerifyError> {
-        PublicKey::from_spki_der(self.spki_der()).map_err(|e| VerifyError::CertificateKey {
-            reason: e.to_string(),
-        })
+        self.key
+            .get_or_init(|| {
+                PublicKey::from_spki_der(self.spki_der()).map_err(|e| VerifyError::CertificateKey {
+                    reason: e.to_string(),
+                })
+            })
+            .clone()
     }
 
     /// Whether issuer and subject names are the same (a self-issued certificate).
@@ -332,13 +345,27 @@ impl Certificate {
 
     /// Checks that `issuer`'s key signed this certificate.
     pub fn verify_signed_by(&self, issuer: &PublicKey) -> Result<(), VerifyError> {
+        let verified = |cache: &Vec<Vec<u8>>| cache.iter().any(|k| k == issuer.spki_der());
+        if self
+            .verified_issuers
+            .lock()
+            .is_ok_and(|cache| verified(&cache))
+        {
+            return Ok(());
+        }
         let scheme = self.signature_scheme()?;
         issuer
             .verify_scheme(scheme, self.tbs_der(), &self.der[self.signature.clone()])
             .map_err(|e| VerifyError::CertificateSignature {
                 subject: self.subject_summary(),
                 reason: e.to_string(),
-            })
+            })?;
+        if let Ok(mut cache) = self.verified_issuers.lock()
+            && !verified(&cache)
+        {
+            cache.push(issuer.spki_der().to_vec());
+        }
+        Ok(())
     }
 
     /// `basicConstraints`: `Some(path_len)` for a CA (`path_len` `None` when unlimited),

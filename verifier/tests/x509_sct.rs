@@ -139,3 +139,19 @@ fn truncated_and_padded_certificates_are_refused() {
     padded.push(0);
     assert!(Certificate::from_der(&padded).is_err());
 }
+
+#[test]
+fn a_cached_issuer_signature_does_not_vouch_for_another_key() {
+    let leaf = leaf("happy-path-v0.3");
+    let pool = fulcio_pool();
+    let path = verify_path(&leaf, &pool, leaf.not_before(), Purpose::CodeSigning).unwrap();
+    let issuer = path[0].public_key().unwrap();
+    let root = path[1].public_key().unwrap();
+    for _ in 0..2 {
+        leaf.verify_signed_by(&issuer).unwrap();
+        assert!(matches!(
+            leaf.verify_signed_by(&root),
+            Err(VerifyError::CertificateSignature { .. })
+        ));
+    }
+}
