@@ -423,6 +423,136 @@ pub fn signature_manifest(repository: &str, digest: &str) -> Option<serde_json::
     (run.code == 0).then(|| serde_json::from_str(&run.stdout).unwrap())
 }
 
+/// The workspace's root folder.
+pub fn workspace_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+/// An independent Sigstore implementation that `tests/tests/peers.rs` runs against vouch,
+/// installed pinned by `tests/peers/install.sh` (which `.ci/run` runs first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Peer {
+    /// sigstore-js (`@sigstore/verify`, `@sigstore/sign`, `@sigstore/bundle`), driven by
+    /// `tests/peers/js/sigstore-js.js` on Node.js.
+    SigstoreJs,
+    /// sigstore-python's `sigstore` command line, in a venv.
+    SigstorePython,
+}
+
+/// A [`Peer`] installed in [`peers_dir`].
+#[derive(Clone, Debug)]
+pub struct InstalledPeer {
+    /// Which peer.
+    pub peer: Peer,
+    /// Its folder: `node_modules` for sigstore-js, the venv for sigstore-python.
+    pub dir: PathBuf,
+}
+
+/// Where the peers are installed and cached across runs: `$VOUCH_PEERS_DIR`, else
+/// `<cargo target dir>/peers`.
+pub fn peers_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("VOUCH_PEERS_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    // target/<profile>/deps/<test binary> -> target/peers
+    let exe = std::env::current_exe().unwrap();
+    exe.ancestors().nth(3).unwrap().join("peers")
+}
+
+impl Peer {
+    /// The name the installer and the messages use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Peer::SigstoreJs => "sigstore-js",
+            Peer::SigstorePython => "sigstore-python",
+        }
+    }
+
+    /// Installs this peer unless it already is (once per test process; the installer caches
+    /// across runs). `None` when the peer cannot be installed on this machine (its registry
+    /// cannot be reached, or Node.js or Python is missing): the test should then return, and
+    /// a `SKIPPED` line saying why has been written to the terminal. Panics when installing
+    /// fails otherwise.
+    pub fn install(self) -> Option<InstalledPeer> {
+        static JS: OnceLock<Result<InstalledPeer, String>> = OnceLock::new();
+        static PYTHON: OnceLock<Result<InstalledPeer, String>> = OnceLock::new();
+        let cell = match self {
+            Peer::SigstoreJs => &JS,
+            Peer::SigstorePython => &PYTHON,
+        };
+        let installed = cell.get_or_init(|| {
+            let dir = peers_dir();
+            let script = workspace_dir().join("tests/peers/install.sh");
+            let short = match self {
+                Peer::SigstoreJs => "js",
+                Peer::SigstorePython => "python",
+            };
+            let run = run(
+                "bash",
+                &[script.to_str().unwrap(), short, dir.to_str().unwrap()],
+            );
+            match run.code {
+                0 => Ok(InstalledPeer {
+                    peer: self,
+                    dir: dir.join(self.name()),
+                }),
+                // The installer's last line says why.
+                3 => Err(run
+                    .stderr
+                    .trim()
+                    .lines()
+                    .last()
+                    .unwrap_or_default()
+                    .to_owned()),
+                _ => panic!("installing {} failed:\n{run:#?}", self.name()),
+            }
+        });
+        match installed {
+            Ok(peer) => Some(peer.clone()),
+            Err(why) => {
+                // Straight to the terminal: the test harness captures only print! and eprint!.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "SKIPPED: a test with {}, which cannot be installed here ({why})",
+                    self.name()
+                );
+                None
+            }
+        }
+    }
+}
+
+impl InstalledPeer {
+    /// Runs the peer with `args`: `node tests/peers/js/sigstore-js.js ARGS` for sigstore-js,
+    /// `sigstore ARGS` for sigstore-python (with a wide terminal, so its messages are not
+    /// wrapped).
+    pub fn run(&self, args: &[&str]) -> Run {
+        let mut command = match self.peer {
+            Peer::SigstoreJs => {
+                let mut command = Command::new("node");
+                command
+                    .arg(workspace_dir().join("tests/peers/js/sigstore-js.js"))
+                    .env("NODE_PATH", self.dir.join("node_modules"));
+                command
+            }
+            Peer::SigstorePython => {
+                let mut command = Command::new(self.dir.join("bin/sigstore"));
+                command.env("COLUMNS", "200").env("NO_COLOR", "1");
+                command
+            }
+        };
+        let output = command
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.peer.name()));
+        Run::from(output)
+    }
+}
+
 /// What the scripted fake registry does with every request.
 #[derive(Clone, Debug)]
 pub enum FakeBehavior {

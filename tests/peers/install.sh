@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Installs the independent Sigstore implementations that tests/tests/peers.rs runs against vouch,
+# pinned, into a cache folder, unless that exact pinned set is already there:
+#
+#   install.sh js|python|all DIR
+#
+#   DIR/sigstore-js/node_modules    @sigstore/verify, sign, bundle (js/package.json, npm ci on
+#                                   js/package-lock.json)
+#   DIR/sigstore-python/bin/sigstore  sigstore-python in a venv (python/requirements.txt)
+#
+# Each is installed once: DIR/<peer>/.installed records a digest of the pins it was installed
+# from, and a changed pin reinstalls. Concurrent runs wait for each other (flock on DIR/.lock).
+# Exit 0 when installed; 3 when the peer cannot be installed here (its package registry cannot
+# be reached, or Node.js or Python is missing), which the tests report as a skip; 1 otherwise.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+if [[ $# -ne 2 ]]; then
+    echo "usage: install.sh js|python|all DIR" >&2
+    exit 1
+fi
+what=$1
+mkdir -p "$2"
+dir=$(cd "$2" && pwd)
+exec 9>"$dir/.lock"
+flock 9
+
+unavailable() {
+    echo "install.sh: cannot install $1: $2" >&2
+    exit 3
+}
+
+pins() { cat "$@" | sha256sum | cut -c1-16; }
+
+install_js() {
+    local dest=$dir/sigstore-js want
+    want=$(pins "$here/js/package.json" "$here/js/package-lock.json")
+    if [[ -f $dest/.installed && $(<"$dest/.installed") == "$want" ]]; then
+        return 0
+    fi
+    command -v node >/dev/null 2>&1 || unavailable sigstore-js "node is not installed"
+    command -v npm >/dev/null 2>&1 || unavailable sigstore-js "npm is not installed"
+    echo "install.sh: installing sigstore-js into $dest" >&2
+    rm -rf "$dest"
+    mkdir -p "$dest"
+    cp "$here/js/package.json" "$here/js/package-lock.json" "$dest/"
+    if ! (cd "$dest" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >&2); then
+        rm -rf "$dest"
+        if ! npm ping >/dev/null 2>&1; then
+            unavailable sigstore-js "the npm registry cannot be reached"
+        fi
+        echo "install.sh: npm ci failed although the registry answers" >&2
+        exit 1
+    fi
+    echo "$want" >"$dest/.installed"
+}
+
+install_python() {
+    local dest=$dir/sigstore-python want
+    want=$(pins "$here/python/requirements.txt")
+    if [[ -f $dest/.installed && $(<"$dest/.installed") == "$want" ]]; then
+        return 0
+    fi
+    command -v python3 >/dev/null 2>&1 || unavailable sigstore-python "python3 is not installed"
+    echo "install.sh: installing sigstore-python into $dest" >&2
+    rm -rf "$dest"
+    # A venv is not relocatable, so it is made in place; .installed is written last.
+    python3 -m venv "$dest" >&2 || {
+        rm -rf "$dest"
+        unavailable sigstore-python "python3 cannot make a venv (python3-venv missing?)"
+    }
+    if ! "$dest/bin/pip" install --quiet --disable-pip-version-check --retries 2 \
+        -r "$here/python/requirements.txt" >&2; then
+        if ! "$dest/bin/pip" index versions sigstore --retries 1 --timeout 20 >/dev/null 2>&1; then
+            rm -rf "$dest"
+            unavailable sigstore-python "the Python package index cannot be reached"
+        fi
+        rm -rf "$dest"
+        echo "install.sh: pip install failed although the index answers" >&2
+        exit 1
+    fi
+    echo "$want" >"$dest/.installed"
+}
+
+case $what in
+    js) install_js ;;
+    python) install_python ;;
+    all)
+        install_js
+        install_python
+        ;;
+    *)
+        echo "install.sh: unknown peer '$what' (js, python or all)" >&2
+        exit 1
+        ;;
+esac
