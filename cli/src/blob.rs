@@ -1,7 +1,9 @@
 //! `vouch sign-blob`, `vouch attest-blob` and `vouch verify-blob`: Sigstore bundles for files.
 //!
-//! Signing writes a v0.3 bundle with a public-key hint (no certificate, no log entry: nothing
-//! is contacted). Verifying reads any bundle version, offline, against the embedded
+//! Signing writes a v0.3 bundle with a public-key hint and no certificate. Without
+//! `--rekor-url` it has no log entry and nothing is contacted; with it, the signature is
+//! uploaded to that Rekor v1 log and the entry, once verified ([`crate::rekor`]), goes in the
+//! bundle. Verifying reads any bundle version, offline, against the embedded
 //! public-good trusted root or `--trusted-root`, with an identity policy (Fulcio certificate
 //! bundles) or `--key` (key-signed bundles).
 
@@ -24,6 +26,7 @@ use crate::OutputArgs;
 use crate::error::{CliError, read_input};
 use crate::keys::Staged;
 use crate::output::{OutputFormat, print_json};
+use crate::rekor::{RecordedEntry, RekorArgs, TransparencyLog};
 
 /// The media type vouch writes bundles with.
 const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
@@ -77,6 +80,8 @@ pub(crate) struct SignBlobArgs {
     #[arg(long)]
     allow_empty_password: bool,
     #[command(flatten)]
+    rekor: RekorArgs,
+    #[command(flatten)]
     output: OutputArgs,
     /// The file to sign.
     #[arg(value_name = "FILE")]
@@ -104,6 +109,8 @@ pub(crate) struct AttestBlobArgs {
     /// Accept an empty password for an encrypted key.
     #[arg(long)]
     allow_empty_password: bool,
+    #[command(flatten)]
+    rekor: RekorArgs,
     #[command(flatten)]
     output: OutputArgs,
     /// The file the statement is about (its subject).
@@ -146,14 +153,20 @@ fn message_hash(key_type: KeyType) -> (DigestAlgorithm, HashAlgorithm) {
     }
 }
 
+/// What a signing command wrote, for its report.
+struct Written<'a> {
+    content: &'static str,
+    file: &'a Path,
+    digest: &'a Digest,
+    logged: Option<RecordedEntry>,
+}
+
 fn write_bundle(
     bundle: &Bundle,
     path: &Path,
     force: bool,
     output: OutputFormat,
-    what: &str,
-    file: &Path,
-    digest: &Digest,
+    written: Written<'_>,
 ) -> Result<ExitCode, CliError> {
     if !force && path.exists() {
         return Err(CliError::Exists {
@@ -161,28 +174,74 @@ fn write_bundle(
         });
     }
     Staged::write(path, &bundle.to_json(), 0o644)?.commit(force)?;
+    let Written {
+        content,
+        file,
+        digest,
+        logged,
+    } = written;
     match output {
-        OutputFormat::Json => print_json(&serde_json::json!({
-            "bundle": path,
-            "mediaType": bundle.media_type,
-            "content": what,
-            "artifact": file,
-            "digest": digest.to_string(),
-        })),
-        OutputFormat::Text => println!(
-            "Wrote {what} bundle for {} ({digest}) to {}",
-            file.display(),
-            path.display()
-        ),
+        OutputFormat::Json => {
+            let mut report = serde_json::json!({
+                "bundle": path,
+                "mediaType": bundle.media_type,
+                "content": content,
+                "artifact": file,
+                "digest": digest.to_string(),
+            });
+            if let (Some(entry), Some(map)) = (&logged, report.as_object_mut()) {
+                map.insert(
+                    "tlogEntry".into(),
+                    serde_json::json!({
+                        "url": entry.url,
+                        "uuid": entry.uuid,
+                        "logIndex": entry.log_index,
+                        "integratedTime": entry.integrated_time,
+                    }),
+                );
+            }
+            print_json(&report);
+        }
+        OutputFormat::Text => {
+            println!(
+                "Wrote {content} bundle for {} ({digest}) to {}",
+                file.display(),
+                path.display()
+            );
+            if let Some(entry) = &logged {
+                println!(
+                    "Recorded in {} at index {} (entry {})",
+                    entry.url, entry.log_index, entry.uuid
+                );
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn sign_blob(args: SignBlobArgs) -> Result<ExitCode, CliError> {
+/// Records `bundle` in the log when there is one (verifying the answer), else returns it as
+/// it is.
+async fn logged(
+    log: Option<&TransparencyLog>,
+    bundle: Bundle,
+    artifact: Artifact<'_>,
+    key: &PublicKey,
+) -> Result<(Bundle, Option<RecordedEntry>), CliError> {
+    match log {
+        Some(log) => {
+            let (bundle, entry) = log.record(bundle, artifact, key).await?;
+            Ok((bundle, Some(entry)))
+        }
+        None => Ok((bundle, None)),
+    }
+}
+
+pub(crate) async fn sign_blob(args: SignBlobArgs) -> Result<ExitCode, CliError> {
     let contents = read_file(&args.file)?;
     if !args.force && args.bundle.exists() {
         return Err(CliError::Exists { path: args.bundle });
     }
+    let log = TransparencyLog::from_args(&args.rekor)?;
     let key = crate::keys::load_private_key(&args.key, args.allow_empty_password)?;
     let signature = key.sign(&contents)?;
     let (digest_algorithm, hash_algorithm) = message_hash(key.key_type());
@@ -199,19 +258,33 @@ pub(crate) fn sign_blob(args: SignBlobArgs) -> Result<ExitCode, CliError> {
             signature,
         }),
     };
+    if log.is_some() {
+        // Checked before anything is sent.
+        TransparencyLog::proposed_entry(&bundle, key.public_key())?;
+    }
+    let (bundle, entry) = logged(
+        log.as_ref(),
+        bundle,
+        Artifact::Bytes(&contents),
+        key.public_key(),
+    )
+    .await?;
     let digest = Digest::sha256(&contents);
     write_bundle(
         &bundle,
         &args.bundle,
         args.force,
         args.output.output,
-        "message-signature",
-        &args.file,
-        &digest,
+        Written {
+            content: "message-signature",
+            file: &args.file,
+            digest: &digest,
+            logged: entry,
+        },
     )
 }
 
-pub(crate) fn attest_blob(args: AttestBlobArgs) -> Result<ExitCode, CliError> {
+pub(crate) async fn attest_blob(args: AttestBlobArgs) -> Result<ExitCode, CliError> {
     let contents = read_file(&args.file)?;
     let predicate_type = predicate_type_uri(&args.predicate_type)?;
     let predicate = read_file(&args.predicate)?;
@@ -238,16 +311,27 @@ pub(crate) fn attest_blob(args: AttestBlobArgs) -> Result<ExitCode, CliError> {
         path: args.predicate.clone(),
         reason: e.to_string(),
     })?;
+    let log = TransparencyLog::from_args(&args.rekor)?;
     let key = crate::keys::load_private_key(&args.key, args.allow_empty_password)?;
     let bundle = crate::bundles::dsse_bundle(&key, &statement)?;
+    let (bundle, entry) = logged(
+        log.as_ref(),
+        bundle,
+        Artifact::Bytes(&contents),
+        key.public_key(),
+    )
+    .await?;
     write_bundle(
         &bundle,
         &args.bundle,
         args.force,
         args.output.output,
-        "dsse-envelope",
-        &args.file,
-        &digest,
+        Written {
+            content: "dsse-envelope",
+            file: &args.file,
+            digest: &digest,
+            logged: entry,
+        },
     )
 }
 

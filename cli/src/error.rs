@@ -34,6 +34,15 @@ pub(crate) enum CliError {
     /// An output file exists and --force was not given.
     #[error("{} already exists; pass --force to overwrite it", .path.display())]
     Exists { path: PathBuf },
+    /// A transparency log answered, but its answer does not verify: nothing is written.
+    #[error(
+        "transparency log {url}: its answer does not verify: [{check}] {reason}; no bundle written"
+    )]
+    LogAnswer {
+        url: String,
+        check: &'static str,
+        reason: String,
+    },
     /// A file could not be written.
     #[error("cannot write {}: {source}", .path.display())]
     Write {
@@ -44,7 +53,7 @@ pub(crate) enum CliError {
 
 impl CliError {
     /// 2 for what the user gave (arguments, keys, references, images that do not exist),
-    /// 3 for the machine and the registry (I/O, network, registry answers).
+    /// 3 for the machine, the registry and the transparency log (I/O, network, their answers).
     pub(crate) fn exit_code(&self) -> ExitCode {
         let code = match self {
             CliError::Usage(_)
@@ -54,7 +63,7 @@ impl CliError {
             | CliError::Input { .. }
             | CliError::Exists { .. } => 2,
             CliError::Registry(e) if e.is_input_error() => 2,
-            CliError::Registry(_) | CliError::Write { .. } => 3,
+            CliError::Registry(_) | CliError::LogAnswer { .. } | CliError::Write { .. } => 3,
         };
         ExitCode::from(code)
     }

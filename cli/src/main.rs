@@ -17,6 +17,7 @@ mod error;
 mod keys;
 mod output;
 mod password;
+mod rekor;
 mod sign;
 mod verify;
 
@@ -92,9 +93,11 @@ enum Command {
     VerifyAttestation(attest::VerifyAttestationArgs),
     /// Show the signatures, attestations and referrers attached to an image.
     Tree(attest::TreeArgs),
-    /// Sign a file with a key; write a Sigstore bundle (v0.3, message signature).
+    /// Sign a file with a key; write a Sigstore bundle (v0.3, message signature), logged in
+    /// Rekor with --rekor-url.
     SignBlob(blob::SignBlobArgs),
-    /// Sign an in-toto statement about a file with a key; write a Sigstore bundle (DSSE).
+    /// Sign an in-toto statement about a file with a key; write a Sigstore bundle (DSSE),
+    /// logged in Rekor with --rekor-url.
     AttestBlob(blob::AttestBlobArgs),
     /// Verify a file (or a digest) against a Sigstore bundle, offline.
     VerifyBlob(blob::VerifyBlobArgs),
@@ -126,8 +129,8 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Attest(args) => attest::attest(args).await,
         Command::VerifyAttestation(args) => attest::verify_attestation(args).await,
         Command::Tree(args) => attest::tree(args).await,
-        Command::SignBlob(args) => blob::sign_blob(args),
-        Command::AttestBlob(args) => blob::attest_blob(args),
+        Command::SignBlob(args) => blob::sign_blob(args).await,
+        Command::AttestBlob(args) => blob::attest_blob(args).await,
         Command::VerifyBlob(args) => blob::verify_blob(args),
     }
 }

@@ -129,7 +129,56 @@ struct TokenResponse {
     access_token: Option<String>,
 }
 
-fn transport_error(operation: &str, error: &reqwest::Error) -> RegistryError {
+/// The HTTP client every vouch request goes through: rustls, vouch's user agent, the request
+/// and connect timeouts of `options`.
+pub(crate) fn http_client(options: &ClientOptions) -> Result<reqwest::Client, RegistryError> {
+    reqwest::Client::builder()
+        .user_agent(concat!("vouch/", env!("CARGO_PKG_VERSION")))
+        .timeout(options.timeout)
+        .connect_timeout(options.connect_timeout)
+        .build()
+        .map_err(|e| transport_error("initialising the HTTP client", &e))
+}
+
+/// Runs `attempt` until it succeeds, fails permanently, or `options.attempts` run out,
+/// sleeping `options.retry_delay` (doubled each time) between attempts. Only transient
+/// failures ([`RegistryError::is_transient`]) are retried; one that persists is wrapped in
+/// [`RegistryError::Retried`].
+///
+/// `attempt` is a closure returning a future rather than an async closure: rustc cannot
+/// yet prove an async closure's future `Send` for every lifetime it borrows, which would
+/// keep every future of this crate off multi-threaded runtimes' `spawn`.
+pub(crate) async fn retrying<T, F>(
+    options: &ClientOptions,
+    mut attempt: impl FnMut() -> F,
+) -> Result<T, RegistryError>
+where
+    F: Future<Output = Result<T, RegistryError>>,
+{
+    let mut made = 1;
+    let mut delay = options.retry_delay;
+    loop {
+        match attempt().await {
+            Err(e) if e.is_transient() && made < options.attempts => {
+                tracing::debug!(error = %e, attempt = made, "retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                made += 1;
+            }
+            Err(e) if e.is_transient() && made > 1 => {
+                return Err(RegistryError::Retried {
+                    attempts: made,
+                    source: Box::new(e),
+                });
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A transport failure of `operation`, classified ([`TransportFailure`]) with the innermost
+/// cause as detail.
+pub(crate) fn transport_error(operation: &str, error: &reqwest::Error) -> RegistryError {
     let mut detail = String::new();
     let mut source: Option<&dyn std::error::Error> = Some(error);
     let mut closed = false;
@@ -160,12 +209,7 @@ fn transport_error(operation: &str, error: &reqwest::Error) -> RegistryError {
 impl RegistryClient {
     /// A client with `options`. Fails only if the TLS stack cannot be initialised.
     pub fn new(options: ClientOptions) -> Result<Self, RegistryError> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("vouch/", env!("CARGO_PKG_VERSION")))
-            .timeout(options.timeout)
-            .connect_timeout(options.connect_timeout)
-            .build()
-            .map_err(|e| transport_error("initialising the HTTP client", &e))?;
+        let http = http_client(&options)?;
         Ok(Self {
             http,
             options,
@@ -191,34 +235,13 @@ impl RegistryClient {
         )
     }
 
-    /// Runs `attempt` until it succeeds, fails permanently, or the attempts run out.
-    ///
-    /// `attempt` is a closure returning a future rather than an async closure: rustc cannot
-    /// yet prove an async closure's future `Send` for every lifetime it borrows, which would
-    /// keep every future of this crate off multi-threaded runtimes' `spawn`.
-    async fn retrying<T, F>(&self, mut attempt: impl FnMut() -> F) -> Result<T, RegistryError>
+    /// Runs `attempt` until it succeeds, fails permanently, or the attempts run out
+    /// ([`retrying`] with this client's options).
+    async fn retrying<T, F>(&self, attempt: impl FnMut() -> F) -> Result<T, RegistryError>
     where
         F: Future<Output = Result<T, RegistryError>>,
     {
-        let mut made = 1;
-        let mut delay = self.options.retry_delay;
-        loop {
-            match attempt().await {
-                Err(e) if e.is_transient() && made < self.options.attempts => {
-                    tracing::debug!(error = %e, attempt = made, "retrying");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                    made += 1;
-                }
-                Err(e) if e.is_transient() && made > 1 => {
-                    return Err(RegistryError::Retried {
-                        attempts: made,
-                        source: Box::new(e),
-                    });
-                }
-                other => return other,
-            }
-        }
+        retrying(&self.options, attempt).await
     }
 
     /// Sends one request, answering an authentication challenge once if the registry
@@ -850,7 +873,7 @@ async fn check_status(response: Response, operation: &str) -> Result<Response, R
 
 /// Reads a body of at most `limit` bytes: refused up front when `Content-Length` says more,
 /// and as soon as more arrives otherwise.
-async fn read_limited(
+pub(crate) async fn read_limited(
     mut response: Response,
     limit: u64,
     what: &str,

@@ -15,6 +15,8 @@
 //!   cosign v3's Sigstore bundles) and lists them: through a registry's referrers API when it
 //!   has one, else through the referrers tag schema, which it keeps safe against concurrent
 //!   writers the same way.
+//! * [`rekor`] uploads signatures to a Rekor v1 transparency log and reads back the entry, with
+//!   the same HTTP setup (timeouts, retries, bounded answers, plain HTTP only for loopback).
 //!
 //! ```no_run
 //! use vouch_registry::{ClientOptions, ImageReference, RegistryClient, Store};
@@ -36,6 +38,7 @@ mod layout;
 pub mod manifest;
 mod reference;
 pub mod referrers;
+pub mod rekor;
 mod settle;
 mod store;
 
@@ -208,6 +211,32 @@ pub enum RegistryError {
         /// What the limit counts (`referrers`, `pages`).
         counted: &'static str,
     },
+    /// A transparency log URL that cannot be used (`--rekor-url`).
+    #[error("invalid transparency log URL \"{input}\": {reason}")]
+    InvalidLogUrl {
+        /// The text given.
+        input: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The transparency log answered with an unexpected status.
+    #[error("{operation}: the transparency log answered {status}{}", message_suffix(.message))]
+    LogStatus {
+        /// What was being done (`POST https://rekor.example/api/v1/log/entries`).
+        operation: String,
+        /// The HTTP status code.
+        status: u16,
+        /// The log's error message, if it sent one.
+        message: String,
+    },
+    /// The transparency log answered success with something its API does not define.
+    #[error("{operation}: the transparency log's answer is malformed: {reason}")]
+    LogAnswer {
+        /// What was being done.
+        operation: String,
+        /// What is wrong with the answer.
+        reason: String,
+    },
     /// A referrer manifest whose `subject` is not the manifest it was listed for.
     #[error("{what}: its subject is {}, not {expected}; refused", .found.as_ref().map_or_else(|| "missing".to_owned(), Digest::to_string))]
     SubjectMismatch {
@@ -229,22 +258,26 @@ fn message_suffix(message: &str) -> String {
 }
 
 impl RegistryError {
-    /// True for failures worth retrying: transport failures, 5xx and 429 answers.
+    /// True for failures worth retrying: transport failures, 5xx and 429 answers (from a
+    /// registry or a transparency log).
     pub fn is_transient(&self) -> bool {
         match self {
             RegistryError::Transport { .. } => true,
-            RegistryError::Status { status, .. } => *status >= 500 || *status == 429,
+            RegistryError::Status { status, .. } | RegistryError::LogStatus { status, .. } => {
+                *status >= 500 || *status == 429
+            }
             _ => false,
         }
     }
 
-    /// True when the error is about what the user asked for (a malformed reference, an
-    /// image that does not exist, a layout that is not one) rather than about the registry
+    /// True when the error is about what the user asked for (a malformed reference or log
+    /// URL, an image that does not exist, a layout that is not one) rather than about the registry
     /// or the machine.
     pub fn is_input_error(&self) -> bool {
         matches!(
             self,
             RegistryError::InvalidReference { .. }
+                | RegistryError::InvalidLogUrl { .. }
                 | RegistryError::NotFound { .. }
                 | RegistryError::Layout { .. }
         )

@@ -1,7 +1,8 @@
 //! Harness for vouch's end-to-end tests: a real registry (Debian's `docker-registry`, CNCF
 //! distribution 2.8) on 127.0.0.1, images built with `umoci` and pushed with `skopeo`, the
-//! built `vouch` binary, and a scripted fake registry for failures a real one will not produce
-//! and for the OCI 1.1 referrers API, which distribution 2.8 lacks.
+//! built `vouch` binary, a scripted fake registry for failures a real one will not produce
+//! and for the OCI 1.1 referrers API, which distribution 2.8 lacks, and a fake Rekor v1
+//! transparency log ([`FakeRekor`]) with its trusted root.
 //!
 //! ```no_run
 //! let registry = vouch_tests::Registry::start();
@@ -18,6 +19,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
+
+mod rekor;
+
+pub use rekor::{FAKE_TREE_ID, FakeRekor, RekorBehavior};
 
 /// The environment variable naming a registry that `.ci/run` already started.
 pub const REGISTRY_ENV: &str = "VOUCH_TEST_REGISTRY";

@@ -279,9 +279,14 @@ impl<'r> Verifier<'r> {
         let mut statement_json = None;
         let signature: &[u8];
         let dsse_signatures: [&[u8]; 1];
+        let entry_digest: Digest;
         let content = match &bundle.content {
             BundleContent::MessageSignature(message) => {
                 signature = &message.signature;
+                // What a log entry records: the digest the signature was made over, in the
+                // algorithm the bundle's message digest names (a hashedrekord entry for an
+                // ECDSA P-384 signature holds SHA-384), SHA-256 when it names none.
+                let mut recorded = artifact_digest.clone();
                 if let Some(hint) = &message.message_digest {
                     let algorithm = digest_algorithm(&hint.algorithm)?;
                     let stated = Digest::from_bytes(algorithm, &hint.digest).map_err(|_| {
@@ -298,7 +303,9 @@ impl<'r> Verifier<'r> {
                             reason: format!("the bundle signs {stated}, the artifact is {actual}"),
                         });
                     }
+                    recorded = actual;
                 }
+                entry_digest = recorded;
                 match artifact {
                     Artifact::Bytes(bytes) => key.verify(bytes, signature),
                     Artifact::Digest(digest) => key.verify_prehashed(digest, signature),
@@ -315,7 +322,7 @@ impl<'r> Verifier<'r> {
                     ),
                 );
                 SignedContent::Message {
-                    digest: &artifact_digest,
+                    digest: &entry_digest,
                     signature,
                 }
             }

@@ -1,0 +1,326 @@
+//! `--rekor-url` for `sign-blob` and `attest-blob`: upload the bundle's signature to a Rekor v1
+//! transparency log, verify the log's answer offline, and put the entry in the bundle.
+//!
+//! The answer is checked as `verify-blob` will check the bundle, before anything is written:
+//! the whole bundle, entry included, goes through `vouch_verifier::verify::Verifier` with the
+//! signer's key and the trusted root (`--trusted-root`, else the embedded public-good root),
+//! so the log must be one of the root's `tlogs`, the entry body must record this signature
+//! and key (`tlog-entry-body`), the signed entry timestamp must verify with the log's key
+//! (`tlog-signed-entry-timestamp`), and the inclusion proof must lead to a checkpoint the log
+//! signed (`tlog-inclusion-proof`, `tlog-checkpoint`). An answer that fails any of them is an
+//! error naming the check, and no bundle is written.
+
+use std::path::PathBuf;
+
+use vouch_attestations::dsse::{Envelope, Signature};
+use vouch_keys::{Digest, DigestAlgorithm, KeyType, PublicKey};
+use vouch_registry::ClientOptions;
+use vouch_registry::rekor::{LogEntry, ProposedEntry, RekorClient};
+use vouch_verifier::bundle::{
+    Bundle, BundleContent, HashAlgorithm, InclusionPromise, InclusionProof, KindVersion,
+    TransparencyLogEntry,
+};
+use vouch_verifier::time::UnixTime;
+use vouch_verifier::trust_root::TrustedRoot;
+use vouch_verifier::verify::{Artifact, Options, Policy, Verifier};
+
+use crate::error::CliError;
+
+/// How far ahead of this machine's clock the log's integrated time may be when its answer is
+/// checked: a log whose clock runs a little ahead must not make signing fail.
+const CLOCK_SKEW_SECS: i64 = 300;
+
+/// The flags that upload a blob signature to a transparency log.
+#[derive(clap::Args, Clone, Debug)]
+pub(crate) struct RekorArgs {
+    /// Upload the signature to this Rekor v1 transparency log (e.g. https://rekor.sigstore.dev)
+    /// and put its entry in the bundle. Without it no log is contacted.
+    #[arg(long, value_name = "URL")]
+    rekor_url: Option<String>,
+    /// The Sigstore trusted_root.json the log's answer is verified against (the log must be
+    /// one of its tlogs); default the embedded public-good root.
+    #[arg(long, value_name = "FILE", requires = "rekor_url")]
+    trusted_root: Option<PathBuf>,
+}
+
+/// Where an uploaded entry landed, for reports.
+pub(crate) struct RecordedEntry {
+    /// The log's base URL.
+    pub(crate) url: String,
+    /// The entry's UUID.
+    pub(crate) uuid: String,
+    /// The entry's log index.
+    pub(crate) log_index: u64,
+    /// When the log integrated it (seconds since the epoch).
+    pub(crate) integrated_time: u64,
+}
+
+/// A transparency log to record signatures in, with the trust material its answers are
+/// verified against.
+pub(crate) struct TransparencyLog {
+    client: RekorClient,
+    root: TrustedRoot,
+}
+
+impl TransparencyLog {
+    /// The log `--rekor-url` names, or `None` without the flag. Reads and checks the trusted
+    /// root first, so a bad one stops the command before anything is signed or sent.
+    pub(crate) fn from_args(args: &RekorArgs) -> Result<Option<Self>, CliError> {
+        let Some(url) = &args.rekor_url else {
+            return Ok(None);
+        };
+        let root = match &args.trusted_root {
+            Some(path) => {
+                let bytes = std::fs::read(path).map_err(|source| CliError::ReadInput {
+                    path: path.clone(),
+                    source,
+                })?;
+                TrustedRoot::from_json(&bytes).map_err(|e| CliError::Input {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?
+            }
+            None => TrustedRoot::public_good()
+                .map_err(|e| CliError::Usage(e.to_string()))?
+                .clone(),
+        };
+        let root_name = args
+            .trusted_root
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("embedded public-good trusted root"));
+        Verifier::new(&root).map_err(|e| CliError::Input {
+            path: root_name.clone(),
+            reason: e.to_string(),
+        })?;
+        if root.tlogs.is_empty() {
+            return Err(CliError::Input {
+                path: root_name,
+                reason: "has no usable transparency log (tlogs); no log answer could verify".into(),
+            });
+        }
+        let client = RekorClient::new(url, ClientOptions::default())?;
+        Ok(Some(Self { client, root }))
+    }
+
+    /// The entry to propose for `bundle`'s signature: `hashedrekord` for a message signature
+    /// (over the digest the bundle names), `dsse` for a DSSE envelope. Rekor checks a
+    /// `hashedrekord` signature against the digest alone, which an Ed25519 signature (over the
+    /// whole file) cannot be checked against: refused as a usage error.
+    pub(crate) fn proposed_entry(
+        bundle: &Bundle,
+        key: &PublicKey,
+    ) -> Result<ProposedEntry, CliError> {
+        match &bundle.content {
+            BundleContent::MessageSignature(message) => {
+                if key.key_type() == KeyType::Ed25519 {
+                    return Err(CliError::Usage(
+                        "--rekor-url: a Rekor hashedrekord entry holds the file's digest, and an \
+                         Ed25519 signature covers the whole file; sign with an ECDSA or RSA key \
+                         (attest-blob's DSSE entries take Ed25519)"
+                            .into(),
+                    ));
+                }
+                let hint = message.message_digest.as_ref().ok_or_else(|| {
+                    CliError::Usage("the bundle has no message digest to record".into())
+                })?;
+                let algorithm = match &hint.algorithm {
+                    HashAlgorithm::Sha2_256 => DigestAlgorithm::Sha256,
+                    HashAlgorithm::Sha2_384 => DigestAlgorithm::Sha384,
+                    HashAlgorithm::Sha2_512 => DigestAlgorithm::Sha512,
+                    other => {
+                        return Err(CliError::Usage(format!(
+                            "a message digest in {} cannot be recorded in a hashedrekord entry",
+                            other.name()
+                        )));
+                    }
+                };
+                let digest = Digest::from_bytes(algorithm, &hint.digest)
+                    .map_err(|e| CliError::Usage(e.to_string()))?;
+                Ok(ProposedEntry::hashed_rekord(
+                    &digest,
+                    &message.signature,
+                    key,
+                ))
+            }
+            BundleContent::DsseEnvelope(dsse) => {
+                let envelope = Envelope {
+                    payload: dsse.payload.clone(),
+                    payload_type: dsse.payload_type.clone(),
+                    signatures: vec![Signature {
+                        keyid: dsse.signature.keyid.clone(),
+                        sig: dsse.signature.sig.clone(),
+                    }],
+                };
+                // Strings and lists of strings always serialize.
+                let json = serde_json::to_string(&envelope).unwrap_or_default();
+                Ok(ProposedEntry::dsse(&json, key))
+            }
+        }
+    }
+
+    /// Uploads `bundle`'s signature, verifies the log's answer and returns the bundle with
+    /// the entry in it. `artifact` and `key` are what the bundle is for and signed with.
+    pub(crate) async fn record(
+        &self,
+        mut bundle: Bundle,
+        artifact: Artifact<'_>,
+        key: &PublicKey,
+    ) -> Result<(Bundle, RecordedEntry), CliError> {
+        let proposed = Self::proposed_entry(&bundle, key)?;
+        let url = self.client.url().to_owned();
+        let answer = self.client.create_entry(&proposed).await?;
+        let refused = |check: &'static str, reason: String| CliError::LogAnswer {
+            url: url.clone(),
+            check,
+            reason,
+        };
+        let uuid = answer.uuid.clone();
+        let entry =
+            bundle_entry(answer, &proposed).map_err(|reason| refused("tlog-entry", reason))?;
+        let recorded = RecordedEntry {
+            url: url.clone(),
+            uuid,
+            log_index: entry.log_index,
+            integrated_time: entry.integrated_time,
+        };
+        bundle.material.tlog_entries.push(entry);
+        let verifier =
+            Verifier::new(&self.root).map_err(|e| refused("trusted-root", e.to_string()))?;
+        let options = Options {
+            now: UnixTime::from_secs(UnixTime::now().secs().saturating_add(CLOCK_SKEW_SECS)),
+            require_tlog: true,
+        };
+        verifier
+            .verify(&bundle, artifact, &Policy::Key(key.clone()), options)
+            .map_err(|e| refused(e.check(), e.to_string()))?;
+        tracing::info!(
+            url = %recorded.url,
+            uuid = %recorded.uuid,
+            log_index = recorded.log_index,
+            "recorded in the transparency log; its answer verified"
+        );
+        Ok((bundle, recorded))
+    }
+}
+
+/// The bundle's form of the log's answer. Rekor v1 answers carry a signed entry timestamp and
+/// an inclusion proof with its checkpoint; a v0.3 bundle needs the proof, and vouch keeps
+/// the timestamp too (it is what dates the signature).
+fn bundle_entry(
+    answer: LogEntry,
+    proposed: &ProposedEntry,
+) -> Result<TransparencyLogEntry, String> {
+    let signed_entry_timestamp = answer
+        .signed_entry_timestamp
+        .filter(|set| !set.is_empty())
+        .ok_or("the answer has no signed entry timestamp (verification.signedEntryTimestamp)")?;
+    let proof = answer
+        .inclusion_proof
+        .ok_or("the answer has no inclusion proof (verification.inclusionProof)")?;
+    let integrated_time = u64::try_from(answer.integrated_time)
+        .map_err(|_| format!("integratedTime {} is negative", answer.integrated_time))?;
+    if proof.root_hash.is_empty() {
+        return Err("the inclusion proof has no root hash".into());
+    }
+    Ok(TransparencyLogEntry {
+        log_index: answer.log_index,
+        log_id: answer.log_id,
+        kind_version: KindVersion {
+            kind: proposed.kind().to_owned(),
+            version: proposed.api_version().to_owned(),
+        },
+        integrated_time,
+        inclusion_promise: Some(InclusionPromise {
+            signed_entry_timestamp,
+        }),
+        inclusion_proof: Some(InclusionProof {
+            log_index: proof.log_index,
+            root_hash: proof.root_hash,
+            tree_size: proof.tree_size,
+            hashes: proof.hashes,
+            checkpoint: Some(proof.checkpoint),
+        }),
+        canonicalized_body: answer.body,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vouch_keys::PrivateKey;
+    use vouch_registry::rekor::InclusionProof as LogProof;
+
+    fn answer() -> LogEntry {
+        LogEntry {
+            uuid: "ab".repeat(32),
+            body: b"{}".to_vec(),
+            integrated_time: 1_700_000_000,
+            log_id: vec![1; 32],
+            log_index: 9,
+            signed_entry_timestamp: Some(b"set".to_vec()),
+            inclusion_proof: Some(LogProof {
+                log_index: 3,
+                root_hash: vec![2; 32],
+                tree_size: 4,
+                hashes: vec![vec![3; 32]],
+                checkpoint: "cp\n".into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn an_answer_becomes_a_bundle_entry_of_the_proposed_kind() {
+        let key = PrivateKey::generate(KeyType::EcdsaP256).unwrap();
+        let proposed = ProposedEntry::dsse("{}", key.public_key());
+        let entry = bundle_entry(answer(), &proposed).unwrap();
+        assert_eq!(
+            (entry.kind_version.kind.as_str(), entry.log_index),
+            ("dsse", 9)
+        );
+        assert_eq!(entry.integrated_time, 1_700_000_000);
+        let proof = entry.inclusion_proof.unwrap();
+        assert_eq!((proof.log_index, proof.tree_size), (3, 4));
+        assert_eq!(proof.checkpoint.as_deref(), Some("cp\n"));
+        assert_eq!(
+            entry.inclusion_promise.unwrap().signed_entry_timestamp,
+            b"set"
+        );
+
+        let without_set = LogEntry {
+            signed_entry_timestamp: None,
+            ..answer()
+        };
+        assert!(bundle_entry(without_set, &proposed).is_err());
+        let without_proof = LogEntry {
+            inclusion_proof: None,
+            ..answer()
+        };
+        assert!(bundle_entry(without_proof, &proposed).is_err());
+        let negative = LogEntry {
+            integrated_time: -1,
+            ..answer()
+        };
+        assert!(bundle_entry(negative, &proposed).is_err());
+    }
+
+    #[test]
+    fn ed25519_message_signatures_cannot_be_hashedrekord_entries() {
+        let key = PrivateKey::generate(KeyType::Ed25519).unwrap();
+        let bundle = Bundle {
+            media_type: "application/vnd.dev.sigstore.bundle.v0.3+json".into(),
+            version: vouch_verifier::bundle::BundleVersion::V0_3,
+            material: crate::bundles::key_material(key.public_key()),
+            content: BundleContent::MessageSignature(vouch_verifier::bundle::MessageSignature {
+                message_digest: Some(vouch_verifier::bundle::HashOutput {
+                    algorithm: HashAlgorithm::Sha2_256,
+                    digest: Digest::sha256(b"x").to_bytes(),
+                }),
+                signature: key.sign(b"x").unwrap(),
+            }),
+        };
+        assert!(matches!(
+            TransparencyLog::proposed_entry(&bundle, key.public_key()),
+            Err(CliError::Usage(_))
+        ));
+    }
+}
