@@ -16,7 +16,9 @@ use crate::RegistryError;
 /// How many times an append is tried against writers that keep replacing the manifest.
 pub(crate) const MAX_APPEND_ATTEMPTS: u32 = 10;
 /// Bounds of the settling delay after an optimistic write.
-const MIN_SETTLE: Duration = Duration::from_millis(100);
+const MIN_SETTLE: Duration = Duration::from_millis(150);
+/// How many times, a settling delay apart, our entry must be seen to survive.
+const CONFIRMATIONS: usize = 2;
 const MAX_SETTLE: Duration = Duration::from_secs(5);
 
 /// The manifest that [`append_settled`] left holding our entry.
@@ -68,11 +70,21 @@ pub(crate) async fn append_settled<A: Append>(
         // Another writer that read before our write landed may still overwrite it; such a
         // writer's own read-to-write window is about as long as ours. Wait well past it, then
         // check that our entry survived.
+        // Checked twice, a settling delay apart: a writer stalled (a loaded machine, a slow
+        // link) for longer than one delay is still caught by the second look.
         let settle = (started.elapsed() * 4).clamp(MIN_SETTLE, MAX_SETTLE);
-        tokio::time::sleep(settle).await;
-        if let Some(current) = append.read().await?
-            && append.holds_ours(&current)
-        {
+        let mut survived = None;
+        for _ in 0..CONFIRMATIONS {
+            tokio::time::sleep(settle).await;
+            survived = match append.read().await? {
+                Some(current) if append.holds_ours(&current) => Some(current),
+                _ => None,
+            };
+            if survived.is_none() {
+                break;
+            }
+        }
+        if let Some(current) = survived {
             return Ok(Settled {
                 current,
                 already_present: false,
