@@ -33,7 +33,7 @@ const CLOCK_SKEW_SECS: i64 = 300;
 /// The flags that upload a blob signature to a transparency log.
 #[derive(clap::Args, Clone, Debug)]
 pub(crate) struct RekorArgs {
-    /// Upload the signature to this Rekor v1 transparency log (e.g. https://rekor.sigstore.dev)
+    /// Upload the signature to this Rekor v1 transparency log (e.g. `https://rekor.sigstore.dev`)
     /// and put its entry in the bundle. Without it no log is contacted.
     #[arg(long, value_name = "URL")]
     rekor_url: Option<String>,
