@@ -74,6 +74,17 @@ impl fmt::Display for SignatureScheme {
     }
 }
 
+/// The scheme [`verification_algorithm`] gives a key type (what [`PublicKey::verify`] uses).
+fn native_scheme(key_type: KeyType) -> SignatureScheme {
+    match key_type {
+        KeyType::EcdsaP256 => SignatureScheme::Ecdsa(DigestAlgorithm::Sha256),
+        KeyType::EcdsaP384 => SignatureScheme::Ecdsa(DigestAlgorithm::Sha384),
+        KeyType::EcdsaP521 => SignatureScheme::Ecdsa(DigestAlgorithm::Sha512),
+        KeyType::Ed25519 => SignatureScheme::Ed25519,
+        KeyType::Rsa { .. } => SignatureScheme::RsaPkcs1(DigestAlgorithm::Sha256),
+    }
+}
+
 fn scheme_algorithm(
     key_type: KeyType,
     scheme: SignatureScheme,
@@ -259,16 +270,26 @@ impl PublicKey {
             })
     }
 
-    fn parsed_for(&self, scheme: SignatureScheme) -> Result<ParsedPublicKey, KeyError> {
+    /// The parsed key for `scheme`: the one parsed at construction when the scheme is the key
+    /// type's own (the common case: no second parse), else parsed now.
+    fn parsed_for(
+        &self,
+        scheme: SignatureScheme,
+    ) -> Result<std::borrow::Cow<'_, ParsedPublicKey>, KeyError> {
         let algorithm =
             scheme_algorithm(self.key_type, scheme).ok_or_else(|| KeyError::SchemeMismatch {
                 key_type: self.key_type,
                 scheme: scheme.to_string(),
             })?;
-        ParsedPublicKey::new(algorithm, &self.spki).map_err(|e| KeyError::InvalidKey {
-            key_type: self.key_type.to_string(),
-            reason: e.to_string(),
-        })
+        if scheme == native_scheme(self.key_type) {
+            return Ok(std::borrow::Cow::Borrowed(&self.parsed));
+        }
+        ParsedPublicKey::new(algorithm, &self.spki)
+            .map(std::borrow::Cow::Owned)
+            .map_err(|e| KeyError::InvalidKey {
+                key_type: self.key_type.to_string(),
+                reason: e.to_string(),
+            })
     }
 }
 
