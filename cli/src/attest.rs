@@ -148,10 +148,7 @@ pub(crate) async fn verify_attestation(args: VerifyAttestationArgs) -> Result<Ex
     })?;
     let client = args.registry.client()?;
     let target = Store::open(&client, &reference)?;
-    let digest = match &target.manifest {
-        ManifestRef::Digest(digest) => digest.clone(),
-        _ => target.resolve().await?.digest,
-    };
+    let digest = crate::verify::digest_of(&target).await?;
     let image = target.store.describe(&ManifestRef::Digest(digest.clone()));
     let found = bundles::verify_image_bundles(&target.store, &digest, &key).await?;
     // Attestations only: image signatures are `vouch verify`'s; filter by the type asked for,
@@ -244,10 +241,7 @@ pub(crate) async fn tree(args: TreeArgs) -> Result<ExitCode, CliError> {
     let reference = ImageReference::parse(&args.image)?;
     let client = args.registry.client()?;
     let target = Store::open(&client, &reference)?;
-    let digest = match &target.manifest {
-        ManifestRef::Digest(digest) => digest.clone(),
-        _ => target.resolve().await?.digest,
-    };
+    let digest = crate::verify::digest_of(&target).await?;
     let store = &target.store;
     let image = store.describe(&ManifestRef::Digest(digest.clone()));
 

@@ -22,14 +22,13 @@ use vouch_verifier::time::UnixTime;
 use vouch_verifier::trust_root::TrustedRoot;
 use vouch_verifier::verify::{Artifact, Options, Policy, Verifier};
 
+use vouch_registry::referrers::SIGSTORE_BUNDLE_MEDIA_TYPE;
+
 use crate::OutputArgs;
 use crate::error::{CliError, read_input};
 use crate::keys::Staged;
 use crate::output::{OutputFormat, print_json};
 use crate::rekor::{RecordedEntry, RekorArgs, TransparencyLog};
-
-/// The media type vouch writes bundles with.
-const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 
 #[derive(Args)]
 pub(crate) struct VerifyBlobArgs {
@@ -247,7 +246,7 @@ pub(crate) async fn sign_blob(args: SignBlobArgs) -> Result<ExitCode, CliError> 
     let (digest_algorithm, hash_algorithm) = message_hash(key.key_type());
     let digest = Digest::compute(digest_algorithm, &contents);
     let bundle = Bundle {
-        media_type: BUNDLE_MEDIA_TYPE.into(),
+        media_type: SIGSTORE_BUNDLE_MEDIA_TYPE.into(),
         version: BundleVersion::V0_3,
         material: crate::bundles::key_material(key.public_key()),
         content: BundleContent::MessageSignature(MessageSignature {

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use base64::Engine as _;
 use serde_json::Value;
-use vouch_attestations::dsse::{self, Envelope};
+use vouch_attestations::dsse;
 use vouch_attestations::intoto::{ResourceDescriptor, Statement};
 use vouch_keys::{Digest, PrivateKey, PublicKey};
 use vouch_registry::Store;
@@ -45,26 +45,26 @@ pub(crate) enum BundleFormat {
 
 /// A key-signed v0.3 bundle holding `statement` in a DSSE envelope.
 pub(crate) fn dsse_bundle(key: &PrivateKey, statement: &Statement) -> Result<Bundle, CliError> {
-    let envelope = Envelope::sign(dsse::IN_TOTO_PAYLOAD_TYPE, statement.to_vec(), key, "")
-        .map_err(|e| CliError::Usage(e.to_string()))?;
-    let sig = envelope
-        .signatures
-        .first()
-        .map(|s| s.sig.clone())
-        .unwrap_or_default();
-    Ok(Bundle {
+    let payload = statement.to_vec();
+    let sig = key.sign(&dsse::pae(dsse::IN_TOTO_PAYLOAD_TYPE, &payload))?;
+    Ok(signed_dsse_bundle(key.public_key(), payload, sig))
+}
+
+/// The v0.3 bundle of an in-toto `payload` already signed over its DSSE PAE with `key`.
+pub(crate) fn signed_dsse_bundle(key: &PublicKey, payload: Vec<u8>, sig: Vec<u8>) -> Bundle {
+    Bundle {
         media_type: SIGSTORE_BUNDLE_MEDIA_TYPE.into(),
         version: BundleVersion::V0_3,
-        material: key_material(key.public_key()),
+        material: key_material(key),
         content: BundleContent::DsseEnvelope(DsseEnvelope {
-            payload: envelope.payload,
-            payload_type: envelope.payload_type,
+            payload,
+            payload_type: dsse::IN_TOTO_PAYLOAD_TYPE.into(),
             signature: DsseSignature {
                 sig,
                 keyid: String::new(),
             },
         }),
-    })
+    }
 }
 
 /// Verification material naming `key` by a hint: the base64 SHA-256 of its

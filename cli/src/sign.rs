@@ -12,7 +12,6 @@ use vouch_keys::Digest;
 use vouch_registry::cosign::{self, NewSignature};
 use vouch_registry::manifest::{Descriptor, Manifest};
 use vouch_registry::referrers::{AttachedReferrer, Recorded, SIGSTORE_BUNDLE_MEDIA_TYPE};
-use vouch_verifier::bundle::{Bundle, BundleContent, BundleVersion, DsseEnvelope, DsseSignature};
 
 use crate::bundles::{self, BundleFormat};
 use vouch_registry::{ImageReference, Store, Target};
@@ -65,7 +64,15 @@ struct Signing {
     subject: Descriptor,
     digest: Digest,
     payload: Vec<u8>,
-    signature: String,
+    /// The raw signature (over the payload, or over its DSSE PAE for v3).
+    signature: Vec<u8>,
+}
+
+impl Signing {
+    /// The signature as cosign stores and prints it: standard base64, padded.
+    fn signature_base64(&self) -> String {
+        base64::engine::general_purpose::STANDARD.encode(&self.signature)
+    }
 }
 
 /// What was pushed for one signing.
@@ -134,7 +141,6 @@ pub(crate) async fn run(args: SignArgs) -> Result<ExitCode, CliError> {
                     &payload,
                 ))?,
             };
-            let signature = base64::engine::general_purpose::STANDARD.encode(signature);
             signings.push(Signing {
                 image: target
                     .store
@@ -163,7 +169,7 @@ pub(crate) async fn run(args: SignArgs) -> Result<ExitCode, CliError> {
             (true, BundleFormat::Legacy) => {
                 let new = NewSignature {
                     payload: signing.payload.clone(),
-                    signature: signing.signature.clone(),
+                    signature: signing.signature_base64(),
                     annotations: BTreeMap::new(),
                 };
                 Some(Pushed::Tag(
@@ -171,7 +177,13 @@ pub(crate) async fn run(args: SignArgs) -> Result<ExitCode, CliError> {
                 ))
             }
             (true, BundleFormat::V3) => {
-                let bundle = v3_bundle(signing, key.public_key());
+                // The bundle holds the signature already made, so the --output-* files and
+                // the pushed bundle agree.
+                let bundle = bundles::signed_dsse_bundle(
+                    key.public_key(),
+                    signing.payload.clone(),
+                    signing.signature.clone(),
+                );
                 Some(Pushed::Referrer(Box::new(
                     bundles::push_bundle(
                         &signing.target.store,
@@ -187,7 +199,7 @@ pub(crate) async fn run(args: SignArgs) -> Result<ExitCode, CliError> {
     }
     if let [only] = signings.as_slice() {
         if let Some(path) = &args.output_signature {
-            write_output(path, only.signature.as_bytes())?;
+            write_output(path, only.signature_base64().as_bytes())?;
         }
         if let Some(path) = &args.output_payload {
             write_output(path, &only.payload)?;
@@ -202,7 +214,7 @@ pub(crate) async fn run(args: SignArgs) -> Result<ExitCode, CliError> {
                     serde_json::json!({
                         "image": signing.image,
                         "digest": signing.digest.to_string(),
-                        "signature": signing.signature,
+                        "signature": signing.signature_base64(),
                         "payload": serde_json::from_slice::<serde_json::Value>(&signing.payload).unwrap_or_default(),
                         "key_fingerprint": key.public_key().fingerprint(),
                         "format": match args.bundle_format {
@@ -251,27 +263,6 @@ pub(crate) fn subject_descriptor(media_type: &str, digest: &Digest, size: u64) -
         annotations: BTreeMap::new(),
         platform: None,
         extra: BTreeMap::new(),
-    }
-}
-
-/// The v3 bundle of a signing: its DSSE envelope, rebuilt from the payload and signature
-/// already made (so the file outputs and the pushed bundle hold the same signature).
-fn v3_bundle(signing: &Signing, key: &vouch_keys::PublicKey) -> Bundle {
-    let sig = base64::engine::general_purpose::STANDARD
-        .decode(&signing.signature)
-        .unwrap_or_default();
-    Bundle {
-        media_type: SIGSTORE_BUNDLE_MEDIA_TYPE.into(),
-        version: BundleVersion::V0_3,
-        material: bundles::key_material(key),
-        content: BundleContent::DsseEnvelope(DsseEnvelope {
-            payload: signing.payload.clone(),
-            payload_type: vouch_attestations::dsse::IN_TOTO_PAYLOAD_TYPE.into(),
-            signature: DsseSignature {
-                sig,
-                keyid: String::new(),
-            },
-        }),
     }
 }
 

@@ -46,7 +46,7 @@ pub(crate) struct TriangulateArgs {
 }
 
 /// The digest an image is to be verified at: the one named, else the tag resolved once.
-async fn digest_of(target: &Target) -> Result<Digest, CliError> {
+pub(crate) async fn digest_of(target: &Target) -> Result<Digest, CliError> {
     Ok(match &target.manifest {
         ManifestRef::Digest(digest) => digest.clone(),
         _ => target.resolve().await?.digest,

@@ -24,7 +24,7 @@ use crate::identity::{CertificateIdentity, FoundIdentity};
 use crate::rekor::{self, InclusionProof, LogEntry, RekorLog};
 use crate::sct::verify_embedded_scts;
 use crate::time::UnixTime;
-use crate::trust_root::{KeyEncoding, TimeRange, TransparencyLogInstance, TrustedRoot};
+use crate::trust_root::{KeyEncoding, LogKind, TimeRange, TransparencyLogInstance, TrustedRoot};
 use crate::tsa::{TimestampAuthority, TimestampToken, verify_timestamp};
 use crate::x509::{Certificate, Purpose, verify_path};
 
@@ -199,13 +199,22 @@ impl<'r> Verifier<'r> {
         })
     }
 
-    fn tlog(&self, log_id: &[u8]) -> Result<(&TransparencyLogInstance, &LogKey), VerifyError> {
-        let instance = self.root.tlog(log_id)?;
-        match self.tlog_keys.get(log_id) {
+    /// The trusted log (transparency or certificate-transparency) with this id, and its key
+    /// as parsed by [`Verifier::new`].
+    fn log(
+        &self,
+        kind: LogKind,
+        log_id: &[u8],
+    ) -> Result<(&TransparencyLogInstance, &LogKey), VerifyError> {
+        let (instance, keys) = match kind {
+            LogKind::Transparency => (self.root.tlog(log_id)?, &self.tlog_keys),
+            LogKind::CertificateTransparency => (self.root.ctlog(log_id)?, &self.ctlog_keys),
+        };
+        match keys.get(log_id) {
             Some(Ok(key)) => Ok((instance, key)),
             Some(Err(e)) => Err(e.clone()),
             None => Err(VerifyError::UnknownLog {
-                kind: crate::trust_root::LogKind::Transparency,
+                kind,
                 log_id: base64::engine::general_purpose::STANDARD.encode(log_id),
             }),
         }
@@ -223,8 +232,8 @@ impl<'r> Verifier<'r> {
         let mut checks = Vec::new();
         let mut check = |check: &'static str, detail: String| checks.push(Check { check, detail });
 
-        // 1. Who signed, as far as the bundle says.
-        let leaf = match (&bundle.material.signer, policy) {
+        // 1. Who signed, as far as the bundle says, and the key that must have signed.
+        let (leaf, key) = match (&bundle.material.signer, policy) {
             (SignerMaterial::PublicKey { .. }, Policy::Identity(_)) => {
                 return Err(VerifyError::MaterialMismatch {
                     reason:
@@ -232,7 +241,7 @@ impl<'r> Verifier<'r> {
                             .into(),
                 });
             }
-            (SignerMaterial::PublicKey { .. }, Policy::Key(_)) => None,
+            (SignerMaterial::PublicKey { .. }, Policy::Key(key)) => (None, key.clone()),
             (_, Policy::Key(_)) => {
                 return Err(VerifyError::MaterialMismatch {
                     reason: "the bundle is signed with a certificate; verify it with an identity and issuer, not --key".into(),
@@ -258,13 +267,10 @@ impl<'r> Verifier<'r> {
                         .ok_or_else(|| VerifyError::MaterialMismatch {
                             reason: "the bundle has no signing certificate".into(),
                         })?;
-                Some(Certificate::from_der(der)?)
+                let cert = Certificate::from_der(der)?;
+                let key = cert.public_key()?;
+                (Some(cert), key)
             }
-        };
-        let key = match (&leaf, policy) {
-            (Some(cert), _) => cert.public_key()?,
-            (None, Policy::Key(key)) => key.clone(),
-            (None, Policy::Identity(_)) => unreachable_material()?,
         };
         let material = match &leaf {
             Some(cert) => VerifierMaterial::Certificate(cert.der()),
@@ -432,17 +438,7 @@ impl<'r> Verifier<'r> {
             }
             if let Some(issuer) = issuer {
                 let sct = verify_embedded_scts(leaf, issuer, |log_id, time| {
-                    let instance = self.root.ctlog(log_id)?;
-                    let key = match self.ctlog_keys.get(log_id.as_slice()) {
-                        Some(Ok(key)) => key,
-                        Some(Err(e)) => return Err(e.clone()),
-                        None => {
-                            return Err(VerifyError::UnknownLog {
-                                kind: crate::trust_root::LogKind::CertificateTransparency,
-                                log_id: base64::engine::general_purpose::STANDARD.encode(log_id),
-                            });
-                        }
-                    };
+                    let (instance, key) = self.log(LogKind::CertificateTransparency, log_id)?;
                     if !key.valid_for.contains(time) {
                         return Err(VerifyError::TrustedKeyUnusable {
                             log: instance.base_url.clone(),
@@ -498,7 +494,7 @@ impl<'r> Verifier<'r> {
         options: Options,
         check: &mut impl FnMut(&'static str, String),
     ) -> Result<Option<UnixTime>, VerifyError> {
-        let (instance, key) = self.tlog(&entry.log_id)?;
+        let (instance, key) = self.log(LogKind::Transparency, &entry.log_id)?;
         let kind = &entry.kind_version;
         check_entry_body(
             &kind.kind,
@@ -624,12 +620,6 @@ impl<'r> Verifier<'r> {
             reason: "the trusted root has no certificate authority".into(),
         }))
     }
-}
-
-fn unreachable_material() -> Result<PublicKey, VerifyError> {
-    Err(VerifyError::MaterialMismatch {
-        reason: "the bundle has no signing certificate".into(),
-    })
 }
 
 fn digest_algorithm(algorithm: &HashAlgorithm) -> Result<DigestAlgorithm, VerifyError> {
