@@ -51,6 +51,24 @@ pub const STATEMENT_V0_1: &str = "https://in-toto.io/Statement/v0.1";
 pub const DEFAULT_MAX_STATEMENT_SIZE: usize = 16 * 1024 * 1024;
 
 const FORMAT: &str = "in-toto statement";
+const PREDICATE_FORMAT: &str = "predicate";
+
+/// Reads a predicate document (the JSON a user attests) as strictly as a statement: at most
+/// [`DEFAULT_MAX_STATEMENT_SIZE`] bytes (checked before parsing), one JSON value, and no
+/// object that repeats a key. The error names which rule the bytes broke.
+pub fn read_predicate(bytes: &[u8]) -> Result<Value, AttestationError> {
+    if bytes.len() > DEFAULT_MAX_STATEMENT_SIZE {
+        return Err(AttestationError::TooLarge {
+            format: PREDICATE_FORMAT,
+            size: bytes.len(),
+            limit: DEFAULT_MAX_STATEMENT_SIZE,
+        });
+    }
+    strict_json::parse(bytes).map_err(|reason| AttestationError::Malformed {
+        format: PREDICATE_FORMAT,
+        reason,
+    })
+}
 const DESCRIPTOR_FORMAT: &str = "resource descriptor";
 
 /// Which version of the Statement layer a document declares in `_type`.

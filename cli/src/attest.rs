@@ -1,47 +1,50 @@
 //! `vouch attest`, `vouch verify-attestation` and `vouch tree`: in-toto attestations about
-//! images, stored as Sigstore bundles referring to the image (cosign v3's format), and a view
-//! of everything attached to an image.
+//! images, stored in cosign's tag layout (`sha256-<hex>.att`, DSSE envelopes) or as Sigstore
+//! bundles referring to the image (cosign v3's format), and a view of everything attached to
+//! an image.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
+use serde_json::Value;
+use vouch_attestations::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
 use vouch_keys::PublicKey;
-use vouch_registry::cosign::{is_cosign_tag, signature_tag};
+use vouch_registry::cosign::{self, Attachment, NewAttestation, is_cosign_tag, read_attestations};
 use vouch_registry::manifest::Manifest;
 use vouch_registry::referrers::{self, BUNDLE_PREDICATE_TYPE_ANNOTATION};
 use vouch_registry::{ImageReference, ManifestRef, Store};
+use vouch_verifier::attestation::{AttestationRequirements, verify_image_attestations};
+use vouch_verifier::rego::{PolicyDecision, RegoPolicy};
 
-use crate::blob::predicate_type_uri;
-use crate::bundles::{self, COSIGN_SIGN_PREDICATE, source_name};
+use crate::bundles::{self, BundleFormat, COSIGN_SIGN_PREDICATE, source_name};
 use crate::error::{CliError, read_input};
 use crate::output::{OutputFormat, print_json};
+use crate::predicate::{predicate_type_uri, read_predicate};
 use crate::sign::{recorded_text, subject_descriptor};
 use crate::{OutputArgs, RegistryArgs};
-
-/// Where attestations go. Only cosign v3's format for now: a Sigstore bundle as a referrer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum AttestFormat {
-    /// A Sigstore bundle v0.3 (DSSE) as an OCI 1.1 referrer of the image.
-    V3,
-}
 
 #[derive(Args)]
 pub(crate) struct AttestArgs {
     /// The private key (cosign's encrypted format, or PKCS#8 / SEC1 / PKCS#1 PEM).
     #[arg(long, short = 'k', value_name = "FILE")]
     key: PathBuf,
-    /// The predicate: a JSON document.
+    /// The predicate: a JSON document (at most 16 MiB), or an in-toto statement about the
+    /// image (as `vouch provenance` writes), whose predicate and type are used.
     #[arg(long, value_name = "FILE")]
     predicate: PathBuf,
     /// The predicate type: slsaprovenance1, slsaprovenance, cyclonedx, spdxjson, vuln,
-    /// custom, or a URI.
-    #[arg(long = "type", value_name = "TYPE", default_value = "custom")]
-    predicate_type: String,
-    /// How the attestation is stored.
-    #[arg(long, value_enum, default_value_t = AttestFormat::V3)]
-    bundle_format: AttestFormat,
+    /// custom (the default), or a URI.
+    #[arg(long = "type", value_name = "TYPE")]
+    predicate_type: Option<String>,
+    /// Replace the image's attestations of the same predicate type (tag layout only).
+    #[arg(long)]
+    replace: bool,
+    /// Where the attestation goes: cosign's `.att` tag layout, or (v3) a Sigstore bundle
+    /// pushed as an OCI 1.1 referrer of the image.
+    #[arg(long, value_enum, default_value_t = BundleFormat::Legacy)]
+    bundle_format: BundleFormat,
     /// Accept an empty password for an encrypted key.
     #[arg(long)]
     allow_empty_password: bool,
@@ -62,6 +65,10 @@ pub(crate) struct VerifyAttestationArgs {
     /// Only attestations of this predicate type (shorthand or URI).
     #[arg(long = "type", value_name = "TYPE")]
     predicate_type: Option<String>,
+    /// A Rego policy every verified attestation must pass (`input` is the statement; rules
+    /// `deny` (messages), `allow` (boolean) or cosign's `isCompliant`).
+    #[arg(long, value_name = "FILE.rego")]
+    policy: Option<PathBuf>,
     #[command(flatten)]
     registry: RegistryArgs,
     #[command(flatten)]
@@ -84,54 +91,175 @@ pub(crate) struct TreeArgs {
 
 pub(crate) async fn attest(args: AttestArgs) -> Result<ExitCode, CliError> {
     let reference = ImageReference::parse(&args.image)?;
-    let predicate_type = predicate_type_uri(&args.predicate_type)?;
-    let predicate_bytes = std::fs::read(&args.predicate).map_err(|source| CliError::ReadInput {
-        path: args.predicate.clone(),
-        source,
-    })?;
-    let predicate: serde_json::Value =
-        serde_json::from_slice(&predicate_bytes).map_err(|e| CliError::Input {
-            path: args.predicate.clone(),
-            reason: format!("not JSON: {e}"),
-        })?;
+    if args.replace && args.bundle_format == BundleFormat::V3 {
+        return Err(CliError::Usage(
+            "--replace applies to the tag layout (--bundle-format legacy): referrers are \
+             not removed"
+                .into(),
+        ));
+    }
+    // Inputs are checked before anything is contacted; the subject check of a statement
+    // file needs the digest, so it comes after the image is resolved.
+    if let Some(name) = &args.predicate_type {
+        predicate_type_uri(name)?;
+    }
     let key = crate::keys::load_private_key(&args.key, args.allow_empty_password)?;
     let client = args.registry.client()?;
     let target = Store::open(&client, &reference)?;
     let resolved = target.resolve().await?;
-    let subject = subject_descriptor(
-        &resolved.manifest.media_type,
+    let predicate = read_predicate(
+        &args.predicate,
+        args.predicate_type.as_deref(),
         &resolved.digest,
-        resolved.manifest.bytes.len() as u64,
-    );
+    )?;
     let statement = bundles::image_statement(
         &target.store.docker_reference(),
         &resolved.digest,
-        &predicate_type,
-        predicate,
+        &predicate.predicate_type,
+        predicate.value,
     )?;
-    let bundle = bundles::dsse_bundle(&key, &statement)?;
-    let AttestFormat::V3 = args.bundle_format;
-    let pushed =
-        bundles::push_bundle(&target.store, &subject, &bundle, Some(&predicate_type)).await?;
     let image = target
         .store
         .describe(&ManifestRef::Digest(resolved.digest.clone()));
+    let predicate_type = predicate.predicate_type;
+    let (stored, where_text) = match args.bundle_format {
+        BundleFormat::Legacy => {
+            let envelope = Envelope::sign(IN_TOTO_PAYLOAD_TYPE, statement.to_vec(), &key, "")
+                .map_err(|e| CliError::Usage(format!("cannot sign the statement: {e}")))?;
+            let attestation = NewAttestation {
+                envelope: envelope.to_vec(),
+                predicate_type: predicate_type.clone(),
+                annotations: BTreeMap::new(),
+            };
+            let attached = cosign::attach_attestation(
+                &target.store,
+                &resolved.digest,
+                &attestation,
+                args.replace,
+            )
+            .await?;
+            let text = format!(
+                "DSSE envelope in tag {} ({} layer{}{}{})",
+                attached.tag,
+                attached.layers,
+                if attached.layers == 1 { "" } else { "s" },
+                if attached.replaced > 0 {
+                    format!(", replaced {}", attached.replaced)
+                } else {
+                    String::new()
+                },
+                if attached.already_present {
+                    ", already there"
+                } else {
+                    ""
+                },
+            );
+            let json = serde_json::json!({
+                "format": "legacy",
+                "tag": attached.tag,
+                "manifest": attached.manifest_digest.to_string(),
+                "layers": attached.layers,
+                "replaced": attached.replaced,
+                "already_present": attached.already_present,
+            });
+            (json, text)
+        }
+        BundleFormat::V3 => {
+            let subject = subject_descriptor(
+                &resolved.manifest.media_type,
+                &resolved.digest,
+                resolved.manifest.bytes.len() as u64,
+            );
+            let bundle = bundles::dsse_bundle(&key, &statement)?;
+            let pushed =
+                bundles::push_bundle(&target.store, &subject, &bundle, Some(&predicate_type))
+                    .await?;
+            let text = format!(
+                "Sigstore bundle referrer {}, {}",
+                pushed.descriptor.digest,
+                recorded_text(&pushed.recorded)
+            );
+            let json = serde_json::json!({
+                "format": "v3",
+                "referrer": pushed.descriptor.digest.to_string(),
+                "recorded": recorded_text(&pushed.recorded),
+            });
+            (json, text)
+        }
+    };
     match args.output.output {
         OutputFormat::Json => print_json(&serde_json::json!({
             "image": image,
             "digest": resolved.digest.to_string(),
             "predicate_type": predicate_type,
-            "referrer": pushed.descriptor.digest.to_string(),
-            "recorded": recorded_text(&pushed.recorded),
+            "stored": stored,
             "key_fingerprint": key.public_key().fingerprint(),
         })),
-        OutputFormat::Text => println!(
-            "Attested {image} ({predicate_type}): Sigstore bundle referrer {}, {}",
-            pushed.descriptor.digest,
-            recorded_text(&pushed.recorded)
-        ),
+        OutputFormat::Text => println!("Attested {image} ({predicate_type}): {where_text}"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One attestation found for an image, from either store, with what became of it.
+struct Found {
+    /// Which store: `tag-layout`, `referrers-api` or `referrers-tag-schema`.
+    store: &'static str,
+    /// Where in it: `sha256-<hex>.att layer N` or `referrer sha256:...`.
+    position: String,
+    /// The verified predicate type, else the one the store annotates (unverified).
+    predicate_type: Option<String>,
+    outcome: Result<Attested, Refusal>,
+}
+
+/// An attestation whose signature, subject and type hold.
+struct Attested {
+    statement: Value,
+    key_fingerprint: String,
+    /// The policy's decision, when a policy was given.
+    policy: Option<Result<PolicyDecision, String>>,
+}
+
+/// Why an attestation does not count.
+struct Refusal {
+    check: String,
+    reason: String,
+}
+
+impl Found {
+    fn policy_allows(&self) -> Option<bool> {
+        match &self.outcome {
+            Ok(Attested {
+                policy: Some(decision),
+                ..
+            }) => Some(matches!(decision, Ok(d) if d.allowed)),
+            _ => None,
+        }
+    }
+
+    fn json(&self) -> Value {
+        let mut entry = serde_json::json!({
+            "store": self.store,
+            "position": self.position,
+            "predicate_type": self.predicate_type,
+        });
+        match &self.outcome {
+            Ok(attested) => {
+                entry["key_fingerprint"] = attested.key_fingerprint.clone().into();
+                entry["statement"] = attested.statement.clone();
+                if let Some(policy) = &attested.policy {
+                    entry["policy"] = match policy {
+                        Ok(decision) => serde_json::to_value(decision).unwrap_or_default(),
+                        Err(error) => serde_json::json!({"allowed": false, "error": error}),
+                    };
+                }
+            }
+            Err(refusal) => {
+                entry["check"] = refusal.check.clone().into();
+                entry["reason"] = refusal.reason.clone().into();
+            }
+        }
+        entry
+    }
 }
 
 pub(crate) async fn verify_attestation(args: VerifyAttestationArgs) -> Result<ExitCode, CliError> {
@@ -146,95 +274,189 @@ pub(crate) async fn verify_attestation(args: VerifyAttestationArgs) -> Result<Ex
         path: args.key.clone(),
         source,
     })?;
+    let policy = match &args.policy {
+        Some(path) => {
+            let text = read_input(path)?;
+            let name = path.display().to_string();
+            Some(
+                RegoPolicy::parse(&name, &text).map_err(|e| CliError::Input {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?,
+            )
+        }
+        None => None,
+    };
     let client = args.registry.client()?;
     let target = Store::open(&client, &reference)?;
     let digest = crate::verify::digest_of(&target).await?;
     let image = target.store.describe(&ManifestRef::Digest(digest.clone()));
-    let found = bundles::verify_image_bundles(&target.store, &digest, &key).await?;
-    // Attestations only: image signatures are `vouch verify`'s; filter by the type asked for,
-    // using the verified statement when there is one, else the listed annotation.
-    let relevant: Vec<_> = found
-        .into_iter()
-        .filter(|b| {
-            let kind = b.predicate_type.clone().or_else(|| {
-                b.referrer
-                    .descriptor
-                    .annotations
-                    .get(BUNDLE_PREDICATE_TYPE_ANNOTATION)
-                    .cloned()
-            });
-            match kind.as_deref() {
-                Some(COSIGN_SIGN_PREDICATE) => false,
-                Some(t) => wanted.as_deref().is_none_or(|w| w == t),
-                None => wanted.is_none() && b.result.is_err(),
+
+    let mut found = Vec::new();
+    // cosign's tag layout.
+    let set = read_attestations(&target.store, &digest).await?;
+    let requirements = AttestationRequirements {
+        key: key.clone(),
+        predicate_type: wanted.clone(),
+    };
+    let verdict = verify_image_attestations(&digest, &set.layers, &requirements);
+    for attestation in verdict.verified {
+        let attestation = attestation.into_inner();
+        found.push(Found {
+            store: "tag-layout",
+            position: format!("{} layer {}", set.tag, attestation.layer),
+            predicate_type: Some(attestation.predicate_type),
+            outcome: Ok(Attested {
+                statement: attestation.statement_json,
+                key_fingerprint: attestation.key_fingerprint,
+                policy: None,
+            }),
+        });
+    }
+    for rejected in verdict.rejected {
+        found.push(Found {
+            store: "tag-layout",
+            position: format!("{} layer {}", set.tag, rejected.layer),
+            predicate_type: rejected.annotated_type,
+            outcome: Err(Refusal {
+                check: rejected.reason.code().into(),
+                reason: rejected.reason.to_string(),
+            }),
+        });
+    }
+    // Sigstore bundle referrers (image signatures in bundle format are `vouch verify`'s).
+    for bundle in bundles::verify_image_bundles(&target.store, &digest, &key).await? {
+        let annotated = bundle
+            .referrer
+            .descriptor
+            .annotations
+            .get(BUNDLE_PREDICATE_TYPE_ANNOTATION)
+            .cloned();
+        let kind = bundle.predicate_type.clone().or(annotated);
+        if kind.as_deref() == Some(COSIGN_SIGN_PREDICATE) {
+            continue;
+        }
+        let outcome = match (&bundle.result, &wanted, &kind) {
+            (Err(reason), _, _) => Err(Refusal {
+                check: "bundle".into(),
+                reason: reason.clone(),
+            }),
+            (Ok(_), Some(wanted), Some(found)) if wanted != found => Err(Refusal {
+                check: "predicate-type-mismatch".into(),
+                reason: format!("predicate type is {found}, not {wanted}"),
+            }),
+            (Ok(verification), _, _) => Ok(Attested {
+                statement: verification.statement.clone().unwrap_or_default(),
+                key_fingerprint: verification.key_fingerprint.clone(),
+                policy: None,
+            }),
+        };
+        found.push(Found {
+            store: source_name(bundle.referrer.source),
+            position: format!("referrer {}", bundle.referrer.descriptor.digest),
+            predicate_type: kind,
+            outcome,
+        });
+    }
+    if let Some(policy) = &policy {
+        for entry in &mut found {
+            if let Ok(attested) = &mut entry.outcome {
+                attested.policy = Some(
+                    policy
+                        .evaluate(&attested.statement)
+                        .map_err(|e| e.to_string()),
+                );
             }
-        })
-        .collect();
-    let verified = relevant.iter().filter(|b| b.result.is_ok()).count();
+        }
+    }
+
+    let verified = found.iter().filter(|f| f.outcome.is_ok()).count();
+    let denied_by_policy = found
+        .iter()
+        .filter(|f| f.policy_allows() == Some(false))
+        .count();
+    let ok = verified > 0 && denied_by_policy == 0;
     match args.output.output {
         OutputFormat::Json => print_json(&serde_json::json!({
             "image": image,
             "digest": digest.to_string(),
-            "verified": verified > 0,
+            "verified": ok,
             "predicate_type": wanted,
-            "attestations": relevant.iter().filter_map(|b| b.result.as_ref().ok().map(|v| serde_json::json!({
-                "source": source_name(b.referrer.source),
-                "referrer": b.referrer.descriptor.digest.to_string(),
-                "predicate_type": b.predicate_type,
-                "key_fingerprint": v.key_fingerprint,
-                "statement": v.statement,
-            }))).collect::<Vec<_>>(),
-            "rejected": relevant.iter().filter_map(|b| b.result.as_ref().err().map(|reason| serde_json::json!({
-                "source": source_name(b.referrer.source),
-                "referrer": b.referrer.descriptor.digest.to_string(),
-                "reason": reason,
-            }))).collect::<Vec<_>>(),
+            "policy": args.policy.as_ref().map(|p| p.display().to_string()),
+            "attestations": found.iter().filter(|f| f.outcome.is_ok()).map(Found::json).collect::<Vec<_>>(),
+            "rejected": found.iter().filter(|f| f.outcome.is_err()).map(Found::json).collect::<Vec<_>>(),
         })),
-        OutputFormat::Text => {
-            if verified > 0 {
-                println!(
-                    "Verified {verified} attestation{} of {image}",
-                    if verified == 1 { "" } else { "s" }
-                );
-            } else if relevant.is_empty() {
-                println!(
-                    "DENIED {image}: no attestation{} found",
-                    wanted
-                        .as_deref()
-                        .map(|w| format!(" of type {w}"))
-                        .unwrap_or_default()
-                );
-            } else {
-                println!(
-                    "DENIED {image}: none of the {} attestations holds",
-                    relevant.len()
-                );
-            }
-            for bundle in &relevant {
-                match (&bundle.result, bundle.predicate()) {
-                    (Ok(_), predicate) => {
-                        println!(
-                            "  ok       {}: {}",
-                            bundle.describe(),
-                            bundle.predicate_type.as_deref().unwrap_or("")
-                        );
-                        if let Some(predicate) = predicate {
-                            let text = serde_json::to_string_pretty(predicate).unwrap_or_default();
-                            for line in text.lines() {
-                                println!("           {line}");
-                            }
-                        }
-                    }
-                    (Err(reason), _) => println!("  rejected {}: {reason}", bundle.describe()),
-                }
-            }
-        }
+        OutputFormat::Text => print_attestations(&image, wanted.as_deref(), &found, ok),
     }
-    Ok(if verified > 0 {
+    Ok(if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+fn print_attestations(image: &str, wanted: Option<&str>, found: &[Found], ok: bool) {
+    let verified = found.iter().filter(|f| f.outcome.is_ok()).count();
+    let denied = found
+        .iter()
+        .filter(|f| f.policy_allows() == Some(false))
+        .count();
+    let of_type = wanted.map(|w| format!(" of type {w}")).unwrap_or_default();
+    if ok {
+        println!(
+            "Verified {verified} attestation{}{of_type} of {image}",
+            if verified == 1 { "" } else { "s" }
+        );
+    } else if denied > 0 {
+        println!(
+            "DENIED {image}: the policy denies {denied} of the {verified} verified attestation{}{of_type}",
+            if verified == 1 { "" } else { "s" }
+        );
+    } else if found.is_empty() {
+        println!("DENIED {image}: no attestation found");
+    } else {
+        println!(
+            "DENIED {image}: none of the {} attestation{} holds{of_type}",
+            found.len(),
+            if found.len() == 1 { "" } else { "s" }
+        );
+    }
+    for entry in found {
+        let kind = entry.predicate_type.as_deref().unwrap_or("unknown type");
+        let place = format!("{} {}", entry.store, entry.position);
+        match &entry.outcome {
+            Ok(attested) => {
+                match &attested.policy {
+                    None => println!("  ok       {place}: {kind}"),
+                    Some(Ok(decision)) if decision.allowed => {
+                        println!("  ok       {place}: {kind}, policy allows");
+                    }
+                    Some(Ok(decision)) => {
+                        println!("  denied   {place}: {kind}, policy denies:");
+                        for message in &decision.messages {
+                            println!("             - {message}");
+                        }
+                    }
+                    Some(Err(error)) => println!("  denied   {place}: {kind}, {error}"),
+                }
+                if let Some(Ok(decision)) = &attested.policy {
+                    for warning in &decision.warnings {
+                        println!("             warning: {warning}");
+                    }
+                }
+                if let Some(predicate) = attested.statement.get("predicate") {
+                    let text = serde_json::to_string_pretty(predicate).unwrap_or_default();
+                    for line in text.lines() {
+                        println!("           {line}");
+                    }
+                }
+            }
+            Err(refusal) if refusal.check == "predicate-type-mismatch" => {
+                println!("  skipped  {place}: {}", refusal.reason);
+            }
+            Err(refusal) => println!("  rejected {place}: [{}] {}", refusal.check, refusal.reason),
+        }
+    }
 }
 
 pub(crate) async fn tree(args: TreeArgs) -> Result<ExitCode, CliError> {
@@ -248,7 +470,9 @@ pub(crate) async fn tree(args: TreeArgs) -> Result<ExitCode, CliError> {
     // cosign's tag layout: `.sig`, `.att`, `.sbom`, each a manifest of layers.
     let mut tags = BTreeMap::new();
     for suffix in ["sig", "att", "sbom"] {
-        let tag = signature_tag(&digest).replace(".sig", &format!(".{suffix}"));
+        let tag = Attachment::Signatures
+            .tag(&digest)
+            .replace(".sig", &format!(".{suffix}"));
         debug_assert!(is_cosign_tag(&tag));
         let Some(fetched) = store.manifest(&ManifestRef::Tag(tag.clone())).await? else {
             continue;

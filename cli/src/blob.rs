@@ -92,13 +92,14 @@ pub(crate) struct AttestBlobArgs {
     /// The private key (cosign's encrypted format, or PKCS#8 / SEC1 / PKCS#1 PEM).
     #[arg(long, short = 'k', value_name = "FILE")]
     key: PathBuf,
-    /// The predicate: a JSON document.
+    /// The predicate: a JSON document (at most 16 MiB), or an in-toto statement about FILE
+    /// (as `vouch provenance` writes), whose predicate and type are used.
     #[arg(long, value_name = "FILE")]
     predicate: PathBuf,
     /// The predicate type: slsaprovenance1, slsaprovenance, slsaprovenance02, cyclonedx,
-    /// spdxjson, spdx, vuln, custom, or a URI.
-    #[arg(long = "type", value_name = "TYPE", default_value = "custom")]
-    predicate_type: String,
+    /// spdxjson, spdx, vuln, custom (the default), or a URI.
+    #[arg(long = "type", value_name = "TYPE")]
+    predicate_type: Option<String>,
     /// Where to write the bundle.
     #[arg(long, value_name = "FILE")]
     bundle: PathBuf,
@@ -115,25 +116,6 @@ pub(crate) struct AttestBlobArgs {
     /// The file the statement is about (its subject).
     #[arg(value_name = "FILE")]
     file: PathBuf,
-}
-
-/// The predicate type URI for cosign's `--type` shorthands; anything else must be a URI.
-pub(crate) fn predicate_type_uri(name: &str) -> Result<String, CliError> {
-    Ok(match name {
-        "slsaprovenance1" => "https://slsa.dev/provenance/v1",
-        "slsaprovenance" | "slsaprovenance02" => "https://slsa.dev/provenance/v0.2",
-        "cyclonedx" => "https://cyclonedx.org/bom",
-        "spdxjson" | "spdx" => "https://spdx.dev/Document",
-        "vuln" => "https://cosign.sigstore.dev/attestation/vuln/v1",
-        "custom" => "https://cosign.sigstore.dev/attestation/v1",
-        uri if uri.contains("://") => uri,
-        other => {
-            return Err(CliError::Usage(format!(
-                "--type {other:?} is neither a known predicate type nor a URI"
-            )));
-        }
-    }
-    .to_owned())
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
@@ -285,17 +267,12 @@ pub(crate) async fn sign_blob(args: SignBlobArgs) -> Result<ExitCode, CliError> 
 
 pub(crate) async fn attest_blob(args: AttestBlobArgs) -> Result<ExitCode, CliError> {
     let contents = read_file(&args.file)?;
-    let predicate_type = predicate_type_uri(&args.predicate_type)?;
-    let predicate = read_file(&args.predicate)?;
-    let predicate: serde_json::Value =
-        serde_json::from_slice(&predicate).map_err(|e| CliError::Input {
-            path: args.predicate.clone(),
-            reason: format!("not JSON: {e}"),
-        })?;
+    let digest = Digest::sha256(&contents);
+    let predicate =
+        crate::predicate::read_predicate(&args.predicate, args.predicate_type.as_deref(), &digest)?;
     if !args.force && args.bundle.exists() {
         return Err(CliError::Exists { path: args.bundle });
     }
-    let digest = Digest::sha256(&contents);
     let name = args
         .file
         .file_name()
@@ -303,8 +280,8 @@ pub(crate) async fn attest_blob(args: AttestBlobArgs) -> Result<ExitCode, CliErr
         .unwrap_or_default();
     let statement = Statement::new(
         vec![ResourceDescriptor::for_digest(name, &digest)],
-        predicate_type,
-        Some(predicate),
+        predicate.predicate_type,
+        Some(predicate.value),
     )
     .map_err(|e| CliError::Input {
         path: args.predicate.clone(),

@@ -17,6 +17,7 @@ mod error;
 mod keys;
 mod output;
 mod password;
+mod predicate;
 mod rekor;
 mod sign;
 mod verify;

@@ -2,7 +2,9 @@
 //! signatures of the manifest `sha256:<hex>` live in one image manifest tagged
 //! `sha256-<hex>.sig` in the same repository, one layer per signature. Each layer's blob is
 //! the signed payload (media type [`SIMPLE_SIGNING_MEDIA_TYPE`]); the base64 signature is the
-//! layer annotation [`SIGNATURE_ANNOTATION`].
+//! layer annotation [`SIGNATURE_ANNOTATION`]. Attestations live the same way under
+//! `sha256-<hex>.att` (cosign `attest`): each layer's blob is a DSSE envelope (media type
+//! [`DSSE_LAYER_MEDIA_TYPE`]) annotated with its statement's [`PREDICATE_TYPE_ANNOTATION`].
 //!
 //! Reading is bounded ([`Limits`](crate::Limits)): the manifest size, the number of layers and
 //! each payload's size. Appending keeps every layer already there, and survives concurrent
@@ -11,7 +13,7 @@
 //! read-to-write window, merging again if another writer's stale manifest replaced ours (the
 //! loop is shared with the referrers tag schema, in `settle.rs`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use futures_util::{StreamExt, TryStreamExt};
 use vouch_keys::Digest;
@@ -32,12 +34,60 @@ pub const CHAIN_ANNOTATION: &str = "dev.sigstore.cosign/chain";
 /// Layer annotation holding a Rekor bundle.
 pub const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
 
+/// Media type of an attestation layer: a DSSE envelope (cosign's `types.DssePayloadType`).
+pub const DSSE_LAYER_MEDIA_TYPE: &str = "application/vnd.dsse.envelope.v1+json";
+/// Layer annotation naming the predicate type of an attestation layer's statement.
+pub const PREDICATE_TYPE_ANNOTATION: &str = "predicateType";
+
 /// How many payload blobs are fetched at once.
 const FETCH_CONCURRENCY: usize = 8;
 
 /// The tag of the signatures of `digest`: `sha256-<hex>.sig`.
 pub fn signature_tag(digest: &Digest) -> String {
-    format!("{}-{}.sig", digest.algorithm().name(), digest.hex())
+    Attachment::Signatures.tag(digest)
+}
+
+/// The tag of the attestations of `digest`: `sha256-<hex>.att`.
+pub fn attestation_tag(digest: &Digest) -> String {
+    Attachment::Attestations.tag(digest)
+}
+
+/// Which of cosign's tag-layout manifests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attachment {
+    /// Image signatures, `sha256-<hex>.sig`: simple-signing payloads.
+    Signatures,
+    /// Attestations, `sha256-<hex>.att`: DSSE envelopes.
+    Attestations,
+}
+
+impl Attachment {
+    /// The tag suffix: `sig` or `att`.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Self::Signatures => "sig",
+            Self::Attestations => "att",
+        }
+    }
+
+    /// The media type of the layers vouch writes: [`SIMPLE_SIGNING_MEDIA_TYPE`] or
+    /// [`DSSE_LAYER_MEDIA_TYPE`].
+    pub fn layer_media_type(self) -> &'static str {
+        match self {
+            Self::Signatures => SIMPLE_SIGNING_MEDIA_TYPE,
+            Self::Attestations => DSSE_LAYER_MEDIA_TYPE,
+        }
+    }
+
+    /// The tag holding this kind of attachment for `digest`: `<alg>-<hex>.<suffix>`.
+    pub fn tag(self, digest: &Digest) -> String {
+        format!(
+            "{}-{}.{}",
+            digest.algorithm().name(),
+            digest.hex(),
+            self.suffix()
+        )
+    }
 }
 
 /// True for cosign's attachment tags: `<alg>-<hex>.sig`, `.att` or `.sbom`.
@@ -71,12 +121,20 @@ impl SignatureLayer {
             .get(SIGNATURE_ANNOTATION)
             .map(String::as_str)
     }
+
+    /// The predicate type an attestation layer is annotated with, if any.
+    pub fn predicate_type(&self) -> Option<&str> {
+        self.descriptor
+            .annotations
+            .get(PREDICATE_TYPE_ANNOTATION)
+            .map(String::as_str)
+    }
 }
 
-/// Everything stored under an image's signature tag.
+/// Everything stored under an image's signature (or attestation) tag.
 #[derive(Debug)]
 pub struct SignatureSet {
-    /// The tag read (`sha256-<hex>.sig`).
+    /// The tag read (`sha256-<hex>.sig` or `.att`).
     pub tag: String,
     /// The signature manifest's digest; `None` when there is no signature manifest.
     pub manifest_digest: Option<Digest>,
@@ -92,7 +150,26 @@ pub async fn read_signatures(
     store: &Store,
     digest: &Digest,
 ) -> Result<SignatureSet, RegistryError> {
-    let tag = signature_tag(digest);
+    read_attachments(store, digest, Attachment::Signatures).await
+}
+
+/// Reads the attestation manifest of `digest` (`sha256-<hex>.att`) like [`read_signatures`]:
+/// each layer's payload is a DSSE envelope, unverified.
+pub async fn read_attestations(
+    store: &Store,
+    digest: &Digest,
+) -> Result<SignatureSet, RegistryError> {
+    read_attachments(store, digest, Attachment::Attestations).await
+}
+
+/// Reads the `kind` manifest of `digest` and fetches every layer's payload, with the limits
+/// of [`read_signatures`].
+pub async fn read_attachments(
+    store: &Store,
+    digest: &Digest,
+    kind: Attachment,
+) -> Result<SignatureSet, RegistryError> {
+    let tag = kind.tag(digest);
     let Some(fetched) = store.manifest(&ManifestRef::Tag(tag.clone())).await? else {
         return Ok(SignatureSet {
             tag,
@@ -100,7 +177,7 @@ pub async fn read_signatures(
             layers: Vec::new(),
         });
     };
-    let manifest = signature_manifest(store, &tag, &fetched)?;
+    let manifest = attachment_manifest(store, &tag, &fetched)?;
     let limit = store.limits().max_signature_blob_bytes;
     let layers = futures_util::stream::iter(manifest.layers.into_iter().enumerate())
         .map(|(index, descriptor)| async move {
@@ -129,8 +206,8 @@ pub async fn read_signatures(
     })
 }
 
-/// Parses a signature manifest and applies the layer limit.
-fn signature_manifest(
+/// Parses a signature or attestation manifest and applies the layer limit.
+fn attachment_manifest(
     store: &Store,
     tag: &str,
     fetched: &FetchedManifest,
@@ -141,7 +218,7 @@ fn signature_manifest(
         Manifest::Index(_) => {
             return Err(RegistryError::BadManifest {
                 what,
-                reason: "a signature tag must hold an image manifest, not an index".into(),
+                reason: "a cosign signature or attestation tag must hold an image manifest, not an index".into(),
             });
         }
     };
@@ -167,29 +244,40 @@ pub struct NewSignature {
     pub annotations: BTreeMap<String, String>,
 }
 
-/// What [`attach_signature`] did.
+/// An attestation to attach: a signed DSSE envelope, stored as cosign stores attestations.
+#[derive(Debug, Clone)]
+pub struct NewAttestation {
+    /// The DSSE envelope, serialized (the layer's blob).
+    pub envelope: Vec<u8>,
+    /// The predicate type of the statement inside, recorded in the layer annotation
+    /// [`PREDICATE_TYPE_ANNOTATION`].
+    pub predicate_type: String,
+    /// Further layer annotations (certificate, chain, bundle).
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// What [`attach_signature`] or [`attach_attestation`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attached {
-    /// The signature tag written.
+    /// The tag written (`sha256-<hex>.sig` or `.att`).
     pub tag: String,
-    /// The digest of the signature manifest that holds the signature.
+    /// The digest of the manifest that holds the new layer.
     pub manifest_digest: Digest,
     /// How many layers that manifest has.
     pub layers: usize,
     /// True when an identical layer (same payload, same signature) was already there, so
     /// nothing was written.
     pub already_present: bool,
+    /// How many earlier layers were removed because the new one replaces them (attestations
+    /// of the same predicate type, with `replace`); 0 otherwise.
+    pub replaced: usize,
 }
 
-impl NewSignature {
-    fn layer(&self, payload: &Descriptor) -> Descriptor {
-        let mut layer = payload.clone();
-        layer.annotations = self.annotations.clone();
-        layer
-            .annotations
-            .insert(SIGNATURE_ANNOTATION.into(), self.signature.clone());
-        layer
-    }
+/// The layer a new attachment becomes: the payload blob's descriptor with its annotations.
+fn layer(payload: &Descriptor, annotations: &BTreeMap<String, String>) -> Descriptor {
+    let mut layer = payload.clone();
+    layer.annotations = annotations.clone();
+    layer
 }
 
 /// True when `layers` holds a layer with the same payload digest and signature as `ours`.
@@ -219,10 +307,21 @@ fn signature_config(layers: &[Descriptor]) -> Vec<u8> {
     config.to_string().into_bytes()
 }
 
-/// The layers of `current` followed by `ours`.
-fn merged_layers(current: Option<&ImageManifest>, ours: &Descriptor) -> Vec<Descriptor> {
-    let mut layers = current.map(|m| m.layers.clone()).unwrap_or_default();
-    layers.push(ours.clone());
+/// The layers of `current` without the `doomed` ones, followed by `ours`.
+fn merged_layers(
+    current: Option<&ImageManifest>,
+    ours: &Descriptor,
+    doomed: &BTreeSet<Digest>,
+) -> Vec<Descriptor> {
+    let mut layers: Vec<Descriptor> = current
+        .map(|m| m.layers.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|l| !doomed.contains(&l.digest))
+        .collect();
+    if !contains(&layers, ours) {
+        layers.push(ours.clone());
+    }
     layers
 }
 
@@ -253,20 +352,6 @@ fn manifest_bytes(
     serde_json::to_vec(&manifest).unwrap_or_default()
 }
 
-fn attached(
-    tag: &str,
-    fetched: &FetchedManifest,
-    layers: usize,
-    already_present: bool,
-) -> Attached {
-    Attached {
-        tag: tag.to_owned(),
-        manifest_digest: fetched.digest.clone(),
-        layers,
-        already_present,
-    }
-}
-
 /// Appends `signature` to the signature manifest of `digest`, keeping every layer already
 /// there; does nothing if an identical layer exists. See the module docs for how concurrent
 /// writers are handled; gives [`RegistryError::Contention`] if they never settle.
@@ -275,28 +360,143 @@ pub async fn attach_signature(
     digest: &Digest,
     signature: &NewSignature,
 ) -> Result<Attached, RegistryError> {
-    let tag = signature_tag(digest);
+    let mut annotations = signature.annotations.clone();
+    annotations.insert(SIGNATURE_ANNOTATION.into(), signature.signature.clone());
+    attach(
+        store,
+        digest,
+        Attachment::Signatures,
+        &signature.payload,
+        annotations,
+        None,
+    )
+    .await
+}
+
+/// Appends `attestation` to the attestation manifest (`sha256-<hex>.att`) of `digest`, as
+/// cosign does: the envelope as a layer of media type [`DSSE_LAYER_MEDIA_TYPE`], annotated
+/// with its predicate type and an empty signature annotation (the signatures are inside the
+/// envelope). Every layer already there is kept, unless `replace` is set: then the
+/// attestations of the same predicate type that were there when the call began are removed
+/// (by their annotation, or, for layers written without one, by the statement inside). An
+/// attestation written concurrently by another writer is never removed. Does nothing if an
+/// identical layer exists and nothing is to be replaced.
+pub async fn attach_attestation(
+    store: &Store,
+    digest: &Digest,
+    attestation: &NewAttestation,
+    replace: bool,
+) -> Result<Attached, RegistryError> {
+    let mut annotations = attestation.annotations.clone();
+    annotations.insert(SIGNATURE_ANNOTATION.into(), String::new());
+    annotations.insert(
+        PREDICATE_TYPE_ANNOTATION.into(),
+        attestation.predicate_type.clone(),
+    );
+    let replace = replace.then_some(attestation.predicate_type.as_str());
+    attach(
+        store,
+        digest,
+        Attachment::Attestations,
+        &attestation.envelope,
+        annotations,
+        replace,
+    )
+    .await
+}
+
+/// The predicate type of an attestation layer: its annotation, else the `predicateType` of
+/// the statement in the envelope `payload` (when it can be read).
+fn layer_predicate_type(layer: &Descriptor, payload: Option<&[u8]>) -> Option<String> {
+    if let Some(annotated) = layer.annotations.get(PREDICATE_TYPE_ANNOTATION) {
+        return Some(annotated.clone());
+    }
+    use base64::Engine as _;
+    let envelope: serde_json::Value = serde_json::from_slice(payload?).ok()?;
+    let statement = base64::engine::general_purpose::STANDARD
+        .decode(envelope.get("payload")?.as_str()?)
+        .ok()?;
+    let statement: serde_json::Value = serde_json::from_slice(&statement).ok()?;
+    Some(statement.get("predicateType")?.as_str()?.to_owned())
+}
+
+/// The layers of `manifest` that an attestation of `predicate_type` replaces (not `ours`).
+async fn doomed_layers(
+    store: &Store,
+    manifest: &ImageManifest,
+    ours: &Descriptor,
+    predicate_type: &str,
+) -> Result<BTreeSet<Digest>, RegistryError> {
+    let limit = store.limits().max_signature_blob_bytes;
+    let mut doomed = BTreeSet::new();
+    for layer in &manifest.layers {
+        if layer.digest == ours.digest {
+            continue;
+        }
+        let payload = if layer.annotations.contains_key(PREDICATE_TYPE_ANNOTATION) {
+            None
+        } else {
+            match store.blob(layer, limit).await {
+                Ok(bytes) => Some(bytes),
+                Err(
+                    RegistryError::NotFound { .. }
+                    | RegistryError::TooLarge { .. }
+                    | RegistryError::DigestMismatch { .. },
+                ) => None,
+                Err(e) => return Err(e),
+            }
+        };
+        if layer_predicate_type(layer, payload.as_deref()).as_deref() == Some(predicate_type) {
+            doomed.insert(layer.digest.clone());
+        }
+    }
+    Ok(doomed)
+}
+
+/// Adds the layer of `payload` with `annotations` to the `kind` manifest of `digest`,
+/// removing the layers an attestation of predicate type `replace` replaces.
+async fn attach(
+    store: &Store,
+    digest: &Digest,
+    kind: Attachment,
+    payload: &[u8],
+    annotations: BTreeMap<String, String>,
+    replace: Option<&str>,
+) -> Result<Attached, RegistryError> {
+    let tag = kind.tag(digest);
     let manifest_ref = ManifestRef::Tag(tag.clone());
-    let payload = store
-        .put_blob(SIMPLE_SIGNING_MEDIA_TYPE, &signature.payload)
-        .await?;
-    let ours = signature.layer(&payload);
+    let blob = store.put_blob(kind.layer_media_type(), payload).await?;
+    let ours = layer(&blob, &annotations);
 
     if let Store::Layout { layout, limits } = store {
         // The layout lock makes the read-modify-write atomic among vouch writers.
+        let current = layout.locked(|| {
+            layout
+                .read_tagged_manifest(&tag, limits.max_manifest_bytes)?
+                .map(|fetched| attachment_manifest(store, &tag, &fetched).map(|m| (fetched, m)))
+                .transpose()
+        })?;
+        // Replaced layers are found outside the lock (reading blobs is async), then removed
+        // under it; a layer added in between is not of "what was there when we began".
+        let doomed = match (&current, replace) {
+            (Some((_, manifest)), Some(predicate_type)) => {
+                doomed_layers(store, manifest, &ours, predicate_type).await?
+            }
+            _ => BTreeSet::new(),
+        };
         return layout.locked(|| {
-            let current = layout.read_tagged_manifest(&tag, limits.max_manifest_bytes)?;
-            let current = match current {
-                Some(fetched) => {
-                    let manifest = signature_manifest(store, &tag, &fetched)?;
-                    if contains(&manifest.layers, &ours) {
-                        return Ok(attached(&tag, &fetched, manifest.layers.len(), true));
-                    }
-                    Some(manifest)
-                }
-                None => None,
-            };
-            let layers = merged_layers(current.as_ref(), &ours);
+            let current = layout
+                .read_tagged_manifest(&tag, limits.max_manifest_bytes)?
+                .map(|fetched| attachment_manifest(store, &tag, &fetched).map(|m| (fetched, m)))
+                .transpose()?;
+            if let Some((fetched, manifest)) = &current
+                && holds(manifest, &ours, &doomed)
+            {
+                return Ok(attached(&tag, fetched, manifest.layers.len(), true, 0));
+            }
+            let current = current.map(|(_, manifest)| manifest);
+            let replaced = removed(current.as_ref(), &doomed);
+            let layers = merged_layers(current.as_ref(), &ours, &doomed);
             let count = layers.len();
             let config = layout.write_blob(media_types::OCI_CONFIG, &signature_config(&layers))?;
             let bytes = manifest_bytes(current, layers, config);
@@ -308,16 +508,25 @@ pub async fn attach_signature(
                 manifest_digest,
                 layers: count,
                 already_present: false,
+                replaced,
             })
         });
     }
 
-    let append = SignatureAppend {
+    let mut append = LayerAppend {
         store,
         tag: &tag,
         manifest_ref: &manifest_ref,
         ours: &ours,
+        doomed: BTreeSet::new(),
     };
+    let mut replaced = 0;
+    if let Some(predicate_type) = replace
+        && let Some((_, manifest)) = append.read().await?
+    {
+        append.doomed = doomed_layers(store, &manifest, &ours, predicate_type).await?;
+        replaced = removed(Some(&manifest), &append.doomed);
+    }
     let settled = append_settled(&store.describe(&manifest_ref), &append).await?;
     let (fetched, manifest) = &settled.current;
     Ok(attached(
@@ -325,24 +534,57 @@ pub async fn attach_signature(
         fetched,
         manifest.layers.len(),
         settled.already_present,
+        if settled.already_present { 0 } else { replaced },
     ))
 }
 
-/// Appending one layer to a registry's signature manifest.
-struct SignatureAppend<'a> {
+/// Whether `manifest` has `ours` and none of the `doomed` layers.
+fn holds(manifest: &ImageManifest, ours: &Descriptor, doomed: &BTreeSet<Digest>) -> bool {
+    contains(&manifest.layers, ours) && !manifest.layers.iter().any(|l| doomed.contains(&l.digest))
+}
+
+/// How many layers of `current` are `doomed`.
+fn removed(current: Option<&ImageManifest>, doomed: &BTreeSet<Digest>) -> usize {
+    current.map_or(0, |m| {
+        m.layers
+            .iter()
+            .filter(|l| doomed.contains(&l.digest))
+            .count()
+    })
+}
+
+fn attached(
+    tag: &str,
+    fetched: &FetchedManifest,
+    layers: usize,
+    already_present: bool,
+    replaced: usize,
+) -> Attached {
+    Attached {
+        tag: tag.to_owned(),
+        manifest_digest: fetched.digest.clone(),
+        layers,
+        already_present,
+        replaced,
+    }
+}
+
+/// Adding one layer to (and removing the replaced ones from) a registry's tag-layout manifest.
+struct LayerAppend<'a> {
     store: &'a Store,
     tag: &'a str,
     manifest_ref: &'a ManifestRef,
     ours: &'a Descriptor,
+    doomed: BTreeSet<Digest>,
 }
 
-impl Append for SignatureAppend<'_> {
+impl Append for LayerAppend<'_> {
     type Current = (FetchedManifest, ImageManifest);
 
     async fn read(&self) -> Result<Option<Self::Current>, RegistryError> {
         match self.store.manifest(self.manifest_ref).await? {
             Some(fetched) => {
-                let manifest = signature_manifest(self.store, self.tag, &fetched)?;
+                let manifest = attachment_manifest(self.store, self.tag, &fetched)?;
                 Ok(Some((fetched, manifest)))
             }
             None => Ok(None),
@@ -350,12 +592,12 @@ impl Append for SignatureAppend<'_> {
     }
 
     fn holds_ours(&self, (_, manifest): &Self::Current) -> bool {
-        contains(&manifest.layers, self.ours)
+        holds(manifest, self.ours, &self.doomed)
     }
 
     async fn write(&self, current: Option<Self::Current>) -> Result<(), RegistryError> {
         let current = current.map(|(_, manifest)| manifest);
-        let layers = merged_layers(current.as_ref(), self.ours);
+        let layers = merged_layers(current.as_ref(), self.ours, &self.doomed);
         let config = self
             .store
             .put_blob(media_types::OCI_CONFIG, &signature_config(&layers))

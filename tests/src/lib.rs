@@ -141,7 +141,8 @@ pub struct Run {
     pub stderr: String,
 }
 
-impl Run {
+impl From<std::process::Output> for Run {
+    /// The exit code and the output, decoded as UTF-8 (lossily).
     fn from(output: std::process::Output) -> Run {
         Run {
             code: output.status.code().unwrap_or(-1),
@@ -149,7 +150,9 @@ impl Run {
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         }
     }
+}
 
+impl Run {
     /// Panics with the whole output unless the exit code is `code`.
     pub fn expect_code(self, code: i32) -> Run {
         assert_eq!(self.code, code, "unexpected exit code; output:\n{self:#?}");

@@ -14,6 +14,8 @@ use vouch_tests::{
 fn attest(key: &KeyPair, predicate: &str, kind: &str, image: &str) -> Child {
     vouch_command(&[
         "attest",
+        "--bundle-format",
+        "v3",
         "--key",
         key.key.to_str().unwrap(),
         "--predicate",

@@ -510,6 +510,24 @@ pub enum VerifyError {
         /// The log id looked up, base64.
         log_id: String,
     },
+    /// A Rego policy that cannot be used: it does not parse, or decides nothing.
+    #[error("policy {policy}: {reason}")]
+    RegoInvalid {
+        /// The policy's name (its file).
+        policy: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A Rego policy whose evaluation failed (not a denial: the policy could not decide).
+    #[error("policy {policy}: evaluating {rule} failed: {reason}")]
+    RegoEvaluation {
+        /// The policy's name (its file).
+        policy: String,
+        /// The rule being evaluated.
+        rule: String,
+        /// Why it failed.
+        reason: String,
+    },
 }
 
 /// Which Sigstore JSON document a parse error is about.
@@ -582,6 +600,7 @@ impl VerifyError {
                 "tlog-signed-entry-timestamp"
             }
             E::TrustedValidityMissing { .. } => "trusted-root",
+            E::RegoInvalid { .. } | E::RegoEvaluation { .. } => "policy",
             E::Time(_)
             | E::MalformedJson { .. }
             | E::UnsupportedMediaType { .. }

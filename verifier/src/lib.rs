@@ -66,6 +66,7 @@
 //! assert_eq!(denied.check(), "artifact-digest");
 //! ```
 
+pub mod attestation;
 pub mod bundle;
 pub mod checkpoint;
 pub mod cosign;
@@ -73,6 +74,7 @@ pub mod entry;
 pub mod error;
 pub mod identity;
 pub mod merkle;
+pub mod rego;
 pub mod rekor;
 pub mod sct;
 pub mod time;
@@ -92,6 +94,11 @@ impl<T> Verified<T> {
     /// The verified value.
     pub fn get(&self) -> &T {
         &self.0
+    }
+
+    /// The verified value, owned (it stays what was verified; it just no longer says so).
+    pub fn into_inner(self) -> T {
+        self.0
     }
 }
 

@@ -1,0 +1,341 @@
+//! Conditions on attestations, written in Rego (evaluated by `regorus`, a Rust interpreter of
+//! OPA's language), as cosign's `verify-attestation --policy` takes them.
+//!
+//! The `input` document is the attestation's in-toto statement (`_type`, `subject`,
+//! `predicateType`, `predicate`). A policy decides with one or more of these rules, in the
+//! package it declares:
+//!
+//! * `deny`: a set (or array) of messages; the statement is denied when it is non-empty, and
+//!   the messages are the reasons shown to the user (the conftest / Gatekeeper style);
+//! * `allow`: must be `true` (cosign's contract: it queries `data.signature.allow`); `false` or
+//!   undefined denies;
+//! * `isCompliant`: cosign's newer form, an object `{"result": bool, "error": "...",
+//!   "warning": "..."}`; `result` must be `true`.
+//!
+//! Every rule the policy defines must pass. A policy that defines none of them is refused
+//! when it is read, as is one that does not parse. Policies may be written for Rego v1 (OPA
+//! 1.x, the default) or v0 (what cosign evaluates): v1 is tried first, then v0.
+//!
+//! A policy is trusted input, like the key it comes with: its evaluation is not bounded in
+//! time or memory (regorus checks its time limit only between rules, not inside
+//! comprehensions, so a limit would promise what it does not keep).
+//!
+//! ```
+//! use vouch_verifier::rego::RegoPolicy;
+//!
+//! let policy = RegoPolicy::parse("builder.rego", r#"
+//!     package signature
+//!     import rego.v1
+//!     deny contains msg if {
+//!         input.predicate.runDetails.builder.id != "https://github.com/actions/runner/github-hosted"
+//!         msg := sprintf("untrusted builder %s", [input.predicate.runDetails.builder.id])
+//!     }
+//! "#).unwrap();
+//! let good = serde_json::json!({"predicate": {"runDetails": {"builder": {"id": "https://github.com/actions/runner/github-hosted"}}}});
+//! assert!(policy.evaluate(&good).unwrap().allowed);
+//! let bad = serde_json::json!({"predicate": {"runDetails": {"builder": {"id": "https://evil.example"}}}});
+//! let decision = policy.evaluate(&bad).unwrap();
+//! assert!(!decision.allowed);
+//! assert_eq!(decision.messages, ["untrusted builder https://evil.example"]);
+//! ```
+
+use regorus::{Engine, Value};
+use serde::Serialize;
+
+use crate::VerifyError;
+
+/// The message regorus gives for a rule path that the policy does not define.
+const NO_SUCH_RULE: &str = "not a valid rule path";
+
+/// A parsed Rego policy, ready to evaluate statements. Cheap to evaluate many times.
+#[derive(Clone)]
+pub struct RegoPolicy {
+    name: String,
+    engine: Engine,
+    package: String,
+    allow: bool,
+    deny: bool,
+    is_compliant: bool,
+}
+
+impl std::fmt::Debug for RegoPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegoPolicy")
+            .field("name", &self.name)
+            .field("package", &self.package)
+            .field("allow", &self.allow)
+            .field("deny", &self.deny)
+            .field("is_compliant", &self.is_compliant)
+            .finish()
+    }
+}
+
+/// What a policy said about one statement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyDecision {
+    /// True when every rule the policy defines passes.
+    pub allowed: bool,
+    /// Why it was denied: the `deny` messages, `isCompliant`'s `error`, or a sentence naming
+    /// the rule that did not hold. Empty when allowed.
+    pub messages: Vec<String>,
+    /// `isCompliant`'s `warning`, when it gives one (allowed or not).
+    pub warnings: Vec<String>,
+}
+
+impl RegoPolicy {
+    /// Parses `source` (named `name` in messages, usually its file name). Refuses a policy
+    /// that does not parse as Rego v1 or v0, and one that defines none of `allow`, `deny` and
+    /// `isCompliant` ([`VerifyError::RegoInvalid`]).
+    pub fn parse(name: &str, source: &str) -> Result<Self, VerifyError> {
+        let invalid = |reason: String| VerifyError::RegoInvalid {
+            policy: name.to_owned(),
+            reason,
+        };
+        let mut engine = Engine::new();
+        let package = match engine.add_policy(name.to_owned(), source.to_owned()) {
+            Ok(package) => package,
+            Err(v1) => {
+                let mut v0_engine = Engine::new();
+                v0_engine.set_rego_v0(true);
+                match v0_engine.add_policy(name.to_owned(), source.to_owned()) {
+                    Ok(package) => {
+                        engine = v0_engine;
+                        package
+                    }
+                    Err(_) => return Err(invalid(format!("does not parse as Rego: {v1}"))),
+                }
+            }
+        };
+        engine.set_input(Value::new_object());
+        let mut defines = |rule: &str| match engine.eval_rule(format!("{package}.{rule}")) {
+            Err(e) if e.to_string() == NO_SUCH_RULE => false,
+            // Evaluating against an empty input may fail or be undefined: the rule exists.
+            _ => true,
+        };
+        let (allow, deny, is_compliant) =
+            (defines("allow"), defines("deny"), defines("isCompliant"));
+        if !(allow || deny || is_compliant) {
+            return Err(invalid(format!(
+                "package {} defines none of the rules allow, deny and isCompliant",
+                package.trim_start_matches("data.")
+            )));
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            engine,
+            package,
+            allow,
+            deny,
+            is_compliant,
+        })
+    }
+
+    /// The policy's name, as given to [`RegoPolicy::parse`].
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The package the policy declares, without the leading `data.`.
+    pub fn package(&self) -> &str {
+        self.package.trim_start_matches("data.")
+    }
+
+    /// Evaluates the policy with `input` (a statement). Fails only when evaluation itself
+    /// fails (a builtin error, a rule with conflicting values, a rule of the wrong type), naming the rule; a policy that says no is an `Ok` with `allowed` false.
+    pub fn evaluate(&self, input: &serde_json::Value) -> Result<PolicyDecision, VerifyError> {
+        let failed = |rule: &str, reason: String| VerifyError::RegoEvaluation {
+            policy: self.name.clone(),
+            rule: format!("{}.{rule}", self.package()),
+            reason,
+        };
+        let mut engine = self.engine.clone();
+        let input =
+            Value::from_json_str(&input.to_string()).map_err(|e| failed("input", e.to_string()))?;
+        engine.set_input(input);
+        let mut decision = PolicyDecision {
+            allowed: true,
+            messages: Vec::new(),
+            warnings: Vec::new(),
+        };
+        let mut eval = |rule: &str| {
+            engine
+                .eval_rule(format!("{}.{rule}", self.package))
+                .map_err(|e| failed(rule, e.to_string()))
+        };
+        if self.deny {
+            match eval("deny")? {
+                Value::Undefined => {}
+                Value::Set(messages) => decision.messages.extend(messages.iter().map(message)),
+                Value::Array(messages) => decision.messages.extend(messages.iter().map(message)),
+                Value::Bool(false) => {}
+                Value::Bool(true) => decision.messages.push("deny is true".into()),
+                other => {
+                    return Err(failed(
+                        "deny",
+                        format!("must be a set of messages, not {}", message(&other)),
+                    ));
+                }
+            }
+        }
+        if self.allow {
+            match eval("allow")? {
+                Value::Bool(true) => {}
+                Value::Bool(false) => decision
+                    .messages
+                    .push(format!("{}.allow is false", self.package())),
+                Value::Undefined => decision.messages.push(format!(
+                    "{}.allow is undefined (no allow rule matched)",
+                    self.package()
+                )),
+                other => {
+                    return Err(failed(
+                        "allow",
+                        format!("must be a boolean, not {}", message(&other)),
+                    ));
+                }
+            }
+        }
+        if self.is_compliant {
+            let value = eval("isCompliant")?;
+            let field = |name: &str| match &value[name] {
+                Value::String(s) if !s.is_empty() => Some(s.to_string()),
+                _ => None,
+            };
+            decision.warnings.extend(field("warning"));
+            match &value["result"] {
+                Value::Bool(true) => {}
+                Value::Undefined if value == Value::Undefined => decision.messages.push(format!(
+                    "{}.isCompliant is undefined (no rule matched)",
+                    self.package()
+                )),
+                Value::Bool(false) | Value::Undefined => {
+                    decision.messages.push(field("error").unwrap_or_else(|| {
+                        format!("{}.isCompliant result is not true", self.package())
+                    }))
+                }
+                other => {
+                    return Err(failed(
+                        "isCompliant",
+                        format!("result must be a boolean, not {}", message(other)),
+                    ));
+                }
+            }
+        }
+        decision.allowed = decision.messages.is_empty();
+        Ok(decision)
+    }
+}
+
+/// A Rego value as a message: strings as they are, anything else as JSON.
+fn message(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.to_string(),
+        other => other.to_json_str().unwrap_or_else(|_| format!("{other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn statement(builder: &str) -> serde_json::Value {
+        serde_json::json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "predicateType": "https://slsa.dev/provenance/v1",
+            "predicate": {"runDetails": {"builder": {"id": builder}}},
+        })
+    }
+
+    #[test]
+    fn cosign_v0_allow_policies_are_read() {
+        let policy = RegoPolicy::parse(
+            "p.rego",
+            "package signature\n\nallow {\n  input.predicateType == \"https://slsa.dev/provenance/v1\"\n}\n",
+        )
+        .unwrap();
+        assert_eq!(policy.package(), "signature");
+        assert!(policy.evaluate(&statement("b")).unwrap().allowed);
+        let other = serde_json::json!({"predicateType": "https://example.com/other"});
+        let decision = policy.evaluate(&other).unwrap();
+        assert!(!decision.allowed);
+        assert_eq!(
+            decision.messages,
+            ["signature.allow is undefined (no allow rule matched)"]
+        );
+    }
+
+    #[test]
+    fn deny_messages_are_the_reasons() {
+        let policy = RegoPolicy::parse(
+            "p.rego",
+            r#"package vouch
+import rego.v1
+deny contains sprintf("builder %s is not trusted", [input.predicate.runDetails.builder.id]) if {
+    input.predicate.runDetails.builder.id != "good"
+}
+deny contains "always checked" if { input.predicateType == "" }
+"#,
+        )
+        .unwrap();
+        assert!(policy.evaluate(&statement("good")).unwrap().allowed);
+        let decision = policy.evaluate(&statement("evil")).unwrap();
+        assert_eq!(decision.messages, ["builder evil is not trusted"]);
+    }
+
+    #[test]
+    fn allow_and_deny_must_both_pass() {
+        let policy = RegoPolicy::parse(
+            "p.rego",
+            r#"package p
+import rego.v1
+default allow := false
+allow if input.predicate.runDetails.builder.id == "good"
+deny contains "no evil" if input.predicate.runDetails.builder.id == "evil"
+"#,
+        )
+        .unwrap();
+        assert!(policy.evaluate(&statement("good")).unwrap().allowed);
+        assert_eq!(
+            policy.evaluate(&statement("evil")).unwrap().messages,
+            ["no evil", "p.allow is false"]
+        );
+    }
+
+    #[test]
+    fn cosign_is_compliant_results_are_read() {
+        let policy = RegoPolicy::parse(
+            "p.rego",
+            r#"package sigstore
+import rego.v1
+default isCompliant := {"result": false, "error": "builder not trusted", "warning": "checked"}
+isCompliant := {"result": true, "warning": "checked"} if input.predicate.runDetails.builder.id == "good"
+"#,
+        )
+        .unwrap();
+        let good = policy.evaluate(&statement("good")).unwrap();
+        assert!(good.allowed);
+        assert_eq!(good.warnings, ["checked"]);
+        let bad = policy.evaluate(&statement("evil")).unwrap();
+        assert_eq!(bad.messages, ["builder not trusted"]);
+    }
+
+    #[test]
+    fn policies_without_a_decision_or_that_do_not_parse_are_refused() {
+        let none = RegoPolicy::parse("p.rego", "package p\nx := 1\n").unwrap_err();
+        assert_eq!(none.check(), "policy");
+        assert!(
+            none.to_string().contains("defines none of the rules"),
+            "{none}"
+        );
+        let broken = RegoPolicy::parse("broken.rego", "package p\nallow {{ if\n").unwrap_err();
+        assert!(broken.to_string().contains("broken.rego"), "{broken}");
+    }
+
+    #[test]
+    fn rules_of_the_wrong_type_are_evaluation_errors() {
+        let policy = RegoPolicy::parse("p.rego", "package p\nallow := \"yes\"\n").unwrap();
+        let e = policy.evaluate(&statement("good")).unwrap_err();
+        assert!(matches!(e, VerifyError::RegoEvaluation { .. }), "{e}");
+        assert!(e.to_string().contains("p.allow"), "{e}");
+    }
+}
