@@ -338,7 +338,7 @@ fn standard_algorithm(algorithm: &str) -> Option<HexLength> {
 }
 
 /// Checks one digest set entry against the spec's rule for its algorithm.
-fn check_digest(algorithm: &str, value: &str) -> Result<(), AttestationError> {
+pub(crate) fn check_digest(algorithm: &str, value: &str) -> Result<(), AttestationError> {
     let Some(rule) = standard_algorithm(algorithm) else {
         return Ok(());
     };
@@ -370,6 +370,14 @@ fn check_digest(algorithm: &str, value: &str) -> Result<(), AttestationError> {
         ))),
         _ => Ok(()),
     }
+}
+
+/// A descriptor's `content`, which protobuf JSON writes as base64 in the standard or the
+/// URL-safe alphabet, with or without padding.
+pub(crate) fn decode_content(encoded: &str) -> Option<Vec<u8>> {
+    [STANDARD, URL_SAFE, STANDARD_NO_PAD, URL_SAFE_NO_PAD]
+        .iter()
+        .find_map(|engine| engine.decode(encoded).ok())
 }
 
 impl ResourceDescriptor {
@@ -431,9 +439,7 @@ impl ResourceDescriptor {
         let content = match object.string("content")? {
             None | Some("") => None,
             Some(encoded) => Some(
-                [STANDARD, URL_SAFE, STANDARD_NO_PAD, URL_SAFE_NO_PAD]
-                    .iter()
-                    .find_map(|engine| engine.decode(encoded).ok())
+                decode_content(encoded)
                     .ok_or_else(|| format!("{} is not base64", object.path_of("content")))?,
             ),
         };

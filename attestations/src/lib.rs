@@ -7,6 +7,9 @@
 //!   serialization, signing and verifying with [`vouch_keys`] keys.
 //! * [`intoto`]: in-toto Statements v1 and v0.1 (the payload of an attestation envelope):
 //!   strict reading and matching subjects against a [`vouch_keys::Digest`].
+//! * [`slsa`]: SLSA build provenance v1 and v0.2 as typed, lossless models (builder id,
+//!   source repository and commit for a verifier or a policy), and provenance v1 statements
+//!   built from a GitHub Actions or GitLab CI environment, or from facts given by hand.
 //!
 //! Pure data in, data out: nothing here touches the network or the filesystem, and parsing is
 //! strict where the specification says consumers must be. The DSSE and in-toto readers refuse
@@ -47,6 +50,7 @@
 pub mod dsse;
 pub mod intoto;
 pub mod simple_signing;
+pub mod slsa;
 
 use vouch_keys::KeyType;
 
@@ -132,6 +136,38 @@ pub enum AttestationError {
     /// A resource descriptor sets none of `uri`, `digest` and `content`.
     #[error("resource descriptor has none of uri, digest and content")]
     EmptyResourceDescriptor,
+    /// A statement's `predicateType` is not a SLSA provenance version vouch models (v1 and
+    /// v0.2; v0.1 and the `?draft` forms are not).
+    #[error(
+        "predicateType is \"{found}\", expected \"https://slsa.dev/provenance/v1\" or \"https://slsa.dev/provenance/v0.2\""
+    )]
+    NotProvenance {
+        /// The `predicateType` found (truncated to 100 characters).
+        found: String,
+    },
+    /// A fact a provenance builder needs is not set: a CI variable that is unset or empty,
+    /// or an empty field of a generic build description.
+    #[error("{name} is not set")]
+    MissingBuildFact {
+        /// The variable (`GITHUB_SHA`) or field (`builder_id`).
+        name: &'static str,
+    },
+    /// A fact a provenance builder needs has a value it refuses.
+    #[error("{name} is \"{value}\": {reason}")]
+    InvalidBuildFact {
+        /// The variable (`GITHUB_SHA`) or field (`source_digest`).
+        name: &'static str,
+        /// The value found (truncated to 100 characters).
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Provenance was asked of the CI environment, and the environment is not one vouch
+    /// recognizes.
+    #[error(
+        "no supported CI environment: neither GITHUB_ACTIONS nor GITLAB_CI is \"true\"; describe the build with the generic provenance facts (builder id, source URI and digest)"
+    )]
+    NoCiDetected,
     /// A digest set value is not what its (known) algorithm produces.
     #[error("digest {algorithm} \"{value}\": {reason}")]
     InvalidDigest {
