@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # vouch quick start: build vouch, write a small image into an OCI layout (the embedded default
-# store: no registry needed), generate a key pair, sign the image, verify it, then show that a
-# tampered image fails verification and why.
+# store: no registry needed), generate a key pair, sign the image, verify it, write SLSA
+# provenance for it, attest it and verify the attestation against a Rego policy, then show
+# that a tampered image fails verification and why.
 #
 # Needs only Rust, bash, coreutils, tar and gzip. Work files go to $WORK (default: a new
 # temporary directory), which is printed at the end.
@@ -76,6 +77,36 @@ sig_tag="sha256-${image_digest#sha256:}.sig"
 
 say "Verifying it"
 run vouch verify --key "$WORK/cosign.pub" -a release=quickstart "oci:$WORK/image:v1"
+
+say "Writing SLSA provenance for it (outside CI, the build facts are given as flags)"
+run vouch provenance --builder-id https://ci.example/builders/quickstart \
+  --source-uri git+https://git.example/hello@refs/heads/main \
+  --source-digest gitCommit=0123456789abcdef0123456789abcdef01234567 \
+  --output "$WORK/provenance.json" --force "oci:$WORK/image:v1"
+
+say "Attesting the provenance (a signed DSSE envelope in the image's .att tag)"
+run vouch attest --key "$WORK/cosign.key" --predicate "$WORK/provenance.json" \
+  --type slsaprovenance1 --replace "oci:$WORK/image:v1"
+
+say "Verifying the attestation against a Rego policy on its builder and source"
+cat > "$WORK/policy.rego" <<'REGO'
+package signature
+import rego.v1
+
+deny contains msg if {
+	builder := input.predicate.runDetails.builder.id
+	builder != "https://ci.example/builders/quickstart"
+	msg := sprintf("built by %s, not the quickstart builder", [builder])
+}
+
+deny contains msg if {
+	some dependency in input.predicate.buildDefinition.resolvedDependencies
+	not startswith(dependency.uri, "git+https://git.example/")
+	msg := sprintf("source %s is not on git.example", [dependency.uri])
+}
+REGO
+run vouch verify-attestation --key "$WORK/cosign.pub" --type slsaprovenance1 \
+  --policy "$WORK/policy.rego" "oci:$WORK/image:v1"
 
 say "Tampering: a different image under the same tag, with the original signature copied to it"
 rm -rf "$WORK/tampered"

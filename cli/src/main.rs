@@ -18,6 +18,7 @@ mod keys;
 mod output;
 mod password;
 mod predicate;
+mod provenance;
 mod rekor;
 mod sign;
 mod verify;
@@ -92,6 +93,9 @@ enum Command {
     Attest(attest::AttestArgs),
     /// Verify the attestations of an image against a public key and print their predicates.
     VerifyAttestation(attest::VerifyAttestationArgs),
+    /// Write SLSA provenance v1 (an in-toto statement) for an image or a file, from the CI
+    /// run (GitHub Actions, GitLab CI) or from the build facts given as flags.
+    Provenance(provenance::ProvenanceArgs),
     /// Show the signatures, attestations and referrers attached to an image.
     Tree(attest::TreeArgs),
     /// Sign a file with a key; write a Sigstore bundle (v0.3, message signature), logged in
@@ -129,6 +133,7 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Triangulate(args) => verify::triangulate(args).await,
         Command::Attest(args) => attest::attest(args).await,
         Command::VerifyAttestation(args) => attest::verify_attestation(args).await,
+        Command::Provenance(args) => provenance::run(args).await,
         Command::Tree(args) => attest::tree(args).await,
         Command::SignBlob(args) => blob::sign_blob(args).await,
         Command::AttestBlob(args) => blob::attest_blob(args).await,

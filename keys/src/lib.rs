@@ -12,6 +12,8 @@
 //!   registry pairs with it, so a signature never verifies under a hash the signer did not use.
 //!
 //! * [`Digest`] is a validated content digest (`sha256:<hex>`), the name of everything signed.
+//! * [`der`] and [`time`] are the strict DER reader and the RFC 3339 / civil-date arithmetic
+//!   the other vouch crates share.
 //!
 //! Secrets (passwords, decrypted key bytes, derived keys) are zeroized when dropped, and no
 //! error message carries secret material.
@@ -41,6 +43,7 @@ mod digest;
 mod encrypted;
 mod private;
 mod public;
+pub mod time;
 
 pub use digest::{Digest, DigestAlgorithm, DigestError, Hasher};
 pub use encrypted::{EncryptedPrivateKey, ScryptCost};

@@ -18,10 +18,31 @@ use vouch_keys::{Digest, PrivateKey, PrivateKeyPem};
 use vouch_registry::cosign::{NewAttestation, attach_attestation, read_attestations};
 use vouch_registry::{ClientOptions, ImageReference, RegistryClient, Store, Target};
 use vouch_tests::{
-    KeyPair, Peer, Registry, Run, generate_key, push_image, unique, vouch, vouch_with_password,
+    KeyPair, Peer, Registry, Run, generate_key, push_image, unique, vouch, vouch_command,
+    vouch_with_password,
 };
 
 const SLSA_V1: &str = "https://slsa.dev/provenance/v1";
+
+/// The policy of the acceptance test: provenance built by acme/app's release workflow from
+/// github.com/acme/app, with a message naming the repository otherwise.
+const POLICY: &str = r#"package signature
+
+import rego.v1
+
+default allow := false
+
+allow if {
+	input.predicate.runDetails.builder.id == "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"
+	input.predicate.buildDefinition.externalParameters.workflow.repository == "https://github.com/acme/app"
+}
+
+deny contains msg if {
+	repository := input.predicate.buildDefinition.externalParameters.workflow.repository
+	repository != "https://github.com/acme/app"
+	msg := sprintf("provenance is from %s, not https://github.com/acme/app", [repository])
+}
+"#;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -33,6 +54,45 @@ fn runtime() -> tokio::runtime::Runtime {
 fn target(image: &str) -> Target {
     let client = RegistryClient::new(ClientOptions::default()).unwrap();
     Store::open(&client, &ImageReference::parse(image).unwrap()).unwrap()
+}
+
+/// The environment of a GitHub Actions run of `repository`'s release workflow.
+fn github_env(repository: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("GITHUB_ACTIONS", "true".into()),
+        ("GITHUB_SERVER_URL", "https://github.com".into()),
+        ("GITHUB_REPOSITORY", repository.into()),
+        ("GITHUB_REPOSITORY_ID", "123456789".into()),
+        ("GITHUB_REPOSITORY_OWNER_ID", "987654".into()),
+        ("GITHUB_REF", "refs/heads/main".into()),
+        (
+            "GITHUB_SHA",
+            "4f5d3c2b1a0918273645546372819a0b1c2d3e4f".into(),
+        ),
+        (
+            "GITHUB_WORKFLOW_REF",
+            format!("{repository}/.github/workflows/release.yml@refs/heads/main"),
+        ),
+        ("GITHUB_RUN_ID", "1122334455".into()),
+        ("GITHUB_RUN_ATTEMPT", "1".into()),
+        ("GITHUB_EVENT_NAME", "push".into()),
+        ("RUNNER_ENVIRONMENT", "github-hosted".into()),
+    ]
+}
+
+/// Runs `vouch provenance` for `image` in a clean environment holding `env`.
+fn provenance(image: &str, output: &Path, env: &[(&str, String)]) -> Run {
+    let mut command = vouch_command(&["provenance", "--output", output.to_str().unwrap(), image]);
+    command.env_clear();
+    for key in ["PATH", "HOME", "DOCKER_CONFIG"] {
+        if let Some(value) = std::env::var_os(key) {
+            command.env(key, value);
+        }
+    }
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    Run::from(command.output().unwrap())
 }
 
 fn attest(key: &KeyPair, predicate: &Path, kind: &str, image: &str, extra: &[&str]) -> Run {
@@ -55,6 +115,333 @@ fn verify_attestation(key: &KeyPair, image: &str, extra: &[&str], code: i32) -> 
     args.extend_from_slice(extra);
     args.push(image);
     vouch(&args).expect_code(code)
+}
+
+#[test]
+fn provenance_attested_verified_and_judged_by_a_rego_policy() {
+    let registry = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let key = generate_key(dir.path(), "release", "ecdsa-p256");
+    let second = generate_key(dir.path(), "second", "ed25519");
+    let image = push_image(&registry, &unique("provenance"), "v1");
+    let policy = dir.path().join("policy.rego");
+    fs::write(&policy, POLICY).unwrap();
+
+    // Two signatures, by two keys.
+    for signer in [&key, &second] {
+        vouch_with_password(
+            &signer.password,
+            &["sign", "--key", signer.key.to_str().unwrap(), &image.tagged],
+        )
+        .expect_code(0);
+    }
+
+    // Provenance from a GitHub Actions run of acme/app, about the image's digest.
+    let prov = dir.path().join("provenance.json");
+    provenance(&image.tagged, &prov, &github_env("acme/app")).expect_code(0);
+    let statement: serde_json::Value = serde_json::from_slice(&fs::read(&prov).unwrap()).unwrap();
+    assert_eq!(statement["predicateType"], SLSA_V1);
+    assert_eq!(
+        statement["subject"][0]["digest"]["sha256"],
+        image.digest.trim_start_matches("sha256:")
+    );
+
+    // Three attestations: the provenance, an SBOM and a vulnerability scan.
+    attest(&key, &prov, "slsaprovenance1", &image.tagged, &[]).expect_code(0);
+    let sbom = dir.path().join("sbom.json");
+    fs::write(
+        &sbom,
+        br#"{"bomFormat":"CycloneDX","specVersion":"1.6","components":[]}"#,
+    )
+    .unwrap();
+    attest(&key, &sbom, "cyclonedx", &image.tagged, &[]).expect_code(0);
+    let vuln = dir.path().join("vuln.json");
+    fs::write(
+        &vuln,
+        br#"{"scanner":{"uri":"pkg:github/aquasecurity/trivy@0.50.0","result":[]}}"#,
+    )
+    .unwrap();
+    attest(&key, &vuln, "vuln", &image.tagged, &[]).expect_code(0);
+
+    // tree lists the two signatures and the three attestations with their types.
+    let tree = vouch(&["tree", "-o", "json", &image.tagged])
+        .expect_code(0)
+        .json();
+    let hex = image.digest.trim_start_matches("sha256:");
+    assert_eq!(
+        tree["tags"][format!("sha256-{hex}.sig")]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "{tree:#}"
+    );
+    let attestations = tree["tags"][format!("sha256-{hex}.att")]
+        .as_array()
+        .unwrap();
+    let types: Vec<&str> = attestations
+        .iter()
+        .map(|a| a["predicate_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            SLSA_V1,
+            "https://cyclonedx.org/bom",
+            "https://cosign.sigstore.dev/attestation/vuln/v1"
+        ]
+    );
+    let text = vouch(&["tree", &image.tagged]).expect_code(0).stdout;
+    assert!(
+        text.contains("Attestations") && text.contains(SLSA_V1),
+        "{text}"
+    );
+
+    // The policy holds: builder and source repository as required.
+    let run = verify_attestation(
+        &key,
+        &image.tagged,
+        &[
+            "--type",
+            "slsaprovenance1",
+            "--policy",
+            policy.to_str().unwrap(),
+            "-o",
+            "json",
+        ],
+        0,
+    );
+    let report = run.json();
+    assert_eq!(report["verified"], true, "{report:#}");
+    let verified = report["attestations"].as_array().unwrap();
+    assert_eq!(verified.len(), 1, "{report:#}");
+    assert_eq!(verified[0]["store"], "tag-layout");
+    assert_eq!(verified[0]["policy"]["allowed"], true);
+    assert_eq!(
+        verified[0]["statement"]["predicate"]["runDetails"]["builder"]["id"],
+        "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"
+    );
+    // Text output prints the decoded predicate.
+    let text = verify_attestation(
+        &key,
+        &image.tagged,
+        &[
+            "--type",
+            "slsaprovenance1",
+            "--policy",
+            policy.to_str().unwrap(),
+        ],
+        0,
+    )
+    .stdout;
+    assert!(text.contains("policy allows"), "{text}");
+    assert!(text.contains("https://github.com/acme/app"), "{text}");
+    // Without a type, all three verify.
+    let all = verify_attestation(&key, &image.tagged, &["-o", "json"], 0).json();
+    assert_eq!(all["attestations"].as_array().unwrap().len(), 3);
+
+    // Provenance from another repository replaces the first; the policy denies it, with its
+    // message, and exit 1.
+    let evil = dir.path().join("evil.json");
+    provenance(&image.tagged, &evil, &github_env("evil/app")).expect_code(0);
+    let replaced = attest(
+        &key,
+        &evil,
+        "slsaprovenance1",
+        &image.tagged,
+        &["--replace", "-o", "json"],
+    )
+    .expect_code(0)
+    .json();
+    assert_eq!(replaced["stored"]["replaced"], 1, "{replaced:#}");
+    assert_eq!(replaced["stored"]["layers"], 3, "{replaced:#}");
+    let denied = verify_attestation(
+        &key,
+        &image.tagged,
+        &[
+            "--type",
+            "slsaprovenance1",
+            "--policy",
+            policy.to_str().unwrap(),
+        ],
+        1,
+    );
+    assert!(
+        denied.stdout.contains(
+            "provenance is from https://github.com/evil/app, not https://github.com/acme/app"
+        ),
+        "{}",
+        denied.stdout
+    );
+    assert!(denied.stdout.starts_with("DENIED"), "{}", denied.stdout);
+    let denied = verify_attestation(
+        &key,
+        &image.tagged,
+        &[
+            "--type",
+            "slsaprovenance1",
+            "--policy",
+            policy.to_str().unwrap(),
+            "-o",
+            "json",
+        ],
+        1,
+    )
+    .json();
+    assert_eq!(denied["verified"], false);
+    assert_eq!(denied["attestations"][0]["policy"]["allowed"], false);
+
+    // A policy that cannot be read is an input error, before the registry is asked.
+    let broken = dir.path().join("broken.rego");
+    fs::write(&broken, "package signature\nallow {{ if\n").unwrap();
+    let run = verify_attestation(
+        &key,
+        &image.tagged,
+        &["--policy", broken.to_str().unwrap()],
+        2,
+    );
+    assert!(run.stderr.contains("broken.rego"), "{}", run.stderr);
+}
+
+#[test]
+fn attestations_on_a_layout_append_and_replace() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    vouch_tests::umoci_image(&layout, "v1", "amd64");
+    let image = format!("oci:{}:v1", layout.display());
+    let key = generate_key(dir.path(), "key", "ed25519");
+    let first = dir.path().join("first.json");
+    fs::write(&first, br#"{"run": 1}"#).unwrap();
+    let second = dir.path().join("second.json");
+    fs::write(&second, br#"{"run": 2}"#).unwrap();
+    let sbom = dir.path().join("sbom.json");
+    fs::write(&sbom, br#"{"bomFormat":"CycloneDX"}"#).unwrap();
+
+    attest(
+        &key,
+        &first,
+        "https://example.com/TestResult/v1",
+        &image,
+        &[],
+    )
+    .expect_code(0);
+    attest(&key, &sbom, "cyclonedx", &image, &[]).expect_code(0);
+    // The same attestation again (Ed25519 signatures are deterministic: the same envelope)
+    // is not a second layer.
+    let again = attest(
+        &key,
+        &first,
+        "https://example.com/TestResult/v1",
+        &image,
+        &["-o", "json"],
+    )
+    .expect_code(0)
+    .json();
+    assert_eq!(again["stored"]["layers"], 2, "{again:#}");
+    assert_eq!(again["stored"]["already_present"], true, "{again:#}");
+    let replaced = attest(
+        &key,
+        &second,
+        "https://example.com/TestResult/v1",
+        &image,
+        &["--replace", "-o", "json"],
+    )
+    .expect_code(0)
+    .json();
+    assert_eq!(replaced["stored"]["replaced"], 1, "{replaced:#}");
+    assert_eq!(replaced["stored"]["layers"], 2, "{replaced:#}");
+
+    let report = verify_attestation(&key, &image, &["-o", "json"], 0).json();
+    let mut runs: Vec<_> = report["attestations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["statement"]["predicate"].clone())
+        .collect();
+    runs.sort_by_key(|p| p.to_string());
+    assert_eq!(
+        runs,
+        [
+            serde_json::json!({"bomFormat": "CycloneDX"}),
+            serde_json::json!({"run": 2})
+        ]
+    );
+}
+
+#[test]
+fn provenance_names_the_missing_fact_and_covers_files_and_gitlab() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = dir.path().join("app.tar.gz");
+    fs::write(&artifact, b"release archive").unwrap();
+    let artifact_text = artifact.to_str().unwrap();
+    let out = dir.path().join("out.json");
+
+    // Outside CI, without the generic facts: refused, pointing at the flags.
+    let run = provenance(artifact_text, &out, &[]).expect_code(2);
+    assert!(run.stderr.contains("--builder-id"), "{}", run.stderr);
+    // A GitHub run without its commit: the variable is named.
+    let mut env = github_env("acme/app");
+    env.retain(|(k, _)| *k != "GITHUB_SHA");
+    let run = provenance(artifact_text, &out, &env).expect_code(2);
+    assert!(
+        run.stderr.contains("GITHUB_SHA is not set"),
+        "{}",
+        run.stderr
+    );
+    assert!(!out.exists(), "nothing is written on refusal");
+
+    // GitLab CI: the file's digest is the subject, the commit the resolved dependency.
+    let gitlab = vec![
+        ("GITLAB_CI", "true".to_owned()),
+        ("CI_SERVER_URL", "https://gitlab.example".into()),
+        ("CI_PROJECT_URL", "https://gitlab.example/acme/app".into()),
+        ("CI_PROJECT_PATH", "acme/app".into()),
+        ("CI_JOB_NAME", "release".into()),
+        ("CI_JOB_ID", "4242".into()),
+        (
+            "CI_JOB_URL",
+            "https://gitlab.example/acme/app/-/jobs/4242".into(),
+        ),
+        ("CI_JOB_STARTED_AT", "2026-11-29T08:00:00Z".into()),
+        (
+            "CI_COMMIT_SHA",
+            "4f5d3c2b1a0918273645546372819a0b1c2d3e4f".into(),
+        ),
+        ("CI_COMMIT_REF_NAME", "main".into()),
+        ("CI_COMMIT_BRANCH", "main".into()),
+        ("CI_RUNNER_ID", "17".into()),
+        ("CI_RUNNER_REVISION", "v17.5.0".into()),
+        ("CI_JOB_TOKEN", "glcbt-secret-token-value".into()),
+    ];
+    provenance(artifact_text, &out, &gitlab).expect_code(0);
+    let text = fs::read_to_string(&out).unwrap();
+    assert!(
+        !text.contains("glcbt-secret-token-value"),
+        "a secret leaked: {text}"
+    );
+    let statement: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(statement["subject"][0]["name"], "app.tar.gz");
+    assert_eq!(
+        statement["subject"][0]["digest"]["sha256"],
+        Digest::sha256(b"release archive").hex()
+    );
+    let predicate = &statement["predicate"];
+    assert_eq!(
+        predicate["runDetails"]["builder"]["id"],
+        "https://gitlab.example/acme/app/-/runners/17"
+    );
+    assert_eq!(
+        predicate["buildDefinition"]["resolvedDependencies"][0]["digest"]["gitCommit"],
+        "4f5d3c2b1a0918273645546372819a0b1c2d3e4f"
+    );
+    assert_eq!(
+        predicate["runDetails"]["metadata"]["invocationId"],
+        "https://gitlab.example/acme/app/-/jobs/4242"
+    );
+    // An existing output is kept without --force.
+    let run = provenance(artifact_text, &out, &gitlab).expect_code(2);
+    assert!(run.stderr.contains("--force"), "{}", run.stderr);
+    assert_eq!(fs::read_to_string(&out).unwrap(), text);
 }
 
 /// Attaches `envelope` to the image's `.att` tag directly, as an attacker with push access

@@ -25,6 +25,11 @@ fn quickstart_runs() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(stdout.contains("Verified oci:"), "{stdout}");
+    assert!(
+        stdout.contains("Verified 1 attestation of type https://slsa.dev/provenance/v1"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("policy allows"), "{stdout}");
     assert!(stdout.contains("[digest-mismatch]"), "{stdout}");
     assert!(stdout.contains("the tampered image was denied"), "{stdout}");
 }

@@ -61,49 +61,9 @@ impl UnixTime {
     /// Reads an RFC 3339 date-time (`2022-04-14T21:38:40Z`, `...40.123Z`, `...40+02:00`), as
     /// protobuf's JSON mapping of `Timestamp` writes it.
     pub fn parse_rfc3339(text: &str) -> Result<Self, TimeError> {
-        let err = |reason| error("RFC 3339", text, reason);
-        let b = text.as_bytes();
-        if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') {
-            return Err(err("expected YYYY-MM-DDTHH:MM:SS followed by a zone"));
-        }
-        if b[13] != b':' || b[16] != b':' {
-            return Err(err("expected HH:MM:SS"));
-        }
-        let year = digits(&b[0..4]).ok_or_else(|| err("bad year"))?;
-        let month = digits(&b[5..7]).ok_or_else(|| err("bad month"))?;
-        let day = digits(&b[8..10]).ok_or_else(|| err("bad day"))?;
-        let hour = digits(&b[11..13]).ok_or_else(|| err("bad hour"))?;
-        let minute = digits(&b[14..16]).ok_or_else(|| err("bad minute"))?;
-        let second = digits(&b[17..19]).ok_or_else(|| err("bad second"))?;
-        let mut rest = &b[19..];
-        let mut nanos = 0u32;
-        if let Some(fraction) = rest.strip_prefix(b".") {
-            let len = fraction.iter().take_while(|c| c.is_ascii_digit()).count();
-            if len == 0 || len > 9 {
-                return Err(err("fractional seconds need 1 to 9 digits"));
-            }
-            nanos = fraction_nanos(&fraction[..len]);
-            rest = &fraction[len..];
-        }
-        let offset = match rest {
-            b"Z" | b"z" => 0,
-            [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
-                let h = digits(&[*h1, *h2]).ok_or_else(|| err("bad zone offset"))?;
-                let m = digits(&[*m1, *m2]).ok_or_else(|| err("bad zone offset"))?;
-                if h > 23 || m > 59 {
-                    return Err(err("bad zone offset"));
-                }
-                let seconds = i64::from(h * 3600 + m * 60);
-                if *sign == b'+' { seconds } else { -seconds }
-            }
-            _ => return Err(err("expected a zone: Z or +HH:MM")),
-        };
-        let secs = civil_to_secs(year, month, day, hour, minute, second)
-            .ok_or_else(|| err("no such date"))?;
-        Ok(Self {
-            secs: secs - offset,
-            nanos,
-        })
+        vouch_keys::time::parse_rfc3339(text)
+            .map(|(secs, nanos)| Self { secs, nanos })
+            .map_err(|reason| error("RFC 3339", text, reason))
     }
 
     /// Reads the contents of an ASN.1 UTCTime as RFC 5280 section 4.1.2.5.1 requires it
@@ -150,7 +110,7 @@ impl UnixTime {
         let hour = digits(&b[4..6])?;
         let minute = digits(&b[6..8])?;
         let second = digits(&b[8..10])?;
-        Some(Self::from_secs(civil_to_secs(
+        Some(Self::from_secs(vouch_keys::time::civil_to_secs(
             year, month, day, hour, minute, second,
         )?))
     }
@@ -159,16 +119,7 @@ impl UnixTime {
 impl fmt::Display for UnixTime {
     /// RFC 3339 in UTC, whole seconds: `2024-05-01T12:00:00Z`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let days = self.secs.div_euclid(86_400);
-        let rem = self.secs.rem_euclid(86_400);
-        let (year, month, day) = civil_from_days(days);
-        write!(
-            f,
-            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-            rem / 3600,
-            rem % 3600 / 60,
-            rem % 60
-        )
+        f.write_str(&vouch_keys::time::format_rfc3339(self.secs))
     }
 }
 
@@ -192,62 +143,6 @@ fn fraction_nanos(fraction: &[u8]) -> u32 {
         nanos *= 10;
     }
     nanos
-}
-
-/// Seconds since the epoch of a proleptic-Gregorian UTC date and time, or `None` when a field
-/// is out of range. Leap seconds (`:60`) are refused, as RFC 5280 and protobuf do.
-fn civil_to_secs(
-    year: u32,
-    month: u32,
-    day: u32,
-    hour: u32,
-    minute: u32,
-    second: u32,
-) -> Option<i64> {
-    let leap = (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
-    let month_days = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if !(1..=12).contains(&month) || day == 0 || day > month_days[month as usize - 1] {
-        return None;
-    }
-    if hour > 23 || minute > 59 || second > 59 {
-        return None;
-    }
-    // Howard Hinnant's days_from_civil.
-    let y = i64::from(year) - i64::from(month <= 2);
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + i64::from(hour * 3600 + minute * 60 + second))
-}
-
-/// The inverse of the day count in [`civil_to_secs`] (Hinnant's civil_from_days).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]

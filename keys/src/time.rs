@@ -1,0 +1,205 @@
+//! Calendar arithmetic for the timestamps that signed formats carry: RFC 3339 date-times in
+//! trusted roots, provenance and referrer annotations, and the civil dates of X.509 times.
+//! Proleptic Gregorian calendar, UTC, no leap seconds (RFC 5280 and protobuf refuse `:60`).
+//!
+//! No clock is read here.
+//!
+//! ```
+//! use vouch_keys::time::{format_rfc3339, parse_rfc3339};
+//!
+//! assert_eq!(parse_rfc3339("2022-04-14T23:38:40.5+02:00"), Ok((1_649_972_320, 500_000_000)));
+//! assert_eq!(format_rfc3339(1_649_972_320), "2022-04-14T21:38:40Z");
+//! assert!(parse_rfc3339("2023-02-29T00:00:00Z").is_err());
+//! ```
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Reads an RFC 3339 date-time (`2022-04-14T21:38:40Z`, `...40.123Z`, `...40+02:00`; `T`/`t`
+/// and `Z`/`z` in either case), as protobuf's JSON mapping of `Timestamp` writes it, into
+/// seconds since the Unix epoch and nanoseconds. The error says what was wrong.
+pub fn parse_rfc3339(text: &str) -> Result<(i64, u32), &'static str> {
+    let b = text.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') {
+        return Err("expected YYYY-MM-DDTHH:MM:SS followed by a zone");
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return Err("expected HH:MM:SS");
+    }
+    let year = digits(&b[0..4]).ok_or("bad year")?;
+    let month = digits(&b[5..7]).ok_or("bad month")?;
+    let day = digits(&b[8..10]).ok_or("bad day")?;
+    let hour = digits(&b[11..13]).ok_or("bad hour")?;
+    let minute = digits(&b[14..16]).ok_or("bad minute")?;
+    let second = digits(&b[17..19]).ok_or("bad second")?;
+    let mut rest = &b[19..];
+    let mut nanos = 0u32;
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        let len = fraction.iter().take_while(|c| c.is_ascii_digit()).count();
+        if len == 0 || len > 9 {
+            return Err("fractional seconds need 1 to 9 digits");
+        }
+        nanos = fraction_nanos(&fraction[..len]);
+        rest = &fraction[len..];
+    }
+    let offset = match rest {
+        b"Z" | b"z" => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let h = digits(&[*h1, *h2]).ok_or("bad zone offset")?;
+            let m = digits(&[*m1, *m2]).ok_or("bad zone offset")?;
+            if h > 23 || m > 59 {
+                return Err("bad zone offset");
+            }
+            let seconds = i64::from(h * 3600 + m * 60);
+            if *sign == b'+' { seconds } else { -seconds }
+        }
+        _ => return Err("expected a zone: Z or +HH:MM"),
+    };
+    let secs = civil_to_secs(year, month, day, hour, minute, second).ok_or("no such date")?;
+    Ok((secs - offset, nanos))
+}
+
+/// `secs` since the Unix epoch as RFC 3339 in UTC with whole seconds, as Go's
+/// `time.RFC3339` prints a UTC time: `2024-05-01T12:00:00Z`.
+pub fn format_rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Whole seconds since the Unix epoch of `time` (rounded down; negative before 1970).
+pub fn unix_secs(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => {
+            let d = e.duration();
+            let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+            if d.subsec_nanos() == 0 {
+                -secs
+            } else {
+                -secs - 1
+            }
+        }
+    }
+}
+
+/// Seconds since the epoch of a proleptic-Gregorian UTC date and time, or `None` when a field
+/// is out of range (month 13, February 30, hour 24, second 60).
+pub fn civil_to_secs(
+    year: u32,
+    month: u32,
+    day: u32,
+    hour: u32,
+    minute: u32,
+    second: u32,
+) -> Option<i64> {
+    let leap = (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&month) || day == 0 || day > month_days[month as usize - 1] {
+        return None;
+    }
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil.
+    let y = i64::from(year) - i64::from(month <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + i64::from(hour * 3600 + minute * 60 + second))
+}
+
+/// The date of a day count since 1970-01-01 (Hinnant's civil_from_days).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+fn digits(b: &[u8]) -> Option<u32> {
+    b.iter().try_fold(0u32, |acc, &c| {
+        c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+    })
+}
+
+fn fraction_nanos(fraction: &[u8]) -> u32 {
+    let mut nanos = digits(fraction).unwrap_or(0);
+    for _ in fraction.len()..9 {
+        nanos *= 10;
+    }
+    nanos
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn formatting_and_parsing_agree() {
+        for secs in [0, 951_782_400, 1_649_972_320, 4_102_444_799, -86_400] {
+            let text = format_rfc3339(secs);
+            assert_eq!(parse_rfc3339(&text), Ok((secs, 0)), "{text}");
+        }
+        assert_eq!(format_rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(
+            parse_rfc3339("2022-04-14T23:38:40.5+02:00"),
+            Ok((1_649_972_320, 500_000_000))
+        );
+        assert_eq!(
+            unix_secs(UNIX_EPOCH + Duration::from_secs(1_649_972_320)),
+            1_649_972_320
+        );
+        assert_eq!(unix_secs(UNIX_EPOCH - Duration::from_millis(1500)), -2);
+    }
+
+    #[test]
+    fn impossible_times_are_refused() {
+        for bad in [
+            "",
+            "2022-04-14",
+            "2022-04-14 21:38:40Z",
+            "2022-04-14T21:38:40",
+            "2022-13-14T21:38:40Z",
+            "2022-02-30T00:00:00Z",
+            "2100-02-29T00:00:00Z",
+            "2022-04-14T24:00:00Z",
+            "2022-04-14T21:38:60Z",
+            "2022-04-14T21:38:40.Z",
+            "2022-04-14T21:38:40+2:00",
+            "2022-04-14T21:38:40+24:00",
+            "２０２2-04-14T21:38:40Z",
+        ] {
+            assert!(parse_rfc3339(bad).is_err(), "{bad}");
+        }
+        assert!(parse_rfc3339("2024-02-29T00:00:00Z").is_ok());
+    }
+}
