@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::Args;
 use serde_json::Value;
 use vouch_attestations::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
+use vouch_attestations::slsa::AnyProvenance;
 use vouch_keys::PublicKey;
 use vouch_registry::cosign::{self, Attachment, NewAttestation, is_cosign_tag, read_attestations};
 use vouch_registry::manifest::Manifest;
@@ -395,6 +396,24 @@ pub(crate) async fn verify_attestation(args: VerifyAttestationArgs) -> Result<Ex
     })
 }
 
+/// "built by BUILDER from REPO@REF (COMMIT)" for SLSA provenance v1 and v0.2 predicates that
+/// the typed model reads.
+fn provenance_summary(predicate_type: &str, statement: &Value) -> Option<String> {
+    let predicate = statement.get("predicate")?;
+    let provenance = AnyProvenance::from_predicate(predicate_type, predicate).ok()?;
+    let mut text = format!("built by {}", provenance.builder_id());
+    if let Some(source) = provenance.source() {
+        text.push_str(&format!(" from {}", source.repository));
+        if let Some(git_ref) = source.git_ref {
+            text.push_str(&format!("@{git_ref}"));
+        }
+        if let Some(commit) = source.commit {
+            text.push_str(&format!(" ({commit})"));
+        }
+    }
+    Some(text)
+}
+
 fn print_attestations(image: &str, wanted: Option<&str>, found: &[Found], ok: bool) {
     let verified = found.iter().filter(|f| f.outcome.is_ok()).count();
     let denied = found
@@ -443,6 +462,9 @@ fn print_attestations(image: &str, wanted: Option<&str>, found: &[Found], ok: bo
                     for warning in &decision.warnings {
                         println!("             warning: {warning}");
                     }
+                }
+                if let Some(summary) = provenance_summary(kind, &attested.statement) {
+                    println!("           {summary}");
                 }
                 if let Some(predicate) = attested.statement.get("predicate") {
                     let text = serde_json::to_string_pretty(predicate).unwrap_or_default();

@@ -235,6 +235,14 @@ fn provenance_attested_verified_and_judged_by_a_rego_policy() {
     )
     .stdout;
     assert!(text.contains("policy allows"), "{text}");
+    assert!(
+        text.contains(
+            "built by https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main \
+             from https://github.com/acme/app@refs/heads/main \
+             (4f5d3c2b1a0918273645546372819a0b1c2d3e4f)"
+        ),
+        "{text}"
+    );
     assert!(text.contains("https://github.com/acme/app"), "{text}");
     // Without a type, all three verify.
     let all = verify_attestation(&key, &image.tagged, &["-o", "json"], 0).json();
