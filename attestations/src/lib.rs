@@ -49,6 +49,7 @@
 
 pub mod dsse;
 pub mod intoto;
+pub mod sbom;
 pub mod simple_signing;
 pub mod slsa;
 

@@ -1,0 +1,339 @@
+//! Software bills of materials: what is installed in an image, found by catalogers reading the
+//! files of its final filesystem, and written as CycloneDX or SPDX.
+//!
+//! The flow is streaming. Whoever reads the layers (`vouch-registry`) offers every regular
+//! file to each [`Cataloger`] by path and size ([`Cataloger::wants`]); a cataloger that wants
+//! it reads it once, as it streams by, into small [`Findings`] (packages, the distribution,
+//! licences). Nothing else is kept. Once every layer is read, [`assemble`] takes the findings
+//! of the files that survive in the final filesystem (later layers override earlier ones,
+//! whiteouts delete) and makes the [`Inventory`]: packages with their purls, the layer and
+//! path each was found at, and their licences.
+//!
+//! ```
+//! use vouch_attestations::sbom::{assemble, Ecosystem, Findings, Location, Package};
+//!
+//! let mut package = Package::new(Ecosystem::Python, "requests", "2.32.3");
+//! package.purl = Some("pkg:pypi/requests@2.32.3".into());
+//! let findings = Findings { packages: vec![package], ..Findings::default() };
+//! let location = Location { layer: None, path: "usr/lib/python3/dist-packages/requests-2.32.3.dist-info/METADATA".into() };
+//! let inventory = assemble(vec![(location, findings)], Vec::new());
+//! assert_eq!(inventory.packages[0].purl.as_deref(), Some("pkg:pypi/requests@2.32.3"));
+//! assert_eq!(inventory.packages[0].locations[0].path, "usr/lib/python3/dist-packages/requests-2.32.3.dist-info/METADATA");
+//! ```
+
+pub mod purl;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use serde::Serialize;
+use vouch_keys::Digest;
+
+use crate::AttestationError;
+
+/// The kind of package: which ecosystem's rules name it, version it and give it a purl.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ecosystem {
+    /// A Debian package (dpkg).
+    Deb,
+    /// An Alpine package (apk).
+    Apk,
+    /// An RPM package.
+    Rpm,
+    /// A Python distribution (PyPI).
+    Python,
+    /// An npm package.
+    Npm,
+    /// A Go module (from a binary's build information).
+    Go,
+    /// A Rust crate (from cargo-auditable data in a binary).
+    Rust,
+    /// A Java archive (Maven coordinates).
+    Java,
+}
+
+impl Ecosystem {
+    /// The purl type of the ecosystem (`deb`, `apk`, `rpm`, `pypi`, `npm`, `golang`, `cargo`,
+    /// `maven`).
+    pub fn purl_type(self) -> &'static str {
+        match self {
+            Ecosystem::Deb => "deb",
+            Ecosystem::Apk => "apk",
+            Ecosystem::Rpm => "rpm",
+            Ecosystem::Python => "pypi",
+            Ecosystem::Npm => "npm",
+            Ecosystem::Go => "golang",
+            Ecosystem::Rust => "cargo",
+            Ecosystem::Java => "maven",
+        }
+    }
+
+    /// True for the packages of an operating system's package manager, whose purls name
+    /// the distribution.
+    pub fn is_os(self) -> bool {
+        matches!(self, Ecosystem::Deb | Ecosystem::Apk | Ecosystem::Rpm)
+    }
+}
+
+/// Where a package was found: the layer that holds the file in the final filesystem, and the
+/// file's path (relative to the root, no leading `/`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Location {
+    /// The digest of the layer (its blob), when read from an image.
+    pub layer: Option<Digest>,
+    /// The path, without a leading `/`: `var/lib/dpkg/status`.
+    pub path: String,
+}
+
+/// The operating system of the image, from `etc/os-release` (or `usr/lib/os-release`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Distro {
+    /// `ID`: `debian`, `alpine`, `rhel`.
+    pub id: String,
+    /// `VERSION_ID`: `12`, `3.20.3`; empty when not given (a rolling release).
+    pub version_id: String,
+    /// `PRETTY_NAME`, when given.
+    pub pretty_name: Option<String>,
+    /// `ID_LIKE`, split on spaces.
+    pub id_like: Vec<String>,
+}
+
+/// One installed package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Package {
+    /// The ecosystem.
+    pub ecosystem: Ecosystem,
+    /// The name, as the ecosystem writes it (Python names normalized per PEP 503).
+    pub name: String,
+    /// The version, as the ecosystem writes it (dpkg with its epoch: `1:1.2.13.dfsg-1`); may
+    /// be empty when the source gives none.
+    pub version: String,
+    /// The package URL. For OS packages [`assemble`] sets it from the distribution; language
+    /// catalogers set it themselves.
+    pub purl: Option<String>,
+    /// Licences: SPDX expressions where the source is machine-readable, else the names it
+    /// gives.
+    pub licenses: Vec<String>,
+    /// Where it was found (set by [`assemble`]; catalogers leave it empty).
+    pub locations: Vec<Location>,
+    /// Ecosystem facts that purls and documents use: `arch`, `source` (the source package),
+    /// `source_version`, `upstream`, `group` (Maven group id), `main_module`,
+    /// `go_version`, ... Keys are the catalogers' own; writers put them in properties.
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Package {
+    /// A package with no purl, licences, locations or properties yet.
+    pub fn new(ecosystem: Ecosystem, name: impl Into<String>, version: impl Into<String>) -> Self {
+        Self {
+            ecosystem,
+            name: name.into(),
+            version: version.into(),
+            purl: None,
+            licenses: Vec::new(),
+            locations: Vec::new(),
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+/// What a cataloger found in one file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Findings {
+    /// Packages the file records.
+    pub packages: Vec<Package>,
+    /// The distribution, when the file is an os-release file.
+    pub distro: Option<Distro>,
+    /// Licences of packages recorded elsewhere (dpkg's `usr/share/doc/<name>/copyright`):
+    /// ecosystem, package name, licences.
+    pub licenses: Vec<(Ecosystem, String, Vec<String>)>,
+    /// Problems worth telling the user that did not stop the file being read.
+    pub warnings: Vec<String>,
+}
+
+/// A reader of one kind of file. Implementations are small and pure: bytes in, findings out.
+pub trait Cataloger: Send + Sync {
+    /// A short name for messages and properties (`dpkg`, `python`).
+    fn name(&self) -> &'static str;
+
+    /// Whether the cataloger reads the regular file at `path` (relative, no leading `/`) of
+    /// `size` bytes. Called for every regular file of every layer: must be cheap.
+    fn wants(&self, path: &str, size: u64) -> bool;
+
+    /// Reads the file's `contents` (the stream is exactly `size` bytes; read what is needed
+    /// and no more than bounded memory allows) into findings. An error is reported as a
+    /// warning naming the file; it does not stop the other files.
+    fn read(
+        &self,
+        path: &str,
+        size: u64,
+        contents: &mut dyn Read,
+    ) -> Result<Findings, AttestationError>;
+}
+
+/// The packages of an image's final filesystem.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Inventory {
+    /// The distribution, when an os-release file was found.
+    pub distro: Option<Distro>,
+    /// The packages, sorted by ecosystem, name, version and first location; packages with
+    /// the same ecosystem, name, version and purl found at several places are one package
+    /// with several locations.
+    pub packages: Vec<Package>,
+    /// Files that could not be read, and other problems, one sentence each.
+    pub warnings: Vec<String>,
+}
+
+/// The inventory of the final filesystem, given the findings of the files in it (each with
+/// its location) and the warnings gathered while reading. Sets OS packages' purls from the
+/// distribution (`etc/os-release` preferred over `usr/lib/os-release`), attaches licences
+/// recorded apart from their packages, and merges duplicates.
+pub fn assemble(files: Vec<(Location, Findings)>, mut warnings: Vec<String>) -> Inventory {
+    let mut distro: Option<(bool, Distro)> = None;
+    let mut licenses: BTreeMap<(Ecosystem, String), Vec<String>> = BTreeMap::new();
+    let mut found: Vec<Package> = Vec::new();
+    for (location, findings) in files {
+        if let Some(d) = findings.distro {
+            let preferred = location.path == "etc/os-release";
+            if distro
+                .as_ref()
+                .is_none_or(|(was_preferred, _)| preferred && !was_preferred)
+            {
+                distro = Some((preferred, d));
+            }
+        }
+        for (ecosystem, name, list) in findings.licenses {
+            licenses.entry((ecosystem, name)).or_default().extend(list);
+        }
+        warnings.extend(
+            findings
+                .warnings
+                .into_iter()
+                .map(|w| format!("{}: {w}", location.path)),
+        );
+        for mut package in findings.packages {
+            package.locations = vec![location.clone()];
+            found.push(package);
+        }
+    }
+    let distro = distro.map(|(_, d)| d);
+
+    for package in &mut found {
+        if package.licenses.is_empty()
+            && let Some(list) = licenses.get(&(package.ecosystem, package.name.clone()))
+        {
+            package.licenses = list.clone();
+        }
+        package.licenses.sort();
+        package.licenses.dedup();
+        if package.ecosystem.is_os() && package.purl.is_none() {
+            package.purl = distro.as_ref().map(|d| purl::os_package(package, d));
+        }
+    }
+
+    found.sort_by(|a, b| {
+        (a.ecosystem, &a.name, &a.version, &a.purl, &a.locations).cmp(&(
+            b.ecosystem,
+            &b.name,
+            &b.version,
+            &b.purl,
+            &b.locations,
+        ))
+    });
+    let mut packages: Vec<Package> = Vec::with_capacity(found.len());
+    for package in found {
+        match packages.last_mut() {
+            Some(last)
+                if last.ecosystem == package.ecosystem
+                    && last.name == package.name
+                    && last.version == package.version
+                    && last.purl == package.purl =>
+            {
+                last.locations.extend(package.locations);
+                for license in package.licenses {
+                    if !last.licenses.contains(&license) {
+                        last.licenses.push(license);
+                    }
+                }
+            }
+            _ => packages.push(package),
+        }
+    }
+    Inventory {
+        distro,
+        packages,
+        warnings,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(path: &str) -> Location {
+        Location {
+            layer: None,
+            path: path.into(),
+        }
+    }
+
+    #[test]
+    fn os_packages_get_purls_from_the_preferred_os_release() {
+        let mut zlib = Package::new(Ecosystem::Deb, "zlib1g", "1:1.2.13.dfsg-1");
+        zlib.properties.insert("arch".into(), "amd64".into());
+        let distro = |version: &str| Findings {
+            distro: Some(Distro {
+                id: "debian".into(),
+                version_id: version.into(),
+                ..Distro::default()
+            }),
+            ..Findings::default()
+        };
+        let inventory = assemble(
+            vec![
+                (at("etc/os-release"), distro("12")),
+                (at("usr/lib/os-release"), distro("11")),
+                (
+                    at("var/lib/dpkg/status"),
+                    Findings {
+                        packages: vec![zlib],
+                        ..Findings::default()
+                    },
+                ),
+                (
+                    at("usr/share/doc/zlib1g/copyright"),
+                    Findings {
+                        licenses: vec![(Ecosystem::Deb, "zlib1g".into(), vec!["Zlib".into()])],
+                        ..Findings::default()
+                    },
+                ),
+            ],
+            Vec::new(),
+        );
+        let package = &inventory.packages[0];
+        assert_eq!(
+            package.purl.as_deref(),
+            Some("pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1?arch=amd64&distro=debian-12")
+        );
+        assert_eq!(package.licenses, ["Zlib"]);
+        assert_eq!(package.locations[0].path, "var/lib/dpkg/status");
+    }
+
+    #[test]
+    fn the_same_package_found_twice_is_one_with_two_locations() {
+        let package = || Findings {
+            packages: vec![Package::new(Ecosystem::Npm, "left-pad", "1.3.0")],
+            ..Findings::default()
+        };
+        let inventory = assemble(
+            vec![
+                (at("app/node_modules/left-pad/package.json"), package()),
+                (at("lib/node_modules/left-pad/package.json"), package()),
+            ],
+            Vec::new(),
+        );
+        assert_eq!(inventory.packages.len(), 1);
+        assert_eq!(inventory.packages[0].locations.len(), 2);
+    }
+}
