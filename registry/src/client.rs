@@ -497,6 +497,30 @@ impl RegistryClient {
         .await
     }
 
+    /// Starts fetching a blob and returns the response to stream its body from; the caller
+    /// checks size and digest as it reads. Only the request is retried: a body that breaks
+    /// off is the reader's error.
+    pub(crate) async fn open_blob(
+        &self,
+        reference: &Reference,
+        descriptor: &Descriptor,
+    ) -> Result<Response, RegistryError> {
+        let what = format!("blob {} in {}", descriptor.digest, reference.repository());
+        let url = format!("{}/blobs/{}", self.base_url(reference), descriptor.digest);
+        let operation = format!("GET {what}");
+        let (url, operation, what) = (&url, &operation, &what);
+        self.retrying(|| async move {
+            let response = self
+                .send(reference, Access::Pull, operation, &|http| http.get(url))
+                .await?;
+            if response.status() == StatusCode::NOT_FOUND {
+                return Err(RegistryError::NotFound { what: what.clone() });
+            }
+            check_status(response, operation).await
+        })
+        .await
+    }
+
     /// Uploads `bytes` as a blob unless the registry already has it (HEAD first), with a
     /// monolithic upload (POST, then PUT with the digest). Returns its descriptor.
     pub(crate) async fn put_blob(

@@ -90,6 +90,11 @@ impl Layout {
         }
     }
 
+    /// The path of the blob file with `digest` (which may not exist).
+    pub(crate) fn blob_file(&self, digest: &Digest) -> PathBuf {
+        self.blob_path(digest)
+    }
+
     fn blob_path(&self, digest: &Digest) -> PathBuf {
         self.root
             .join("blobs")

@@ -34,6 +34,7 @@
 mod auth;
 mod client;
 pub mod cosign;
+pub mod layers;
 mod layout;
 pub mod manifest;
 mod reference;
@@ -247,6 +248,25 @@ pub enum RegistryError {
         /// The subject it states, if any.
         found: Option<Digest>,
     },
+    /// A layer whose content cannot be read: not a gzip, zstd or plain tar stream, a
+    /// truncated stream, a malformed tar, more bytes than its descriptor says.
+    #[error("layer {layer}: {reason}")]
+    LayerContent {
+        /// The layer's digest.
+        layer: Digest,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An index with no manifest for the platform asked for.
+    #[error("{what} has no image for platform {platform} (it has: {available})")]
+    NoPlatform {
+        /// The index.
+        what: String,
+        /// The platform asked for (`os/arch[/variant]`).
+        platform: String,
+        /// The platforms it lists.
+        available: String,
+    },
 }
 
 fn message_suffix(message: &str) -> String {
@@ -280,6 +300,7 @@ impl RegistryError {
                 | RegistryError::InvalidLogUrl { .. }
                 | RegistryError::NotFound { .. }
                 | RegistryError::Layout { .. }
+                | RegistryError::NoPlatform { .. }
         )
     }
 }

@@ -198,6 +198,35 @@ impl Store {
         }
     }
 
+    /// Opens a blob for streaming: an HTTP body from a registry, the file of a layout. Its
+    /// size and digest are not checked here; [`crate::layers`] checks them as it reads.
+    pub(crate) async fn open_blob(
+        &self,
+        descriptor: &Descriptor,
+    ) -> Result<BlobSource, RegistryError> {
+        match self {
+            Store::Registry { client, repository } => Ok(BlobSource::Http(
+                client.open_blob(repository, descriptor).await?,
+            )),
+            Store::Layout { layout, .. } => {
+                let path = layout.blob_file(&descriptor.digest);
+                match std::fs::File::open(&path) {
+                    Ok(file) => Ok(BlobSource::File(file)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        Err(RegistryError::NotFound {
+                            what: format!(
+                                "blob {} in {}",
+                                descriptor.digest,
+                                layout.root().display()
+                            ),
+                        })
+                    }
+                    Err(source) => Err(RegistryError::Io { path, source }),
+                }
+            }
+        }
+    }
+
     /// Stores a blob (skipped when already present) and returns its descriptor.
     pub async fn put_blob(
         &self,
@@ -271,6 +300,14 @@ impl Store {
             Store::Layout { .. } => Ok(None),
         }
     }
+}
+
+/// Where a streamed blob's bytes come from.
+pub(crate) enum BlobSource {
+    /// A registry's response body.
+    Http(reqwest::Response),
+    /// A layout's blob file.
+    File(std::fs::File),
 }
 
 impl fmt::Debug for Store {
