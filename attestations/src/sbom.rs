@@ -9,6 +9,10 @@
 //! whiteouts delete) and makes the [`Inventory`]: packages with their purls, the layer and
 //! path each was found at, and their licences.
 //!
+//! [`cyclonedx_json`] and [`spdx_json`] write the inventory of an image (its [`Subject`]) as
+//! CycloneDX 1.6 or SPDX 2.3 JSON, to attest with [`cyclonedx::PREDICATE_TYPE`] or
+//! [`spdx::PREDICATE_TYPE`]; [`license`] decides which licences they may write as SPDX.
+//!
 //! ```
 //! use vouch_attestations::sbom::{assemble, Ecosystem, Findings, Location, Package};
 //!
@@ -21,7 +25,18 @@
 //! assert_eq!(inventory.packages[0].locations[0].path, "usr/lib/python3/dist-packages/requests-2.32.3.dist-info/METADATA");
 //! ```
 
+pub mod cyclonedx;
+pub mod license;
 pub mod purl;
+pub mod spdx;
+mod writer;
+
+pub use cyclonedx::cyclonedx_json;
+pub use spdx::spdx_json;
+pub use writer::{
+    PROPERTY_DISTRO_ID_LIKE, PROPERTY_ECOSYSTEM, PROPERTY_LOCATION_PREFIX, PROPERTY_PACKAGE_PREFIX,
+    PROPERTY_WARNING, Subject,
+};
 
 use std::collections::BTreeMap;
 use std::io::Read;

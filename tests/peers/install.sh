@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Installs the independent Sigstore implementations that tests/tests/peers.rs runs against vouch,
-# pinned, into a cache folder, unless that exact pinned set is already there:
+# Installs the independent implementations that vouch's tests run against vouch, pinned, into a
+# cache folder, unless that exact pinned set is already there: the Sigstore peers of
+# tests/tests/peers.rs and the SBOM validators of attestations/tests/sbom_writers.rs.
 #
-#   install.sh js|python|all DIR
+#   install.sh js|python|sbom|all DIR
 #
 #   DIR/sigstore-js/node_modules    @sigstore/verify, sign, bundle (js/package.json, npm ci on
 #                                   js/package-lock.json)
 #   DIR/sigstore-python/bin/sigstore  sigstore-python in a venv (python/requirements.txt)
+#   DIR/sbom-validators/bin/python  cyclonedx-python-lib (JSON schema validation) and
+#                                   spdx-tools (bin/pyspdxtools) in a venv
+#                                   (sbom/requirements.txt)
 #
 # Each is installed once: DIR/<peer>/.installed records a digest of the pins it was installed
 # from, and a changed pin reinstalls. Concurrent runs wait for each other (flock on DIR/.lock).
@@ -16,7 +20,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 if [[ $# -ne 2 ]]; then
-    echo "usage: install.sh js|python|all DIR" >&2
+    echo "usage: install.sh js|python|sbom|all DIR" >&2
     exit 1
 fi
 what=$1
@@ -55,25 +59,28 @@ install_js() {
     echo "$want" >"$dest/.installed"
 }
 
-install_python() {
-    local dest=$dir/sigstore-python want
-    want=$(pins "$here/python/requirements.txt")
+# install_venv NAME REQUIREMENTS PACKAGE: a venv at DIR/NAME with REQUIREMENTS installed;
+# PACKAGE is one of them, asked of the index to tell "unreachable" from "failed".
+install_venv() {
+    local name=$1 requirements=$2 package=$3
+    local dest=$dir/$name want
+    want=$(pins "$requirements")
     if [[ -f $dest/.installed && $(<"$dest/.installed") == "$want" ]]; then
         return 0
     fi
-    command -v python3 >/dev/null 2>&1 || unavailable sigstore-python "python3 is not installed"
-    echo "install.sh: installing sigstore-python into $dest" >&2
+    command -v python3 >/dev/null 2>&1 || unavailable "$name" "python3 is not installed"
+    echo "install.sh: installing $name into $dest" >&2
     rm -rf "$dest"
     # A venv is not relocatable, so it is made in place; .installed is written last.
     python3 -m venv "$dest" >&2 || {
         rm -rf "$dest"
-        unavailable sigstore-python "python3 cannot make a venv (python3-venv missing?)"
+        unavailable "$name" "python3 cannot make a venv (python3-venv missing?)"
     }
     if ! "$dest/bin/pip" install --quiet --disable-pip-version-check --retries 2 \
-        -r "$here/python/requirements.txt" >&2; then
-        if ! "$dest/bin/pip" index versions sigstore --retries 1 --timeout 20 >/dev/null 2>&1; then
+        -r "$requirements" >&2; then
+        if ! "$dest/bin/pip" index versions "$package" --retries 1 --timeout 20 >/dev/null 2>&1; then
             rm -rf "$dest"
-            unavailable sigstore-python "the Python package index cannot be reached"
+            unavailable "$name" "the Python package index cannot be reached"
         fi
         rm -rf "$dest"
         echo "install.sh: pip install failed although the index answers" >&2
@@ -82,15 +89,21 @@ install_python() {
     echo "$want" >"$dest/.installed"
 }
 
+install_python() { install_venv sigstore-python "$here/python/requirements.txt" sigstore; }
+
+install_sbom() { install_venv sbom-validators "$here/sbom/requirements.txt" spdx-tools; }
+
 case $what in
     js) install_js ;;
     python) install_python ;;
+    sbom) install_sbom ;;
     all)
         install_js
         install_python
+        install_sbom
         ;;
     *)
-        echo "install.sh: unknown peer '$what' (js, python or all)" >&2
+        echo "install.sh: unknown peer '$what' (js, python, sbom or all)" >&2
         exit 1
         ;;
 esac
