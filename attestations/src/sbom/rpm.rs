@@ -86,18 +86,22 @@ impl Cataloger for RpmCataloger {
                 ..Findings::default()
             });
         };
-        parse_database(&bytes).map_err(|(format, reason)| AttestationError::MalformedFile {
-            path: path.to_owned(),
-            format,
-            reason,
-        })
+        parse_database(path, &bytes)
     }
 }
 
-/// The packages of an rpm database held in `bytes`, in whichever of the three formats its
-/// magic says. Fails, naming the format and the reason, when the file is none of them or
-/// its structure is broken; headers that cannot be read are skipped with a warning.
-pub fn parse_database(bytes: &[u8]) -> Result<Findings, (&'static str, String)> {
+/// The packages of the rpm database at `path` (named in errors), held in `bytes`, in
+/// whichever of the three formats its magic says. Fails with
+/// [`AttestationError::MalformedFile`] when the file is none of them or its structure is
+/// broken; headers that cannot be read are skipped with a warning.
+pub fn parse_database(path: &str, bytes: &[u8]) -> Result<Findings, AttestationError> {
+    let malformed = |format: &'static str| {
+        move |reason: String| AttestationError::MalformedFile {
+            path: path.to_owned(),
+            format,
+            reason,
+        }
+    };
     let mut findings = Findings::default();
     let mut problems = Vec::new();
     let mut add = |blob: Result<&[u8], String>| match blob.and_then(package) {
@@ -106,9 +110,9 @@ pub fn parse_database(bytes: &[u8]) -> Result<Findings, (&'static str, String)> 
         Err(e) => problems.push(e),
     };
     if bytes.starts_with(b"SQLite format 3\0") {
-        const FORMAT: &str = "rpm sqlite database";
-        let database = sqlite::Database::open(bytes).map_err(|e| (FORMAT, e))?;
-        let root = database.table_root("Packages").map_err(|e| (FORMAT, e))?;
+        let malformed = malformed("rpm sqlite database");
+        let database = sqlite::Database::open(bytes).map_err(malformed)?;
+        let root = database.table_root("Packages").map_err(malformed)?;
         database
             .walk_table(root, &mut |rowid, payload| {
                 let blob = match sqlite::record(payload) {
@@ -120,11 +124,11 @@ pub fn parse_database(bytes: &[u8]) -> Result<Findings, (&'static str, String)> 
                 };
                 add(blob.map_err(|e| format!("row {rowid}: {e}")));
             })
-            .map_err(|e| (FORMAT, e))?;
+            .map_err(malformed)?;
     } else if bytes.starts_with(b"RpmP") {
-        ndb::for_each_blob(bytes, &mut add).map_err(|e| ("rpm ndb database", e))?;
+        ndb::for_each_blob(bytes, &mut add).map_err(malformed("rpm ndb database"))?;
     } else {
-        bdb::for_each_value(bytes, &mut add).map_err(|e| ("rpm Berkeley DB database", e))?;
+        bdb::for_each_value(bytes, &mut add).map_err(malformed("rpm Berkeley DB database"))?;
     }
     for problem in problems.iter().take(MAX_NAMED_PROBLEMS) {
         findings
@@ -150,10 +154,14 @@ fn package(blob: &[u8]) -> Result<Option<Package>, String> {
     if name == "gpg-pubkey" {
         return Ok(None);
     }
-    let version = header.string(header::VERSION).unwrap_or_default();
-    let version = match header.string(header::RELEASE) {
-        Some(release) if !release.is_empty() => format!("{version}-{release}"),
-        _ => version,
+    let version = match (
+        header.string(header::VERSION).filter(|v| !v.is_empty()),
+        header.string(header::RELEASE).filter(|r| !r.is_empty()),
+    ) {
+        (Some(version), Some(release)) => format!("{version}-{release}"),
+        (Some(version), None) => version,
+        // A release without a version is no version.
+        (None, _) => String::new(),
     };
     let mut package = Package::new(Ecosystem::Rpm, name, version);
     if let Some(epoch) = header.int32(header::EPOCH) {
@@ -228,7 +236,7 @@ mod tests {
             &b"RpmP"[..],
             &[0u8; 8192][..],
         ] {
-            assert!(parse_database(bytes).is_err());
+            assert!(parse_database("var/lib/rpm/Packages", bytes).is_err());
         }
     }
 }
