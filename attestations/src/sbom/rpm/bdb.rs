@@ -124,6 +124,9 @@ pub(super) fn for_each_value(data: &[u8], blob: &mut super::BlobSink<'_>) -> Res
     layout.page_size = page_size;
     layout.pages = (data.len() / page_size).min(last_page.saturating_add(1));
 
+    // Each overflow page belongs to one item in a sound file, so the values together are no
+    // larger than the file; more means shared chains, which would make the walk quadratic.
+    let mut budget = data.len();
     for number in 0..layout.pages {
         let Some(page) = layout.page(number) else {
             break;
@@ -147,6 +150,9 @@ pub(super) fn for_each_value(data: &[u8], blob: &mut super::BlobSink<'_>) -> Res
                         blob(Err(format!("page {number}: item {i} past the page")));
                         continue;
                     };
+                    budget = budget
+                        .checked_sub(length as usize)
+                        .ok_or("the values hold more bytes than the file")?;
                     match layout.overflow(first, length as usize) {
                         Ok(value) => blob(Ok(&value)),
                         Err(e) => blob(Err(format!("page {number}: {e}"))),

@@ -56,6 +56,9 @@ pub(super) fn for_each_blob(data: &[u8], blob: &mut super::BlobSink<'_>) -> Resu
         .checked_mul(PAGE_SIZE)
         .filter(|&end| slot_pages > 0 && end <= data.len())
         .ok_or_else(|| format!("{slot_pages} slot pages in a file of {} bytes", data.len()))?;
+    // Blobs do not overlap in a sound file; slots naming one blob many times would make
+    // the checksum work quadratic.
+    let mut budget = data.len();
     for slot in data[32..slots_end].chunks_exact(16) {
         if le32(slot, 0) != Some(SLOT_MAGIC) {
             return Err("bad slot magic".to_owned());
@@ -66,6 +69,9 @@ pub(super) fn for_each_blob(data: &[u8], blob: &mut super::BlobSink<'_>) -> Resu
         if offset == 0 {
             continue;
         }
+        budget = budget
+            .checked_sub(blocks.saturating_mul(BLOCK))
+            .ok_or("the slots name more bytes than the file")?;
         match read_blob(data, index, offset, blocks) {
             Ok(bytes) => blob(Ok(bytes)),
             Err(e) => blob(Err(format!("package {index}: {e}"))),
@@ -117,6 +123,51 @@ mod tests {
         let long = vec![0xffu8; 100_000];
         // Computed with zlib.adler32.
         assert_eq!(adler32(&long), 0x149a_302c);
+    }
+
+    /// An ndb file with one blob at block 256 and `slots` slots all naming it.
+    fn with_slots(blob: &[u8], slots: usize) -> Vec<u8> {
+        let mut file = Vec::new();
+        for n in [HEADER_MAGIC, 0, 1, 1, 2, 0, 0, 0] {
+            file.extend_from_slice(&n.to_le_bytes());
+        }
+        let blocks = (BLOB_HEAD + blob.len() + BLOB_TAIL).div_ceil(BLOCK) as u32;
+        for i in 0..PAGE_SIZE / 16 - 2 {
+            let used = i < slots;
+            for n in [SLOT_MAGIC, 1, if used { 256 } else { 0 }, blocks] {
+                file.extend_from_slice(&n.to_le_bytes());
+            }
+        }
+        let start = file.len();
+        for n in [BLOB_MAGIC, 1, 1, blob.len() as u32] {
+            file.extend_from_slice(&n.to_le_bytes());
+        }
+        file.extend_from_slice(blob);
+        file.resize(start + blocks as usize * BLOCK - BLOB_TAIL, 0);
+        let sum = adler32(&file[start..]);
+        for n in [sum, blob.len() as u32, TAIL_MAGIC] {
+            file.extend_from_slice(&n.to_le_bytes());
+        }
+        file
+    }
+
+    #[test]
+    fn reads_verified_blobs_once_each() {
+        let blob = [7u8; 2000];
+        let file = with_slots(&blob, 1);
+        let mut found = Vec::new();
+        for_each_blob(&file, &mut |b| found.push(b.map(<[u8]>::to_vec))).unwrap();
+        assert_eq!(found, [Ok(blob.to_vec())]);
+
+        let mut damaged = file.clone();
+        damaged[PAGE_SIZE + 100] ^= 1;
+        let mut found = Vec::new();
+        for_each_blob(&damaged, &mut |b| found.push(b.map(<[u8]>::to_vec))).unwrap();
+        assert_eq!(found, [Err("package 1: blob checksum mismatch".to_owned())]);
+
+        // Slots naming one blob over and over: refused before the work grows.
+        let repeated = with_slots(&blob, 200);
+        assert!(for_each_blob(&repeated, &mut |_| {}).is_err());
     }
 
     #[test]

@@ -198,7 +198,8 @@ impl<'a> Database<'a> {
 
     /// Calls `row` with the rowid and payload of every row of the table b-tree rooted at
     /// page `root`, in rowid order. Fails on a page that is not a table b-tree page, a cell
-    /// or pointer outside its page, or a page reached twice.
+    /// or pointer outside its page, a page reached twice, or rows larger in all than the
+    /// file.
     pub(super) fn walk_table(
         &self,
         root: u32,
@@ -206,6 +207,10 @@ impl<'a> Database<'a> {
     ) -> Result<(), String> {
         let mut visited = vec![false; self.pages as usize + 1];
         let mut stack = vec![root];
+        // In a sound file every page holds one payload's bytes at most, so the payloads
+        // together are no larger than the file; more means cells share overflow chains, which
+        // would make the walk quadratic.
+        let mut payload_bytes = 0u64;
         while let Some(number) = stack.pop() {
             let seen = visited
                 .get_mut(number as usize)
@@ -243,6 +248,10 @@ impl<'a> Database<'a> {
                         let at = pointer(i, 8)?;
                         let (size, a) = varint(&page[at..]).ok_or("cell header cut off")?;
                         let (rowid, b) = varint(&page[at + a..]).ok_or("cell header cut off")?;
+                        payload_bytes = payload_bytes.saturating_add(size);
+                        if payload_bytes > self.data.len() as u64 {
+                            return Err("the rows hold more bytes than the file".to_owned());
+                        }
                         let payload = self.payload(page, at + a + b, size)?;
                         row(rowid as i64, &payload);
                     }
