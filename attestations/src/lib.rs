@@ -179,6 +179,25 @@ pub enum AttestationError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A file a cataloger reads (a package database, an os-release file) is not in its
+    /// format, or is corrupt past the point where anything can be read from it.
+    #[error("{path}: malformed {format}: {reason}")]
+    MalformedFile {
+        /// The file's path in the image, without a leading `/`.
+        path: String,
+        /// Which format was expected (`rpm sqlite database`).
+        format: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A file a cataloger reads could not be read: the stream failed or ended early.
+    #[error("reading {path} failed: {reason}")]
+    ReadFailed {
+        /// The file's path in the image, without a leading `/`.
+        path: String,
+        /// The I/O error.
+        reason: String,
+    },
 }
 
 /// `text` cut to at most `max` characters, for error messages about untrusted input.

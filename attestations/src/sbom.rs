@@ -25,10 +25,15 @@
 //! assert_eq!(inventory.packages[0].locations[0].path, "usr/lib/python3/dist-packages/requests-2.32.3.dist-info/METADATA");
 //! ```
 
+pub mod apk;
 pub mod cyclonedx;
+pub mod dpkg;
 pub mod license;
+pub mod os_release;
 pub mod purl;
+pub mod rpm;
 pub mod spdx;
+mod text;
 mod writer;
 
 pub use cyclonedx::cyclonedx_json;
@@ -185,6 +190,18 @@ pub trait Cataloger: Send + Sync {
         size: u64,
         contents: &mut dyn Read,
     ) -> Result<Findings, AttestationError>;
+}
+
+/// The catalogers of operating-system packages and the distribution: os-release, dpkg
+/// (with opkg and Debian copyright files), apk and rpm. Their paths do not overlap: each
+/// file is wanted by at most one of them.
+pub fn os_catalogers() -> Vec<Box<dyn Cataloger>> {
+    vec![
+        Box::new(os_release::OsReleaseCataloger),
+        Box::new(dpkg::DpkgCataloger),
+        Box::new(apk::ApkCataloger),
+        Box::new(rpm::RpmCataloger),
+    ]
 }
 
 /// The packages of an image's final filesystem.
