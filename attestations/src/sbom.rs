@@ -21,7 +21,10 @@
 //! assert_eq!(inventory.packages[0].locations[0].path, "usr/lib/python3/dist-packages/requests-2.32.3.dist-info/METADATA");
 //! ```
 
+pub mod npm;
 pub mod purl;
+pub mod python;
+mod stream;
 
 use std::collections::BTreeMap;
 use std::io::Read;
