@@ -21,9 +21,12 @@
 //! assert_eq!(inventory.packages[0].locations[0].path, "usr/lib/python3/dist-packages/requests-2.32.3.dist-info/METADATA");
 //! ```
 
+mod elf;
+pub mod golang;
 pub mod npm;
 pub mod purl;
 pub mod python;
+pub mod rust;
 mod stream;
 
 use std::collections::BTreeMap;

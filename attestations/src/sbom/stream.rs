@@ -1,5 +1,5 @@
-//! Reading helpers shared by the catalogers: reading small files with a size cap, and naming
-//! I/O errors.
+//! Reading helpers shared by the catalogers: filling buffers from streams that return short
+//! reads, reading small files with a size cap, and naming I/O errors.
 
 use std::io::{self, Read};
 
@@ -11,6 +11,21 @@ pub(crate) fn io_error(what: &'static str, error: &io::Error) -> AttestationErro
         what,
         reason: error.to_string(),
     }
+}
+
+/// Reads into `buf` until it is full or the stream ends; returns how many bytes were read.
+/// Interrupted reads are retried.
+pub(crate) fn fill(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 /// The whole of a small file: at most `limit` bytes, else [`AttestationError::TooLarge`]
@@ -39,6 +54,30 @@ pub(crate) fn read_small(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A reader that hands out one byte per call.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match (self.0.split_first(), buf.first_mut()) {
+                (Some((byte, rest)), Some(slot)) => {
+                    *slot = *byte;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+
+    #[test]
+    fn fill_gathers_short_reads() {
+        let mut buf = [0u8; 4];
+        assert_eq!(fill(&mut Trickle(b"abcdef"), &mut buf).ok(), Some(4));
+        assert_eq!(&buf, b"abcd");
+        assert_eq!(fill(&mut Trickle(b"ab"), &mut buf).ok(), Some(2));
+    }
 
     #[test]
     fn read_small_refuses_more_than_the_limit() {
