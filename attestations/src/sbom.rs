@@ -23,6 +23,7 @@
 
 mod elf;
 pub mod golang;
+pub mod java;
 pub mod npm;
 pub mod purl;
 pub mod python;
