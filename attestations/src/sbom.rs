@@ -301,6 +301,20 @@ fn parent_dir(path: &str) -> &str {
     path.rsplit_once('/').map_or("", |(dir, _)| dir)
 }
 
+/// The catalogers of language ecosystems' installed packages: Python distributions
+/// ([`python`]), npm packages in `node_modules` ([`npm`]), Go modules in Go binaries
+/// ([`golang`]), Rust crates in cargo-auditable binaries ([`rust`]) and Java archives
+/// ([`java`]), with their default limits.
+pub fn language_catalogers() -> Vec<Box<dyn Cataloger>> {
+    vec![
+        Box::new(python::PythonCataloger),
+        Box::new(npm::NpmCataloger),
+        Box::new(golang::GoCataloger),
+        Box::new(rust::RustCataloger),
+        Box::new(java::JavaCataloger::default()),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
