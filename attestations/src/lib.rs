@@ -198,6 +198,15 @@ pub enum AttestationError {
         /// The I/O error.
         reason: String,
     },
+    /// A file's contents could not be read from the stream underneath (an I/O error of the
+    /// layer being read, not a problem of the file's format).
+    #[error("reading {what} failed: {reason}")]
+    Io {
+        /// What was being read.
+        what: &'static str,
+        /// The I/O error's message.
+        reason: String,
+    },
 }
 
 /// `text` cut to at most `max` characters, for error messages about untrusted input.

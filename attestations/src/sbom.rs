@@ -28,11 +28,18 @@
 pub mod apk;
 pub mod cyclonedx;
 pub mod dpkg;
+mod elf;
+pub mod golang;
+pub mod java;
 pub mod license;
+pub mod npm;
 pub mod os_release;
 pub mod purl;
+pub mod python;
 pub mod rpm;
+pub mod rust;
 pub mod spdx;
+mod stream;
 mod text;
 mod writer;
 
@@ -170,6 +177,11 @@ pub struct Findings {
     pub licenses: Vec<(Ecosystem, String, Vec<String>)>,
     /// Problems worth telling the user that did not stop the file being read.
     pub warnings: Vec<String>,
+    /// Purl qualifiers a file gives the packages recorded beside it, in the same directory
+    /// (Python's `direct_url.json` gives `vcs_url` to the distribution whose `METADATA` is
+    /// next to it): ecosystem, qualifier key, value. [`assemble`] adds them to the purls of
+    /// the packages of that ecosystem found in files of that directory.
+    pub sibling_qualifiers: Vec<(Ecosystem, String, String)>,
 }
 
 /// A reader of one kind of file. Implementations are small and pure: bytes in, findings out.
@@ -224,6 +236,7 @@ pub struct Inventory {
 pub fn assemble(files: Vec<(Location, Findings)>, mut warnings: Vec<String>) -> Inventory {
     let mut distro: Option<(bool, Distro)> = None;
     let mut licenses: BTreeMap<(Ecosystem, String), Vec<String>> = BTreeMap::new();
+    let mut qualifiers: BTreeMap<(String, Ecosystem), Vec<(String, String)>> = BTreeMap::new();
     let mut found: Vec<Package> = Vec::new();
     for (location, findings) in files {
         if let Some(d) = findings.distro {
@@ -237,6 +250,12 @@ pub fn assemble(files: Vec<(Location, Findings)>, mut warnings: Vec<String>) -> 
         }
         for (ecosystem, name, list) in findings.licenses {
             licenses.entry((ecosystem, name)).or_default().extend(list);
+        }
+        for (ecosystem, key, value) in findings.sibling_qualifiers {
+            qualifiers
+                .entry((parent_dir(&location.path).to_owned(), ecosystem))
+                .or_default()
+                .push((key, value));
         }
         warnings.extend(
             findings
@@ -261,6 +280,16 @@ pub fn assemble(files: Vec<(Location, Findings)>, mut warnings: Vec<String>) -> 
         package.licenses.dedup();
         if package.ecosystem.is_os() && package.purl.is_none() {
             package.purl = distro.as_ref().map(|d| purl::os_package(package, d));
+        }
+        if !qualifiers.is_empty()
+            && let (Some(purl), Some(location)) = (&package.purl, package.locations.first())
+            && let Some(list) =
+                qualifiers.get(&(parent_dir(&location.path).to_owned(), package.ecosystem))
+        {
+            package.purl = Some(
+                list.iter()
+                    .fold(purl.clone(), |p, (k, v)| purl::with_qualifier(&p, k, v)),
+            );
         }
     }
 
@@ -297,6 +326,25 @@ pub fn assemble(files: Vec<(Location, Findings)>, mut warnings: Vec<String>) -> 
         packages,
         warnings,
     }
+}
+
+/// The directory part of a relative path (`""` for a file at the root).
+fn parent_dir(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(dir, _)| dir)
+}
+
+/// The catalogers of language ecosystems' installed packages: Python distributions
+/// ([`python`]), npm packages in `node_modules` ([`npm`]), Go modules in Go binaries
+/// ([`golang`]), Rust crates in cargo-auditable binaries ([`rust`]) and Java archives
+/// ([`java`]), with their default limits.
+pub fn language_catalogers() -> Vec<Box<dyn Cataloger>> {
+    vec![
+        Box::new(python::PythonCataloger),
+        Box::new(npm::NpmCataloger),
+        Box::new(golang::GoCataloger),
+        Box::new(rust::RustCataloger),
+        Box::new(java::JavaCataloger::default()),
+    ]
 }
 
 #[cfg(test)]
@@ -350,6 +398,57 @@ mod tests {
         );
         assert_eq!(package.licenses, ["Zlib"]);
         assert_eq!(package.locations[0].path, "var/lib/dpkg/status");
+    }
+
+    #[test]
+    fn sibling_qualifiers_reach_the_packages_of_their_directory_and_ecosystem() {
+        let package = |name: &str, ecosystem| {
+            let mut package = Package::new(ecosystem, name, "1.0");
+            package.purl = Some(format!("pkg:{}/{name}@1.0", ecosystem.purl_type()));
+            Findings {
+                packages: vec![package],
+                ..Findings::default()
+            }
+        };
+        let direct_url = Findings {
+            sibling_qualifiers: vec![(
+                Ecosystem::Python,
+                "vcs_url".into(),
+                "git+https://example.com/a.git@abc".into(),
+            )],
+            ..Findings::default()
+        };
+        let inventory = assemble(
+            vec![
+                (
+                    at("site/a-1.0.dist-info/METADATA"),
+                    package("a", Ecosystem::Python),
+                ),
+                (at("site/a-1.0.dist-info/direct_url.json"), direct_url),
+                (
+                    at("site/b-1.0.dist-info/METADATA"),
+                    package("b", Ecosystem::Python),
+                ),
+                (
+                    at("site/a-1.0.dist-info/package.json"),
+                    package("c", Ecosystem::Npm),
+                ),
+            ],
+            Vec::new(),
+        );
+        let purls: Vec<_> = inventory
+            .packages
+            .iter()
+            .map(|p| p.purl.as_deref().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            purls,
+            [
+                "pkg:pypi/a@1.0?vcs_url=git%2Bhttps%3A%2F%2Fexample.com%2Fa.git%40abc",
+                "pkg:pypi/b@1.0",
+                "pkg:npm/c@1.0",
+            ]
+        );
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! Encoding follows the specification's character rules: ASCII letters and digits, `.`, `-`,
 //! `_`, `~` and `:` are written as they are; every other byte of the UTF-8 text is
 //! percent-encoded with upper-case hex (`+` is `%2B`, `@` is `%40`, `/` inside a name is
-//! `%2F`). Qualifier keys are lower case and sorted; empty values are left out.
+//! `%2F`). Qualifier values encode `:` too (`%3A`), as syft and Grype (packageurl-go) write
+//! them: a `vcs_url` reads `git%2Bhttps%3A%2F%2F...`. Qualifier keys are lower case and
+//! sorted; empty values are left out.
 //!
 //! ```
 //! use vouch_attestations::sbom::purl::Purl;
@@ -82,7 +84,7 @@ impl Purl {
 }
 
 /// Writes `text` percent-encoded per the purl character rules.
-fn encode(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
+fn encode(f: &mut impl fmt::Write, text: &str) -> fmt::Result {
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'-' | b'_' | b'~' | b':') {
             write!(f, "{}", byte as char)?;
@@ -91,6 +93,55 @@ fn encode(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
         }
     }
     Ok(())
+}
+
+/// Writes a qualifier value: the purl character rules, and `:` encoded as well.
+fn encode_value(f: &mut impl fmt::Write, text: &str) -> fmt::Result {
+    for part in text.split_inclusive(':') {
+        match part.strip_suffix(':') {
+            Some(head) => {
+                encode(f, head)?;
+                f.write_str("%3A")?;
+            }
+            None => encode(f, part)?,
+        }
+    }
+    Ok(())
+}
+
+/// `purl` (a purl in the canonical form [`Purl`] writes) with the qualifier `key` set to
+/// `value`, kept in sorted order; an existing value of the key is replaced. An empty
+/// `value` leaves the purl as it is.
+pub fn with_qualifier(purl: &str, key: &str, value: &str) -> String {
+    if value.is_empty() {
+        return purl.to_owned();
+    }
+    let (rest, subpath) = match purl.split_once('#') {
+        Some((rest, subpath)) => (rest, Some(subpath)),
+        None => (purl, None),
+    };
+    let (base, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let mut qualifiers: BTreeMap<String, String> = query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let mut encoded = String::new();
+    // Writing into a String cannot fail.
+    let _ = encode_value(&mut encoded, value);
+    qualifiers.insert(key.to_ascii_lowercase(), encoded);
+    let mut out = base.to_owned();
+    for (index, (k, v)) in qualifiers.iter().enumerate() {
+        out.push(if index == 0 { '?' } else { '&' });
+        out.push_str(k);
+        out.push('=');
+        out.push_str(v);
+    }
+    if let Some(subpath) = subpath {
+        out.push('#');
+        out.push_str(subpath);
+    }
+    out
 }
 
 impl fmt::Display for Purl {
@@ -109,7 +160,7 @@ impl fmt::Display for Purl {
             f.write_str(if index == 0 { "?" } else { "&" })?;
             f.write_str(key)?;
             f.write_str("=")?;
-            encode(f, value)?;
+            encode_value(f, value)?;
         }
         for (index, segment) in self.subpath.iter().enumerate() {
             f.write_str(if index == 0 { "#" } else { "/" })?;
@@ -203,6 +254,23 @@ mod tests {
                 .subpath("./src/../lib")
                 .to_string(),
             "pkg:generic/a%20b%2Fc?z=x%20y#src/lib"
+        );
+    }
+
+    #[test]
+    fn qualifiers_are_added_in_order_with_colons_encoded() {
+        let purl = Purl::new("pypi", "pygments", "2.6.1")
+            .qualifier("z", "1")
+            .subpath("lib")
+            .to_string();
+        assert_eq!(
+            with_qualifier(&purl, "VCS_URL", "git+https://example.com/a.git@abc"),
+            "pkg:pypi/pygments@2.6.1?vcs_url=git%2Bhttps%3A%2F%2Fexample.com%2Fa.git%40abc&z=1#lib"
+        );
+        assert_eq!(with_qualifier(&purl, "a", ""), purl);
+        assert_eq!(
+            with_qualifier("pkg:npm/a@1?b=2", "b", "3"),
+            "pkg:npm/a@1?b=3"
         );
     }
 

@@ -204,7 +204,7 @@ mod tests {
         assert_eq!(
             subject.purl(),
             format!(
-                "pkg:oci/app@sha256:{}?repository_url=registry.example:5000%2FTeam%2FApp&tag=v1",
+                "pkg:oci/app@sha256:{}?repository_url=registry.example%3A5000%2FTeam%2FApp&tag=v1",
                 digest.hex()
             )
         );
