@@ -184,6 +184,137 @@ pub struct Findings {
     pub sibling_qualifiers: Vec<(Ecosystem, String, String)>,
 }
 
+impl Findings {
+    /// Adds `other`'s findings to these (the first distribution found stays).
+    pub fn merge(&mut self, other: Findings) {
+        self.packages.extend(other.packages);
+        if self.distro.is_none() {
+            self.distro = other.distro;
+        }
+        self.licenses.extend(other.licenses);
+        self.warnings.extend(other.warnings);
+        self.sibling_qualifiers.extend(other.sibling_qualifiers);
+    }
+}
+
+/// Reads the file at `path` with every cataloger of `catalogers` that wants it, reading
+/// `contents` once: a file two catalogers want (an ELF binary: Go build info and
+/// cargo-auditable data) is teed to them chunk by chunk, each on its own thread, so no file
+/// is held whole. A cataloger's error becomes a warning naming it.
+pub fn catalog_file(
+    catalogers: &[Box<dyn Cataloger>],
+    path: &str,
+    size: u64,
+    contents: &mut dyn Read,
+) -> Findings {
+    let wanting: Vec<&dyn Cataloger> = catalogers
+        .iter()
+        .filter(|c| c.wants(path, size))
+        .map(AsRef::as_ref)
+        .collect();
+    match wanting.as_slice() {
+        [] => Findings::default(),
+        [one] => read_with(*one, path, size, contents),
+        many => tee(many, path, size, contents),
+    }
+}
+
+fn read_with(
+    cataloger: &dyn Cataloger,
+    path: &str,
+    size: u64,
+    contents: &mut dyn Read,
+) -> Findings {
+    cataloger
+        .read(path, size, contents)
+        .unwrap_or_else(|e| Findings {
+            warnings: vec![format!("{} cataloger: {e}", cataloger.name())],
+            ..Findings::default()
+        })
+}
+
+/// A chunk of a teed file, or the read error that ended it.
+type Chunk = Result<std::sync::Arc<[u8]>, String>;
+
+/// A `Read` over the chunks a tee sends.
+struct TeeReader {
+    receiver: std::sync::mpsc::Receiver<Chunk>,
+    current: std::sync::Arc<[u8]>,
+    offset: usize,
+}
+
+impl Read for TeeReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.offset == self.current.len() {
+            match self.receiver.recv() {
+                Ok(Ok(chunk)) => {
+                    self.current = chunk;
+                    self.offset = 0;
+                }
+                Ok(Err(e)) => return Err(std::io::Error::other(e)),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.offset);
+        buf[..n].copy_from_slice(&self.current[self.offset..self.offset + n]);
+        self.offset += n;
+        Ok(n)
+    }
+}
+
+fn tee(catalogers: &[&dyn Cataloger], path: &str, size: u64, contents: &mut dyn Read) -> Findings {
+    std::thread::scope(|scope| {
+        let mut senders = Vec::with_capacity(catalogers.len());
+        let mut readers = Vec::with_capacity(catalogers.len());
+        for &cataloger in catalogers {
+            let (sender, receiver) = std::sync::mpsc::sync_channel::<Chunk>(4);
+            senders.push(Some(sender));
+            readers.push(scope.spawn(move || {
+                let mut reader = TeeReader {
+                    receiver,
+                    current: std::sync::Arc::from(Vec::new()),
+                    offset: 0,
+                };
+                read_with(cataloger, path, size, &mut reader)
+            }));
+        }
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            let chunk: Chunk = match contents.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => Ok(std::sync::Arc::from(&buffer[..n])),
+                Err(e) => Err(e.to_string()),
+            };
+            let failed = chunk.is_err();
+            let mut listening = false;
+            for slot in &mut senders {
+                // A cataloger that has what it needs stops reading: stop sending to it.
+                if let Some(sender) = slot {
+                    if sender.send(chunk.clone()).is_ok() {
+                        listening = true;
+                    } else {
+                        *slot = None;
+                    }
+                }
+            }
+            if failed || !listening {
+                break;
+            }
+        }
+        drop(senders);
+        let mut findings = Findings::default();
+        for (reader, cataloger) in readers.into_iter().zip(catalogers) {
+            match reader.join() {
+                Ok(found) => findings.merge(found),
+                Err(_) => findings
+                    .warnings
+                    .push(format!("{} cataloger stopped on {path}", cataloger.name())),
+            }
+        }
+        findings
+    })
+}
+
 /// A reader of one kind of file. Implementations are small and pure: bytes in, findings out.
 pub trait Cataloger: Send + Sync {
     /// A short name for messages and properties (`dpkg`, `python`).
@@ -466,5 +597,73 @@ mod tests {
         );
         assert_eq!(inventory.packages.len(), 1);
         assert_eq!(inventory.packages[0].locations.len(), 2);
+    }
+
+    /// Counts the bytes it reads, up to `stop_after`, and reports them as a package version.
+    struct Counter {
+        name: &'static str,
+        stop_after: usize,
+    }
+
+    impl Cataloger for Counter {
+        fn name(&self) -> &'static str {
+            self.name
+        }
+
+        fn wants(&self, path: &str, _size: u64) -> bool {
+            path == "usr/bin/tool"
+        }
+
+        fn read(
+            &self,
+            _path: &str,
+            _size: u64,
+            contents: &mut dyn Read,
+        ) -> Result<Findings, AttestationError> {
+            let mut read = 0;
+            let mut buf = [0u8; 1000];
+            while read < self.stop_after {
+                let n = contents.read(&mut buf).map_err(|e| AttestationError::Io {
+                    what: "test file",
+                    reason: e.to_string(),
+                })?;
+                if n == 0 {
+                    break;
+                }
+                read += n;
+            }
+            Ok(Findings {
+                packages: vec![Package::new(Ecosystem::Go, self.name, read.to_string())],
+                ..Findings::default()
+            })
+        }
+    }
+
+    #[test]
+    fn a_file_two_catalogers_want_is_read_once_by_both() {
+        let catalogers: Vec<Box<dyn Cataloger>> = vec![
+            Box::new(Counter {
+                name: "all",
+                stop_after: usize::MAX,
+            }),
+            Box::new(Counter {
+                name: "early",
+                stop_after: 1,
+            }),
+        ];
+        let data = vec![7u8; 300_000];
+        let findings = catalog_file(&catalogers, "usr/bin/tool", 300_000, &mut &data[..]);
+        let versions: Vec<(&str, &str)> = findings
+            .packages
+            .iter()
+            .map(|p| (p.name.as_str(), p.version.as_str()))
+            .collect();
+        assert_eq!(versions[0], ("all", "300000"));
+        assert_eq!(versions[1].0, "early");
+        assert!(
+            catalog_file(&catalogers, "usr/bin/other", 1, &mut &data[..])
+                .packages
+                .is_empty()
+        );
     }
 }

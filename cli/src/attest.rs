@@ -123,22 +123,56 @@ pub(crate) async fn attest(args: AttestArgs) -> Result<ExitCode, CliError> {
         .store
         .describe(&ManifestRef::Digest(resolved.digest.clone()));
     let predicate_type = predicate.predicate_type;
-    let (stored, where_text) = match args.bundle_format {
+    let subject = subject_descriptor(
+        &resolved.manifest.media_type,
+        &resolved.digest,
+        resolved.manifest.bytes.len() as u64,
+    );
+    let (stored, where_text) = store_attestation(
+        &target.store,
+        &subject,
+        &statement,
+        &key,
+        args.bundle_format,
+        args.replace,
+    )
+    .await?;
+    match args.output.output {
+        OutputFormat::Json => print_json(&serde_json::json!({
+            "image": image,
+            "digest": resolved.digest.to_string(),
+            "predicate_type": predicate_type,
+            "stored": stored,
+            "key_fingerprint": key.public_key().fingerprint(),
+        })),
+        OutputFormat::Text => println!("Attested {image} ({predicate_type}): {where_text}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Signs `statement` and stores it for the manifest `subject`: appended to cosign's `.att`
+/// tag (`Legacy`, replacing the same predicate type's with `replace`) or pushed as a Sigstore
+/// bundle referrer (`V3`). Returns the JSON and the sentence that say where it went.
+pub(crate) async fn store_attestation(
+    store: &Store,
+    subject: &vouch_registry::manifest::Descriptor,
+    statement: &vouch_attestations::intoto::Statement,
+    key: &vouch_keys::PrivateKey,
+    format: BundleFormat,
+    replace: bool,
+) -> Result<(Value, String), CliError> {
+    let predicate_type = statement.predicate_type().to_owned();
+    Ok(match format {
         BundleFormat::Legacy => {
-            let envelope = Envelope::sign(IN_TOTO_PAYLOAD_TYPE, statement.to_vec(), &key, "")
+            let envelope = Envelope::sign(IN_TOTO_PAYLOAD_TYPE, statement.to_vec(), key, "")
                 .map_err(|e| CliError::Usage(format!("cannot sign the statement: {e}")))?;
             let attestation = NewAttestation {
                 envelope: envelope.to_vec(),
                 predicate_type: predicate_type.clone(),
                 annotations: BTreeMap::new(),
             };
-            let attached = cosign::attach_attestation(
-                &target.store,
-                &resolved.digest,
-                &attestation,
-                args.replace,
-            )
-            .await?;
+            let attached =
+                cosign::attach_attestation(store, &subject.digest, &attestation, replace).await?;
             let text = format!(
                 "DSSE envelope in tag {} ({} layer{}{}{})",
                 attached.tag,
@@ -166,15 +200,9 @@ pub(crate) async fn attest(args: AttestArgs) -> Result<ExitCode, CliError> {
             (json, text)
         }
         BundleFormat::V3 => {
-            let subject = subject_descriptor(
-                &resolved.manifest.media_type,
-                &resolved.digest,
-                resolved.manifest.bytes.len() as u64,
-            );
-            let bundle = bundles::dsse_bundle(&key, &statement)?;
+            let bundle = bundles::dsse_bundle(key, statement)?;
             let pushed =
-                bundles::push_bundle(&target.store, &subject, &bundle, Some(&predicate_type))
-                    .await?;
+                bundles::push_bundle(store, subject, &bundle, Some(&predicate_type)).await?;
             let text = format!(
                 "Sigstore bundle referrer {}, {}",
                 pushed.descriptor.digest,
@@ -187,18 +215,7 @@ pub(crate) async fn attest(args: AttestArgs) -> Result<ExitCode, CliError> {
             });
             (json, text)
         }
-    };
-    match args.output.output {
-        OutputFormat::Json => print_json(&serde_json::json!({
-            "image": image,
-            "digest": resolved.digest.to_string(),
-            "predicate_type": predicate_type,
-            "stored": stored,
-            "key_fingerprint": key.public_key().fingerprint(),
-        })),
-        OutputFormat::Text => println!("Attested {image} ({predicate_type}): {where_text}"),
-    }
-    Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// One attestation found for an image, from either store, with what became of it.

@@ -20,6 +20,7 @@ mod password;
 mod predicate;
 mod provenance;
 mod rekor;
+mod sbom;
 mod sign;
 mod verify;
 
@@ -96,6 +97,9 @@ enum Command {
     /// Write SLSA provenance v1 (an in-toto statement) for an image or a file, from the CI
     /// run (GitHub Actions, GitLab CI) or from the build facts given as flags.
     Provenance(provenance::ProvenanceArgs),
+    /// List what is installed in an image (read from its layers) as a CycloneDX or SPDX
+    /// SBOM; with --attest, attach it as a signed attestation.
+    Sbom(sbom::SbomArgs),
     /// Show the signatures, attestations and referrers attached to an image.
     Tree(attest::TreeArgs),
     /// Sign a file with a key; write a Sigstore bundle (v0.3, message signature), logged in
@@ -134,6 +138,7 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Attest(args) => attest::attest(args).await,
         Command::VerifyAttestation(args) => attest::verify_attestation(args).await,
         Command::Provenance(args) => provenance::run(args).await,
+        Command::Sbom(args) => sbom::run(args).await,
         Command::Tree(args) => attest::tree(args).await,
         Command::SignBlob(args) => blob::sign_blob(args).await,
         Command::AttestBlob(args) => blob::attest_blob(args).await,

