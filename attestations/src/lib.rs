@@ -7,6 +7,12 @@
 //!   serialization, signing and verifying with [`vouch_keys`] keys.
 //! * [`intoto`]: in-toto Statements v1 and v0.1 (the payload of an attestation envelope):
 //!   strict reading and matching subjects against a [`vouch_keys::Digest`].
+//! * [`slsa`]: SLSA provenance v1 and v0.2 as typed models that round-trip real provenance
+//!   exactly, and provenance built from a CI environment (GitHub Actions, GitLab CI) or from
+//!   facts given by hand.
+//! * [`sbom`]: software bills of materials: catalogers that read package databases and
+//!   binaries as files stream out of image layers, the inventory they make, and its CycloneDX
+//!   1.6 and SPDX 2.3 documents.
 //! * [`slsa`]: SLSA build provenance v1 and v0.2 as typed, lossless models (builder id,
 //!   source repository and commit for a verifier or a policy), and provenance v1 statements
 //!   built from a GitHub Actions or GitLab CI environment, or from facts given by hand.

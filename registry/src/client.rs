@@ -475,21 +475,13 @@ impl RegistryClient {
         descriptor: &Descriptor,
         limit: u64,
     ) -> Result<Vec<u8>, RegistryError> {
-        let what = format!("blob {} in {}", descriptor.digest, reference.repository());
+        let what = blob_what(reference, descriptor);
         if descriptor.size > limit {
             return Err(RegistryError::TooLarge { what, limit });
         }
-        let url = format!("{}/blobs/{}", self.base_url(reference), descriptor.digest);
-        let operation = format!("GET {what}");
-        let (url, operation, what) = (&url, &operation, &what);
+        let what = &what;
         self.retrying(|| async move {
-            let response = self
-                .send(reference, Access::Pull, operation, &|http| http.get(url))
-                .await?;
-            if response.status() == StatusCode::NOT_FOUND {
-                return Err(RegistryError::NotFound { what: what.clone() });
-            }
-            let response = check_status(response, operation).await?;
+            let response = self.blob_response(reference, descriptor, what).await?;
             let bytes = read_limited(response, descriptor.size, what).await?;
             verified(what, &descriptor.digest, &bytes)?;
             Ok(bytes)
@@ -505,20 +497,29 @@ impl RegistryClient {
         reference: &Reference,
         descriptor: &Descriptor,
     ) -> Result<Response, RegistryError> {
-        let what = format!("blob {} in {}", descriptor.digest, reference.repository());
+        let what = &blob_what(reference, descriptor);
+        self.retrying(|| async move { self.blob_response(reference, descriptor, what).await })
+            .await
+    }
+
+    /// One `GET` of a blob: the successful response, [`RegistryError::NotFound`] for a 404.
+    async fn blob_response(
+        &self,
+        reference: &Reference,
+        descriptor: &Descriptor,
+        what: &str,
+    ) -> Result<Response, RegistryError> {
         let url = format!("{}/blobs/{}", self.base_url(reference), descriptor.digest);
         let operation = format!("GET {what}");
-        let (url, operation, what) = (&url, &operation, &what);
-        self.retrying(|| async move {
-            let response = self
-                .send(reference, Access::Pull, operation, &|http| http.get(url))
-                .await?;
-            if response.status() == StatusCode::NOT_FOUND {
-                return Err(RegistryError::NotFound { what: what.clone() });
-            }
-            check_status(response, operation).await
-        })
-        .await
+        let response = self
+            .send(reference, Access::Pull, &operation, &|http| http.get(&url))
+            .await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Err(RegistryError::NotFound {
+                what: what.to_owned(),
+            });
+        }
+        check_status(response, &operation).await
     }
 
     /// Uploads `bytes` as a blob unless the registry already has it (HEAD first), with a
@@ -893,6 +894,11 @@ async fn check_status(response: Response, operation: &str) -> Result<Response, R
             message,
         },
     })
+}
+
+/// How a blob is named in messages: `blob <digest> in <repository>`.
+fn blob_what(reference: &Reference, descriptor: &Descriptor) -> String {
+    format!("blob {} in {}", descriptor.digest, reference.repository())
 }
 
 /// Reads a body of at most `limit` bytes: refused up front when `Content-Length` says more,
