@@ -571,6 +571,29 @@ fn vouch_lists_every_package_trivy_lists() {
 }
 
 #[test]
+fn a_multi_platform_image_is_read_for_the_platform_asked() {
+    let registry = Registry::start();
+    let (index, children) = vouch_tests::push_index(&registry, &unique("platforms"), "v1");
+    for (platform, digest) in [("linux/amd64", &children[0]), ("linux/arm64", &children[1])] {
+        let document = vouch(&["sbom", "--platform", platform, &index.tagged])
+            .expect_code(0)
+            .json();
+        assert_eq!(
+            document["metadata"]["component"]["version"], *digest,
+            "{platform}: {document:#}"
+        );
+    }
+    let run = vouch(&["sbom", "--platform", "linux/s390x", &index.tagged]).expect_code(2);
+    assert!(
+        run.stderr.contains("linux/s390x") && run.stderr.contains("linux/arm64"),
+        "{}",
+        run.stderr
+    );
+    let run = vouch(&["sbom", "--platform", "linux", &index.tagged]).expect_code(2);
+    assert!(run.stderr.contains("os/arch"), "{}", run.stderr);
+}
+
+#[test]
 fn a_broken_layer_stops_the_sbom_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let layout = dir.path().join("layout");
@@ -637,4 +660,10 @@ fn an_sbom_is_attested_in_one_step_and_verifies() {
     assert_eq!(statement["predicateType"], "https://cyclonedx.org/bom");
     let written: serde_json::Value = serde_json::from_slice(&fs::read(&out).unwrap()).unwrap();
     assert_eq!(statement["predicate"], written);
+    if let Some(validators) = vouch_tests::Peer::SbomValidators.install() {
+        let script = vouch_tests::workspace_dir().join("tests/peers/sbom/validate_cyclonedx.py");
+        validators
+            .run(&[script.to_str().unwrap(), out.to_str().unwrap()])
+            .expect_code(0);
+    }
 }
