@@ -24,7 +24,7 @@ use vouch_attestations::intoto::Statement;
 use vouch_keys::{Digest, PublicKey};
 use vouch_registry::cosign::{DSSE_LAYER_MEDIA_TYPE, SignatureLayer};
 
-use crate::Verified;
+use crate::LayerVerdict;
 
 /// What an attestation must satisfy besides being about the image.
 #[derive(Debug, Clone)]
@@ -136,22 +136,7 @@ pub struct RejectedAttestation {
 }
 
 /// The outcome of checking every attestation layer of one image.
-#[derive(Debug, Clone)]
-pub struct AttestationVerdict {
-    /// The image's manifest digest.
-    pub image: Digest,
-    /// Layers that hold. Only this crate can build a [`Verified`].
-    pub verified: Vec<Verified<VerifiedAttestation>>,
-    /// Layers that do not, with their reasons.
-    pub rejected: Vec<RejectedAttestation>,
-}
-
-impl AttestationVerdict {
-    /// True when at least one attestation holds.
-    pub fn is_verified(&self) -> bool {
-        !self.verified.is_empty()
-    }
-}
+pub type AttestationVerdict = LayerVerdict<VerifiedAttestation, RejectedAttestation>;
 
 /// Checks every layer against `image` and `requirements`. Never fails as a whole: each layer
 /// is either verified or rejected with the first check it failed.
@@ -160,22 +145,16 @@ pub fn verify_image_attestations(
     layers: &[SignatureLayer],
     requirements: &AttestationRequirements,
 ) -> AttestationVerdict {
-    let mut verdict = AttestationVerdict {
-        image: image.clone(),
-        verified: Vec::new(),
-        rejected: Vec::new(),
-    };
-    for layer in layers {
-        match verify_layer(image, layer, requirements) {
-            Ok(attestation) => verdict.verified.push(Verified(attestation)),
-            Err(reason) => verdict.rejected.push(RejectedAttestation {
-                layer: layer.index,
-                annotated_type: layer.predicate_type().map(str::to_owned),
-                reason,
-            }),
-        }
-    }
-    verdict
+    LayerVerdict::of(
+        image,
+        layers,
+        |layer| verify_layer(image, layer, requirements),
+        |layer, reason| RejectedAttestation {
+            layer: layer.index,
+            annotated_type: layer.predicate_type().map(str::to_owned),
+            reason,
+        },
+    )
 }
 
 /// Checks one DSSE envelope (from any store) against `image` and `requirements`: steps 2 to 7

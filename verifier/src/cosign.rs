@@ -20,7 +20,7 @@ use vouch_attestations::simple_signing::SimpleSigning;
 use vouch_keys::{Digest, PublicKey};
 use vouch_registry::cosign::{SIMPLE_SIGNING_MEDIA_TYPE, SignatureLayer};
 
-use crate::Verified;
+use crate::LayerVerdict;
 
 /// What a cosign signature must satisfy besides being about the image.
 #[derive(Debug, Clone)]
@@ -136,22 +136,7 @@ pub struct RejectedSignature {
 }
 
 /// The outcome of checking every signature layer of one image.
-#[derive(Debug, Clone)]
-pub struct CosignVerdict {
-    /// The image's manifest digest.
-    pub image: Digest,
-    /// Layers that hold. Only this crate can build a [`Verified`].
-    pub verified: Vec<Verified<CosignSignature>>,
-    /// Layers that do not, with their reasons.
-    pub rejected: Vec<RejectedSignature>,
-}
-
-impl CosignVerdict {
-    /// True when at least one signature holds.
-    pub fn is_verified(&self) -> bool {
-        !self.verified.is_empty()
-    }
-}
+pub type CosignVerdict = LayerVerdict<CosignSignature, RejectedSignature>;
 
 /// Checks every layer against `image` and `requirements`. Never fails as a whole: each layer
 /// is either verified or rejected with the first check it failed.
@@ -160,21 +145,15 @@ pub fn verify_image_signatures(
     layers: &[SignatureLayer],
     requirements: &CosignRequirements,
 ) -> CosignVerdict {
-    let mut verdict = CosignVerdict {
-        image: image.clone(),
-        verified: Vec::new(),
-        rejected: Vec::new(),
-    };
-    for layer in layers {
-        match verify_layer(image, layer, requirements) {
-            Ok(signature) => verdict.verified.push(Verified(signature)),
-            Err(reason) => verdict.rejected.push(RejectedSignature {
-                layer: layer.index,
-                reason,
-            }),
-        }
-    }
-    verdict
+    LayerVerdict::of(
+        image,
+        layers,
+        |layer| verify_layer(image, layer, requirements),
+        |layer, reason| RejectedSignature {
+            layer: layer.index,
+            reason,
+        },
+    )
 }
 
 fn verify_layer(

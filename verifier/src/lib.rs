@@ -102,6 +102,47 @@ impl<T> Verified<T> {
     }
 }
 
+/// The outcome of checking every layer of one of an image's cosign tag-layout manifests
+/// (signatures or attestations): each layer is either verified or rejected with the first
+/// check it failed.
+#[derive(Debug, Clone)]
+pub struct LayerVerdict<T, R> {
+    /// The image's manifest digest.
+    pub image: vouch_keys::Digest,
+    /// Layers that hold. Only this crate can build a [`Verified`].
+    pub verified: Vec<Verified<T>>,
+    /// Layers that do not, with their reasons.
+    pub rejected: Vec<R>,
+}
+
+impl<T, R> LayerVerdict<T, R> {
+    /// True when at least one layer holds.
+    pub fn is_verified(&self) -> bool {
+        !self.verified.is_empty()
+    }
+
+    /// Checks each of `layers` with `check`, rejecting a failure with `reject(layer, reason)`.
+    pub(crate) fn of<L, E>(
+        image: &vouch_keys::Digest,
+        layers: &[L],
+        check: impl Fn(&L) -> Result<T, E>,
+        reject: impl Fn(&L, E) -> R,
+    ) -> Self {
+        let mut verdict = Self {
+            image: image.clone(),
+            verified: Vec::new(),
+            rejected: Vec::new(),
+        };
+        for layer in layers {
+            match check(layer) {
+                Ok(value) => verdict.verified.push(Verified(value)),
+                Err(reason) => verdict.rejected.push(reject(layer, reason)),
+            }
+        }
+        verdict
+    }
+}
+
 impl<T> std::ops::Deref for Verified<T> {
     type Target = T;
     fn deref(&self) -> &T {
