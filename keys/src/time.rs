@@ -58,6 +58,51 @@ pub fn parse_rfc3339(text: &str) -> Result<(i64, u32), &'static str> {
     Ok((secs - offset, nanos))
 }
 
+/// Reads the contents of an ASN.1 UTCTime as RFC 5280 section 4.1.2.5.1 requires it
+/// (`YYMMDDHHMMSSZ`; years 50-99 are 19xx, 00-49 are 20xx) into seconds since the epoch.
+pub fn parse_utc_time(contents: &[u8]) -> Result<i64, &'static str> {
+    if contents.len() != 13 || contents[12] != b'Z' {
+        return Err("expected YYMMDDHHMMSSZ");
+    }
+    let yy = digits(&contents[0..2]).ok_or("bad year")?;
+    let year = if yy >= 50 { 1900 + yy } else { 2000 + yy };
+    asn1_fields(&contents[2..12], year).ok_or("no such date")
+}
+
+/// Reads the contents of an ASN.1 GeneralizedTime, `YYYYMMDDHHMMSS[.f+]Z`, into seconds since
+/// the epoch and nanoseconds. RFC 5280 section 4.1.2.5.2 forbids the fraction in
+/// certificates; RFC 3161 `genTime` allows it, without trailing zeros (X.690 11.7.3).
+pub fn parse_generalized_time(contents: &[u8]) -> Result<(i64, u32), &'static str> {
+    if contents.len() < 15 || contents.last() != Some(&b'Z') {
+        return Err("expected YYYYMMDDHHMMSS[.fff]Z");
+    }
+    let year = digits(&contents[0..4]).ok_or("bad year")?;
+    let secs = asn1_fields(&contents[4..14], year).ok_or("no such date")?;
+    let rest = &contents[14..contents.len() - 1];
+    if rest.is_empty() {
+        return Ok((secs, 0));
+    }
+    let fraction = rest.strip_prefix(b".").ok_or("bad fraction")?;
+    if fraction.is_empty()
+        || fraction.len() > 9
+        || fraction.ends_with(b"0")
+        || !fraction.iter().all(u8::is_ascii_digit)
+    {
+        return Err("bad fraction");
+    }
+    Ok((secs, fraction_nanos(fraction)))
+}
+
+/// `MMDDHHMMSS` of `year`, as seconds since the epoch.
+fn asn1_fields(b: &[u8], year: u32) -> Option<i64> {
+    let month = digits(&b[0..2])?;
+    let day = digits(&b[2..4])?;
+    let hour = digits(&b[4..6])?;
+    let minute = digits(&b[6..8])?;
+    let second = digits(&b[8..10])?;
+    civil_to_secs(year, month, day, hour, minute, second)
+}
+
 /// `secs` since the Unix epoch as RFC 3339 in UTC with whole seconds, as Go's
 /// `time.RFC3339` prints a UTC time: `2024-05-01T12:00:00Z`.
 pub fn format_rfc3339(secs: i64) -> String {

@@ -69,50 +69,23 @@ impl UnixTime {
     /// Reads the contents of an ASN.1 UTCTime as RFC 5280 section 4.1.2.5.1 requires it
     /// (`YYMMDDHHMMSSZ`; years 50-99 are 19xx, 00-49 are 20xx).
     pub fn parse_utc_time(contents: &[u8]) -> Result<Self, TimeError> {
-        let text = String::from_utf8_lossy(contents);
-        let err = |reason| error("UTCTime", &text, reason);
-        if contents.len() != 13 || contents[12] != b'Z' {
-            return Err(err("expected YYMMDDHHMMSSZ"));
-        }
-        let yy = digits(&contents[0..2]).ok_or_else(|| err("bad year"))?;
-        let year = if yy >= 50 { 1900 + yy } else { 2000 + yy };
-        Self::fields(&contents[2..12], year).ok_or_else(|| err("no such date"))
+        vouch_keys::time::parse_utc_time(contents)
+            .map(Self::from_secs)
+            .map_err(|reason| error("UTCTime", &String::from_utf8_lossy(contents), reason))
     }
 
     /// Reads the contents of an ASN.1 GeneralizedTime: `YYYYMMDDHHMMSS[.f+]Z` (RFC 5280
     /// section 4.1.2.5.2 forbids the fraction in certificates; RFC 3161 `genTime` allows it).
     pub fn parse_generalized_time(contents: &[u8]) -> Result<Self, TimeError> {
-        let text = String::from_utf8_lossy(contents);
-        let err = |reason| error("GeneralizedTime", &text, reason);
-        if contents.len() < 15 || contents.last() != Some(&b'Z') {
-            return Err(err("expected YYYYMMDDHHMMSS[.fff]Z"));
-        }
-        let year = digits(&contents[0..4]).ok_or_else(|| err("bad year"))?;
-        let mut time = Self::fields(&contents[4..14], year).ok_or_else(|| err("no such date"))?;
-        let rest = &contents[14..contents.len() - 1];
-        if !rest.is_empty() {
-            let fraction = rest.strip_prefix(b".").ok_or_else(|| err("bad fraction"))?;
-            // X.690 section 11.7.3: no trailing zeros, at least one digit.
-            if fraction.is_empty() || fraction.len() > 9 || fraction.ends_with(b"0") {
-                return Err(err("bad fraction"));
-            }
-            if !fraction.iter().all(u8::is_ascii_digit) {
-                return Err(err("bad fraction"));
-            }
-            time.nanos = fraction_nanos(fraction);
-        }
-        Ok(time)
-    }
-
-    fn fields(b: &[u8], year: u32) -> Option<Self> {
-        let month = digits(&b[0..2])?;
-        let day = digits(&b[2..4])?;
-        let hour = digits(&b[4..6])?;
-        let minute = digits(&b[6..8])?;
-        let second = digits(&b[8..10])?;
-        Some(Self::from_secs(vouch_keys::time::civil_to_secs(
-            year, month, day, hour, minute, second,
-        )?))
+        vouch_keys::time::parse_generalized_time(contents)
+            .map(|(secs, nanos)| Self { secs, nanos })
+            .map_err(|reason| {
+                error(
+                    "GeneralizedTime",
+                    &String::from_utf8_lossy(contents),
+                    reason,
+                )
+            })
     }
 }
 
@@ -129,20 +102,6 @@ fn error(format: &'static str, text: &str, reason: &'static str) -> TimeError {
         text: text.chars().take(64).collect(),
         reason,
     }
-}
-
-fn digits(b: &[u8]) -> Option<u32> {
-    b.iter().try_fold(0u32, |acc, &c| {
-        c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
-    })
-}
-
-fn fraction_nanos(fraction: &[u8]) -> u32 {
-    let mut nanos = digits(fraction).unwrap_or(0);
-    for _ in fraction.len()..9 {
-        nanos *= 10;
-    }
-    nanos
 }
 
 #[cfg(test)]
