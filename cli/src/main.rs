@@ -90,9 +90,11 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Print where the signatures of an image are stored (its `sha256-<hex>.sig` tag).
     Triangulate(verify::TriangulateArgs),
-    /// Attest an image: push a signed in-toto statement as a Sigstore bundle referrer.
+    /// Attest an image: sign an in-toto statement about it and store it in its `.att` tag (or,
+    /// with --bundle-format v3, as a Sigstore bundle referrer).
     Attest(attest::AttestArgs),
-    /// Verify the attestations of an image against a public key and print their predicates.
+    /// Verify the attestations of an image against a public key (and a Rego policy) and print
+    /// their predicates.
     VerifyAttestation(attest::VerifyAttestationArgs),
     /// Write SLSA provenance v1 (an in-toto statement) for an image or a file, from the CI
     /// run (GitHub Actions, GitLab CI) or from the build facts given as flags.
