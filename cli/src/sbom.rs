@@ -126,8 +126,9 @@ pub(crate) async fn run(args: SbomArgs) -> Result<ExitCode, CliError> {
     let client = args.registry.client()?;
     let target = Store::open(&client, &reference)?;
     let resolved = target.resolve().await?;
-    let (digest, manifest) =
+    let (fetched, manifest) =
         layers::image_manifest(&target.store, &resolved.manifest, &platform).await?;
+    let digest = fetched.digest.clone();
     let image = target.store.describe(&ManifestRef::Digest(digest.clone()));
 
     let total: u64 = manifest.layers.iter().map(|l| l.size).sum();
@@ -216,11 +217,7 @@ pub(crate) async fn run(args: SbomArgs) -> Result<ExitCode, CliError> {
             args.format.predicate_type(),
             predicate,
         )?;
-        let fetched = target
-            .store
-            .manifest(&ManifestRef::Digest(digest.clone()))
-            .await?
-            .ok_or_else(|| CliError::Usage(format!("{image} disappeared")))?;
+        // The subject is the manifest the SBOM was read from, as fetched then.
         let descriptor =
             subject_descriptor(&fetched.media_type, &digest, fetched.bytes.len() as u64);
         let (_, text) = crate::attest::store_attestation(

@@ -145,16 +145,17 @@ impl std::fmt::Display for PlatformSpec {
     }
 }
 
-/// The image manifest to read for `fetched`: itself when it is an image manifest, else the
-/// entry of the index for `platform` (fetched and checked by digest). Refuses an index with
-/// no entry for the platform ([`RegistryError::NoPlatform`]).
+/// The image manifest to read for `fetched`, as fetched (digest, media type, bytes) and
+/// parsed: `fetched` itself when it is an image manifest, else the entry of the index for
+/// `platform` (fetched and checked by digest). Refuses an index with no entry for the
+/// platform ([`RegistryError::NoPlatform`]).
 pub async fn image_manifest(
     store: &Store,
     fetched: &FetchedManifest,
     platform: &PlatformSpec,
-) -> Result<(Digest, ImageManifest), RegistryError> {
+) -> Result<(FetchedManifest, ImageManifest), RegistryError> {
     let index = match fetched.parse()? {
-        Manifest::Image(manifest) => return Ok((fetched.digest.clone(), *manifest)),
+        Manifest::Image(manifest) => return Ok((fetched.clone(), *manifest)),
         Manifest::Index(index) => index,
     };
     let what = store.describe(&ManifestRef::Digest(fetched.digest.clone()));
@@ -180,7 +181,7 @@ pub async fn image_manifest(
             what: store.describe(&manifest_ref),
         })?;
     match child.parse()? {
-        Manifest::Image(manifest) => Ok((child.digest, *manifest)),
+        Manifest::Image(manifest) => Ok((child, *manifest)),
         Manifest::Index(_) => Err(RegistryError::BadManifest {
             what: store.describe(&manifest_ref),
             reason: format!("the entry for {platform} of {what} is itself an index"),
