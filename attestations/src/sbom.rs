@@ -185,6 +185,14 @@ pub struct Findings {
 }
 
 impl Findings {
+    /// Findings of nothing but one warning (a file skipped, and why).
+    pub fn warning(text: impl Into<String>) -> Self {
+        Self {
+            warnings: vec![text.into()],
+            ..Self::default()
+        }
+    }
+
     /// Adds `other`'s findings to these (the first distribution found stays).
     pub fn merge(&mut self, other: Findings) {
         self.packages.extend(other.packages);
@@ -227,10 +235,7 @@ fn read_with(
 ) -> Findings {
     cataloger
         .read(path, size, contents)
-        .unwrap_or_else(|e| Findings {
-            warnings: vec![format!("{} cataloger: {e}", cataloger.name())],
-            ..Findings::default()
-        })
+        .unwrap_or_else(|e| Findings::warning(format!("{} cataloger: {e}", cataloger.name())))
 }
 
 /// A chunk of a teed file, or the read error that ended it.

@@ -140,6 +140,17 @@ fn stage(root: &Path, from: &Path, to: &str) {
     assert!(status.success());
 }
 
+/// An OCI layout `dir/layout` with an empty image tagged `v1`.
+fn empty_layout(dir: &Path) -> PathBuf {
+    let layout = dir.join("layout");
+    tool("umoci", &["init", "--layout", layout.to_str().unwrap()]);
+    tool(
+        "umoci",
+        &["new", "--image", &format!("{}:v1", layout.display())],
+    );
+    layout
+}
+
 /// Appends `root`'s tree as one uncompressed tar layer (umoci gzips it) to `layout:tag`.
 fn add_layer(layout: &Path, tag: &str, root: &Path) {
     let tar = root.with_extension("tar");
@@ -259,12 +270,7 @@ fn build(registry: &Registry) -> Option<Built> {
     let site = venv(&dir.path().join("venv"), PYTHON_PACKAGES)?;
     let older = venv(&dir.path().join("older"), &["packaging==23.2"])?;
 
-    let layout = dir.path().join("layout");
-    tool("umoci", &["init", "--layout", layout.to_str().unwrap()]);
-    tool(
-        "umoci",
-        &["new", "--image", &format!("{}:v1", layout.display())],
-    );
+    let layout = empty_layout(dir.path());
 
     // Layer 1: the OS: os-release, the dpkg database, the copyright files.
     let os = dir.path().join("os");
@@ -613,12 +619,7 @@ fn a_multi_platform_image_is_read_for_the_platform_asked() {
 #[test]
 fn a_broken_layer_stops_the_sbom_by_name() {
     let dir = tempfile::tempdir().unwrap();
-    let layout = dir.path().join("layout");
-    tool("umoci", &["init", "--layout", layout.to_str().unwrap()]);
-    tool(
-        "umoci",
-        &["new", "--image", &format!("{}:v1", layout.display())],
-    );
+    let layout = empty_layout(dir.path());
     let os = dir.path().join("os");
     stage(&os, Path::new("/usr/lib/os-release"), "usr/lib/os-release");
     add_layer(&layout, "v1", &os);

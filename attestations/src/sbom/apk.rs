@@ -45,10 +45,7 @@ impl Cataloger for ApkCataloger {
         contents: &mut dyn Read,
     ) -> Result<Findings, AttestationError> {
         if size > MAX_SIZE {
-            return Ok(Findings {
-                warnings: vec![too_large("apk database", size, MAX_SIZE)],
-                ..Findings::default()
-            });
+            return Ok(Findings::warning(too_large("apk database", size, MAX_SIZE)));
         }
         parse_installed(contents.take(MAX_SIZE)).map_err(|e| read_failed(path, &e))
     }

@@ -99,10 +99,11 @@ impl Cataloger for DpkgCataloger {
         match kind(path) {
             Some(Kind::Status) => {
                 if size > MAX_STATUS_SIZE {
-                    return Ok(Findings {
-                        warnings: vec![too_large("dpkg status file", size, MAX_STATUS_SIZE)],
-                        ..Findings::default()
-                    });
+                    return Ok(Findings::warning(too_large(
+                        "dpkg status file",
+                        size,
+                        MAX_STATUS_SIZE,
+                    )));
                 }
                 parse_status(contents.take(MAX_STATUS_SIZE)).map_err(|e| read_failed(path, &e))
             }

@@ -115,13 +115,9 @@ impl Cataloger for GoCataloger {
         let found = find_build_info(contents).map_err(|e| io_error("Go binary", &e))?;
         Ok(match found {
             Search::Found { version, modinfo } => findings(&version, &modinfo),
-            Search::OldFormat => Findings {
-                warnings: vec![
-                    "Go build information in the pointer format of Go before 1.18 is not read"
-                        .into(),
-                ],
-                ..Findings::default()
-            },
+            Search::OldFormat => Findings::warning(
+                "Go build information in the pointer format of Go before 1.18 is not read",
+            ),
             Search::NotFound => Findings::default(),
         })
     }

@@ -74,17 +74,11 @@ impl Cataloger for RpmCataloger {
         contents: &mut dyn Read,
     ) -> Result<Findings, AttestationError> {
         if size > MAX_SIZE {
-            return Ok(Findings {
-                warnings: vec![too_large("rpm database", size, MAX_SIZE)],
-                ..Findings::default()
-            });
+            return Ok(Findings::warning(too_large("rpm database", size, MAX_SIZE)));
         }
         let Some(bytes) = read_at_most(contents, MAX_SIZE).map_err(|e| read_failed(path, &e))?
         else {
-            return Ok(Findings {
-                warnings: vec![too_large("rpm database", size, MAX_SIZE)],
-                ..Findings::default()
-            });
+            return Ok(Findings::warning(too_large("rpm database", size, MAX_SIZE)));
         };
         parse_database(path, &bytes)
     }

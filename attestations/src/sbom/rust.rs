@@ -76,10 +76,7 @@ impl Cataloger for RustCataloger {
         let tail = Tail::read(&head[..n], size, contents)?;
         match dependency_section(&header, &tail) {
             Located::Absent => Ok(Findings::default()),
-            Located::Missed(why) => Ok(Findings {
-                warnings: vec![why],
-                ..Findings::default()
-            }),
+            Located::Missed(why) => Ok(Findings::warning(why)),
             Located::Bytes(compressed) => parse_dependencies(compressed),
         }
     }
@@ -233,13 +230,10 @@ fn parse_dependencies(compressed: &[u8]) -> Result<Findings, AttestationError> {
             reason: format!("zlib: {e}"),
         })?;
     if json.len() as u64 > MAX_JSON {
-        return Ok(Findings {
-            warnings: vec![format!(
-                "the cargo-auditable data decompresses to over {} MiB; not read",
-                MAX_JSON >> 20
-            )],
-            ..Findings::default()
-        });
+        return Ok(Findings::warning(format!(
+            "the cargo-auditable data decompresses to over {} MiB; not read",
+            MAX_JSON >> 20
+        )));
     }
     let info: VersionInfo =
         serde_json::from_slice(&json).map_err(|e| AttestationError::Malformed {
