@@ -12,6 +12,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use vouch_attestations::intoto::{ResourceDescriptor, Statement};
+use vouch_keys::files::InputFile;
 use vouch_keys::{Digest, DigestAlgorithm, KeyType, PublicKey};
 use vouch_verifier::VerifyError;
 use vouch_verifier::bundle::{
@@ -25,9 +26,10 @@ use vouch_verifier::verify::{Artifact, Options, Policy, Verifier};
 use vouch_registry::referrers::SIGSTORE_BUNDLE_MEDIA_TYPE;
 
 use crate::OutputArgs;
-use crate::error::{CliError, read_input};
-use crate::keys::Staged;
-use crate::output::{OutputFormat, print_json};
+use crate::error::{
+    CliError, MAX_BUNDLE_BYTES, MAX_TRUSTED_ROOT_BYTES, read_document, read_key_file,
+};
+use crate::output::{OutputFormat, print_json, refuse_existing, write_file};
 use crate::rekor::{RecordedEntry, RekorArgs, TransparencyLog};
 
 #[derive(Args)]
@@ -118,11 +120,13 @@ pub(crate) struct AttestBlobArgs {
     file: PathBuf,
 }
 
-fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
-    std::fs::read(path).map_err(|source| CliError::ReadInput {
-        path: path.to_owned(),
-        source,
-    })
+/// Opens the file to sign or verify. It may be as large as the user likes (it is never
+/// capped), but it must be a regular file: a FIFO would block or feed us forever and a
+/// device such as `/dev/zero` never ends, so both are refused, where cosign reads whatever
+/// it is given. Reads of it stop at the size it had when opened (see
+/// [`InputFile::read_whole`] and [`InputFile::digest`]).
+fn open_artifact(path: &Path) -> Result<InputFile, CliError> {
+    Ok(InputFile::open(path)?)
 }
 
 /// The hash a key's signature scheme uses over the message, as a bundle names it.
@@ -149,12 +153,7 @@ fn write_bundle(
     output: OutputFormat,
     written: Written<'_>,
 ) -> Result<ExitCode, CliError> {
-    if !force && path.exists() {
-        return Err(CliError::Exists {
-            path: path.to_owned(),
-        });
-    }
-    Staged::write(path, &bundle.to_json(), 0o644)?.commit(force)?;
+    write_file(path, &bundle.to_json(), 0o644, force)?;
     let Written {
         content,
         file,
@@ -218,10 +217,9 @@ async fn logged(
 }
 
 pub(crate) async fn sign_blob(args: SignBlobArgs) -> Result<ExitCode, CliError> {
-    let contents = read_file(&args.file)?;
-    if !args.force && args.bundle.exists() {
-        return Err(CliError::Exists { path: args.bundle });
-    }
+    // The whole file: a key signs the message itself (Ed25519 cannot sign a digest).
+    let contents = open_artifact(&args.file)?.read_whole()?;
+    refuse_existing(&args.bundle, args.force)?;
     let log = TransparencyLog::from_args(&args.rekor)?;
     let key = crate::keys::load_private_key(&args.key, args.allow_empty_password)?;
     let signature = key.sign(&contents)?;
@@ -266,13 +264,11 @@ pub(crate) async fn sign_blob(args: SignBlobArgs) -> Result<ExitCode, CliError> 
 }
 
 pub(crate) async fn attest_blob(args: AttestBlobArgs) -> Result<ExitCode, CliError> {
-    let contents = read_file(&args.file)?;
-    let digest = Digest::sha256(&contents);
+    // A statement names its subject by digest: the file is hashed as it is read, never held.
+    let digest = open_artifact(&args.file)?.digest(DigestAlgorithm::Sha256)?;
     let predicate =
         crate::predicate::read_predicate(&args.predicate, args.predicate_type.as_deref(), &digest)?;
-    if !args.force && args.bundle.exists() {
-        return Err(CliError::Exists { path: args.bundle });
-    }
+    refuse_existing(&args.bundle, args.force)?;
     let name = args
         .file
         .file_name()
@@ -290,10 +286,11 @@ pub(crate) async fn attest_blob(args: AttestBlobArgs) -> Result<ExitCode, CliErr
     let log = TransparencyLog::from_args(&args.rekor)?;
     let key = crate::keys::load_private_key(&args.key, args.allow_empty_password)?;
     let bundle = crate::bundles::dsse_bundle(&key, &statement)?;
+    // A DSSE bundle is checked against the artifact's digest alone.
     let (bundle, entry) = logged(
         log.as_ref(),
         bundle,
-        Artifact::Bytes(&contents),
+        Artifact::Digest(&digest),
         key.public_key(),
     )
     .await?;
@@ -321,7 +318,7 @@ fn artifact_digest(argument: &str) -> Option<Digest> {
 
 fn policy(args: &VerifyBlobArgs) -> Result<Policy, CliError> {
     if let Some(path) = &args.key {
-        let text = read_input(path)?;
+        let text = read_key_file(path)?.text;
         let key = PublicKey::from_pem(&text).map_err(|source| CliError::Key {
             path: path.clone(),
             source,
@@ -362,13 +359,13 @@ fn document_error(path: &Path, error: VerifyError) -> CliError {
 
 pub(crate) fn verify_blob(args: VerifyBlobArgs) -> Result<ExitCode, CliError> {
     let policy = policy(&args)?;
-    let bundle_bytes = read_file(&args.bundle)?;
+    let bundle_bytes = read_document(&args.bundle, MAX_BUNDLE_BYTES)?;
     let bundle = Bundle::from_json(&bundle_bytes).map_err(|e| document_error(&args.bundle, e))?;
     let owned_root;
     let root = match &args.trusted_root {
         Some(path) => {
-            owned_root =
-                TrustedRoot::from_json(&read_file(path)?).map_err(|e| document_error(path, e))?;
+            owned_root = TrustedRoot::from_json(&read_document(path, MAX_TRUSTED_ROOT_BYTES)?)
+                .map_err(|e| document_error(path, e))?;
             &owned_root
         }
         None => TrustedRoot::public_good().map_err(|e| CliError::Usage(e.to_string()))?,
@@ -394,8 +391,20 @@ pub(crate) fn verify_blob(args: VerifyBlobArgs) -> Result<ExitCode, CliError> {
             Artifact::Digest(&digest)
         }
         None => {
-            contents = read_file(Path::new(&args.artifact))?;
-            Artifact::Bytes(&contents)
+            let file = open_artifact(Path::new(&args.artifact))?;
+            match bundle.content {
+                // A DSSE bundle is checked against the artifact's SHA-256 alone: hashed as
+                // it is read, never held.
+                BundleContent::DsseEnvelope(_) => {
+                    digest = file.digest(DigestAlgorithm::Sha256)?;
+                    Artifact::Digest(&digest)
+                }
+                // A message signature may be Ed25519, over the message itself.
+                BundleContent::MessageSignature(_) => {
+                    contents = file.read_whole()?;
+                    Artifact::Bytes(&contents)
+                }
+            }
         }
     };
     let options = Options {

@@ -1,10 +1,26 @@
 //! The command-line error: one line for the user, and the exit code it maps to.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use vouch_keys::KeyError;
+use vouch_keys::files::{InputFile, InputFileError};
+use vouch_keys::{KeyError, MAX_KEY_FILE_BYTES};
 use vouch_registry::RegistryError;
+use zeroize::Zeroizing;
+
+/// The largest Sigstore bundle read (`verify-blob --bundle`): 32 MiB. A DSSE bundle carries
+/// its statement base64-encoded, and statements may be 16 MiB
+/// (`vouch_attestations::intoto::DEFAULT_MAX_STATEMENT_SIZE`), so a bundle vouch wrote fits.
+pub(crate) const MAX_BUNDLE_BYTES: u64 = 32 * 1024 * 1024;
+
+/// The largest Sigstore `trusted_root.json` read (`--trusted-root`): 4 MiB. The public-good
+/// root is about 10 KiB; a private deployment's, with years of rotated keys, stays far below.
+pub(crate) const MAX_TRUSTED_ROOT_BYTES: u64 = 4 * 1024 * 1024;
+
+/// The largest file [`read_input`] reads: 1 MiB. Its callers read public keys (which
+/// [`MAX_KEY_FILE_BYTES`] would bound more tightly, see [`read_key_file`]) and Rego policies
+/// (`verify-attestation --policy`), which are text written by people.
+pub(crate) const MAX_TEXT_INPUT_BYTES: u64 = 1024 * 1024;
 
 /// Everything that stops a command before it reaches a verdict.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +43,10 @@ pub(crate) enum CliError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A file given as input that was refused before or while reading it: not a regular
+    /// file (a FIFO, a device, a directory), over its size limit, missing or unreadable.
+    #[error(transparent)]
+    InputFile(#[from] InputFileError),
     /// An input file that was read but is not what it should be (a malformed bundle,
     /// predicate or trusted root).
     #[error("{}: {reason}", .path.display())]
@@ -60,6 +80,7 @@ impl CliError {
             | CliError::Key { .. }
             | CliError::KeyOperation(_)
             | CliError::ReadInput { .. }
+            | CliError::InputFile(_)
             | CliError::Input { .. }
             | CliError::Exists { .. } => 2,
             CliError::Registry(e) if e.is_input_error() => 2,
@@ -69,12 +90,45 @@ impl CliError {
     }
 }
 
-/// Reads a small input file (a key), naming it on failure.
-pub(crate) fn read_input(path: &std::path::Path) -> Result<zeroize::Zeroizing<String>, CliError> {
-    std::fs::read_to_string(path)
-        .map(zeroize::Zeroizing::new)
-        .map_err(|source| CliError::ReadInput {
-            path: path.to_owned(),
-            source,
-        })
+/// Reads a small text input (a public key, a policy) of at most [`MAX_TEXT_INPUT_BYTES`],
+/// refusing what is not a regular file without blocking on it, naming the file on failure.
+pub(crate) fn read_input(path: &Path) -> Result<Zeroizing<String>, CliError> {
+    read_text(InputFile::open(path)?, MAX_TEXT_INPUT_BYTES)
+}
+
+/// A key file read by [`read_key_file`], with the permission bits it had.
+pub(crate) struct KeyFile {
+    /// The PEM text (zeroed when dropped).
+    pub(crate) text: Zeroizing<String>,
+    /// The file's permission bits (`0o600`, ...), from the opened handle.
+    pub(crate) mode: u32,
+}
+
+/// Reads a key file (at most [`MAX_KEY_FILE_BYTES`], a regular file).
+pub(crate) fn read_key_file(path: &Path) -> Result<KeyFile, CliError> {
+    let file = InputFile::open(path)?;
+    let mode = file.mode();
+    Ok(KeyFile {
+        text: read_text(file, MAX_KEY_FILE_BYTES)?,
+        mode,
+    })
+}
+
+/// Reads a document (a bundle, a trusted root) of at most `limit` bytes, a regular file.
+pub(crate) fn read_document(path: &Path, limit: u64) -> Result<Vec<u8>, CliError> {
+    Ok(vouch_keys::files::read_capped(path, limit)?)
+}
+
+/// Reads `file` (at most `limit` bytes) as UTF-8 text; the bytes are zeroed when dropped,
+/// whether they were text or not, since they may be a key.
+fn read_text(file: InputFile, limit: u64) -> Result<Zeroizing<String>, CliError> {
+    let path = file.path().to_owned();
+    let bytes = file.read_capped(limit)?;
+    String::from_utf8(bytes).map(Zeroizing::new).map_err(|e| {
+        drop(Zeroizing::new(e.into_bytes()));
+        CliError::Input {
+            path,
+            reason: "is not UTF-8 text".into(),
+        }
+    })
 }

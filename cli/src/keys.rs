@@ -1,8 +1,6 @@
 //! `generate-key-pair`, `import-key-pair`, `public-key`, and loading a private key for signing.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -10,8 +8,8 @@ use clap::{Args, ValueEnum};
 use vouch_keys::{KeyType, PrivateKey, PrivateKeyPem, ScryptCost};
 
 use crate::OutputArgs;
-use crate::error::{CliError, read_input};
-use crate::output::{OutputFormat, print_json};
+use crate::error::{CliError, read_key_file};
+use crate::output::{OutputFormat, Staged, print_json, refuse_existing, write_file};
 use crate::password::{self, Purpose};
 
 /// Key algorithms `generate-key-pair` offers.
@@ -79,6 +77,9 @@ pub(crate) struct PublicKeyArgs {
     /// Write the public key to FILE instead of standard output.
     #[arg(long, value_name = "FILE")]
     outfile: Option<PathBuf>,
+    /// Replace the --outfile file if it exists.
+    #[arg(long, requires = "outfile")]
+    force: bool,
     /// Accept an empty password for an encrypted key.
     #[arg(long)]
     allow_empty_password: bool,
@@ -86,17 +87,18 @@ pub(crate) struct PublicKeyArgs {
     output: OutputArgs,
 }
 
-/// Reads a private key, asking for the password only if the file is encrypted.
+/// Reads a private key, asking for the password only if the file is encrypted. A key file
+/// that group or others may access is used, with a warning (as ssh gives).
 pub(crate) fn load_private_key(
     path: &Path,
     allow_empty_password: bool,
 ) -> Result<PrivateKey, CliError> {
-    let text = read_input(path)?;
+    let pem = read_private_key_pem(path)?;
     let key_error = |source| CliError::Key {
         path: path.to_owned(),
         source,
     };
-    match PrivateKeyPem::parse(&text).map_err(key_error)? {
+    match pem {
         PrivateKeyPem::Plain(key) => Ok(key),
         PrivateKeyPem::Encrypted(encrypted) => {
             let password = password::read(Purpose::Decrypt, allow_empty_password)?;
@@ -105,78 +107,48 @@ pub(crate) fn load_private_key(
     }
 }
 
+/// Reads and parses the private key file at `path` (a regular file of at most
+/// [`vouch_keys::MAX_KEY_FILE_BYTES`]); once it has parsed as a private key, warns on
+/// standard error when group or others may access the file.
+fn read_private_key_pem(path: &Path) -> Result<PrivateKeyPem, CliError> {
+    let file = read_key_file(path)?;
+    let pem = PrivateKeyPem::parse(&file.text).map_err(|source| CliError::Key {
+        path: path.to_owned(),
+        source,
+    })?;
+    // Only once it is known to be a private key: a public key or a file that is no key at all
+    // gets its error alone.
+    if let Some(warning) = exposure_warning(path, file.mode) {
+        eprintln!("{warning}");
+    }
+    Ok(pem)
+}
+
+/// The warning for a private key file whose mode lets group or others in (`mode & 0o077`),
+/// as ssh warns about an unprotected key; `None` for a private mode. vouch warns and goes
+/// on: refusing would break keys on file systems without Unix modes, and a CI secret
+/// mounted 0644 in a single-user container.
+fn exposure_warning(path: &Path, mode: u32) -> Option<String> {
+    if mode & 0o077 == 0 {
+        return None;
+    }
+    let access = if mode & 0o044 != 0 {
+        "readable"
+    } else {
+        "accessible"
+    };
+    Some(format!(
+        "warning: {} is {access} by others (mode {:04o}); chmod 600 it",
+        path.display(),
+        mode & 0o7777
+    ))
+}
+
 fn with_extension(prefix: &Path, extension: &str) -> PathBuf {
     let mut name = prefix.as_os_str().to_owned();
     name.push(".");
     name.push(extension);
     PathBuf::from(name)
-}
-
-/// A file written next to its destination, then moved into place.
-pub(crate) struct Staged {
-    temp: PathBuf,
-    destination: PathBuf,
-}
-
-impl Staged {
-    pub(crate) fn write(destination: &Path, contents: &[u8], mode: u32) -> Result<Self, CliError> {
-        let write_error = |source| CliError::Write {
-            path: destination.to_owned(),
-            source,
-        };
-        let dir = destination
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let name = destination.file_name().ok_or_else(|| {
-            CliError::Usage(format!("{} is not a file name", destination.display()))
-        })?;
-        let temp = dir.join(format!(
-            ".{}.vouch-{}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&temp)
-            .map_err(write_error)?;
-        let staged = Self {
-            temp,
-            destination: destination.to_owned(),
-        };
-        file.write_all(contents)
-            .and_then(|()| file.sync_all())
-            .map_err(write_error)?;
-        Ok(staged)
-    }
-
-    /// Moves the file into place: replacing what is there only with `force`, else failing
-    /// if the destination appeared meanwhile (a hard link never overwrites).
-    pub(crate) fn commit(self, force: bool) -> Result<(), CliError> {
-        let result = if force {
-            fs::rename(&self.temp, &self.destination)
-        } else {
-            fs::hard_link(&self.temp, &self.destination)
-        };
-        match result {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(CliError::Exists {
-                path: self.destination.clone(),
-            }),
-            Err(source) => Err(CliError::Write {
-                path: self.destination.clone(),
-                source,
-            }),
-        }
-    }
-}
-
-impl Drop for Staged {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.temp);
-    }
 }
 
 /// Writes PREFIX.key (0600) and PREFIX.pub, refusing to replace either without `force`; on
@@ -190,12 +162,8 @@ fn write_key_pair(
 ) -> Result<ExitCode, CliError> {
     let key_path = with_extension(prefix, "key");
     let pub_path = with_extension(prefix, "pub");
-    if !force {
-        for path in [&key_path, &pub_path] {
-            if path.exists() {
-                return Err(CliError::Exists { path: path.clone() });
-            }
-        }
+    for path in [&key_path, &pub_path] {
+        refuse_existing(path, force)?;
     }
     let password = password::read(Purpose::Encrypt, allow_empty_password)?;
     let encrypted = key.to_encrypted_pem(password.as_bytes(), ScryptCost::COSIGN)?;
@@ -236,20 +204,13 @@ pub(crate) fn generate(args: GenerateArgs) -> Result<ExitCode, CliError> {
 }
 
 pub(crate) fn import(args: ImportArgs) -> Result<ExitCode, CliError> {
-    let text = read_input(&args.key)?;
-    let key = match PrivateKeyPem::parse(&text) {
-        Ok(PrivateKeyPem::Plain(key)) => key,
-        Ok(PrivateKeyPem::Encrypted(_)) => {
+    let key = match read_private_key_pem(&args.key)? {
+        PrivateKeyPem::Plain(key) => key,
+        PrivateKeyPem::Encrypted(_) => {
             return Err(CliError::Usage(format!(
                 "{} is already an encrypted cosign key; use it as it is",
                 args.key.display()
             )));
-        }
-        Err(source) => {
-            return Err(CliError::Key {
-                path: args.key,
-                source,
-            });
         }
     };
     write_key_pair(
@@ -262,10 +223,13 @@ pub(crate) fn import(args: ImportArgs) -> Result<ExitCode, CliError> {
 }
 
 pub(crate) fn public_key(args: PublicKeyArgs) -> Result<ExitCode, CliError> {
+    if let Some(path) = &args.outfile {
+        refuse_existing(path, args.force)?;
+    }
     let key = load_private_key(&args.key, args.allow_empty_password)?;
     let pem = key.public_key().to_pem();
     if let Some(path) = &args.outfile {
-        Staged::write(path, pem.as_bytes(), 0o644)?.commit(true)?;
+        write_file(path, pem.as_bytes(), 0o644, args.force)?;
     }
     match (args.output.output, &args.outfile) {
         (OutputFormat::Json, _) => print_json(&serde_json::json!({
@@ -279,4 +243,32 @@ pub(crate) fn public_key(args: PublicKeyArgs) -> Result<ExitCode, CliError> {
         (OutputFormat::Text, Some(path)) => println!("Public key written to {}", path.display()),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_only_its_owner_can_read_gets_no_warning() {
+        for mode in [0o600, 0o400, 0o700] {
+            assert_eq!(exposure_warning(Path::new("k.key"), mode), None);
+        }
+    }
+
+    #[test]
+    fn a_key_others_can_read_is_named_with_its_mode() {
+        assert_eq!(
+            exposure_warning(Path::new("cosign.key"), 0o644).as_deref(),
+            Some("warning: cosign.key is readable by others (mode 0644); chmod 600 it")
+        );
+        assert_eq!(
+            exposure_warning(Path::new("k"), 0o640).as_deref(),
+            Some("warning: k is readable by others (mode 0640); chmod 600 it")
+        );
+        assert_eq!(
+            exposure_warning(Path::new("k"), 0o620).as_deref(),
+            Some("warning: k is accessible by others (mode 0620); chmod 600 it")
+        );
+    }
 }

@@ -1,6 +1,15 @@
-//! Human and JSON output.
+//! Human and JSON output, and the one way output files are written ([`Staged`]).
+
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::SystemTime;
 
 use clap::ValueEnum;
+
+use crate::error::CliError;
 
 /// How results are printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -18,4 +27,118 @@ pub(crate) fn print_json(value: &serde_json::Value) {
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_default()
     );
+}
+
+/// Refuses `path` when something is there and `force` is not given. Nothing at all counts as
+/// free: a symbolic link, even a dangling one, is something (it is never followed).
+/// [`Staged::commit`] makes the same check atomically; this one lets a command fail before it
+/// does any work (asks for a password, signs, pushes).
+pub(crate) fn refuse_existing(path: &Path, force: bool) -> Result<(), CliError> {
+    if !force && fs::symlink_metadata(path).is_ok() {
+        return Err(CliError::Exists {
+            path: path.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Writes `contents` to `destination` by way of [`Staged`]: mode `mode` (before the umask),
+/// never through a symbolic link, replacing what is there only with `force`.
+pub(crate) fn write_file(
+    destination: &Path,
+    contents: &[u8],
+    mode: u32,
+    force: bool,
+) -> Result<(), CliError> {
+    Staged::write(destination, contents, mode)?.commit(force)
+}
+
+/// An output file written next to its destination, then moved into place. Every file vouch
+/// writes goes through here, so that none is written through a symbolic link or replaces a
+/// file without `--force`, and none is ever seen half-written.
+pub(crate) struct Staged {
+    temp: PathBuf,
+    destination: PathBuf,
+}
+
+impl Staged {
+    /// Writes `contents` to a new temporary file in `destination`'s directory (created with
+    /// `O_EXCL`, so never through a link an attacker put at that name), synced to disk.
+    pub(crate) fn write(destination: &Path, contents: &[u8], mode: u32) -> Result<Self, CliError> {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let write_error = |source| CliError::Write {
+            path: destination.to_owned(),
+            source,
+        };
+        let dir = destination
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = destination.file_name().ok_or_else(|| {
+            CliError::Usage(format!("{} is not a file name", destination.display()))
+        })?;
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let mut attempt = 0;
+        let (temp, mut file) = loop {
+            let temp = dir.join(format!(
+                ".{}.vouch-{}-{nanos:x}-{}",
+                name.to_string_lossy(),
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::Relaxed)
+            ));
+            match fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(mode)
+                .open(&temp)
+            {
+                Ok(file) => break (temp, file),
+                // A name taken (by a leftover, or by someone guessing ours): take another.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 16 => {
+                    attempt += 1;
+                }
+                Err(source) => return Err(write_error(source)),
+            }
+        };
+        let staged = Self {
+            temp,
+            destination: destination.to_owned(),
+        };
+        file.write_all(contents)
+            .and_then(|()| file.sync_all())
+            .map_err(write_error)?;
+        Ok(staged)
+    }
+
+    /// Moves the file into place. Without `force` a hard link, which never replaces anything
+    /// (not a file, not a symbolic link, dangling or not): an existing destination is
+    /// [`CliError::Exists`]. With `force` a rename, which replaces the directory entry
+    /// itself: a symbolic link there is replaced, not written through.
+    pub(crate) fn commit(self, force: bool) -> Result<(), CliError> {
+        let result = if force {
+            fs::rename(&self.temp, &self.destination)
+        } else {
+            fs::hard_link(&self.temp, &self.destination)
+        };
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(CliError::Exists {
+                path: self.destination.clone(),
+            }),
+            Err(source) => Err(CliError::Write {
+                path: self.destination.clone(),
+                source,
+            }),
+        }
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        // After a rename there is nothing left to remove; after a hard link, the temporary
+        // name goes and the destination keeps the file.
+        let _ = fs::remove_file(&self.temp);
+    }
 }

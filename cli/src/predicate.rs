@@ -12,6 +12,7 @@ use std::path::Path;
 use serde_json::Value;
 use vouch_attestations::intoto::{DEFAULT_MAX_STATEMENT_SIZE, STATEMENT_V0_1, STATEMENT_V1};
 use vouch_keys::Digest;
+use vouch_keys::files::InputFile;
 
 use crate::error::CliError;
 
@@ -59,9 +60,11 @@ pub(crate) fn read_predicate(
         path: path.to_owned(),
         source,
     };
-    let file = std::fs::File::open(path).map_err(read_error)?;
+    // A regular file only (a FIFO or a device is refused without blocking on it).
+    let file = InputFile::open(path)?.into_file();
     let mut bytes = Vec::new();
-    // One byte past the limit is enough to know the file is too large.
+    // One byte past the limit is enough to know the file is too large; the statement
+    // reader then refuses it, naming the limit.
     file.take(DEFAULT_MAX_STATEMENT_SIZE as u64 + 1)
         .read_to_end(&mut bytes)
         .map_err(read_error)?;

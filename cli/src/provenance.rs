@@ -11,12 +11,13 @@ use clap::Args;
 use vouch_attestations::AttestationError;
 use vouch_attestations::intoto::{ResourceDescriptor, Statement};
 use vouch_attestations::slsa::build::{self, GenericBuild};
-use vouch_keys::Digest;
+use vouch_keys::files::InputFile;
+use vouch_keys::{Digest, DigestAlgorithm};
 use vouch_registry::{ImageReference, Store};
 
 use crate::RegistryArgs;
 use crate::error::CliError;
-use crate::keys::Staged;
+use crate::output::{refuse_existing, write_file};
 
 /// Where the facts of the build come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -151,11 +152,8 @@ pub(crate) async fn run(args: ProvenanceArgs) -> Result<ExitCode, CliError> {
                 .into(),
         ));
     }
-    if !args.force
-        && let Some(path) = &args.output
-        && path.exists()
-    {
-        return Err(CliError::Exists { path: path.clone() });
+    if let Some(path) = &args.output {
+        refuse_existing(path, args.force)?;
     }
     let env: BTreeMap<String, String> = std::env::vars().collect();
     // Facts are checked before the subject is looked up: a run outside CI fails fast.
@@ -181,7 +179,7 @@ pub(crate) async fn run(args: ProvenanceArgs) -> Result<ExitCode, CliError> {
     json.push(b'\n');
     match &args.output {
         Some(path) => {
-            Staged::write(path, &json, 0o644)?.commit(args.force)?;
+            write_file(path, &json, 0o644, args.force)?;
             eprintln!(
                 "Wrote SLSA provenance v1 for {} to {}",
                 args.subject,
@@ -201,23 +199,19 @@ pub(crate) async fn run(args: ProvenanceArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The statement subject for `text`: a regular file's name and SHA-256, else the image's
-/// repository and manifest digest.
+/// The statement subject for `text`: a regular file's name and SHA-256 (hashed as it is
+/// read, however large), else the image's repository and manifest digest.
 async fn subject_of(text: &str, registry: &RegistryArgs) -> Result<ResourceDescriptor, CliError> {
     let path = Path::new(text);
     if path.is_file() {
-        let bytes = std::fs::read(path).map_err(|source| CliError::ReadInput {
-            path: path.to_owned(),
-            source,
-        })?;
+        // Opened as any input: what is hashed is a regular file, read no further than the
+        // size it had when opened.
+        let digest = InputFile::open(path)?.digest(DigestAlgorithm::Sha256)?;
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| text.to_owned());
-        return Ok(ResourceDescriptor::for_digest(
-            name,
-            &Digest::sha256(&bytes),
-        ));
+        return Ok(ResourceDescriptor::for_digest(name, &digest));
     }
     let reference = ImageReference::parse(text).map_err(|e| {
         CliError::Usage(format!(

@@ -24,7 +24,7 @@ use vouch_verifier::time::UnixTime;
 use vouch_verifier::trust_root::TrustedRoot;
 use vouch_verifier::verify::{Artifact, Options, Policy, Verifier};
 
-use crate::error::CliError;
+use crate::error::{CliError, MAX_TRUSTED_ROOT_BYTES, read_document};
 
 /// How far ahead of this machine's clock the log's integrated time may be when its answer is
 /// checked: a log whose clock runs a little ahead must not make signing fail.
@@ -71,10 +71,7 @@ impl TransparencyLog {
         };
         let root = match &args.trusted_root {
             Some(path) => {
-                let bytes = std::fs::read(path).map_err(|source| CliError::ReadInput {
-                    path: path.clone(),
-                    source,
-                })?;
+                let bytes = read_document(path, MAX_TRUSTED_ROOT_BYTES)?;
                 TrustedRoot::from_json(&bytes).map_err(|e| CliError::Input {
                     path: path.clone(),
                     reason: e.to_string(),

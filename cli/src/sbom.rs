@@ -15,7 +15,7 @@ use vouch_registry::{ImageReference, ManifestRef, Store};
 use crate::RegistryArgs;
 use crate::bundles::{self, BundleFormat};
 use crate::error::CliError;
-use crate::keys::Staged;
+use crate::output::{refuse_existing, write_file};
 use crate::sign::subject_descriptor;
 
 /// The document written.
@@ -105,11 +105,8 @@ pub(crate) async fn run(args: SbomArgs) -> Result<ExitCode, CliError> {
         Some(text) => PlatformSpec::parse(text).map_err(CliError::Usage)?,
         None => PlatformSpec::host(),
     };
-    if !args.force
-        && let Some(path) = &args.output
-        && path.exists()
-    {
-        return Err(CliError::Exists { path: path.clone() });
+    if let Some(path) = &args.output {
+        refuse_existing(path, args.force)?;
     }
     // The key is read (and its password asked for) before the long part.
     let key = match (&args.key, args.attest) {
@@ -189,7 +186,7 @@ pub(crate) async fn run(args: SbomArgs) -> Result<ExitCode, CliError> {
     let document = write_document(args.format, &inventory, &subject, created);
 
     match &args.output {
-        Some(path) => Staged::write(path, &document, 0o644)?.commit(args.force)?,
+        Some(path) => write_file(path, &document, 0o644, args.force)?,
         None => std::io::stdout()
             .write_all(&document)
             .map_err(|source| CliError::Write {

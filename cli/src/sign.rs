@@ -17,7 +17,7 @@ use crate::bundles::{self, BundleFormat};
 use vouch_registry::{ImageReference, Store, Target};
 
 use crate::error::CliError;
-use crate::output::{OutputFormat, print_json};
+use crate::output::{OutputFormat, Staged, print_json, refuse_existing};
 use crate::{OutputArgs, RegistryArgs};
 
 #[derive(Args)]
@@ -37,6 +37,9 @@ pub(crate) struct SignArgs {
     /// Write the signed payload to FILE (needs exactly one signed manifest).
     #[arg(long, value_name = "FILE")]
     output_payload: Option<PathBuf>,
+    /// Replace the --output-signature and --output-payload files if they exist.
+    #[arg(long)]
+    force: bool,
     /// Push the signatures (false: only write --output-* files).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     upload: bool,
@@ -91,6 +94,22 @@ pub(crate) async fn run(args: SignArgs) -> Result<ExitCode, CliError> {
         return Err(CliError::Usage(
             "--upload=false without --output-signature or --output-payload would do nothing".into(),
         ));
+    }
+    // Output files next: one that is in the way must stop the command before it pushes.
+    let outputs: Vec<&PathBuf> = [&args.output_signature, &args.output_payload]
+        .into_iter()
+        .flatten()
+        .collect();
+    if let [signature, payload] = outputs.as_slice()
+        && signature == payload
+    {
+        return Err(CliError::Usage(format!(
+            "--output-signature and --output-payload both name {}",
+            signature.display()
+        )));
+    }
+    for path in &outputs {
+        refuse_existing(path, args.force)?;
     }
     // The key first: a wrong password must not cost a registry round trip.
     let key = crate::keys::load_private_key(&args.key, args.allow_empty_password)?;
@@ -198,11 +217,20 @@ pub(crate) async fn run(args: SignArgs) -> Result<ExitCode, CliError> {
         results.push((signing, attached));
     }
     if let [only] = signings.as_slice() {
+        // Both written before either is moved into place.
+        let mut staged = Vec::new();
         if let Some(path) = &args.output_signature {
-            write_output(path, only.signature_base64().as_bytes())?;
+            staged.push(Staged::write(
+                path,
+                only.signature_base64().as_bytes(),
+                0o644,
+            )?);
         }
         if let Some(path) = &args.output_payload {
-            write_output(path, &only.payload)?;
+            staged.push(Staged::write(path, &only.payload, 0o644)?);
+        }
+        for file in staged {
+            file.commit(args.force)?;
         }
     }
 
@@ -301,11 +329,4 @@ pub(crate) fn recorded_text(recorded: &Recorded) -> String {
             if *entries == 1 { "" } else { "s" }
         ),
     }
-}
-
-fn write_output(path: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
-    std::fs::write(path, bytes).map_err(|source| CliError::Write {
-        path: path.to_owned(),
-        source,
-    })
 }

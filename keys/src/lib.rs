@@ -14,6 +14,8 @@
 //! * [`Digest`] is a validated content digest (`sha256:<hex>`), the name of everything signed.
 //! * [`der`] and [`time`] are the strict DER reader and the RFC 3339 / civil-date arithmetic
 //!   the other vouch crates share.
+//! * [`files`] opens the files a user names as input (keys, bundles, layouts) without blocking
+//!   on a FIFO or reading a device forever, and reads them with a size cap.
 //!
 //! Secrets (passwords, decrypted key bytes, derived keys) are zeroized when dropped, and no
 //! error message carries secret material.
@@ -41,12 +43,14 @@
 pub mod der;
 mod digest;
 mod encrypted;
+pub mod files;
 mod private;
 mod public;
 pub mod time;
 
 pub use digest::{Digest, DigestAlgorithm, DigestError, Hasher};
 pub use encrypted::{EncryptedPrivateKey, ScryptCost};
+pub use files::{InputFile, InputFileError, MAX_KEY_FILE_BYTES};
 pub use private::{PrivateKey, PrivateKeyPem};
 pub use public::{PublicKey, SignatureScheme};
 

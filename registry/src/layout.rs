@@ -8,10 +8,11 @@
 //! the same inode).
 
 use std::fs::{self, File};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use vouch_keys::Digest;
+use vouch_keys::files::{self, InputFile, InputFileError};
 
 use crate::RegistryError;
 use crate::manifest::{Descriptor, FetchedManifest, ImageIndex, REF_NAME_ANNOTATION, media_types};
@@ -21,6 +22,9 @@ const INDEX_FILE: &str = "index.json";
 const LAYOUT_VERSION: &str = "1.0.0";
 /// `index.json` is read whole; this bounds it like any manifest.
 const MAX_INDEX_BYTES: u64 = 64 * 1024 * 1024;
+/// `oci-layout` holds one short JSON object (`{"imageLayoutVersion":"1.0.0"}`); 64 KiB is
+/// far more than it ever needs.
+const MAX_MARKER_BYTES: u64 = 64 * 1024;
 
 /// An OCI image layout directory.
 #[derive(Debug, Clone)]
@@ -41,9 +45,16 @@ impl Layout {
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, RegistryError> {
         let layout = Self { root: root.into() };
         let marker = layout.root.join(LAYOUT_FILE);
-        let text = fs::read_to_string(&marker)
-            .map_err(|e| layout.error(format!("not an OCI image layout ({}: {e})", LAYOUT_FILE)))?;
-        let version = serde_json::from_str::<serde_json::Value>(&text)
+        let bytes = match files::read_capped(&marker, MAX_MARKER_BYTES) {
+            Ok(bytes) => bytes,
+            Err(InputFileError::Io { source, .. }) => {
+                return Err(
+                    layout.error(format!("not an OCI image layout ({LAYOUT_FILE}: {source})"))
+                );
+            }
+            Err(e) => return Err(layout.error(e.to_string())),
+        };
+        let version = serde_json::from_slice::<serde_json::Value>(&bytes)
             .ok()
             .and_then(|v| v.get("imageLayoutVersion")?.as_str().map(str::to_owned));
         if version.as_deref() != Some(LAYOUT_VERSION) {
@@ -90,9 +101,28 @@ impl Layout {
         }
     }
 
-    /// The path of the blob file with `digest` (which may not exist).
-    pub(crate) fn blob_file(&self, digest: &Digest) -> PathBuf {
-        self.blob_path(digest)
+    /// The error for a file of the layout that could not be read: too large, or not a
+    /// regular file (a layout that is not one: the user's input), else an I/O failure.
+    fn input_error(&self, error: InputFileError) -> RegistryError {
+        match error {
+            InputFileError::Io { path, source } => RegistryError::Io { path, source },
+            InputFileError::TooLarge { path, limit } => RegistryError::TooLarge {
+                what: path.display().to_string(),
+                limit,
+            },
+            other => self.error(other.to_string()),
+        }
+    }
+
+    /// Opens the blob with `digest` for streaming, refusing (without blocking) a blob file
+    /// that is not a regular file. `None` if absent. Its size and digest are not checked
+    /// here: the reader checks them as it reads.
+    pub fn open_blob(&self, digest: &Digest) -> Result<Option<File>, RegistryError> {
+        match InputFile::open(&self.blob_path(digest)) {
+            Ok(file) => Ok(Some(file.into_file())),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(self.input_error(e)),
+        }
     }
 
     fn blob_path(&self, digest: &Digest) -> PathBuf {
@@ -105,7 +135,7 @@ impl Layout {
     /// The parsed `index.json`.
     pub fn index(&self) -> Result<ImageIndex, RegistryError> {
         let path = self.root.join(INDEX_FILE);
-        let bytes = read_bounded(&path, MAX_INDEX_BYTES)?
+        let bytes = read_bounded(self, &path, MAX_INDEX_BYTES)?
             .ok_or_else(|| self.error(format!("{INDEX_FILE} is missing")))?;
         serde_json::from_slice(&bytes)
             .map_err(|e| self.error(format!("{INDEX_FILE} is not an image index: {e}")))
@@ -170,7 +200,7 @@ impl Layout {
     /// Reads a blob of at most `limit` bytes and checks its digest. `None` if absent.
     pub fn read_blob(&self, digest: &Digest, limit: u64) -> Result<Option<Vec<u8>>, RegistryError> {
         let path = self.blob_path(digest);
-        let Some(bytes) = read_bounded(&path, limit).map_err(|e| match e {
+        let Some(bytes) = read_bounded(self, &path, limit).map_err(|e| match e {
             RegistryError::TooLarge { .. } => RegistryError::TooLarge {
                 what: format!("blob {digest} in {}", self.root.display()),
                 limit,
@@ -234,7 +264,10 @@ impl Layout {
         f: impl FnOnce() -> Result<T, RegistryError>,
     ) -> Result<T, RegistryError> {
         let lock_path = self.root.join(LAYOUT_FILE);
-        let lock = File::open(&lock_path).map_err(io_error(&lock_path))?;
+        // Opened like any input: a FIFO put in its place must not block every writer.
+        let lock = InputFile::open(&lock_path)
+            .map_err(|e| self.input_error(e))?
+            .into_file();
         lock.lock().map_err(io_error(&lock_path))?;
         let result = f();
         drop(lock);
@@ -301,24 +334,18 @@ fn tempfile_in(dir: &Path) -> Result<(PathBuf, File), RegistryError> {
     }
 }
 
-/// Reads a file of at most `limit` bytes; `None` if it does not exist.
-fn read_bounded(path: &Path, limit: u64) -> Result<Option<Vec<u8>>, RegistryError> {
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_error(path)(e)),
-    };
-    let mut bytes = Vec::new();
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io_error(path))?;
-    if bytes.len() as u64 > limit {
-        return Err(RegistryError::TooLarge {
-            what: path.display().to_string(),
-            limit,
-        });
+/// Reads a regular file of at most `limit` bytes; `None` if it does not exist. Anything
+/// else (a FIFO, a device, a directory) is refused without blocking on it.
+fn read_bounded(
+    layout: &Layout,
+    path: &Path,
+    limit: u64,
+) -> Result<Option<Vec<u8>>, RegistryError> {
+    match files::read_capped(path, limit) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(layout.input_error(e)),
     }
-    Ok(Some(bytes))
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
@@ -372,6 +399,41 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = Layout::open(dir.path()).unwrap_err().to_string();
         assert!(err.contains("not an OCI image layout"), "{err}");
+    }
+
+    fn mkfifo(path: &Path) {
+        let status = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    #[test]
+    fn layout_files_that_are_fifos_are_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        let blob = layout.write_blob("x/y", b"hello").unwrap();
+        fs::remove_file(layout.blob_path(&blob.digest)).unwrap();
+        mkfifo(&layout.blob_path(&blob.digest));
+        let err = layout.read_blob(&blob.digest, 100).unwrap_err();
+        assert!(err.is_input_error(), "{err}");
+        assert!(err.to_string().contains("is a FIFO"), "{err}");
+        let err = layout.open_blob(&blob.digest).unwrap_err();
+        assert!(err.to_string().contains("is a FIFO"), "{err}");
+
+        fs::remove_file(dir.path().join(INDEX_FILE)).unwrap();
+        mkfifo(&dir.path().join(INDEX_FILE));
+        let err = Layout::open(dir.path()).unwrap_err();
+        assert!(err.is_input_error(), "{err}");
+        assert!(err.to_string().contains("index.json is a FIFO"), "{err}");
+
+        fs::remove_file(dir.path().join(LAYOUT_FILE)).unwrap();
+        mkfifo(&dir.path().join(LAYOUT_FILE));
+        let err = Layout::open(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("oci-layout is a FIFO"), "{err}");
+        let err = layout.set_tag("v1", blob).unwrap_err();
+        assert!(err.to_string().contains("oci-layout is a FIFO"), "{err}");
     }
 
     #[test]

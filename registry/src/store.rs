@@ -208,22 +208,12 @@ impl Store {
             Store::Registry { client, repository } => Ok(BlobSource::Http(
                 client.open_blob(repository, descriptor).await?,
             )),
-            Store::Layout { layout, .. } => {
-                let path = layout.blob_file(&descriptor.digest);
-                match std::fs::File::open(&path) {
-                    Ok(file) => Ok(BlobSource::File(file)),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        Err(RegistryError::NotFound {
-                            what: format!(
-                                "blob {} in {}",
-                                descriptor.digest,
-                                layout.root().display()
-                            ),
-                        })
-                    }
-                    Err(source) => Err(RegistryError::Io { path, source }),
-                }
-            }
+            Store::Layout { layout, .. } => match layout.open_blob(&descriptor.digest)? {
+                Some(file) => Ok(BlobSource::File(file)),
+                None => Err(RegistryError::NotFound {
+                    what: format!("blob {} in {}", descriptor.digest, layout.root().display()),
+                }),
+            },
         }
     }
 
