@@ -2,7 +2,8 @@
 # Runs each fuzz target for SECONDS (default 600) on one core, from the seed corpora
 # that fuzz/seeds.py writes from the conformance test vectors.
 #
-#   fuzz/run.sh [SECONDS] [TARGET...]     (targets: bundle_verify der_parsers; default both)
+#   fuzz/run.sh [SECONDS] [TARGET...]     (targets: bundle_verify der_parsers read_tar; default
+#                                          all)
 #
 # Works on stable Rust: RUSTC_BOOTSTRAP=1 lets stable rustc take the nightly-only
 # -Zsanitizer=address flag that cargo-fuzz passes. Set FUZZ_SANITIZER=none to build without
@@ -14,7 +15,7 @@ set -euo pipefail
 SECONDS_PER_TARGET=${1:-600}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(bundle_verify der_parsers)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(bundle_verify der_parsers read_tar)
 
 FUZZ=$(cd "$(dirname "$0")" && pwd)
 cd "$FUZZ"
@@ -32,6 +33,7 @@ for target in "${TARGETS[@]}"; do
     case $target in
         bundle_verify) dict=bundle.dict ;;
         der_parsers) dict=der.dict ;;
+        read_tar) dict=tar.dict ;;
         *) echo "unknown target $target" >&2; exit 2 ;;
     esac
     mkdir -p "corpus/$target"

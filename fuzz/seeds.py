@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes the fuzz seed corpora from the verifier's conformance test vectors.
+"""Writes the fuzz seed corpora from the verifier's conformance test vectors, and small layer
+tar streams.
 
     fuzz/seeds.py [OUT]        (OUT defaults to fuzz/seeds)
 
@@ -8,6 +9,9 @@ OUT/der_parsers/:   every DER certificate and RFC 3161 timestamp found in those 
                     the trusted roots (the conformance ones and the embedded public-good one),
                     including the certificates inside Rekor entry bodies, plus every
                     checkpoint envelope (signed-note text).
+OUT/read_tar/:      small tar streams written with Python's tarfile in the GNU, pax and ustar
+                    formats (long names, links, whiteouts, a sparse-looking pax header), each
+                    plain and gzip-compressed.
 
 Seeds are named by the SHA-1 of their contents, so the same bytes are written once and a
 second run changes nothing. Only the standard library is used.
@@ -15,11 +19,14 @@ second run changes nothing. Only the standard library is used.
 
 import base64
 import binascii
+import gzip
 import hashlib
+import io
 import json
 import pathlib
 import re
 import sys
+import tarfile
 
 FUZZ = pathlib.Path(__file__).resolve().parent
 REPO = FUZZ.parent
@@ -81,6 +88,46 @@ def collect(value, ders: set, notes: set) -> None:
                 pass
 
 
+def tar_seeds() -> set:
+    """Layer tar streams of every format and member kind the layer reader interprets."""
+    long = "usr/lib/" + "d" * 150 + "/long.txt"
+
+    def stream(fmt, members, pax=None) -> bytes:
+        out = io.BytesIO()
+        with tarfile.open(fileobj=out, mode="w", format=fmt, pax_headers=pax or {}) as tar:
+            for name, kind, data, link in members:
+                info = tarfile.TarInfo(name)
+                info.type = kind
+                info.linkname = link
+                info.size = len(data)
+                info.mode = 0o644
+                tar.addfile(info, io.BytesIO(data) if data else None)
+        return out.getvalue()
+
+    members = [
+        ("etc/os-release", tarfile.REGTYPE, b"ID=debian\n", ""),
+        (long, tarfile.REGTYPE, b"long", ""),
+        ("var/", tarfile.DIRTYPE, b"", ""),
+        ("hard.txt", tarfile.LNKTYPE, b"", long),
+        ("sym.txt", tarfile.SYMTYPE, b"", "/" + "t" * 120),
+        ("etc/.wh.gone", tarfile.REGTYPE, b"", ""),
+        ("opt/.wh..wh..opq", tarfile.REGTYPE, b"", ""),
+        ("../escape", tarfile.REGTYPE, b"x", ""),
+        ("fifo", tarfile.FIFOTYPE, b"", ""),
+    ]
+    seeds = {
+        stream(tarfile.GNU_FORMAT, members),
+        stream(tarfile.PAX_FORMAT, members, {"comment": "seed"}),
+        stream(tarfile.USTAR_FORMAT, [m for m in members if len(m[0]) < 100 and len(m[3]) < 100]),
+        stream(
+            tarfile.PAX_FORMAT,
+            [("sparse", tarfile.REGTYPE, b"s" * 600, "")],
+            {"GNU.sparse.name": "real/name", "GNU.sparse.realsize": "4096"},
+        ),
+    }
+    return seeds | {gzip.compress(seed, mtime=0) for seed in seeds}
+
+
 def write(directory: pathlib.Path, seeds, suffix: str) -> int:
     directory.mkdir(parents=True, exist_ok=True)
     for seed in seeds:
@@ -103,7 +150,8 @@ def main() -> None:
     n_bundles = write(out / "bundle_verify", bundles, ".json")
     n_ders = write(out / "der_parsers", ders, ".der")
     n_notes = write(out / "der_parsers", notes, ".txt")
-    print(f"{out}: {n_bundles} bundles; {n_ders} DER values and {n_notes} notes")
+    n_tars = write(out / "read_tar", tar_seeds(), ".tar")
+    print(f"{out}: {n_bundles} bundles; {n_ders} DER values and {n_notes} notes; {n_tars} tars")
 
 
 if __name__ == "__main__":

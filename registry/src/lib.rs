@@ -257,6 +257,22 @@ pub enum RegistryError {
         /// What is wrong.
         reason: String,
     },
+    /// A compressed layer that decompresses past a limit of [`layers::LayerLimits`], its own
+    /// or the image's (a decompression bomb).
+    #[error(
+        "layer {layer}: decompressed past the {scope} limit of {limit} bytes ({expanded} bytes read); refused"
+    )]
+    LayerTooLarge {
+        /// The layer being read when the limit was passed.
+        layer: Digest,
+        /// Which limit: the layer's or the image's.
+        scope: layers::ExpansionScope,
+        /// The limit in bytes.
+        limit: u64,
+        /// Bytes decompressed when reading stopped: of the layer, or of all the image's
+        /// layers for [`layers::ExpansionScope::Image`].
+        expanded: u64,
+    },
     /// An index with no manifest for the platform asked for.
     #[error("{what} has no image for platform {platform} (it has: {available})")]
     NoPlatform {
