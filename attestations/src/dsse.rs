@@ -42,6 +42,12 @@ pub const IN_TOTO_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 
 const FORMAT: &str = "DSSE envelope";
 
+/// Most signatures read from one envelope. Each is checked over the whole PAE, so an envelope
+/// of 20,000 signatures over a 4 MiB payload would cost hours; cosign and sigstore-go write
+/// one, multi-signer envelopes a handful. An envelope with more is refused before any is
+/// decoded.
+pub const MAX_SIGNATURES: usize = 16;
+
 /// The pre-authentication encoding DSSE v1 signs: `"DSSEv1" SP LEN(type) SP type SP LEN(body)
 /// SP body`, lengths as ASCII decimal byte counts without leading zeros, the type as UTF-8.
 /// Two different (type, body) pairs never give the same bytes.
@@ -177,8 +183,14 @@ impl Envelope {
         let envelope = Object::new(value, "")?;
         let payload = decode_base64(envelope.required_string("payload")?, "payload")?;
         let payload_type = envelope.required_string("payloadType")?.to_owned();
-        let signatures = envelope
-            .required_array("signatures")?
+        let signatures = envelope.required_array("signatures")?;
+        if signatures.len() > MAX_SIGNATURES {
+            return Err(format!(
+                "signatures has {} entries; at most {MAX_SIGNATURES} are read",
+                signatures.len()
+            ));
+        }
+        let signatures = signatures
             .iter()
             .enumerate()
             .map(|(index, value)| {
@@ -242,6 +254,48 @@ impl<'de> Deserialize<'de> for Envelope {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An envelope of `count` signatures over `payload`: garbage ones, then `key`'s last.
+    fn flooded(payload: &[u8], count: usize, key: &PrivateKey) -> Vec<u8> {
+        let mut envelope =
+            Envelope::sign(IN_TOTO_PAYLOAD_TYPE, payload.to_vec(), key, "").expect("signing works");
+        let good = envelope.signatures.remove(0);
+        envelope.signatures = (1..count)
+            .map(|i| Signature {
+                keyid: String::new(),
+                sig: vec![u8::try_from(i % 251).unwrap_or(0); 70],
+            })
+            .collect();
+        envelope.signatures.push(good);
+        envelope.to_vec()
+    }
+
+    // The attack: 20,000 signatures in one envelope, each checked over the whole PAE (28 s
+    // for one 4 MiB layer before the cap).
+    #[test]
+    fn dsse_signature_flood_is_refused_before_any_check() {
+        let key = PrivateKey::generate(vouch_keys::KeyType::EcdsaP256).expect("key");
+        let payload = vec![b'x'; 4 * 1024 * 1024];
+        let error = Envelope::from_slice(&flooded(&payload, 20_000, &key))
+            .expect_err("a flood of signatures is refused");
+        assert!(
+            error.to_string().contains("20000 entries; at most 16"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn up_to_the_cap_the_first_signature_that_verifies_is_found() {
+        let key = PrivateKey::generate(vouch_keys::KeyType::EcdsaP256).expect("key");
+        let envelope = Envelope::from_slice(&flooded(b"{}", MAX_SIGNATURES, &key))
+            .expect("at the cap is read");
+        assert_eq!(
+            envelope.verify(key.public_key()).ok(),
+            Some(MAX_SIGNATURES - 1)
+        );
+        let over = Envelope::from_slice(&flooded(b"{}", MAX_SIGNATURES + 1, &key));
+        assert!(over.is_err());
+    }
 
     #[test]
     fn pae_matches_the_spec_grammar() {

@@ -46,6 +46,11 @@ pub const STATEMENT_V1: &str = "https://in-toto.io/Statement/v1";
 /// The `_type` of an in-toto Statement v0.1 (the version cosign writes).
 pub const STATEMENT_V0_1: &str = "https://in-toto.io/Statement/v0.1";
 
+/// The predicate type of an image signature in Sigstore bundle format, as cosign v3 writes
+/// it: a statement whose subject is the image manifest digest, and whose predicate holds the
+/// signer's `-a` annotations. Any other predicate type makes the statement an attestation.
+pub const COSIGN_SIGN_PREDICATE_TYPE: &str = "https://sigstore.dev/cosign/sign/v1";
+
 /// The largest statement [`Statement::from_slice`] reads: 16 MiB. Predicates larger than this
 /// (an SBOM, say) are refused before any parsing.
 pub const DEFAULT_MAX_STATEMENT_SIZE: usize = 16 * 1024 * 1024;

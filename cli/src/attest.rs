@@ -12,15 +12,15 @@ use serde_json::Value;
 use vouch_attestations::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
 use vouch_attestations::slsa::AnyProvenance;
 use vouch_keys::PublicKey;
-use vouch_registry::cosign::{self, Attachment, NewAttestation, is_cosign_tag, read_attestations};
+use vouch_registry::cosign::{self, Attachment, NewAttestation, is_cosign_tag};
 use vouch_registry::manifest::Manifest;
 use vouch_registry::referrers::{self, BUNDLE_PREDICATE_TYPE_ANNOTATION};
 use vouch_registry::{ImageReference, ManifestRef, Store};
 use vouch_verifier::attestation::{AttestationRequirements, verify_image_attestations};
 use vouch_verifier::rego::{PolicyDecision, RegoPolicy};
 
-use crate::bundles::{self, BundleFormat, COSIGN_SIGN_PREDICATE, source_name};
-use crate::error::{CliError, read_input};
+use crate::bundles::{self, BundleFormat, source_name};
+use crate::error::{CliError, read_input, read_key_file};
 use crate::output::{OutputFormat, print_json};
 use crate::predicate::{predicate_type_uri, read_predicate};
 use crate::sign::{recorded_text, subject_descriptor};
@@ -287,7 +287,7 @@ pub(crate) async fn verify_attestation(args: VerifyAttestationArgs) -> Result<Ex
         .as_deref()
         .map(predicate_type_uri)
         .transpose()?;
-    let key_text = read_input(&args.key)?;
+    let key_text = read_key_file(&args.key)?.text;
     let key = PublicKey::from_pem(&key_text).map_err(|source| CliError::Key {
         path: args.key.clone(),
         source,
@@ -312,7 +312,8 @@ pub(crate) async fn verify_attestation(args: VerifyAttestationArgs) -> Result<Ex
 
     let mut found = Vec::new();
     // cosign's tag layout.
-    let set = read_attestations(&target.store, &digest).await?;
+    let (set, bundles) =
+        bundles::image_evidence(&target.store, &digest, Attachment::Attestations, &key).await?;
     let requirements = AttestationRequirements {
         key: key.clone(),
         predicate_type: wanted.clone(),
@@ -343,17 +344,11 @@ pub(crate) async fn verify_attestation(args: VerifyAttestationArgs) -> Result<Ex
         });
     }
     // Sigstore bundle referrers (image signatures in bundle format are `vouch verify`'s).
-    for bundle in bundles::verify_image_bundles(&target.store, &digest, &key).await? {
-        let annotated = bundle
-            .referrer
-            .descriptor
-            .annotations
-            .get(BUNDLE_PREDICATE_TYPE_ANNOTATION)
-            .cloned();
-        let kind = bundle.predicate_type.clone().or(annotated);
-        if kind.as_deref() == Some(COSIGN_SIGN_PREDICATE) {
+    for bundle in bundles {
+        if bundle.is_signature() {
             continue;
         }
+        let kind = bundle.predicate_type();
         let outcome = match (&bundle.result, &wanted, &kind) {
             (Err(reason), _, _) => Err(Refusal {
                 check: "bundle".into(),
@@ -364,8 +359,8 @@ pub(crate) async fn verify_attestation(args: VerifyAttestationArgs) -> Result<Ex
                 reason: format!("predicate type is {found}, not {wanted}"),
             }),
             (Ok(verification), _, _) => Ok(Attested {
-                statement: verification.statement.clone().unwrap_or_default(),
-                key_fingerprint: verification.key_fingerprint.clone(),
+                statement: verification.bundle.statement.clone().unwrap_or_default(),
+                key_fingerprint: verification.bundle.key_fingerprint.clone(),
                 policy: None,
             }),
         };

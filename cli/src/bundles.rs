@@ -11,28 +11,30 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use base64::Engine as _;
+use futures_util::StreamExt as _;
 use serde_json::Value;
 use vouch_attestations::dsse;
 use vouch_attestations::intoto::{ResourceDescriptor, Statement};
 use vouch_keys::{Digest, PrivateKey, PublicKey};
-use vouch_registry::Store;
+use vouch_registry::cosign::{Attachment, SignatureSet, read_attachments};
 use vouch_registry::manifest::Descriptor;
 use vouch_registry::referrers::{
     self, AttachedReferrer, Referrer, ReferrerSource, SIGSTORE_BUNDLE_MEDIA_TYPE,
 };
-use vouch_verifier::VerifyError;
+use vouch_registry::{EvidenceBudget, RegistryError, Store};
 use vouch_verifier::bundle::{
     Bundle, BundleContent, BundleVersion, DsseEnvelope, DsseSignature, SignerMaterial,
     VerificationMaterial,
 };
 use vouch_verifier::time::UnixTime;
 use vouch_verifier::trust_root::TrustedRoot;
-use vouch_verifier::verify::{Artifact, BundleVerification, Options, Policy, Verifier};
+use vouch_verifier::verify::{ImageBundleVerification, ImageClaim, Options, Policy, Verifier};
+use vouch_verifier::{Verified, VerifyError};
 
 use crate::error::CliError;
 
 /// The predicate type cosign v3 gives the statement of an image signature in bundle format.
-pub(crate) const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
+pub(crate) use vouch_attestations::intoto::COSIGN_SIGN_PREDICATE_TYPE as COSIGN_SIGN_PREDICATE;
 
 /// How signatures and attestations are stored on images.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -131,10 +133,8 @@ pub(crate) fn source_name(source: ReferrerSource) -> &'static str {
 pub(crate) struct ImageBundle {
     /// How it was listed.
     pub(crate) referrer: Referrer,
-    /// The predicate type of its statement (DSSE bundles), as verified.
-    pub(crate) predicate_type: Option<String>,
-    /// The verification result.
-    pub(crate) result: Result<BundleVerification, String>,
+    /// The verification result: a signed statement about the image, or why not.
+    pub(crate) result: Result<Verified<ImageBundleVerification>, String>,
 }
 
 impl ImageBundle {
@@ -147,23 +147,56 @@ impl ImageBundle {
         )
     }
 
-    /// The predicate of a verified DSSE bundle.
+    /// The predicate of a verified bundle's statement.
     pub(crate) fn predicate(&self) -> Option<&Value> {
         self.result
             .as_ref()
             .ok()
-            .and_then(|v| v.statement.as_ref())
+            .and_then(|v| v.bundle.statement.as_ref())
             .and_then(|s| s.get("predicate"))
+    }
+
+    /// The predicate type of the verified statement, else the one the referrer's
+    /// (unauthenticated) annotation lists, for reports.
+    pub(crate) fn predicate_type(&self) -> Option<String> {
+        match &self.result {
+            Ok(verified) => Some(verified.predicate_type.clone()),
+            Err(_) => self
+                .referrer
+                .descriptor
+                .annotations
+                .get(referrers::BUNDLE_PREDICATE_TYPE_ANNOTATION)
+                .cloned(),
+        }
+    }
+
+    /// Whether this is an image signature: by the verified statement when it verified; by
+    /// the referrer's annotation otherwise (an unverified bundle counts for nothing either
+    /// way: this only says which report lists its failure, and one without an annotation is
+    /// listed with the signatures).
+    pub(crate) fn is_signature(&self) -> bool {
+        match &self.result {
+            Ok(verified) => verified.claim == ImageClaim::Signature,
+            Err(_) => self
+                .predicate_type()
+                .is_none_or(|t| t == COSIGN_SIGN_PREDICATE),
+        }
     }
 }
 
-/// Reads and verifies, with `key`, every Sigstore bundle referrer of the manifest `digest`.
-/// Bundles whose referrer or blob cannot be fetched or read are reported as rejected with
-/// the reason; registry failures that stop the listing itself are errors.
-pub(crate) async fn verify_image_bundles(
+/// How many referrers of one image are fetched at once.
+const REFERRER_CONCURRENCY: usize = 8;
+
+/// Reads and verifies, with `key`, every Sigstore bundle referrer of the manifest `digest`,
+/// fetching up to [`REFERRER_CONCURRENCY`] at once, every read charged to `budget`. Bundles
+/// whose referrer or blob cannot be fetched or read are reported as rejected with the
+/// reason; registry failures that stop the listing itself, and an exhausted budget, are
+/// errors.
+async fn verify_image_bundles(
     store: &Store,
     digest: &Digest,
     key: &PublicKey,
+    budget: &EvidenceBudget,
 ) -> Result<Vec<ImageBundle>, CliError> {
     let listed = referrers::list_referrers(store, digest, Some(SIGSTORE_BUNDLE_MEDIA_TYPE)).await?;
     if listed.is_empty() {
@@ -173,10 +206,18 @@ pub(crate) async fn verify_image_bundles(
     let verifier = Verifier::new(root).map_err(|e| CliError::Usage(e.to_string()))?;
     let policy = Policy::Key(key.clone());
     let limit = store.limits().max_signature_blob_bytes;
-    let mut found = Vec::with_capacity(listed.len());
-    for referrer in listed {
-        let fetched = referrers::fetch_referrer_blob(store, &referrer, limit).await;
-        let result = match fetched {
+    let fetched: Vec<_> = futures_util::stream::iter(listed)
+        .map(|referrer| async move {
+            let blob = referrers::fetch_referrer_blob(store, &referrer, limit, budget).await;
+            (referrer, blob)
+        })
+        .buffered(REFERRER_CONCURRENCY)
+        .collect()
+        .await;
+    let mut found = Vec::with_capacity(fetched.len());
+    for (referrer, blob) in fetched {
+        let result = match blob {
+            Err(e @ RegistryError::EvidenceTooLarge { .. }) => return Err(e.into()),
             Err(e) if !e.is_input_error() && e.is_transient() => return Err(e.into()),
             Err(e) => Err(e.to_string()),
             Ok(blob) => Bundle::from_json(&blob.bytes)
@@ -187,24 +228,34 @@ pub(crate) async fn verify_image_bundles(
                         now: UnixTime::now(),
                         require_tlog: false,
                     };
-                    verifier.verify(&bundle, Artifact::Digest(digest), &policy, options)
+                    verifier.verify_image_bundle(&bundle, digest, &policy, options)
                 })
                 .map_err(|e: VerifyError| format!("[{}] {e}", e.check())),
         };
-        let predicate_type = result.as_ref().ok().and_then(|v| {
-            v.statement
-                .as_ref()
-                .and_then(|s| s.get("predicateType"))
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        });
-        found.push(ImageBundle {
-            referrer,
-            predicate_type,
-            result,
-        });
+        found.push(ImageBundle { referrer, result });
     }
     Ok(found)
+}
+
+/// An image's evidence of one kind: its cosign tag-layout attachments of `kind` (`.sig` or
+/// `.att`) and its Sigstore bundle referrers verified with `key`, read concurrently (the two
+/// stores are independent once the digest is known) under one [`EvidenceBudget`]. The first
+/// error stops both.
+pub(crate) async fn image_evidence(
+    store: &Store,
+    digest: &Digest,
+    kind: Attachment,
+    key: &PublicKey,
+) -> Result<(SignatureSet, Vec<ImageBundle>), CliError> {
+    let budget = EvidenceBudget::for_image(store, digest);
+    tokio::try_join!(
+        async {
+            read_attachments(store, digest, kind, &budget)
+                .await
+                .map_err(CliError::from)
+        },
+        verify_image_bundles(store, digest, key, &budget),
+    )
 }
 
 /// The `-a` annotations an image-signature statement's predicate records.

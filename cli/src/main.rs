@@ -43,6 +43,12 @@ struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
 
+    /// Time allowed for the whole command, in seconds or with a unit (`90s`, `5m`, `1h`):
+    /// every registry request, retry and log upload together. Default 3m (as cosign's),
+    /// 30m for `sbom`, which reads whole layers.
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_timeout)]
+    timeout: Option<std::time::Duration>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -165,7 +171,10 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     // verify-blob does no I/O beyond reading files: it runs without an async runtime, which
     // is a measurable share of a whole-process verification.
-    let command = match cli.command {
+    let Cli {
+        command, timeout, ..
+    } = cli;
+    let command = match command {
         Command::VerifyBlob(args) => {
             return blob::verify_blob(args).unwrap_or_else(|error| {
                 eprintln!("vouch: {error}");
@@ -184,12 +193,71 @@ fn main() -> ExitCode {
             return ExitCode::from(3);
         }
     };
-    match runtime.block_on(run(command)) {
-        Ok(code) => code,
-        Err(error) => {
+    let deadline = timeout.unwrap_or(match command {
+        Command::Sbom(_) => SBOM_TIMEOUT,
+        _ => DEFAULT_TIMEOUT,
+    });
+    let outcome = runtime.block_on(async { tokio::time::timeout(deadline, run(command)).await });
+    // Layer readers on blocking threads are abandoned, not waited for.
+    runtime.shutdown_background();
+    match outcome {
+        Ok(Ok(code)) => code,
+        Ok(Err(error)) => {
             eprintln!("vouch: {error}");
             error.exit_code()
         }
+        Err(_) => {
+            eprintln!(
+                "vouch: the command did not finish within {} (--timeout); stopped",
+                humanize(deadline)
+            );
+            ExitCode::from(3)
+        }
+    }
+}
+
+/// The whole-command deadline of every command but `sbom` (cosign's default).
+const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
+/// The whole-command deadline of `sbom`, which reads every layer of an image.
+const SBOM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1800);
+
+/// Parses `--timeout`: whole seconds, or a number with `s`, `m` or `h`. Zero is refused: it
+/// would stop every command before it starts.
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => {
+            return Err(format!(
+                "\"{text}\" is not a duration (e.g. 90, 90s, 5m, 1h)"
+            ));
+        }
+    };
+    let seconds = number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| format!("\"{text}\" is not a duration (e.g. 90, 90s, 5m, 1h)"))?;
+    if seconds == 0 {
+        return Err("the timeout must be at least one second".into());
+    }
+    Ok(std::time::Duration::from_secs(seconds))
+}
+
+/// `90s`, `3m`, `1h`: a deadline as `--timeout` takes it.
+fn humanize(duration: std::time::Duration) -> String {
+    let seconds = duration.as_secs();
+    if seconds.is_multiple_of(3600) {
+        format!("{}h", seconds / 3600)
+    } else if seconds.is_multiple_of(60) {
+        format!("{}m", seconds / 60)
+    } else {
+        format!("{seconds}s")
     }
 }
 
@@ -207,4 +275,34 @@ pub(crate) struct OutputArgs {
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
     pub(crate) output: OutputFormat,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{humanize, parse_timeout};
+
+    #[test]
+    fn timeouts_parse_with_and_without_units_and_zero_is_refused() {
+        assert_eq!(parse_timeout("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_timeout("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_timeout("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_timeout("1h"), Ok(Duration::from_secs(3600)));
+        for bad in [
+            "0",
+            "0m",
+            "",
+            "m",
+            "5d",
+            "-1",
+            "1.5m",
+            "99999999999999999999h",
+        ] {
+            assert!(parse_timeout(bad).is_err(), "{bad}");
+        }
+        assert_eq!(humanize(Duration::from_secs(180)), "3m");
+        assert_eq!(humanize(Duration::from_secs(7200)), "2h");
+        assert_eq!(humanize(Duration::from_secs(90)), "90s");
+    }
 }

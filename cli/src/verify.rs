@@ -6,14 +6,12 @@ use std::process::ExitCode;
 
 use clap::Args;
 use vouch_keys::{Digest, PublicKey};
-use vouch_registry::cosign::{read_signatures, signature_tag};
+use vouch_registry::cosign::{Attachment, signature_tag};
 use vouch_registry::{ImageReference, ManifestRef, Store, Target};
 use vouch_verifier::cosign::{CosignRequirements, CosignVerdict, verify_image_signatures};
 
-use vouch_registry::referrers::BUNDLE_PREDICATE_TYPE_ANNOTATION;
-
-use crate::bundles::{COSIGN_SIGN_PREDICATE, ImageBundle, source_name, verify_image_bundles};
-use crate::error::{CliError, read_input};
+use crate::bundles::{ImageBundle, image_evidence, source_name};
+use crate::error::{CliError, read_key_file};
 use crate::output::{OutputFormat, print_json};
 use crate::{OutputArgs, RegistryArgs};
 
@@ -76,21 +74,7 @@ fn signature_bundles(
 ) -> Vec<ImageBundle> {
     found
         .into_iter()
-        .filter(|b| {
-            let listed = b
-                .referrer
-                .descriptor
-                .annotations
-                .get(BUNDLE_PREDICATE_TYPE_ANNOTATION)
-                .map(String::as_str);
-            let verified = b.predicate_type.as_deref();
-            match (verified, listed) {
-                (Some(t), _) => t == COSIGN_SIGN_PREDICATE,
-                (None, Some(t)) => t == COSIGN_SIGN_PREDICATE,
-                // A message signature over the manifest, or an unreadable bundle.
-                (None, None) => true,
-            }
-        })
+        .filter(ImageBundle::is_signature)
         .map(|mut b| {
             if b.result.is_ok() {
                 let recorded = b
@@ -127,7 +111,7 @@ pub(crate) async fn run(args: VerifyArgs) -> Result<ExitCode, CliError> {
         .iter()
         .map(|image| ImageReference::parse(image))
         .collect::<Result<Vec<_>, _>>()?;
-    let key_text = read_input(&args.key)?;
+    let key_text = read_key_file(&args.key)?.text;
     let key = PublicKey::from_pem(&key_text).map_err(|source| CliError::Key {
         path: args.key.clone(),
         source,
@@ -142,9 +126,14 @@ pub(crate) async fn run(args: VerifyArgs) -> Result<ExitCode, CliError> {
     for reference in &references {
         let target = Store::open(&client, reference)?;
         let digest = digest_of(&target).await?;
-        let signatures = read_signatures(&target.store, &digest).await?;
+        let (signatures, found) = image_evidence(
+            &target.store,
+            &digest,
+            Attachment::Signatures,
+            &requirements.key,
+        )
+        .await?;
         let verdict = verify_image_signatures(&digest, &signatures.layers, &requirements);
-        let found = verify_image_bundles(&target.store, &digest, &requirements.key).await?;
         outcomes.push(Outcome {
             image: target.store.describe(&ManifestRef::Digest(digest)),
             verdict,
@@ -266,8 +255,8 @@ fn outcome_json(outcome: &Outcome) -> serde_json::Value {
         })).chain(outcome.bundles.iter().filter_map(|b| b.result.as_ref().ok().map(|v| serde_json::json!({
             "source": source_name(b.referrer.source),
             "referrer": b.referrer.descriptor.digest.to_string(),
-            "key_fingerprint": v.key_fingerprint,
-            "statement": v.statement,
+            "key_fingerprint": v.bundle.key_fingerprint,
+            "statement": v.bundle.statement,
         })))).collect::<Vec<_>>(),
         "rejected": verdict.rejected.iter().map(|r| serde_json::json!({
             "source": format!("tag {}", outcome.signature_tag),

@@ -31,6 +31,10 @@ pub struct Limits {
     /// Most referrers accepted for one subject: in a referrers API answer (all pages together)
     /// or a referrers tag schema index. Default 1,000.
     pub max_referrers: usize,
+    /// Most bytes of evidence read about one image, all signature, attestation and referrer
+    /// manifests and payloads together, a payload counted once for each layer that names
+    /// it ([`EvidenceBudget`](crate::EvidenceBudget)). Default 64 MiB.
+    pub max_evidence_bytes: u64,
 }
 
 impl Default for Limits {
@@ -40,6 +44,7 @@ impl Default for Limits {
             max_signature_layers: 1000,
             max_signature_blob_bytes: 4 * 1024 * 1024,
             max_referrers: 1000,
+            max_evidence_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -176,6 +181,18 @@ where
     }
 }
 
+/// `scheme://host:port` of `url`, for messages (never its path or query, which may carry
+/// tokens).
+fn origin_text(url: &reqwest::Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+/// Whether `url` names a loopback host, by the rule registries are held to.
+fn is_loopback_url(url: &reqwest::Url) -> bool {
+    url.host_str()
+        .is_some_and(crate::reference::is_loopback_registry)
+}
+
 /// A transport failure of `operation`, classified ([`TransportFailure`]) with the innermost
 /// cause as detail.
 pub(crate) fn transport_error(operation: &str, error: &reqwest::Error) -> RegistryError {
@@ -246,6 +263,14 @@ impl RegistryClient {
 
     /// Sends one request, answering an authentication challenge once if the registry
     /// issues one. Returns the response whatever its status.
+    ///
+    /// Credentials belong to the registry's origin (scheme, host, port): a request to another
+    /// origin (an upload `Location` on a storage host) carries none, redirects to another
+    /// origin lose them (reqwest drops `Authorization` across hosts), and a challenge from
+    /// anywhere but the registry is not answered: a blob redirected to a CDN that then asks
+    /// for authentication, naming a token service of its own, gets none of the registry's
+    /// credentials (the CVE-2020-15157 pattern) and fails with
+    /// [`RegistryError::CredentialsWithheld`].
     async fn send(
         &self,
         reference: &Reference,
@@ -258,17 +283,36 @@ impl RegistryClient {
             reference.repository().to_owned(),
             access,
         );
-        let cached = self.cached_authorization(&key);
-        let mut request = build(&self.http);
-        if let Some(value) = &cached {
-            request = request.header(header::AUTHORIZATION, value.clone());
+        let registry = reqwest::Url::parse(&self.base_url(reference))
+            .map_err(|e| RegistryError::InvalidReference {
+                input: reference.to_string(),
+                reason: format!("cannot form the registry URL: {e}"),
+            })?
+            .origin();
+        let mut request = build(&self.http)
+            .build()
+            .map_err(|e| transport_error(operation, &e))?;
+        let own = request.url().origin() == registry;
+        if own && let Some(value) = self.cached_authorization(&key) {
+            request.headers_mut().insert(header::AUTHORIZATION, value);
         }
-        let response = request
-            .send()
+        let response = self
+            .http
+            .execute(request)
             .await
             .map_err(|e| transport_error(operation, &e))?;
         if response.status() != StatusCode::UNAUTHORIZED {
             return Ok(response);
+        }
+        if !own || response.url().origin() != registry {
+            return Err(RegistryError::CredentialsWithheld {
+                operation: operation.to_owned(),
+                registry: reference.registry().to_owned(),
+                reason: format!(
+                    "{}, which is not the registry, asks for authentication",
+                    origin_text(response.url())
+                ),
+            });
         }
         let Some(challenge) = response
             .headers()
@@ -346,6 +390,17 @@ impl RegistryClient {
                     status: 401,
                     message: format!("bearer challenge realm \"{realm}\" is not a URL"),
                 })?;
+                // A token request carries the registry's credentials: over HTTPS only, but
+                // for a loopback realm (as docker speaks plain HTTP to loopback registries).
+                if url.scheme() != "https" && !is_loopback_url(&url) {
+                    return Err(RegistryError::CredentialsWithheld {
+                        operation: operation.to_owned(),
+                        registry: registry.to_owned(),
+                        reason: format!(
+                            "the token service \"{realm}\" is not HTTPS and not on this machine"
+                        ),
+                    });
+                }
                 let scope = format!("repository:{}:{}", reference.repository(), access.actions());
                 let service = challenge.params.get("service");
                 let token_operation = format!("requesting a token from {realm}");

@@ -19,6 +19,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use vouch_keys::Digest;
 
 use crate::RegistryError;
+use crate::budget::EvidenceBudget;
 use crate::manifest::{Descriptor, FetchedManifest, ImageManifest, Manifest, media_types};
 use crate::settle::{Append, append_settled};
 use crate::store::{ManifestRef, Store};
@@ -143,14 +144,16 @@ pub struct SignatureSet {
 }
 
 /// Reads the signature manifest of `digest` and fetches every layer's payload (up to
-/// eight at a time). No manifest means an empty set. Refuses a manifest over
-/// the size limit, one that is not an image manifest, and one with more layers than
-/// [`Limits::max_signature_layers`](crate::Limits).
+/// eight at a time, each distinct blob once). No manifest means an empty set. Refuses a
+/// manifest over the size limit, one that is not an image manifest, one with more layers than
+/// [`Limits::max_signature_layers`](crate::Limits), and, before fetching any payload, a set
+/// whose manifest and payloads together pass what is left of `budget`.
 pub async fn read_signatures(
     store: &Store,
     digest: &Digest,
+    budget: &EvidenceBudget,
 ) -> Result<SignatureSet, RegistryError> {
-    read_attachments(store, digest, Attachment::Signatures).await
+    read_attachments(store, digest, Attachment::Signatures, budget).await
 }
 
 /// Reads the attestation manifest of `digest` (`sha256-<hex>.att`) like [`read_signatures`]:
@@ -158,8 +161,9 @@ pub async fn read_signatures(
 pub async fn read_attestations(
     store: &Store,
     digest: &Digest,
+    budget: &EvidenceBudget,
 ) -> Result<SignatureSet, RegistryError> {
-    read_attachments(store, digest, Attachment::Attestations).await
+    read_attachments(store, digest, Attachment::Attestations, budget).await
 }
 
 /// Reads the `kind` manifest of `digest` and fetches every layer's payload, with the limits
@@ -168,6 +172,7 @@ pub async fn read_attachments(
     store: &Store,
     digest: &Digest,
     kind: Attachment,
+    budget: &EvidenceBudget,
 ) -> Result<SignatureSet, RegistryError> {
     let tag = kind.tag(digest);
     let Some(fetched) = store.manifest(&ManifestRef::Tag(tag.clone())).await? else {
@@ -177,33 +182,90 @@ pub async fn read_attachments(
             layers: Vec::new(),
         });
     };
+    budget.charge(fetched.bytes.len() as u64)?;
     let manifest = attachment_manifest(store, &tag, &fetched)?;
     let limit = store.limits().max_signature_blob_bytes;
-    let layers = futures_util::stream::iter(manifest.layers.into_iter().enumerate())
-        .map(|(index, descriptor)| async move {
-            let payload = match store.blob(&descriptor, limit).await {
-                Ok(bytes) => Ok(bytes),
+    // Every payload handed to verification is charged, duplicates included (each is checked
+    // again), before anything is fetched; one too large for the per-blob limit is not
+    // fetched, so it costs nothing.
+    let charged: u64 = manifest
+        .layers
+        .iter()
+        .map(|layer| layer.size)
+        .filter(|size| *size <= limit)
+        .fold(0, u64::saturating_add);
+    budget.charge(charged)?;
+    // Each distinct blob is fetched once; `slots[i]` is layer i's place in `distinct`.
+    let mut distinct: Vec<&Descriptor> = Vec::new();
+    let mut place = BTreeMap::new();
+    let slots: Vec<usize> = manifest
+        .layers
+        .iter()
+        .map(|layer| {
+            *place.entry((&layer.digest, layer.size)).or_insert_with(|| {
+                distinct.push(layer);
+                distinct.len() - 1
+            })
+        })
+        .collect();
+    let payloads: Vec<Result<Vec<u8>, RegistryError>> = futures_util::stream::iter(distinct)
+        .map(|descriptor| async move {
+            match store.blob(descriptor, limit).await {
+                Ok(bytes) => Ok(Ok(bytes)),
                 Err(
                     e @ (RegistryError::NotFound { .. }
                     | RegistryError::TooLarge { .. }
                     | RegistryError::DigestMismatch { .. }),
-                ) => Err(e),
-                Err(e) => return Err(e),
-            };
-            Ok(SignatureLayer {
-                index,
-                descriptor,
-                payload,
-            })
+                ) => Ok(Err(e)),
+                Err(e) => Err(e),
+            }
         })
         .buffered(FETCH_CONCURRENCY)
         .try_collect()
         .await?;
+    let layers = manifest
+        .layers
+        .into_iter()
+        .zip(slots)
+        .enumerate()
+        .map(|(index, (descriptor, slot))| SignatureLayer {
+            index,
+            descriptor,
+            payload: match &payloads[slot] {
+                Ok(bytes) => Ok(bytes.clone()),
+                Err(e) => Err(payload_failure(e)),
+            },
+        })
+        .collect();
     Ok(SignatureSet {
         tag,
         manifest_digest: Some(fetched.digest),
         layers,
     })
+}
+
+/// The same per-layer failure again, for each layer that names a blob that failed: one of
+/// the three kinds `read_attachments` keeps per layer (any other stops the whole read).
+fn payload_failure(error: &RegistryError) -> RegistryError {
+    match error {
+        RegistryError::NotFound { what } => RegistryError::NotFound { what: what.clone() },
+        RegistryError::TooLarge { what, limit } => RegistryError::TooLarge {
+            what: what.clone(),
+            limit: *limit,
+        },
+        RegistryError::DigestMismatch {
+            what,
+            expected,
+            found,
+        } => RegistryError::DigestMismatch {
+            what: what.clone(),
+            expected: expected.clone(),
+            found: found.clone(),
+        },
+        other => RegistryError::NotFound {
+            what: other.to_string(),
+        },
+    }
 }
 
 /// Parses a signature or attestation manifest and applies the layer limit.

@@ -15,6 +15,8 @@
 //!   cosign v3's Sigstore bundles) and lists them: through a registry's referrers API when it
 //!   has one, else through the referrers tag schema, which it keeps safe against concurrent
 //!   writers the same way.
+//! * [`EvidenceBudget`] bounds the bytes read about one image, all its signatures,
+//!   attestations and referrers together, not only each of them.
 //! * [`rekor`] uploads signatures to a Rekor v1 transparency log and reads back the entry, with
 //!   the same HTTP setup (timeouts, retries, bounded answers, plain HTTP only for loopback).
 //!
@@ -26,12 +28,15 @@
 //! let image = ImageReference::parse("ghcr.io/acme/app:1.2.3")?;
 //! let target = Store::open(&client, &image)?;
 //! let resolved = target.resolve().await?; // tag -> digest, once
-//! let signatures = vouch_registry::cosign::read_signatures(&target.store, &resolved.digest).await?;
+//! let budget = vouch_registry::EvidenceBudget::for_image(&target.store, &resolved.digest);
+//! let signatures =
+//!     vouch_registry::cosign::read_signatures(&target.store, &resolved.digest, &budget).await?;
 //! println!("{} has {} signature layer(s)", resolved.digest, signatures.layers.len());
 //! # Ok(()) }
 //! ```
 
 mod auth;
+pub mod budget;
 mod client;
 pub mod cosign;
 pub mod layers;
@@ -46,6 +51,7 @@ mod store;
 use std::path::PathBuf;
 
 pub use auth::Credentials;
+pub use budget::EvidenceBudget;
 pub use client::{ClientOptions, Limits, RegistryClient};
 pub use layout::Layout;
 pub use reference::{DOCKER_HUB, ImageReference, LayoutReference, Reference};
@@ -272,6 +278,32 @@ pub enum RegistryError {
         /// Bytes decompressed when reading stopped: of the layer, or of all the image's
         /// layers for [`layers::ExpansionScope::Image`].
         expanded: u64,
+    },
+    /// An authentication challenge that credentials must not answer: one from a host other
+    /// than the registry (a CDN a blob request was redirected to, an upload location on a
+    /// storage host), or naming a token service over plain HTTP on a non-loopback host.
+    /// Credentials for a registry go only to it and to the token service it names itself,
+    /// over HTTPS.
+    #[error("{operation}: {reason}; credentials for {registry} are not sent there")]
+    CredentialsWithheld {
+        /// What was being done.
+        operation: String,
+        /// The registry the credentials belong to.
+        registry: String,
+        /// Who asked, and why they get nothing.
+        reason: String,
+    },
+    /// The evidence read about one image (signature, attestation and referrer manifests and
+    /// blobs, counted each time they are handed to verification) passed
+    /// [`Limits::max_evidence_bytes`].
+    #[error(
+        "the signatures and attestations of {image} add up to more than the {limit}-byte limit for one image; refused"
+    )]
+    EvidenceTooLarge {
+        /// The image.
+        image: String,
+        /// The limit in bytes.
+        limit: u64,
     },
     /// An index with no manifest for the platform asked for.
     #[error("{what} has no image for platform {platform} (it has: {available})")]

@@ -78,6 +78,7 @@ use std::time::SystemTime;
 use vouch_keys::{Digest, DigestAlgorithm};
 
 use crate::RegistryError;
+use crate::budget::EvidenceBudget;
 use crate::manifest::{
     Descriptor, FetchedManifest, ImageIndex, ImageManifest, Manifest, media_types,
 };
@@ -412,7 +413,8 @@ pub async fn list_referrers(
 
 /// Fetches a listed referrer's manifest (at most [`Limits::max_manifest_bytes`](crate::Limits),
 /// checked against the listed digest) and its single layer (at most `limit` bytes and the
-/// layer's stated size, checked against the layer digest).
+/// layer's stated size, checked against the layer digest), each charged to `budget` (the
+/// manifest once read, the layer before it is fetched).
 ///
 /// Refuses, before fetching the layer: a manifest that is not an image manifest; one whose
 /// `subject` is not the digest it was listed for ([`RegistryError::SubjectMismatch`]); one
@@ -421,6 +423,7 @@ pub async fn fetch_referrer_blob(
     store: &Store,
     referrer: &Referrer,
     limit: u64,
+    budget: &EvidenceBudget,
 ) -> Result<ReferrerBlob, RegistryError> {
     let manifest_ref = ManifestRef::Digest(referrer.descriptor.digest.clone());
     let what = format!("referrer {}", store.describe(&manifest_ref));
@@ -432,6 +435,7 @@ pub async fn fetch_referrer_blob(
         .manifest(&manifest_ref)
         .await?
         .ok_or_else(|| RegistryError::NotFound { what: what.clone() })?;
+    budget.charge(fetched.bytes.len() as u64)?;
     let manifest = match fetched.parse()? {
         Manifest::Image(manifest) => *manifest,
         Manifest::Index(_) => {
@@ -465,6 +469,9 @@ pub async fn fetch_referrer_blob(
             )));
         }
     };
+    if layer.size <= limit {
+        budget.charge(layer.size)?;
+    }
     let bytes = store.blob(&layer, limit).await?;
     Ok(ReferrerBlob {
         manifest_digest: fetched.digest,
@@ -715,7 +722,8 @@ mod tests {
             BTreeMap::new(),
         ));
         send(list_referrers(&store, &subject.digest, None));
-        send(fetch_referrer_blob(&store, &referrer, 1));
+        let budget = EvidenceBudget::new("subject", 1);
+        send(fetch_referrer_blob(&store, &referrer, 1, &budget));
         let signature = crate::cosign::NewSignature {
             payload: Vec::new(),
             signature: String::new(),

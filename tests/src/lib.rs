@@ -20,6 +20,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod hostile;
 mod rekor;
 
 pub use rekor::{FAKE_TREE_ID, FakeRekor, RekorBehavior};

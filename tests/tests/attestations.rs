@@ -709,7 +709,11 @@ fn envelopes_verify_with_an_independent_dsse_implementation() {
         .expect_code(0);
         let digest: Digest = image.digest.parse().unwrap();
         let set = runtime()
-            .block_on(read_attestations(&target(&image.tagged).store, &digest))
+            .block_on(async {
+                let store = target(&image.tagged).store;
+                let budget = vouch_registry::EvidenceBudget::for_image(&store, &digest);
+                read_attestations(&store, &digest, &budget).await
+            })
             .unwrap();
         assert_eq!(set.layers.len(), 1);
         let envelope = dir.path().join(format!("{algorithm}.dsse.json"));

@@ -235,3 +235,81 @@ fn ten_concurrent_attesters_leave_ten_referrers() {
     runs.sort_unstable();
     assert_eq!(runs, (0..10).collect::<Vec<_>>());
 }
+
+/// The attack: a key holder blob-signs bytes of the attacker's choosing (here, the image's
+/// own manifest), and the message-signature bundle is served as a Sigstore bundle referrer
+/// of the image, unannotated and annotated as cosign's image signature. Neither may count as
+/// an image signature or an attestation: only a DSSE in-toto statement about the image does.
+#[test]
+fn blob_signed_manifest_served_as_a_bundle_referrer_is_not_an_image_signature() {
+    use vouch_registry::manifest::Descriptor;
+    use vouch_registry::referrers::{
+        SIGSTORE_BUNDLE_MEDIA_TYPE, attach_referrer, sigstore_bundle_annotations,
+    };
+    use vouch_registry::{ClientOptions, ImageReference, ManifestRef, RegistryClient, Store};
+
+    let registry = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let key = generate_key(dir.path(), "key", "ecdsa-p256");
+    let image = push_image(&registry, &unique("blob-as-image"), "v1");
+    let client = RegistryClient::new(ClientOptions::default()).unwrap();
+    let target = Store::open(&client, &ImageReference::parse(&image.by_digest).unwrap()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let digest = image.digest.parse().unwrap();
+    let manifest = runtime
+        .block_on(target.store.manifest(&ManifestRef::Digest(digest)))
+        .unwrap()
+        .unwrap();
+    let manifest_file = dir.path().join("manifest.json");
+    fs::write(&manifest_file, &manifest.bytes).unwrap();
+
+    // What the key holder signs, in good faith: a file.
+    let bundle = dir.path().join("b.json");
+    vouch_with_password(
+        &key.password,
+        &[
+            "sign-blob",
+            "--key",
+            key.key.to_str().unwrap(),
+            "--bundle",
+            bundle.to_str().unwrap(),
+            manifest_file.to_str().unwrap(),
+        ],
+    )
+    .expect_code(0);
+    let bundle = fs::read(&bundle).unwrap();
+    let subject = Descriptor::of(&manifest.media_type, &manifest.bytes);
+    for predicate_type in [None, Some("https://sigstore.dev/cosign/sign/v1")] {
+        let annotations = sigstore_bundle_annotations(
+            "message-signature",
+            predicate_type,
+            std::time::SystemTime::now(),
+        );
+        runtime
+            .block_on(attach_referrer(
+                &target.store,
+                &subject,
+                SIGSTORE_BUNDLE_MEDIA_TYPE,
+                SIGSTORE_BUNDLE_MEDIA_TYPE,
+                &bundle,
+                annotations,
+            ))
+            .unwrap();
+    }
+
+    let public = key.public.to_str().unwrap();
+    let run = vouch(&["verify", "--key", public, "-o", "json", &image.tagged]).expect_code(1);
+    let report = &run.json()[0];
+    assert_eq!(report["verified"], false, "{report:#}");
+    let rejected = report["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 2, "{report:#}");
+    for entry in rejected {
+        let reason = entry["reason"].as_str().unwrap();
+        assert!(reason.starts_with("[image-statement]"), "{reason}");
+    }
+    let run = vouch(&["verify-attestation", "--key", public, &image.tagged]).expect_code(1);
+    assert!(run.stdout.contains("DENIED"), "{run:#?}");
+}

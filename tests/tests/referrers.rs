@@ -21,6 +21,14 @@ use vouch_tests::{FakeBehavior, FakeRegistry, Registry, push_image, tool, unique
 const SBOM: &str = "application/spdx+json";
 const LIMIT: u64 = 1024 * 1024;
 
+/// A fresh evidence budget of the default size.
+fn budget() -> vouch_registry::EvidenceBudget {
+    vouch_registry::EvidenceBudget::new(
+        "subject",
+        vouch_registry::Limits::default().max_evidence_bytes,
+    )
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
@@ -117,7 +125,9 @@ async fn check_three(
         assert_eq!(referrer.artifact_type(), done.descriptor.artifact_type());
         assert_eq!(referrer.descriptor.annotations, done.descriptor.annotations);
         assert_eq!(referrer.descriptor.size, done.descriptor.size);
-        let fetched = fetch_referrer_blob(store, referrer, LIMIT).await.unwrap();
+        let fetched = fetch_referrer_blob(store, referrer, LIMIT, &budget())
+            .await
+            .unwrap();
         assert_eq!(&fetched.bytes, blob);
         assert_eq!(fetched.manifest_digest, done.descriptor.digest);
         assert_eq!(
@@ -395,7 +405,7 @@ fn a_referrer_whose_subject_is_another_manifest_is_refused() {
             .await
             .unwrap();
         assert_eq!(listed.len(), 1);
-        let err = fetch_referrer_blob(store, &listed[0], LIMIT)
+        let err = fetch_referrer_blob(store, &listed[0], LIMIT, &budget())
             .await
             .unwrap_err();
         match &err {
@@ -414,7 +424,7 @@ fn a_referrer_whose_subject_is_another_manifest_is_refused() {
             .await
             .unwrap();
         assert_eq!(
-            fetch_referrer_blob(store, &for_b_listed[0], LIMIT)
+            fetch_referrer_blob(store, &for_b_listed[0], LIMIT, &budget())
                 .await
                 .unwrap()
                 .bytes,
@@ -425,12 +435,12 @@ fn a_referrer_whose_subject_is_another_manifest_is_refused() {
             ..listed[0].clone()
         };
         assert!(matches!(
-            fetch_referrer_blob(store, &made_up, LIMIT).await,
+            fetch_referrer_blob(store, &made_up, LIMIT, &budget()).await,
             Err(RegistryError::NotFound { .. })
         ));
         // A blob over the caller's limit is not read.
         assert!(matches!(
-            fetch_referrer_blob(store, &for_b_listed[0], 4).await,
+            fetch_referrer_blob(store, &for_b_listed[0], 4, &budget()).await,
             Err(RegistryError::TooLarge { .. })
         ));
     });

@@ -162,6 +162,17 @@ pub enum VerifyError {
         /// Why.
         reason: String,
     },
+    /// A bundle attached to an image that is not a statement about the image. cosign v3
+    /// stores an image signature or attestation as a DSSE envelope over an in-toto
+    /// statement naming the image digest; a message signature signs bytes, whatever they are
+    /// (a blob-signed copy of the manifest must not count as an image signature).
+    #[error(
+        "the bundle is not a signed statement about the image: {reason}; image signatures and attestations in bundles are DSSE in-toto statements whose subject is the image"
+    )]
+    NotAnImageStatement {
+        /// What the bundle holds instead.
+        reason: String,
+    },
     /// No transparency-log entry vouches for the signature.
     #[error(
         "the bundle has no transparency-log entry (cosign's --insecure-ignore-tlog skips this for key-signed bundles)"
@@ -572,6 +583,7 @@ impl VerifyError {
             E::IdentityMismatch { .. } => "certificate-identity",
             E::PolicyInvalid { .. } | E::MaterialMismatch { .. } => "verification-material",
             E::ArtifactMismatch { .. } => "artifact-digest",
+            E::NotAnImageStatement { .. } => "image-statement",
             E::ArtifactSignature { .. } => "artifact-signature",
             E::TlogEntryMissing | E::UnknownLog { .. } | E::TrustedKeyUnusable { .. } => {
                 "tlog-entry"

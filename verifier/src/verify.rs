@@ -108,6 +108,28 @@ pub struct BundleVerification {
     pub checks: Vec<Check>,
 }
 
+/// What a verified bundle attached to an image claims about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImageClaim {
+    /// An image signature: the statement's predicate type is
+    /// [`COSIGN_SIGN_PREDICATE_TYPE`](vouch_attestations::intoto::COSIGN_SIGN_PREDICATE_TYPE).
+    Signature,
+    /// An attestation: any other predicate type.
+    Attestation,
+}
+
+/// A bundle verified as a signed statement about an image manifest.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageBundleVerification {
+    /// Signature or attestation, from the verified statement's predicate type.
+    pub claim: ImageClaim,
+    /// The verified statement's predicate type.
+    pub predicate_type: String,
+    /// Everything the bundle verification established; its `statement` is always present.
+    pub bundle: BundleVerification,
+}
+
 struct LogKey {
     key: PublicKey,
     valid_for: TimeRange,
@@ -197,6 +219,49 @@ impl<'r> Verifier<'r> {
             authorities,
             timestamp_authorities,
         })
+    }
+
+    /// Verifies `bundle` as a signature or attestation of the image manifest `image`, as cosign
+    /// v3 attaches them: a DSSE envelope over an in-toto statement with `image` as a subject,
+    /// checked by [`Verifier::verify`] with everything that implies. Only such a statement
+    /// counts: a message-signature bundle is refused with
+    /// [`VerifyError::NotAnImageStatement`] before any signature is checked, since it signs
+    /// bytes, and a key holder who blob-signs a copy of a manifest has not signed the image.
+    /// The claim (signature or attestation) comes from the verified statement, never from
+    /// the unauthenticated annotations of the referrer that carried the bundle.
+    pub fn verify_image_bundle(
+        &self,
+        bundle: &Bundle,
+        image: &Digest,
+        policy: &Policy,
+        options: Options,
+    ) -> Result<crate::Verified<ImageBundleVerification>, VerifyError> {
+        if let BundleContent::MessageSignature(_) = &bundle.content {
+            return Err(VerifyError::NotAnImageStatement {
+                reason: "it holds a message signature over bytes".into(),
+            });
+        }
+        let verification = self.verify(bundle, Artifact::Digest(image), policy, options)?;
+        // `verify` parsed the statement strictly and checked its subject before keeping it.
+        let predicate_type = verification
+            .statement
+            .as_ref()
+            .and_then(|s| s.get("predicateType"))
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| VerifyError::NotAnImageStatement {
+                reason: "its DSSE payload has no predicate type".into(),
+            })?;
+        let claim = if predicate_type == vouch_attestations::intoto::COSIGN_SIGN_PREDICATE_TYPE {
+            ImageClaim::Signature
+        } else {
+            ImageClaim::Attestation
+        };
+        Ok(crate::Verified(ImageBundleVerification {
+            claim,
+            predicate_type,
+            bundle: verification,
+        }))
     }
 
     /// The trusted log (transparency or certificate-transparency) with this id, and its key
