@@ -328,45 +328,45 @@ fn a_payload_named_by_ten_layers_is_fetched_once() {
     assert_eq!(blob_gets, 1, "{:#?}", registry.requests());
 }
 
-/// The attack: a registry that takes 50 s over every answer, under the 60 s per-request
-/// timeout, for ever. `--timeout` bounds the whole command.
-#[test]
-fn a_registry_answering_every_request_slowly_is_stopped_by_the_command_deadline() {
+/// Runs `verb --timeout TIMEOUT` against a registry answering with `script` and checks that
+/// the command stops at its deadline, which the message writes as `shown`.
+fn stopped_at_the_deadline(
+    verb: &str,
+    timeout: &str,
+    shown: &str,
+    script: impl Fn(&Request) -> Reply + Send + Sync + 'static,
+) {
     let dir = tempfile::tempdir().unwrap();
     let key = key(dir.path());
-    let registry = HostileServer::start(|request| {
-        Content::default()
-            .answer(request)
-            .after(Duration::from_secs(50))
-    });
+    let registry = HostileServer::start(script);
     let image = format!("{}/app@{}", registry.addr, image_digest());
+    let public = key.public.to_str().unwrap();
     let run = vouch_bounded(
-        &[
-            "verify",
-            "--timeout",
-            "3s",
-            "--key",
-            key.public.to_str().unwrap(),
-            &image,
-        ],
+        &[verb, "--timeout", timeout, "--key", public, &image],
         None,
         Duration::from_secs(40),
     );
     assert_eq!(run.code, 3, "{run:#?}");
-    assert!(
-        run.stderr
-            .contains("the command did not finish within 3s (--timeout)"),
-        "{run:#?}"
-    );
+    let expected = format!("the command did not finish within {shown} (--timeout)");
+    assert!(run.stderr.contains(&expected), "{run:#?}");
+}
+
+/// The attack: a registry that takes 50 s over every answer, under the 60 s per-request
+/// timeout, for ever. `--timeout` bounds the whole command.
+#[test]
+fn a_registry_answering_every_request_slowly_is_stopped_by_the_command_deadline() {
+    stopped_at_the_deadline("verify", "3s", "3s", |request| {
+        Content::default()
+            .answer(request)
+            .after(Duration::from_secs(50))
+    });
 }
 
 /// The attack: a manifest answer that never ends, a few bytes at a time (never reaching the
 /// size limit, never idle long enough for a read timeout).
 #[test]
 fn an_endless_manifest_answer_is_stopped_by_the_command_deadline() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = key(dir.path());
-    let registry = HostileServer::start(|request| {
+    stopped_at_the_deadline("verify-attestation", "4", "4s", |request| {
         if request.path().contains("/manifests/") {
             Reply::Endless {
                 headers: vec![("Content-Type".into(), IMAGE_MANIFEST.into())],
@@ -377,25 +377,6 @@ fn an_endless_manifest_answer_is_stopped_by_the_command_deadline() {
             Content::default().answer(request)
         }
     });
-    let image = format!("{}/app@{}", registry.addr, image_digest());
-    let run = vouch_bounded(
-        &[
-            "verify-attestation",
-            "--timeout",
-            "4",
-            "--key",
-            key.public.to_str().unwrap(),
-            &image,
-        ],
-        None,
-        Duration::from_secs(40),
-    );
-    assert_eq!(run.code, 3, "{run:#?}");
-    assert!(
-        run.stderr
-            .contains("the command did not finish within 4s (--timeout)"),
-        "{run:#?}"
-    );
 }
 
 /// Evidence is fetched concurrently, and with a bound: 24 referrer bundles whose manifests

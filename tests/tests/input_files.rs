@@ -96,6 +96,22 @@ struct Signed {
     bundle: PathBuf,
 }
 
+/// `verify-blob` of the signed artifact with `bundle` in place of its bundle.
+fn verify_blob_with_bundle(signed: &Signed, bundle: &Path) -> Run {
+    vouch_within_deadline(
+        "",
+        &[
+            "verify-blob",
+            "--key",
+            s(&signed.key.public),
+            "--bundle",
+            s(bundle),
+            "--insecure-ignore-tlog",
+            s(&signed.artifact),
+        ],
+    )
+}
+
 fn signed_blob(dir: &Path) -> Signed {
     let key = generate_key(dir, "k", "ecdsa-p256");
     let artifact = dir.join("artifact.txt");
@@ -217,18 +233,7 @@ fn bundle_dev_zero_refused() {
     let dir = tempfile::tempdir().unwrap();
     let signed = signed_blob(dir.path());
     let zero = Path::new("/dev/zero");
-    let run = vouch_within_deadline(
-        "",
-        &[
-            "verify-blob",
-            "--key",
-            s(&signed.key.public),
-            "--bundle",
-            s(zero),
-            "--insecure-ignore-tlog",
-            s(&signed.artifact),
-        ],
-    );
+    let run = verify_blob_with_bundle(&signed, zero);
     assert_refused(&run, zero, "is a character device, not a regular file");
 }
 
@@ -237,18 +242,7 @@ fn bundle_fifo_refused_without_hanging() {
     let dir = tempfile::tempdir().unwrap();
     let signed = signed_blob(dir.path());
     let fifo = mkfifo(&dir.path().join("bundle.json"));
-    let run = vouch_within_deadline(
-        "",
-        &[
-            "verify-blob",
-            "--key",
-            s(&signed.key.public),
-            "--bundle",
-            s(&fifo),
-            "--insecure-ignore-tlog",
-            s(&signed.artifact),
-        ],
-    );
+    let run = verify_blob_with_bundle(&signed, &fifo);
     assert_refused(&run, &fifo, "is a FIFO");
 }
 
@@ -262,18 +256,7 @@ fn bundle_too_large_refused() {
         .unwrap()
         .set_len(33 * 1024 * 1024)
         .unwrap();
-    let run = vouch_within_deadline(
-        "",
-        &[
-            "verify-blob",
-            "--key",
-            s(&signed.key.public),
-            "--bundle",
-            s(&big),
-            "--insecure-ignore-tlog",
-            s(&signed.artifact),
-        ],
-    );
+    let run = verify_blob_with_bundle(&signed, &big);
     assert_refused(&run, &big, "is larger than 32 MiB");
 }
 
