@@ -294,6 +294,37 @@ impl Image {
     }
 }
 
+/// Writes an OCI layout at `dir` holding one linux/amd64 image of one layer (`layer`, of
+/// `media_type`), tagged `v1` (`oci:DIR:v1`); gives the layout and the layer's descriptor.
+pub fn one_layer_layout(
+    dir: &Path,
+    media_type: &str,
+    layer: &[u8],
+) -> (vouch_registry::Layout, vouch_registry::manifest::Descriptor) {
+    let layout = vouch_registry::Layout::create(dir).unwrap();
+    let config = layout
+        .write_blob(
+            "application/vnd.oci.image.config.v1+json",
+            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#,
+        )
+        .unwrap();
+    let layer = layout.write_blob(media_type, layer).unwrap();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": config,
+        "layers": [layer],
+    });
+    let manifest = layout
+        .write_blob(
+            "application/vnd.oci.image.manifest.v1+json",
+            &serde_json::to_vec(&manifest).unwrap(),
+        )
+        .unwrap();
+    layout.set_tag("v1", manifest).unwrap();
+    (layout, layer)
+}
+
 /// Builds a one-image OCI layout with umoci in `dir` (tag `tag`, a label unique to this
 /// call so every image has its own digest).
 pub fn umoci_image(dir: &Path, tag: &str, architecture: &str) {

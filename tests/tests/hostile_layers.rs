@@ -10,10 +10,9 @@
 //! KiBs and no encoder.
 #![allow(clippy::unwrap_used)]
 
-use std::fs;
 use std::path::Path;
 
-use vouch_tests::{sha256_hex, vouch};
+use vouch_tests::{one_layer_layout, vouch};
 
 /// A package the layers' dpkg database lists, to show the rest of a layer is read.
 const STATUS: &[u8] = b"Package: hostile-layers-canary\n\
@@ -96,49 +95,8 @@ fn file(name: &str, data: &[u8]) -> Vec<u8> {
 /// Writes an OCI layout at `dir` with one image of one zstd layer, tagged `v1`; gives the
 /// layer's digest.
 fn layout(dir: &Path, layer: &[u8]) -> String {
-    let blobs = dir.join("blobs/sha256");
-    fs::create_dir_all(&blobs).unwrap();
-    let write = |bytes: &[u8]| {
-        let hex = sha256_hex(bytes);
-        fs::write(blobs.join(&hex), bytes).unwrap();
-        format!("sha256:{hex}")
-    };
-    let layer_digest = write(layer);
-    let config =
-        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
-    let config_digest = write(config);
-    let manifest = serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {
-            "mediaType": "application/vnd.oci.image.config.v1+json",
-            "digest": config_digest,
-            "size": config.len(),
-        },
-        "layers": [{
-            "mediaType": "application/vnd.oci.image.layer.v1.tar+zstd",
-            "digest": layer_digest,
-            "size": layer.len(),
-        }],
-    }))
-    .unwrap();
-    let manifest_digest = write(&manifest);
-    fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-    fs::write(
-        dir.join("index.json"),
-        serde_json::to_vec(&serde_json::json!({
-            "schemaVersion": 2,
-            "manifests": [{
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "digest": manifest_digest,
-                "size": manifest.len(),
-                "annotations": {"org.opencontainers.image.ref.name": "v1"},
-            }],
-        }))
-        .unwrap(),
-    )
-    .unwrap();
-    layer_digest
+    let (_, layer) = one_layer_layout(dir, "application/vnd.oci.image.layer.v1.tar+zstd", layer);
+    layer.digest.to_string()
 }
 
 #[test]

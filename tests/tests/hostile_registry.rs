@@ -6,7 +6,6 @@
 
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -192,41 +191,62 @@ fn bearer_realm_over_plain_http_on_another_host_is_refused() {
     assert!(!run.stderr.contains(PASSWORD), "{run:#?}");
 }
 
-/// A registry serving `manifest` under `tag` and the content's blobs, recording requests.
+/// A registry serving `content`, recording requests.
 fn registry_with(content: Content) -> HostileServer {
     HostileServer::start(move |request| content.answer(request))
+}
+
+/// A registry holding, under [`cosign_tag`]`(suffix)`, an attachment manifest of `count`
+/// layers all naming `payload`.
+fn attachment_registry(
+    suffix: &str,
+    media_type: &str,
+    payload: Vec<u8>,
+    count: usize,
+) -> HostileServer {
+    let mut content = Content::default();
+    let manifest = attachment_manifest(&mut content, media_type, payload, count);
+    content.manifest(Some(&cosign_tag(suffix)), &manifest);
+    registry_with(content)
+}
+
+/// Runs `vouch VERB --key K EXTRA... IMAGE` on [`image_digest`] in `registry`, with a key of
+/// its own, killed after 120 s.
+fn vouch_on(registry: &HostileServer, verb: &str, extra: &[&str]) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key(dir.path());
+    let image = format!("{}/app@{}", registry.addr, image_digest());
+    let mut args = vec![verb, "--key", key.public.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args.push(&image);
+    vouch_bounded(&args, None, Duration::from_secs(120))
+}
+
+/// How many blobs `registry` was asked for.
+fn blob_gets(registry: &HostileServer) -> usize {
+    registry
+        .requests()
+        .iter()
+        .filter(|r| Content::is_blob(r))
+        .count()
 }
 
 /// The attack: a `.sig` (or `.att`) manifest of 1,000 layers, all naming one 4 MiB payload:
 /// under every per-object limit, 4 GiB in total. Refused by the per-image evidence budget
 /// before any payload is fetched.
 fn thousand_layers_of_one_payload_are_refused(suffix: &str, media_type: &str, verb: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let key = key(dir.path());
-    let mut content = Content::default();
     let payload = vec![b' '; 4 * 1024 * 1024];
-    let manifest = attachment_manifest(&mut content, media_type, payload, 1000);
-    content.manifest(Some(&cosign_tag(suffix)), &manifest);
-    let registry = registry_with(content);
-    let image = format!("{}/app@{}", registry.addr, image_digest());
-    let run = vouch_bounded(
-        &[verb, "--key", key.public.to_str().unwrap(), &image],
-        None,
-        Duration::from_secs(120),
-    );
+    let registry = attachment_registry(suffix, media_type, payload, 1000);
+    let run = vouch_on(&registry, verb, &[]);
     assert_eq!(run.code, 3, "{run:#?}");
     assert!(
         run.stderr
             .contains("add up to more than the 67108864-byte limit for one image"),
         "{run:#?}"
     );
-    let blob_gets = registry
-        .requests()
-        .iter()
-        .filter(|r| Content::is_blob(r))
-        .count();
     assert_eq!(
-        blob_gets, 0,
+        blob_gets(&registry),
+        0,
         "payloads were fetched before the budget was checked"
     );
 }
@@ -299,33 +319,11 @@ fn layout_signature_manifest_of_1000_layers_naming_one_4mib_payload_is_refused()
 /// Under the budget, a payload named by many layers is fetched once.
 #[test]
 fn a_payload_named_by_ten_layers_is_fetched_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = key(dir.path());
-    let mut content = Content::default();
-    let manifest = attachment_manifest(&mut content, SIMPLE_SIGNING, b"{}".to_vec(), 10);
-    content.manifest(Some(&cosign_tag("sig")), &manifest);
-    let registry = registry_with(content);
-    let image = format!("{}/app@{}", registry.addr, image_digest());
-    let run = vouch_bounded(
-        &[
-            "verify",
-            "--key",
-            key.public.to_str().unwrap(),
-            "-o",
-            "json",
-            &image,
-        ],
-        None,
-        Duration::from_secs(120),
-    );
+    let registry = attachment_registry("sig", SIMPLE_SIGNING, b"{}".to_vec(), 10);
+    let run = vouch_on(&registry, "verify", &["-o", "json"]);
     assert_eq!(run.code, 1, "{run:#?}");
     assert_eq!(run.json()[0]["rejected"].as_array().unwrap().len(), 10);
-    let blob_gets = registry
-        .requests()
-        .iter()
-        .filter(|r| Content::is_blob(r))
-        .count();
-    assert_eq!(blob_gets, 1, "{:#?}", registry.requests());
+    assert_eq!(blob_gets(&registry), 1, "{:#?}", registry.requests());
 }
 
 /// Runs `verb --timeout TIMEOUT` against a registry answering with `script` and checks that
@@ -383,8 +381,6 @@ fn an_endless_manifest_answer_is_stopped_by_the_command_deadline() {
 /// each take 300 ms are fetched several at a time, never more than eight.
 #[test]
 fn referrers_are_fetched_concurrently_and_boundedly() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = key(dir.path());
     let mut content = Content::default();
     let subject = serde_json::json!({
         "mediaType": IMAGE_MANIFEST,
@@ -420,10 +416,7 @@ fn referrers_are_fetched_concurrently_and_boundedly() {
         "manifests": entries,
     });
     content.manifest(Some(&image_digest().replace(':', "-")), &index);
-    let order = Arc::new(Mutex::new(Vec::new()));
-    let seen = order.clone();
     let registry = HostileServer::start(move |request| {
-        seen.lock().unwrap().push(request.target.clone());
         let reply = content.answer(request);
         if request.path().contains("/manifests/sha256:") {
             reply.after(Duration::from_millis(300))
@@ -431,19 +424,7 @@ fn referrers_are_fetched_concurrently_and_boundedly() {
             reply
         }
     });
-    let image = format!("{}/app@{}", registry.addr, image_digest());
-    let run = vouch_bounded(
-        &[
-            "verify",
-            "--key",
-            key.public.to_str().unwrap(),
-            "-o",
-            "json",
-            &image,
-        ],
-        None,
-        Duration::from_secs(120),
-    );
+    let run = vouch_on(&registry, "verify", &["-o", "json"]);
     assert_eq!(run.code, 1, "{run:#?}");
     assert_eq!(run.json()[0]["rejected"].as_array().unwrap().len(), 24);
     let most = registry.most_in_flight();
@@ -455,8 +436,6 @@ fn referrers_are_fetched_concurrently_and_boundedly() {
 /// is refused as malformed before any signature is checked.
 #[test]
 fn dsse_envelope_of_20000_signatures_is_refused_unchecked() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = key(dir.path());
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
     let statement = serde_json::json!({
         "_type": "https://in-toto.io/Statement/v1",
@@ -470,28 +449,8 @@ fn dsse_envelope_of_20000_signatures_is_refused_unchecked() {
         "payload": b64(&serde_json::to_vec(&statement).unwrap()),
         "signatures": vec![signature; 20_000],
     });
-    let mut content = Content::default();
-    let manifest = attachment_manifest(
-        &mut content,
-        DSSE,
-        serde_json::to_vec(&envelope).unwrap(),
-        1,
-    );
-    content.manifest(Some(&cosign_tag("att")), &manifest);
-    let registry = registry_with(content);
-    let image = format!("{}/app@{}", registry.addr, image_digest());
-    let run = vouch_bounded(
-        &[
-            "verify-attestation",
-            "--key",
-            key.public.to_str().unwrap(),
-            "-o",
-            "json",
-            &image,
-        ],
-        None,
-        Duration::from_secs(120),
-    );
+    let registry = attachment_registry("att", DSSE, serde_json::to_vec(&envelope).unwrap(), 1);
+    let run = vouch_on(&registry, "verify-attestation", &["-o", "json"]);
     assert_eq!(run.code, 1, "{run:#?}");
     let rejected = &run.json()["rejected"][0];
     assert_eq!(rejected["check"], "envelope-malformed", "{rejected:#}");

@@ -429,32 +429,13 @@ fn layout_blob_fifo_refused() {
 /// blob read), and must refuse it too instead of blocking on it.
 #[test]
 fn layout_layer_blob_fifo_refused_by_sbom() {
-    use vouch_registry::Layout;
     let dir = tempfile::tempdir().unwrap();
     let key = generate_key(dir.path(), "k", "ecdsa-p256");
-    let layout = Layout::create(dir.path().join("layout")).unwrap();
-    let config = layout
-        .write_blob(
-            "application/vnd.oci.image.config.v1+json",
-            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#,
-        )
-        .unwrap();
-    let layer = layout
-        .write_blob("application/vnd.oci.image.layer.v1.tar", &[0; 1024])
-        .unwrap();
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": config,
-        "layers": [layer],
-    });
-    let manifest = layout
-        .write_blob(
-            "application/vnd.oci.image.manifest.v1+json",
-            &serde_json::to_vec(&manifest).unwrap(),
-        )
-        .unwrap();
-    layout.set_tag("v1", manifest).unwrap();
+    let (layout, layer) = vouch_tests::one_layer_layout(
+        &dir.path().join("layout"),
+        "application/vnd.oci.image.layer.v1.tar",
+        &[0; 1024],
+    );
     let blob = layout
         .root()
         .join("blobs")
