@@ -53,6 +53,7 @@
 //! assert!(attested.matches_digest(&digest));
 //! ```
 
+pub mod cosign;
 pub mod dsse;
 pub mod intoto;
 pub mod sbom;

@@ -408,7 +408,7 @@ pub(crate) fn verify_blob(args: VerifyBlobArgs) -> Result<ExitCode, CliError> {
         }
     };
     let options = Options {
-        now: UnixTime::now(),
+        now: UnixTime::from_system_time(std::time::SystemTime::now()),
         require_tlog: !args.insecure_ignore_tlog,
     };
     let outcome = verifier.verify(&bundle, artifact, &policy, options);

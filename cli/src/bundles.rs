@@ -225,7 +225,7 @@ async fn verify_image_bundles(
                     // Image bundles are key-signed here: trust comes from the key the caller
                     // gives, as for cosign's tag layout; a log entry is checked when present.
                     let options = Options {
-                        now: UnixTime::now(),
+                        now: UnixTime::from_system_time(std::time::SystemTime::now()),
                         require_tlog: false,
                     };
                     verifier.verify_image_bundle(&bundle, digest, &policy, options)

@@ -184,7 +184,11 @@ impl TransparencyLog {
         let verifier =
             Verifier::new(&self.root).map_err(|e| refused("trusted-root", e.to_string()))?;
         let options = Options {
-            now: UnixTime::from_secs(UnixTime::now().secs().saturating_add(CLOCK_SKEW_SECS)),
+            now: UnixTime::from_secs(
+                UnixTime::from_system_time(std::time::SystemTime::now())
+                    .secs()
+                    .saturating_add(CLOCK_SKEW_SECS),
+            ),
             require_tlog: true,
         };
         verifier

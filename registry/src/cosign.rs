@@ -24,21 +24,10 @@ use crate::manifest::{Descriptor, FetchedManifest, ImageManifest, Manifest, medi
 use crate::settle::{Append, append_settled};
 use crate::store::{ManifestRef, Store};
 
-/// Media type of a signature layer: the simple-signing payload.
-pub const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
-/// Layer annotation holding the base64 signature over the payload.
-pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
-/// Layer annotation holding a PEM signing certificate (keyless signatures).
-pub const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
-/// Layer annotation holding the PEM certificate chain.
-pub const CHAIN_ANNOTATION: &str = "dev.sigstore.cosign/chain";
-/// Layer annotation holding a Rekor bundle.
-pub const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
-
-/// Media type of an attestation layer: a DSSE envelope (cosign's `types.DssePayloadType`).
-pub const DSSE_LAYER_MEDIA_TYPE: &str = "application/vnd.dsse.envelope.v1+json";
-/// Layer annotation naming the predicate type of an attestation layer's statement.
-pub const PREDICATE_TYPE_ANNOTATION: &str = "predicateType";
+pub use vouch_attestations::cosign::{
+    BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION, DSSE_LAYER_MEDIA_TYPE,
+    PREDICATE_TYPE_ANNOTATION, SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE, SignatureLayer,
+};
 
 /// How many payload blobs are fetched at once.
 const FETCH_CONCURRENCY: usize = 8;
@@ -100,36 +89,6 @@ pub fn is_cosign_tag(tag: &str) -> bool {
         && stem
             .split_once('-')
             .is_some_and(|(alg, hex)| format!("{alg}:{hex}").parse::<Digest>().is_ok())
-}
-
-/// One layer of a signature manifest, with its payload when it could be fetched.
-#[derive(Debug)]
-pub struct SignatureLayer {
-    /// Position in the manifest, from 0.
-    pub index: usize,
-    /// The layer descriptor, with its annotations.
-    pub descriptor: Descriptor,
-    /// The payload bytes, or why they could not be had (missing blob, too large, wrong
-    /// digest). Failures to reach the store are not here: they fail the whole read.
-    pub payload: Result<Vec<u8>, RegistryError>,
-}
-
-impl SignatureLayer {
-    /// The base64 signature annotation, if present.
-    pub fn signature(&self) -> Option<&str> {
-        self.descriptor
-            .annotations
-            .get(SIGNATURE_ANNOTATION)
-            .map(String::as_str)
-    }
-
-    /// The predicate type an attestation layer is annotated with, if any.
-    pub fn predicate_type(&self) -> Option<&str> {
-        self.descriptor
-            .annotations
-            .get(PREDICATE_TYPE_ANNOTATION)
-            .map(String::as_str)
-    }
 }
 
 /// Everything stored under an image's signature (or attestation) tag.
@@ -230,10 +189,12 @@ pub async fn read_attachments(
         .enumerate()
         .map(|(index, (descriptor, slot))| SignatureLayer {
             index,
-            descriptor,
+            media_type: descriptor.media_type,
+            digest: descriptor.digest,
+            annotations: descriptor.annotations,
             payload: match &payloads[slot] {
                 Ok(bytes) => Ok(bytes.clone()),
-                Err(e) => Err(payload_failure(e)),
+                Err(e) => Err(e.to_string()),
             },
         })
         .collect();
@@ -242,30 +203,6 @@ pub async fn read_attachments(
         manifest_digest: Some(fetched.digest),
         layers,
     })
-}
-
-/// The same per-layer failure again, for each layer that names a blob that failed: one of
-/// the three kinds `read_attachments` keeps per layer (any other stops the whole read).
-fn payload_failure(error: &RegistryError) -> RegistryError {
-    match error {
-        RegistryError::NotFound { what } => RegistryError::NotFound { what: what.clone() },
-        RegistryError::TooLarge { what, limit } => RegistryError::TooLarge {
-            what: what.clone(),
-            limit: *limit,
-        },
-        RegistryError::DigestMismatch {
-            what,
-            expected,
-            found,
-        } => RegistryError::DigestMismatch {
-            what: what.clone(),
-            expected: expected.clone(),
-            found: found.clone(),
-        },
-        other => RegistryError::NotFound {
-            what: other.to_string(),
-        },
-    }
 }
 
 /// Parses a signature or attestation manifest and applies the layer limit.

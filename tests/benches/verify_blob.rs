@@ -330,7 +330,7 @@ const STAGE_ARTIFACT: &str = "artifact signature";
 /// vouch verifying the happy-path bundle, its `Verifier` built once.
 fn vouch_measurements<'a>(inputs: &'a Inputs, verifier: &'a Verifier<'a>) -> Vec<Measurement<'a>> {
     let artifact = Artifact::Bytes(&inputs.artifact);
-    let options = Options::at(UnixTime::now());
+    let options = Options::at(UnixTime::from_system_time(std::time::SystemTime::now()));
     let bundle = Bundle::from_json(&inputs.bundle_json).unwrap();
     let verify = move |bundle: &Bundle| {
         black_box(

@@ -252,7 +252,10 @@ fn create(state: &mut LogState, behavior: RekorBehavior, proposed: &[u8]) -> Opt
     state.leaves.push(Leaf {
         body,
         hash,
-        integrated_time: vouch_verifier::time::UnixTime::now().secs(),
+        integrated_time: vouch_verifier::time::UnixTime::from_system_time(
+            std::time::SystemTime::now(),
+        )
+        .secs(),
     });
     if behavior == RekorBehavior::LoseFirstAnswer && !state.lost_one {
         state.lost_one = true;

@@ -19,10 +19,10 @@
 
 use serde::Serialize;
 use vouch_attestations::AttestationError;
+use vouch_attestations::cosign::{DSSE_LAYER_MEDIA_TYPE, SignatureLayer};
 use vouch_attestations::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
 use vouch_attestations::intoto::Statement;
 use vouch_keys::{Digest, PublicKey};
-use vouch_registry::cosign::{DSSE_LAYER_MEDIA_TYPE, SignatureLayer};
 
 use crate::LayerVerdict;
 
@@ -218,9 +218,9 @@ fn verify_layer(
     layer: &SignatureLayer,
     requirements: &AttestationRequirements,
 ) -> Result<VerifiedAttestation, Rejection> {
-    if layer.descriptor.media_type != DSSE_LAYER_MEDIA_TYPE {
+    if layer.media_type != DSSE_LAYER_MEDIA_TYPE {
         return Err(Rejection::NotDsse {
-            media_type: layer.descriptor.media_type.clone(),
+            media_type: layer.media_type.clone(),
         });
     }
     let payload = layer
@@ -237,7 +237,6 @@ mod tests {
     use super::*;
     use vouch_attestations::intoto::ResourceDescriptor;
     use vouch_keys::{KeyType, PrivateKey};
-    use vouch_registry::manifest::Descriptor;
 
     struct Fixture {
         key: PrivateKey,
@@ -271,7 +270,9 @@ mod tests {
         fn layer(&self, envelope: Vec<u8>) -> SignatureLayer {
             SignatureLayer {
                 index: 0,
-                descriptor: Descriptor::of(DSSE_LAYER_MEDIA_TYPE, &envelope),
+                media_type: DSSE_LAYER_MEDIA_TYPE.into(),
+                digest: Digest::sha256(&envelope),
+                annotations: Default::default(),
                 payload: Ok(envelope),
             }
         }
@@ -391,14 +392,12 @@ mod tests {
     fn layer_problems_are_named() {
         let f = Fixture::new();
         let mut layer = f.layer(f.good());
-        layer.descriptor.media_type = "application/vnd.dev.cosign.simplesigning.v1+json".into();
+        layer.media_type = "application/vnd.dev.cosign.simplesigning.v1+json".into();
         let verdict = verify_image_attestations(&f.image, &[layer], &f.requirements(None));
         assert_eq!(verdict.rejected[0].reason.code(), "not-dsse");
 
         let mut layer = f.layer(f.good());
-        layer.payload = Err(vouch_registry::RegistryError::NotFound {
-            what: "blob".into(),
-        });
+        layer.payload = Err("blob not found".into());
         let verdict = verify_image_attestations(&f.image, &[layer], &f.requirements(None));
         assert_eq!(verdict.rejected[0].reason.code(), "payload-unavailable");
     }

@@ -16,9 +16,9 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use serde::Serialize;
+use vouch_attestations::cosign::{SIMPLE_SIGNING_MEDIA_TYPE, SignatureLayer};
 use vouch_attestations::simple_signing::SimpleSigning;
 use vouch_keys::{Digest, PublicKey};
-use vouch_registry::cosign::{SIMPLE_SIGNING_MEDIA_TYPE, SignatureLayer};
 
 use crate::LayerVerdict;
 
@@ -161,9 +161,9 @@ fn verify_layer(
     layer: &SignatureLayer,
     requirements: &CosignRequirements,
 ) -> Result<CosignSignature, Rejection> {
-    if layer.descriptor.media_type != SIMPLE_SIGNING_MEDIA_TYPE {
+    if layer.media_type != SIMPLE_SIGNING_MEDIA_TYPE {
         return Err(Rejection::NotSimpleSigning {
-            media_type: layer.descriptor.media_type.clone(),
+            media_type: layer.media_type.clone(),
         });
     }
     let payload = layer
@@ -221,10 +221,8 @@ fn verify_layer(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vouch_attestations::cosign::SIGNATURE_ANNOTATION;
     use vouch_keys::{KeyType, PrivateKey};
-    use vouch_registry::RegistryError;
-    use vouch_registry::cosign::SIGNATURE_ANNOTATION;
-    use vouch_registry::manifest::Descriptor;
 
     struct Fixture {
         key: PrivateKey,
@@ -250,13 +248,11 @@ mod tests {
         fn layer(&self, index: usize, payload: Vec<u8>, signer: &PrivateKey) -> SignatureLayer {
             let signature =
                 base64::engine::general_purpose::STANDARD.encode(signer.sign(&payload).unwrap());
-            let mut descriptor = Descriptor::of(SIMPLE_SIGNING_MEDIA_TYPE, &payload);
-            descriptor
-                .annotations
-                .insert(SIGNATURE_ANNOTATION.into(), signature);
             SignatureLayer {
                 index,
-                descriptor,
+                media_type: SIMPLE_SIGNING_MEDIA_TYPE.into(),
+                digest: Digest::sha256(&payload),
+                annotations: [(SIGNATURE_ANNOTATION.to_owned(), signature)].into(),
                 payload: Ok(payload),
             }
         }
@@ -316,7 +312,6 @@ mod tests {
         let f = Fixture::new();
         let mut layer = f.layer(0, f.payload(&f.image, &[]), &f.key);
         layer
-            .descriptor
             .annotations
             .insert(SIGNATURE_ANNOTATION.into(), "!!not base64!!".into());
         assert_eq!(f.reason(layer, &[]), Rejection::SignatureEncoding);
@@ -349,17 +344,15 @@ mod tests {
     fn layer_problems_are_named() {
         let f = Fixture::new();
         let mut layer = f.layer(0, f.payload(&f.image, &[]), &f.key);
-        layer.descriptor.annotations.clear();
+        layer.annotations.clear();
         assert_eq!(f.reason(layer, &[]), Rejection::MissingSignature);
 
         let mut layer = f.layer(0, f.payload(&f.image, &[]), &f.key);
-        layer.descriptor.media_type = "text/plain".into();
+        layer.media_type = "text/plain".into();
         assert_eq!(f.reason(layer, &[]).code(), "not-simple-signing");
 
         let mut layer = f.layer(0, f.payload(&f.image, &[]), &f.key);
-        layer.payload = Err(RegistryError::NotFound {
-            what: "blob".into(),
-        });
+        layer.payload = Err("blob not found".into());
         assert_eq!(f.reason(layer, &[]).code(), "payload-unavailable");
 
         let junk = b"{\"not\":\"simple signing\"}".to_vec();

@@ -12,18 +12,21 @@
 //! use base64::Engine as _;
 //! use vouch_attestations::simple_signing::SimpleSigning;
 //! use vouch_keys::{Digest, KeyType, PrivateKey};
-//! use vouch_registry::cosign::{SignatureLayer, SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE};
-//! use vouch_registry::manifest::Descriptor;
+//! use vouch_attestations::cosign::{SignatureLayer, SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE};
 //! use vouch_verifier::cosign::{verify_image_signatures, CosignRequirements};
 //!
 //! let key = PrivateKey::generate(KeyType::Ed25519).unwrap();
 //! let image = Digest::sha256(b"an image manifest");
 //! let payload = SimpleSigning::new("example.com/app", image.clone(), &BTreeMap::new()).to_vec();
 //!
-//! let mut descriptor = Descriptor::of(SIMPLE_SIGNING_MEDIA_TYPE, &payload);
 //! let signature = base64::engine::general_purpose::STANDARD.encode(key.sign(&payload).unwrap());
-//! descriptor.annotations.insert(SIGNATURE_ANNOTATION.into(), signature);
-//! let layer = SignatureLayer { index: 0, descriptor, payload: Ok(payload) };
+//! let layer = SignatureLayer {
+//!     index: 0,
+//!     media_type: SIMPLE_SIGNING_MEDIA_TYPE.into(),
+//!     digest: Digest::sha256(&payload),
+//!     annotations: BTreeMap::from([(SIGNATURE_ANNOTATION.to_owned(), signature)]),
+//!     payload: Ok(payload),
+//! };
 //!
 //! let requirements = CosignRequirements { key: key.public_key().clone(), annotations: BTreeMap::new() };
 //! let verdict = verify_image_signatures(&image, &[layer], &requirements);
@@ -55,13 +58,13 @@
 //! });
 //! let bundle = Bundle::from_json(&bundle).unwrap();
 //! let report = verifier
-//!     .verify(&bundle, Artifact::Bytes(&artifact), &policy, Options::at(UnixTime::now()))
+//!     .verify(&bundle, Artifact::Bytes(&artifact), &policy, Options::at(UnixTime::from_system_time(std::time::SystemTime::now())))
 //!     .unwrap();
 //! assert!(report.checks.iter().any(|c| c.check == "certificate-sct"));
 //!
 //! let other = b"another artifact";
 //! let denied = verifier
-//!     .verify(&bundle, Artifact::Bytes(other), &policy, Options::at(UnixTime::now()))
+//!     .verify(&bundle, Artifact::Bytes(other), &policy, Options::at(UnixTime::from_system_time(std::time::SystemTime::now())))
 //!     .unwrap_err();
 //! assert_eq!(denied.check(), "artifact-digest");
 //! ```

@@ -64,7 +64,12 @@ fn run(dir: &Path, by_digest: bool) -> Result<BundleVerification, VerifyError> {
             issuer: Matcher::Exact(read_text(dir, "issuer").unwrap_or(DEFAULT_ISSUER.into())),
         }),
     };
-    Verifier::new(root)?.verify(&bundle, artifact, &policy, Options::at(UnixTime::now()))
+    Verifier::new(root)?.verify(
+        &bundle,
+        artifact,
+        &policy,
+        Options::at(UnixTime::from_system_time(std::time::SystemTime::now())),
+    )
 }
 
 #[test]

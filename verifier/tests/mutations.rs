@@ -51,7 +51,12 @@ fn verify(bundle: &Value, root: &Value) -> Result<(), VerifyError> {
         Artifact::Bytes(&artifact)
     };
     verifier
-        .verify(&bundle, by, &policy(), Options::at(UnixTime::now()))
+        .verify(
+            &bundle,
+            by,
+            &policy(),
+            Options::at(UnixTime::from_system_time(std::time::SystemTime::now())),
+        )
         .map(|_| ())
 }
 
@@ -250,7 +255,7 @@ fn another_identity_or_issuer_is_refused() {
                 &bundle,
                 Artifact::Bytes(&artifact),
                 &policy,
-                Options::at(UnixTime::now()),
+                Options::at(UnixTime::from_system_time(std::time::SystemTime::now())),
             )
             .unwrap_err();
         assert!(matches!(e, VerifyError::IdentityMismatch { .. }), "{e}");
@@ -264,7 +269,7 @@ fn another_identity_or_issuer_is_refused() {
             &bundle,
             Artifact::Bytes(&artifact),
             &policy,
-            Options::at(UnixTime::now()),
+            Options::at(UnixTime::from_system_time(std::time::SystemTime::now())),
         )
         .unwrap();
 }

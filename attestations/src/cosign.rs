@@ -1,0 +1,76 @@
+//! cosign's tag-layout attachments as data (cosign `specs/SIGNATURE_SPEC.md`): the media types
+//! and annotation names of a signature (`sha256-<hex>.sig`) or attestation (`sha256-<hex>.att`)
+//! layer, and [`SignatureLayer`], one such layer as read from a store: its descriptor fields
+//! and its payload bytes. Reading them is `vouch-registry`'s; checking them is
+//! `vouch-verifier`'s, which takes these plain values and nothing that does I/O.
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use vouch_attestations::cosign::{SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE, SignatureLayer};
+//! use vouch_keys::Digest;
+//!
+//! let payload = br#"{"critical":{}}"#.to_vec();
+//! let layer = SignatureLayer {
+//!     index: 0,
+//!     media_type: SIMPLE_SIGNING_MEDIA_TYPE.into(),
+//!     digest: Digest::sha256(&payload),
+//!     annotations: BTreeMap::from([(SIGNATURE_ANNOTATION.to_owned(), "MEUCIQ...".to_owned())]),
+//!     payload: Ok(payload),
+//! };
+//! assert_eq!(layer.signature(), Some("MEUCIQ..."));
+//! assert_eq!(layer.predicate_type(), None);
+//! ```
+
+use std::collections::BTreeMap;
+
+use vouch_keys::Digest;
+
+/// Media type of a signature layer: the simple-signing payload.
+pub const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+/// Layer annotation holding the base64 signature over the payload.
+pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+/// Layer annotation holding a PEM signing certificate (keyless signatures).
+pub const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
+/// Layer annotation holding the PEM certificate chain.
+pub const CHAIN_ANNOTATION: &str = "dev.sigstore.cosign/chain";
+/// Layer annotation holding a Rekor bundle.
+pub const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
+
+/// Media type of an attestation layer: a DSSE envelope (cosign's `types.DssePayloadType`).
+pub const DSSE_LAYER_MEDIA_TYPE: &str = "application/vnd.dsse.envelope.v1+json";
+/// Layer annotation naming the predicate type of an attestation layer's statement.
+pub const PREDICATE_TYPE_ANNOTATION: &str = "predicateType";
+
+/// One layer of a cosign signature or attestation manifest, with its payload when it could be
+/// had. Nothing in it is verified: the annotations and the payload are what the store holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureLayer {
+    /// Position in the manifest, from 0.
+    pub index: usize,
+    /// The layer's media type, as its descriptor gives it.
+    pub media_type: String,
+    /// The layer's digest, as its descriptor gives it (the payload was checked against it when
+    /// it was read).
+    pub digest: Digest,
+    /// The layer's annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// The payload bytes, or why they could not be had intact (missing blob, too large, wrong
+    /// digest), as a sentence for reports.
+    pub payload: Result<Vec<u8>, String>,
+}
+
+impl SignatureLayer {
+    /// The base64 signature annotation, if present.
+    pub fn signature(&self) -> Option<&str> {
+        self.annotations
+            .get(SIGNATURE_ANNOTATION)
+            .map(String::as_str)
+    }
+
+    /// The predicate type an attestation layer is annotated with, if any.
+    pub fn predicate_type(&self) -> Option<&str> {
+        self.annotations
+            .get(PREDICATE_TYPE_ANNOTATION)
+            .map(String::as_str)
+    }
+}
