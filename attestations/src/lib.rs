@@ -10,9 +10,8 @@
 //! * [`slsa`]: SLSA provenance v1 and v0.2 as typed models that round-trip real provenance
 //!   exactly, and provenance built from a CI environment (GitHub Actions, GitLab CI) or from
 //!   facts given by hand.
-//! * [`sbom`]: software bills of materials: catalogers that read package databases and
-//!   binaries as files stream out of image layers, the inventory they make, and its CycloneDX
-//!   1.6 and SPDX 2.3 documents.
+//! * [`cosign`]: cosign's tag-layout attachments as data: layer media types, annotations and
+//!   [`cosign::SignatureLayer`], a layer as read from a store.
 //! * [`slsa`]: SLSA build provenance v1 and v0.2 as typed, lossless models (builder id,
 //!   source repository and commit for a verifier or a policy), and provenance v1 statements
 //!   built from a GitHub Actions or GitLab CI environment, or from facts given by hand.
@@ -56,7 +55,6 @@
 pub mod cosign;
 pub mod dsse;
 pub mod intoto;
-pub mod sbom;
 pub mod simple_signing;
 pub mod slsa;
 
@@ -184,34 +182,6 @@ pub enum AttestationError {
         /// The value found (truncated to 140 characters).
         value: String,
         /// What is wrong with it.
-        reason: String,
-    },
-    /// A file a cataloger reads (a package database, an os-release file) is not in its
-    /// format, or is corrupt past the point where anything can be read from it.
-    #[error("{path}: malformed {format}: {reason}")]
-    MalformedFile {
-        /// The file's path in the image, without a leading `/`.
-        path: String,
-        /// Which format was expected (`rpm sqlite database`).
-        format: &'static str,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// A file a cataloger reads could not be read: the stream failed or ended early.
-    #[error("reading {path} failed: {reason}")]
-    ReadFailed {
-        /// The file's path in the image, without a leading `/`.
-        path: String,
-        /// The I/O error.
-        reason: String,
-    },
-    /// A file's contents could not be read from the stream underneath (an I/O error of the
-    /// layer being read, not a problem of the file's format).
-    #[error("reading {what} failed: {reason}")]
-    Io {
-        /// What was being read.
-        what: &'static str,
-        /// The I/O error's message.
         reason: String,
     },
 }

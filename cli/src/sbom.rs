@@ -8,9 +8,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
-use vouch_attestations::sbom::{self, Cataloger, Findings, Inventory, Location};
 use vouch_registry::layers::{self, FileVisitor, PlatformSpec, WalkOptions};
 use vouch_registry::{ImageReference, ManifestRef, Store};
+use vouch_sbom::{self as sbom, Cataloger, Findings, Inventory, Location};
 
 use crate::RegistryArgs;
 use crate::bundles::{self, BundleFormat};

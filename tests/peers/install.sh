@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the independent implementations that vouch's tests run against vouch, pinned, into a
 # cache folder, unless that exact pinned set is already there: the Sigstore peers of
-# tests/tests/peers.rs and the SBOM validators of attestations/tests/sbom_writers.rs.
+# tests/tests/peers.rs and the SBOM validators of sbom/tests/sbom_writers.rs.
 #
 #   install.sh js|python|sbom|trivy|all DIR
 #

@@ -46,7 +46,7 @@ use std::io::{BufReader, Read};
 
 use super::purl::Purl;
 use super::{Cataloger, Ecosystem, Findings, Package};
-use crate::AttestationError;
+use crate::SbomError;
 
 /// The archive extensions syft reads as Java archives.
 const EXTENSIONS: [&str; 10] = [
@@ -109,12 +109,7 @@ impl Cataloger for JavaCataloger {
     /// Reads the archive as it streams. Problems of the archive (not a zip, truncated, an
     /// entry that cannot be read sequentially, the inflation cap) are warnings, keeping the
     /// packages found before them; only an I/O error of the stream underneath is an error.
-    fn read(
-        &self,
-        path: &str,
-        _size: u64,
-        contents: &mut dyn Read,
-    ) -> Result<Findings, AttestationError> {
+    fn read(&self, path: &str, _size: u64, contents: &mut dyn Read) -> Result<Findings, SbomError> {
         let budget = zip::Budget::new(self.inflate_limit);
         let mut reader = BufReader::with_capacity(64 << 10, zip::Watched::new(contents, &budget));
         let file_name = path.rsplit('/').next().unwrap_or(path);
@@ -127,7 +122,7 @@ impl Cataloger for JavaCataloger {
         match result {
             Ok(()) => {}
             Err(zip::Stop::Io(e)) => {
-                return Err(AttestationError::Io {
+                return Err(SbomError::Io {
                     what: "Java archive",
                     reason: e.to_string(),
                 });

@@ -9,7 +9,7 @@
 //! sorted; empty values are left out.
 //!
 //! ```
-//! use vouch_attestations::sbom::purl::Purl;
+//! use vouch_sbom::purl::Purl;
 //!
 //! let purl = Purl::new("npm", "core", "7.24.0").namespace("@babel").to_string();
 //! assert_eq!(purl, "pkg:npm/%40babel/core@7.24.0");

@@ -16,7 +16,7 @@
 //! defines as the SPDX `MIT`). A `+` on any other identifier makes the text a name.
 //!
 //! ```
-//! use vouch_attestations::sbom::license::{classify, License};
+//! use vouch_sbom::license::{classify, License};
 //!
 //! assert_eq!(classify("mit"), License::Id("MIT"));
 //! assert_eq!(classify("GPLv2+ and (mit or bsd-3-clause)"),

@@ -403,7 +403,7 @@ mod tests {
     use vouch_keys::Digest;
 
     use super::*;
-    use crate::sbom::{Distro, Ecosystem, Location};
+    use crate::{Distro, Ecosystem, Location};
 
     fn subject() -> Subject {
         Subject {

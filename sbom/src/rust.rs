@@ -32,7 +32,7 @@ use super::golang::may_be_executable;
 use super::purl::Purl;
 use super::stream::{fill, io_error};
 use super::{Cataloger, Ecosystem, Findings, Package};
-use crate::AttestationError;
+use crate::SbomError;
 
 /// How much of the end of a file is kept.
 const TAIL: usize = 8 << 20;
@@ -58,12 +58,7 @@ impl Cataloger for RustCataloger {
         may_be_executable(path, size)
     }
 
-    fn read(
-        &self,
-        _path: &str,
-        size: u64,
-        contents: &mut dyn Read,
-    ) -> Result<Findings, AttestationError> {
+    fn read(&self, _path: &str, size: u64, contents: &mut dyn Read) -> Result<Findings, SbomError> {
         let mut head = [0u8; 64];
         let n = fill(contents, &mut head).map_err(|e| io_error("ELF binary", &e))?;
         let Some(header) = Header::parse(&head[..n]) else {
@@ -92,7 +87,7 @@ struct Tail {
 impl Tail {
     /// Reads the rest of the stream (after `head`, already read), keeping the last
     /// [`TAIL`] bytes in a ring buffer that grows with the file up to that size.
-    fn read(head: &[u8], size: u64, contents: &mut dyn Read) -> Result<Tail, AttestationError> {
+    fn read(head: &[u8], size: u64, contents: &mut dyn Read) -> Result<Tail, SbomError> {
         let capacity = usize::try_from(size).unwrap_or(TAIL).min(TAIL);
         let mut ring: Vec<u8> = Vec::with_capacity(capacity);
         let mut write = 0; // Where the next byte goes once the ring is full.
@@ -220,12 +215,12 @@ struct AuditPackage {
     kind: Option<String>,
 }
 
-fn parse_dependencies(compressed: &[u8]) -> Result<Findings, AttestationError> {
+fn parse_dependencies(compressed: &[u8]) -> Result<Findings, SbomError> {
     let mut json = Vec::new();
     ZlibDecoder::new(compressed)
         .take(MAX_JSON + 1)
         .read_to_end(&mut json)
-        .map_err(|e| AttestationError::Malformed {
+        .map_err(|e| SbomError::Malformed {
             format: "cargo-auditable data",
             reason: format!("zlib: {e}"),
         })?;
@@ -235,11 +230,10 @@ fn parse_dependencies(compressed: &[u8]) -> Result<Findings, AttestationError> {
             MAX_JSON >> 20
         )));
     }
-    let info: VersionInfo =
-        serde_json::from_slice(&json).map_err(|e| AttestationError::Malformed {
-            format: "cargo-auditable data",
-            reason: e.to_string(),
-        })?;
+    let info: VersionInfo = serde_json::from_slice(&json).map_err(|e| SbomError::Malformed {
+        format: "cargo-auditable data",
+        reason: e.to_string(),
+    })?;
     let packages = info
         .packages
         .into_iter()
@@ -307,7 +301,7 @@ mod tests {
         out
     }
 
-    fn read(bytes: &[u8]) -> Result<Findings, AttestationError> {
+    fn read(bytes: &[u8]) -> Result<Findings, SbomError> {
         RustCataloger.read("usr/bin/app", bytes.len() as u64, &mut &bytes[..])
     }
 
@@ -365,11 +359,11 @@ mod tests {
     fn bad_data_is_an_error_not_a_panic() {
         assert!(matches!(
             read(&elf(b"not zlib", 0, 0)),
-            Err(AttestationError::Malformed { .. })
+            Err(SbomError::Malformed { .. })
         ));
         assert!(matches!(
             read(&elf(&zlib(b"{\"packages\": 1}"), 0, 0)),
-            Err(AttestationError::Malformed { .. })
+            Err(SbomError::Malformed { .. })
         ));
         // Truncated files and files that are not ELF give nothing.
         let bytes = elf(&zlib(JSON.as_bytes()), 10, 10);

@@ -40,7 +40,7 @@ use super::elf::{self, Header, PF_W, PF_X, PT_LOAD};
 use super::purl::Purl;
 use super::stream::{fill, io_error};
 use super::{Cataloger, Ecosystem, Findings, Package};
-use crate::AttestationError;
+use crate::SbomError;
 
 /// `\xff Go buildinf:`: the start of the build information.
 const MAGIC: &[u8; 14] = b"\xff Go buildinf:";
@@ -111,7 +111,7 @@ impl Cataloger for GoCataloger {
         _path: &str,
         _size: u64,
         contents: &mut dyn Read,
-    ) -> Result<Findings, AttestationError> {
+    ) -> Result<Findings, SbomError> {
         let found = find_build_info(contents).map_err(|e| io_error("Go binary", &e))?;
         Ok(match found {
             Search::Found { version, modinfo } => findings(&version, &modinfo),

@@ -16,7 +16,7 @@ use std::io::{BufReader, Read};
 
 use super::text::{Lines, read_failed, too_large};
 use super::{Cataloger, Ecosystem, Findings, Package};
-use crate::AttestationError;
+use crate::SbomError;
 
 /// Databases larger than this are not read.
 pub const MAX_SIZE: u64 = 256 * 1024 * 1024;
@@ -38,12 +38,7 @@ impl Cataloger for ApkCataloger {
 
     /// The packages of the database (see the module documentation). Fails only when the
     /// stream fails; malformed content gives warnings.
-    fn read(
-        &self,
-        path: &str,
-        size: u64,
-        contents: &mut dyn Read,
-    ) -> Result<Findings, AttestationError> {
+    fn read(&self, path: &str, size: u64, contents: &mut dyn Read) -> Result<Findings, SbomError> {
         if size > MAX_SIZE {
             return Ok(Findings::warning(too_large("apk database", size, MAX_SIZE)));
         }

@@ -35,7 +35,7 @@ use header::Header;
 
 use super::text::{read_at_most, read_failed, too_large};
 use super::{Cataloger, Ecosystem, Findings, Package};
-use crate::AttestationError;
+use crate::SbomError;
 
 /// Databases larger than this are not read (rpmdb.sqlite is typically 5 to 60 MiB).
 pub const MAX_SIZE: u64 = 512 * 1024 * 1024;
@@ -67,12 +67,7 @@ impl Cataloger for RpmCataloger {
 
     /// The packages of the database (see the module documentation). Fails when the stream
     /// fails or the file is not a database in one of the three formats.
-    fn read(
-        &self,
-        path: &str,
-        size: u64,
-        contents: &mut dyn Read,
-    ) -> Result<Findings, AttestationError> {
+    fn read(&self, path: &str, size: u64, contents: &mut dyn Read) -> Result<Findings, SbomError> {
         if size > MAX_SIZE {
             return Ok(Findings::warning(too_large("rpm database", size, MAX_SIZE)));
         }
@@ -86,11 +81,11 @@ impl Cataloger for RpmCataloger {
 
 /// The packages of the rpm database at `path` (named in errors), held in `bytes`, in
 /// whichever of the three formats its magic says. Fails with
-/// [`AttestationError::MalformedFile`] when the file is none of them or its structure is
+/// [`SbomError::MalformedFile`] when the file is none of them or its structure is
 /// broken; headers that cannot be read are skipped with a warning.
-pub fn parse_database(path: &str, bytes: &[u8]) -> Result<Findings, AttestationError> {
+pub fn parse_database(path: &str, bytes: &[u8]) -> Result<Findings, SbomError> {
     let malformed = |format: &'static str| {
-        move |reason: String| AttestationError::MalformedFile {
+        move |reason: String| SbomError::MalformedFile {
             path: path.to_owned(),
             format,
             reason,

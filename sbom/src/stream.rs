@@ -3,11 +3,11 @@
 
 use std::io::{self, Read};
 
-use crate::AttestationError;
+use crate::SbomError;
 
-/// An I/O error while reading `what`, as an [`AttestationError::Io`].
-pub(crate) fn io_error(what: &'static str, error: &io::Error) -> AttestationError {
-    AttestationError::Io {
+/// An I/O error while reading `what`, as an [`SbomError::Io`].
+pub(crate) fn io_error(what: &'static str, error: &io::Error) -> SbomError {
+    SbomError::Io {
         what,
         reason: error.to_string(),
     }
@@ -28,13 +28,13 @@ pub(crate) fn fill(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
-/// The whole of a small file: at most `limit` bytes, else [`AttestationError::TooLarge`]
+/// The whole of a small file: at most `limit` bytes, else [`SbomError::TooLarge`]
 /// naming `format` (without reading past `limit + 1` bytes).
 pub(crate) fn read_small(
     reader: &mut dyn Read,
     format: &'static str,
     limit: usize,
-) -> Result<Vec<u8>, AttestationError> {
+) -> Result<Vec<u8>, SbomError> {
     let mut bytes = Vec::new();
     let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
     reader
@@ -42,7 +42,7 @@ pub(crate) fn read_small(
         .read_to_end(&mut bytes)
         .map_err(|e| io_error(format, &e))?;
     if bytes.len() > limit {
-        return Err(AttestationError::TooLarge {
+        return Err(SbomError::TooLarge {
             format,
             size: bytes.len(),
             limit,
@@ -87,7 +87,7 @@ mod tests {
         );
         assert_eq!(
             read_small(&mut &b"abcd"[..], "x", 3),
-            Err(AttestationError::TooLarge {
+            Err(SbomError::TooLarge {
                 format: "x",
                 size: 4,
                 limit: 3

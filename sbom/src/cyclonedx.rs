@@ -365,7 +365,7 @@ mod tests {
     use vouch_keys::Digest;
 
     use super::*;
-    use crate::sbom::{Distro, Location};
+    use crate::{Distro, Location};
 
     fn subject() -> Subject {
         Subject {

@@ -7,11 +7,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use vouch_attestations::sbom::apk::ApkCataloger;
-use vouch_attestations::sbom::dpkg::{self, DpkgCataloger};
-use vouch_attestations::sbom::os_release::OsReleaseCataloger;
-use vouch_attestations::sbom::rpm::{self, RpmCataloger};
-use vouch_attestations::sbom::{
+use vouch_sbom::apk::ApkCataloger;
+use vouch_sbom::dpkg::{self, DpkgCataloger};
+use vouch_sbom::os_release::OsReleaseCataloger;
+use vouch_sbom::rpm::{self, RpmCataloger};
+use vouch_sbom::{
     Cataloger, Distro, Ecosystem, Findings, Inventory, Location, Package, assemble, os_catalogers,
 };
 

@@ -22,7 +22,7 @@ use std::io::{self, BufRead, Read, Take};
 
 use flate2::bufread::DeflateDecoder;
 
-use crate::sbom::stream::fill;
+use crate::stream::fill;
 
 const LOCAL_HEADER: u32 = 0x0403_4b50;
 const DATA_DESCRIPTOR: u32 = 0x0807_4b50;

@@ -170,7 +170,7 @@ pub(crate) fn absolute_path(location: &Location) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sbom::Ecosystem;
+    use crate::Ecosystem;
 
     #[test]
     fn content_uuids_are_stable_and_carry_version_and_variant() {

@@ -11,7 +11,7 @@
 //! * Licences: `license` as a string (an SPDX expression), or the legacy forms: an object
 //!   `{"type": ..., "url": ...}`, or a `licenses` array of such objects (or strings).
 //! * The file is parsed as it streams, keeping only those fields (at most 64 licences); files
-//!   over 8 MiB are refused with [`AttestationError::TooLarge`].
+//!   over 8 MiB are refused with [`SbomError::TooLarge`].
 //!
 //! Not covered: lock files (`package-lock.json`, `yarn.lock`, `pnpm-lock.yaml`), and
 //! bundled JavaScript without a `package.json`.
@@ -23,7 +23,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::purl::Purl;
 use super::{Cataloger, Ecosystem, Findings, Package};
-use crate::AttestationError;
+use crate::SbomError;
 
 /// The largest `package.json` read.
 const SIZE_LIMIT: u64 = 8 << 20;
@@ -48,14 +48,9 @@ impl Cataloger for NpmCataloger {
         }
     }
 
-    fn read(
-        &self,
-        _path: &str,
-        size: u64,
-        contents: &mut dyn Read,
-    ) -> Result<Findings, AttestationError> {
+    fn read(&self, _path: &str, size: u64, contents: &mut dyn Read) -> Result<Findings, SbomError> {
         if size > SIZE_LIMIT {
-            return Err(AttestationError::TooLarge {
+            return Err(SbomError::TooLarge {
                 format: "package.json",
                 size: usize::try_from(size).unwrap_or(usize::MAX),
                 limit: SIZE_LIMIT as usize,
@@ -66,7 +61,7 @@ impl Cataloger for NpmCataloger {
         let manifest = (&mut json)
             .deserialize_map(ManifestVisitor)
             .and_then(|manifest| json.end().map(|()| manifest))
-            .map_err(|e| AttestationError::Malformed {
+            .map_err(|e| SbomError::Malformed {
                 format: "package.json",
                 reason: e.to_string(),
             })?;
@@ -212,7 +207,7 @@ impl<'de> Visitor<'de> for LicenseVisitor {
 mod tests {
     use super::*;
 
-    fn read(json: &str) -> Result<Findings, AttestationError> {
+    fn read(json: &str) -> Result<Findings, SbomError> {
         NpmCataloger.read(
             "node_modules/x/package.json",
             json.len() as u64,
@@ -298,7 +293,7 @@ mod tests {
             r#"{"name": "a", "version": "1"} trailing"#,
         ] {
             assert!(
-                matches!(read(json), Err(AttestationError::Malformed { .. })),
+                matches!(read(json), Err(SbomError::Malformed { .. })),
                 "{json}"
             );
         }
@@ -308,7 +303,7 @@ mod tests {
                 SIZE_LIMIT + 1,
                 &mut &b"{}"[..]
             ),
-            Err(AttestationError::TooLarge { .. })
+            Err(SbomError::TooLarge { .. })
         ));
     }
 

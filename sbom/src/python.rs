@@ -24,7 +24,7 @@ use serde::Deserialize;
 use super::purl::Purl;
 use super::stream::{io_error, read_small};
 use super::{Cataloger, Ecosystem, Findings, Package};
-use crate::AttestationError;
+use crate::SbomError;
 
 /// How much of a metadata file's header is read at most.
 const HEADER_LIMIT: u64 = 4 << 20;
@@ -71,12 +71,7 @@ impl Cataloger for PythonCataloger {
         kind(path).is_some()
     }
 
-    fn read(
-        &self,
-        path: &str,
-        _size: u64,
-        contents: &mut dyn Read,
-    ) -> Result<Findings, AttestationError> {
+    fn read(&self, path: &str, _size: u64, contents: &mut dyn Read) -> Result<Findings, SbomError> {
         match kind(path) {
             Some(Kind::DirectUrl) => read_direct_url(contents),
             Some(Kind::Metadata) => read_metadata(contents),
@@ -179,7 +174,7 @@ impl Metadata {
 
 /// Reads the RFC 822-style header of a core metadata file, as syft does: fields up to the
 /// first blank line that follows a field, continuation lines starting with a space or tab.
-fn parse_metadata(contents: &mut dyn Read) -> Result<Metadata, AttestationError> {
+fn parse_metadata(contents: &mut dyn Read) -> Result<Metadata, SbomError> {
     let mut reader = BufReader::new(contents.take(HEADER_LIMIT));
     let mut metadata = Metadata::default();
     let mut line = Vec::new();
@@ -230,7 +225,7 @@ fn parse_metadata(contents: &mut dyn Read) -> Result<Metadata, AttestationError>
     Ok(metadata)
 }
 
-fn read_metadata(contents: &mut dyn Read) -> Result<Findings, AttestationError> {
+fn read_metadata(contents: &mut dyn Read) -> Result<Findings, SbomError> {
     let metadata = parse_metadata(contents)?;
     // The interpreter's own egg-info (`Python-2.7.egg-info`) is not a package.
     if metadata.name.is_empty() || metadata.name == "Python" {
@@ -263,13 +258,12 @@ struct VcsInfo {
     commit_id: String,
 }
 
-fn read_direct_url(contents: &mut dyn Read) -> Result<Findings, AttestationError> {
+fn read_direct_url(contents: &mut dyn Read) -> Result<Findings, SbomError> {
     let bytes = read_small(contents, "direct_url.json", DIRECT_URL_LIMIT)?;
-    let direct: DirectUrl =
-        serde_json::from_slice(&bytes).map_err(|e| AttestationError::Malformed {
-            format: "direct_url.json",
-            reason: e.to_string(),
-        })?;
+    let direct: DirectUrl = serde_json::from_slice(&bytes).map_err(|e| SbomError::Malformed {
+        format: "direct_url.json",
+        reason: e.to_string(),
+    })?;
     let mut findings = Findings::default();
     if let Some(vcs) = direct.vcs_info
         && !vcs.vcs.is_empty()

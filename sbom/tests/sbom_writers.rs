@@ -20,12 +20,12 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use serde_json::Value;
-use vouch_attestations::sbom::license::{EXCEPTION_IDS, LICENSE_IDS};
-use vouch_attestations::sbom::purl::{Purl, os_package};
-use vouch_attestations::sbom::{
+use vouch_keys::Digest;
+use vouch_sbom::license::{EXCEPTION_IDS, LICENSE_IDS};
+use vouch_sbom::purl::{Purl, os_package};
+use vouch_sbom::{
     Distro, Ecosystem, Inventory, Location, Package, Subject, cyclonedx_json, spdx_json,
 };
-use vouch_keys::Digest;
 
 /// Where the peers are cached: `$VOUCH_PEERS_DIR`, else `<target>/peers`, as the
 /// vouch-tests harness has it.

@@ -17,12 +17,12 @@ use std::time::{Duration, Instant};
 use flate2::write::DeflateEncoder;
 use flate2::{Compress, Compression, Crc, FlushCompress};
 use serde_json::Value;
-use vouch_attestations::sbom::golang::GoCataloger;
-use vouch_attestations::sbom::java::JavaCataloger;
-use vouch_attestations::sbom::npm::NpmCataloger;
-use vouch_attestations::sbom::python::{PythonCataloger, normalize_name};
-use vouch_attestations::sbom::rust::RustCataloger;
-use vouch_attestations::sbom::{
+use vouch_sbom::golang::GoCataloger;
+use vouch_sbom::java::JavaCataloger;
+use vouch_sbom::npm::NpmCataloger;
+use vouch_sbom::python::{PythonCataloger, normalize_name};
+use vouch_sbom::rust::RustCataloger;
+use vouch_sbom::{
     Cataloger, Ecosystem, Findings, Inventory, Location, Package, assemble, language_catalogers,
 };
 

@@ -42,7 +42,7 @@ use std::io::{BufReader, Read};
 
 use super::text::{Lines, read_failed, too_large};
 use super::{Cataloger, Ecosystem, Findings, Package};
-use crate::AttestationError;
+use crate::SbomError;
 
 /// Status files (and `status.d` files) larger than this are not read.
 pub const MAX_STATUS_SIZE: u64 = 256 * 1024 * 1024;
@@ -90,12 +90,7 @@ impl Cataloger for DpkgCataloger {
 
     /// Packages from a status file, or licences from a copyright file (see the module
     /// documentation). Fails only when the stream fails; malformed content gives warnings.
-    fn read(
-        &self,
-        path: &str,
-        size: u64,
-        contents: &mut dyn Read,
-    ) -> Result<Findings, AttestationError> {
+    fn read(&self, path: &str, size: u64, contents: &mut dyn Read) -> Result<Findings, SbomError> {
         match kind(path) {
             Some(Kind::Status) => {
                 if size > MAX_STATUS_SIZE {
@@ -371,7 +366,7 @@ fn is_dep5_format(value: &str) -> bool {
 /// text, a dangling operator) becomes one `LicenseRef-` of the whole synopsis.
 ///
 /// ```
-/// use vouch_attestations::sbom::dpkg::dep5_license_expression;
+/// use vouch_sbom::dpkg::dep5_license_expression;
 ///
 /// assert_eq!(dep5_license_expression("GPL-2+").as_deref(), Some("GPL-2.0-or-later"));
 /// assert_eq!(
@@ -505,7 +500,7 @@ fn with_exception(license: &str, exception: &str) -> String {
 ///   `-`.
 ///
 /// ```
-/// use vouch_attestations::sbom::dpkg::debian_license_to_spdx;
+/// use vouch_sbom::dpkg::debian_license_to_spdx;
 ///
 /// assert_eq!(debian_license_to_spdx("GPL-2+"), "GPL-2.0-or-later");
 /// assert_eq!(debian_license_to_spdx("LGPL-2.1"), "LGPL-2.1-only");

@@ -9,7 +9,7 @@
 //! are kept; `ID` defaults to `linux` as os-release(5) says.
 //!
 //! ```
-//! use vouch_attestations::sbom::os_release;
+//! use vouch_sbom::os_release;
 //!
 //! let distro = os_release::parse("ID=debian\nVERSION_ID=\"12\"\nID_LIKE='rhel fedora'\n").unwrap();
 //! assert_eq!((distro.id.as_str(), distro.version_id.as_str()), ("debian", "12"));
@@ -20,7 +20,7 @@ use std::io::Read;
 
 use super::text::{read_at_most, read_failed, too_large};
 use super::{Cataloger, Distro, Findings};
-use crate::AttestationError;
+use crate::SbomError;
 
 /// os-release files larger than this are not read (real ones are under 1 KiB).
 pub const MAX_SIZE: u64 = 64 * 1024;
@@ -42,12 +42,7 @@ impl Cataloger for OsReleaseCataloger {
     /// Reads the distribution. A file over [`MAX_SIZE`], or one with no `KEY=value` line,
     /// gives no distribution and a warning; lines that are not assignments are skipped and
     /// counted in a warning.
-    fn read(
-        &self,
-        path: &str,
-        size: u64,
-        contents: &mut dyn Read,
-    ) -> Result<Findings, AttestationError> {
+    fn read(&self, path: &str, size: u64, contents: &mut dyn Read) -> Result<Findings, SbomError> {
         let mut findings = Findings::default();
         if size > MAX_SIZE {
             findings

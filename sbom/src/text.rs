@@ -1,9 +1,9 @@
 //! Bounded reading shared by the OS catalogers: lines cut at a length limit, whole files
-//! refused over a size limit, and the I/O error turned into [`AttestationError::ReadFailed`].
+//! refused over a size limit, and the I/O error turned into [`SbomError::ReadFailed`].
 
 use std::io::{self, BufRead, Read};
 
-use crate::AttestationError;
+use crate::SbomError;
 
 /// Lines of a stream, each at most `max_line` bytes: a longer line is cut at the limit (the
 /// rest of it is read and dropped) and counted in `overlong`. Memory is bounded by the limit
@@ -84,8 +84,8 @@ pub(crate) fn read_at_most(reader: &mut dyn Read, limit: u64) -> io::Result<Opti
 }
 
 /// The error for a stream that failed while `path` was read.
-pub(crate) fn read_failed(path: &str, error: &io::Error) -> AttestationError {
-    AttestationError::ReadFailed {
+pub(crate) fn read_failed(path: &str, error: &io::Error) -> SbomError {
+    SbomError::ReadFailed {
         path: path.to_owned(),
         reason: error.to_string(),
     }

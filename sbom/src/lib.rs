@@ -13,8 +13,11 @@
 //! CycloneDX 1.6 or SPDX 2.3 JSON, to attest with [`cyclonedx::PREDICATE_TYPE`] or
 //! [`spdx::PREDICATE_TYPE`]; [`license`] decides which licences they may write as SPDX.
 //!
+//! The crate reads bytes it is handed and writes JSON: the layers themselves are walked by
+//! `vouch-registry::layers`, which bounds what a hostile layer can cost.
+//!
 //! ```
-//! use vouch_attestations::sbom::{assemble, Ecosystem, Findings, Location, Package};
+//! use vouch_sbom::{assemble, Ecosystem, Findings, Location, Package};
 //!
 //! let mut package = Package::new(Ecosystem::Python, "requests", "2.32.3");
 //! package.purl = Some("pkg:pypi/requests@2.32.3".into());
@@ -56,7 +59,64 @@ use std::io::Read;
 use serde::Serialize;
 use vouch_keys::Digest;
 
-use crate::AttestationError;
+/// Why a file could not be catalogued, or a document not written. Each variant names the file
+/// or format and what was wrong; messages carry text from the image only truncated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SbomError {
+    /// The bytes are not a valid document of the format (a package manifest that is not JSON,
+    /// a missing or mistyped field).
+    #[error("malformed {format}: {reason}")]
+    Malformed {
+        /// Which format was expected.
+        format: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The file is larger than the cataloger's limit; it was not parsed.
+    #[error("{format} is {size} bytes, over the limit of {limit} bytes")]
+    TooLarge {
+        /// Which format was being read.
+        format: &'static str,
+        /// Its size in bytes.
+        size: usize,
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A file a cataloger reads (a package database, an os-release file) is not in its
+    /// format, or is corrupt past the point where anything can be read from it.
+    #[error("{path}: malformed {format}: {reason}")]
+    MalformedFile {
+        /// The file's path in the image, without a leading `/`.
+        path: String,
+        /// Which format was expected (`rpm sqlite database`).
+        format: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A file a cataloger reads could not be read: the stream failed or ended early.
+    #[error("reading {path} failed: {reason}")]
+    ReadFailed {
+        /// The file's path in the image, without a leading `/`.
+        path: String,
+        /// The I/O error.
+        reason: String,
+    },
+    /// A file's contents could not be read from the stream underneath (an I/O error of the
+    /// layer being read, not a problem of the file's format).
+    #[error("reading {what} failed: {reason}")]
+    Io {
+        /// What was being read.
+        what: &'static str,
+        /// The I/O error's message.
+        reason: String,
+    },
+}
+
+/// `text` cut to at most `max` characters, for error messages about untrusted input.
+fn truncated(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
 
 /// The kind of package: which ecosystem's rules name it, version it and give it a purl.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -332,12 +392,7 @@ pub trait Cataloger: Send + Sync {
     /// Reads the file's `contents` (the stream is exactly `size` bytes; read what is needed
     /// and no more than bounded memory allows) into findings. An error is reported as a
     /// warning naming the file; it does not stop the other files.
-    fn read(
-        &self,
-        path: &str,
-        size: u64,
-        contents: &mut dyn Read,
-    ) -> Result<Findings, AttestationError>;
+    fn read(&self, path: &str, size: u64, contents: &mut dyn Read) -> Result<Findings, SbomError>;
 }
 
 /// The catalogers of operating-system packages and the distribution: os-release, dpkg
@@ -624,11 +679,11 @@ mod tests {
             _path: &str,
             _size: u64,
             contents: &mut dyn Read,
-        ) -> Result<Findings, AttestationError> {
+        ) -> Result<Findings, SbomError> {
             let mut read = 0;
             let mut buf = [0u8; 1000];
             while read < self.stop_after {
-                let n = contents.read(&mut buf).map_err(|e| AttestationError::Io {
+                let n = contents.read(&mut buf).map_err(|e| SbomError::Io {
                     what: "test file",
                     reason: e.to_string(),
                 })?;
