@@ -360,7 +360,8 @@ fn document_error(path: &Path, error: VerifyError) -> CliError {
 pub(crate) fn verify_blob(args: VerifyBlobArgs) -> Result<ExitCode, CliError> {
     let policy = policy(&args)?;
     let bundle_bytes = read_document(&args.bundle, MAX_BUNDLE_BYTES)?;
-    let bundle = Bundle::from_json(&bundle_bytes).map_err(|e| document_error(&args.bundle, e))?;
+    let bundle =
+        Bundle::from_json(&bundle_bytes).map_err(|e| document_error(&args.bundle, e.into()))?;
     let owned_root;
     let root = match &args.trusted_root {
         Some(path) => {

@@ -221,6 +221,7 @@ async fn verify_image_bundles(
             Err(e) if !e.is_input_error() && e.is_transient() => return Err(e.into()),
             Err(e) => Err(e.to_string()),
             Ok(blob) => Bundle::from_json(&blob.bytes)
+                .map_err(VerifyError::from)
                 .and_then(|bundle| {
                     // Image bundles are key-signed here: trust comes from the key the caller
                     // gives, as for cosign's tag layout; a log entry is checked when present.

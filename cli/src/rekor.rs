@@ -15,11 +15,8 @@ use std::path::PathBuf;
 use vouch_attestations::dsse::{Envelope, Signature};
 use vouch_keys::{Digest, DigestAlgorithm, KeyType, PublicKey};
 use vouch_registry::ClientOptions;
-use vouch_registry::rekor::{LogEntry, ProposedEntry, RekorClient};
-use vouch_verifier::bundle::{
-    Bundle, BundleContent, HashAlgorithm, InclusionPromise, InclusionProof, KindVersion,
-    TransparencyLogEntry,
-};
+use vouch_registry::rekor::{ProposedEntry, RekorClient};
+use vouch_verifier::bundle::{Bundle, BundleContent, HashAlgorithm};
 use vouch_verifier::time::UnixTime;
 use vouch_verifier::trust_root::TrustedRoot;
 use vouch_verifier::verify::{Artifact, Options, Policy, Verifier};
@@ -171,12 +168,10 @@ impl TransparencyLog {
             check,
             reason,
         };
-        let uuid = answer.uuid.clone();
-        let entry =
-            bundle_entry(answer, &proposed).map_err(|reason| refused("tlog-entry", reason))?;
+        let entry = answer.entry;
         let recorded = RecordedEntry {
             url: url.clone(),
-            uuid,
+            uuid: answer.uuid,
             log_index: entry.log_index,
             integrated_time: entry.integrated_time,
         };
@@ -204,105 +199,10 @@ impl TransparencyLog {
     }
 }
 
-/// The bundle's form of the log's answer. Rekor v1 answers carry a signed entry timestamp and
-/// an inclusion proof with its checkpoint; a v0.3 bundle needs the proof, and vouch keeps
-/// the timestamp too (it is what dates the signature).
-fn bundle_entry(
-    answer: LogEntry,
-    proposed: &ProposedEntry,
-) -> Result<TransparencyLogEntry, String> {
-    let signed_entry_timestamp = answer
-        .signed_entry_timestamp
-        .filter(|set| !set.is_empty())
-        .ok_or("the answer has no signed entry timestamp (verification.signedEntryTimestamp)")?;
-    let proof = answer
-        .inclusion_proof
-        .ok_or("the answer has no inclusion proof (verification.inclusionProof)")?;
-    let integrated_time = u64::try_from(answer.integrated_time)
-        .map_err(|_| format!("integratedTime {} is negative", answer.integrated_time))?;
-    if proof.root_hash.is_empty() {
-        return Err("the inclusion proof has no root hash".into());
-    }
-    Ok(TransparencyLogEntry {
-        log_index: answer.log_index,
-        log_id: answer.log_id,
-        kind_version: KindVersion {
-            kind: proposed.kind().to_owned(),
-            version: proposed.api_version().to_owned(),
-        },
-        integrated_time,
-        inclusion_promise: Some(InclusionPromise {
-            signed_entry_timestamp,
-        }),
-        inclusion_proof: Some(InclusionProof {
-            log_index: proof.log_index,
-            root_hash: proof.root_hash,
-            tree_size: proof.tree_size,
-            hashes: proof.hashes,
-            checkpoint: Some(proof.checkpoint),
-        }),
-        canonicalized_body: answer.body,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use vouch_keys::PrivateKey;
-    use vouch_registry::rekor::InclusionProof as LogProof;
-
-    fn answer() -> LogEntry {
-        LogEntry {
-            uuid: "ab".repeat(32),
-            body: b"{}".to_vec(),
-            integrated_time: 1_700_000_000,
-            log_id: vec![1; 32],
-            log_index: 9,
-            signed_entry_timestamp: Some(b"set".to_vec()),
-            inclusion_proof: Some(LogProof {
-                log_index: 3,
-                root_hash: vec![2; 32],
-                tree_size: 4,
-                hashes: vec![vec![3; 32]],
-                checkpoint: "cp\n".into(),
-            }),
-        }
-    }
-
-    #[test]
-    fn an_answer_becomes_a_bundle_entry_of_the_proposed_kind() {
-        let key = PrivateKey::generate(KeyType::EcdsaP256).unwrap();
-        let proposed = ProposedEntry::dsse("{}", key.public_key());
-        let entry = bundle_entry(answer(), &proposed).unwrap();
-        assert_eq!(
-            (entry.kind_version.kind.as_str(), entry.log_index),
-            ("dsse", 9)
-        );
-        assert_eq!(entry.integrated_time, 1_700_000_000);
-        let proof = entry.inclusion_proof.unwrap();
-        assert_eq!((proof.log_index, proof.tree_size), (3, 4));
-        assert_eq!(proof.checkpoint.as_deref(), Some("cp\n"));
-        assert_eq!(
-            entry.inclusion_promise.unwrap().signed_entry_timestamp,
-            b"set"
-        );
-
-        let without_set = LogEntry {
-            signed_entry_timestamp: None,
-            ..answer()
-        };
-        assert!(bundle_entry(without_set, &proposed).is_err());
-        let without_proof = LogEntry {
-            inclusion_proof: None,
-            ..answer()
-        };
-        assert!(bundle_entry(without_proof, &proposed).is_err());
-        let negative = LogEntry {
-            integrated_time: -1,
-            ..answer()
-        };
-        assert!(bundle_entry(negative, &proposed).is_err());
-    }
 
     #[test]
     fn ed25519_message_signatures_cannot_be_hashedrekord_entries() {

@@ -70,7 +70,6 @@
 //! ```
 
 pub mod attestation;
-pub mod bundle;
 pub mod checkpoint;
 pub mod cosign;
 pub mod entry;
@@ -87,6 +86,9 @@ pub mod verify;
 pub mod x509;
 
 pub use error::VerifyError;
+/// The Sigstore bundle model, defined in [`vouch_attestations::bundle`] (signing writes what
+/// verification reads) and re-exported here because [`verify::Verifier`] takes it.
+pub use vouch_attestations::bundle;
 
 /// A value that passed verification. Only `vouch-verifier` constructs it; read it through
 /// `Deref` or [`Verified::get`].

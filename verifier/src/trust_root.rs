@@ -29,10 +29,11 @@ use std::sync::OnceLock;
 
 use base64::Engine as _;
 
-use crate::bundle::HashAlgorithm;
-use crate::bundle::protojson::{self, EnumValue, Obj, Val};
-use crate::error::{Document, VerifyError};
+use crate::error::VerifyError;
 use crate::time::UnixTime;
+use vouch_attestations::bundle::HashAlgorithm;
+use vouch_attestations::protojson::{self, EnumValue, Obj, Val};
+use vouch_attestations::{AttestationError, Document};
 
 const DOC: Document = Document::TrustedRoot;
 
@@ -416,10 +417,10 @@ impl TrustedRoot {
             .str()?
             .to_owned();
         let version = TrustedRootVersion::from_media_type(&media_type).ok_or_else(|| {
-            VerifyError::UnsupportedMediaType {
+            VerifyError::Format(AttestationError::UnsupportedMediaType {
                 document: DOC,
                 media_type: media_type.chars().take(128).collect(),
-            }
+            })
         })?;
         let mut unusable = Vec::new();
         let tlogs = read_section(&root, TrustSection::Tlogs, &mut unusable, read_log)?;
@@ -585,16 +586,16 @@ fn read_log(obj: &Obj<'_>) -> Result<Entry<TransparencyLogInstance>, VerifyError
 
     // Everything is well-formed; now decide whether the entry can be trusted.
     if log_id.is_empty() {
-        return Ok(Err((None, obj.missing("logId.keyId"))));
+        return Ok(Err((None, obj.missing("logId.keyId").into())));
     }
     let Some((raw_bytes, key_details, valid_for, raw_bytes_path)) = key else {
-        return Ok(Err((Some(log_id), obj.missing("publicKey"))));
+        return Ok(Err((Some(log_id), obj.missing("publicKey").into())));
     };
     if raw_bytes.is_empty() {
-        let error = VerifyError::MissingField {
+        let error = VerifyError::Format(AttestationError::MissingField {
             document: DOC,
             path: raw_bytes_path,
-        };
+        });
         return Ok(Err((Some(log_id), error)));
     }
     let valid_for = match valid_for {
@@ -640,7 +641,7 @@ fn read_authority(obj: &Obj<'_>) -> Result<Entry<CertificateAuthority>, VerifyEr
                 cert_chain.push(der);
             }
             if cert_chain.is_empty() {
-                chain_problem = Some(VerifyError::InvalidField {
+                chain_problem = Some(AttestationError::InvalidField {
                     document: DOC,
                     path: chain.child("certificates"),
                     reason: "must hold at least one certificate",
@@ -651,7 +652,7 @@ fn read_authority(obj: &Obj<'_>) -> Result<Entry<CertificateAuthority>, VerifyEr
     let valid_for = read_validity(obj)?;
 
     if let Some(error) = chain_problem {
-        return Ok(Err((None, error)));
+        return Ok(Err((None, error.into())));
     }
     let valid_for = match valid_for {
         Ok(range) => range,
@@ -811,7 +812,7 @@ mod tests {
         );
         assert!(matches!(
             &root.unusable[0].error,
-            VerifyError::InvalidField { path, .. } if path == "certificateAuthorities[0].certChain.certificates"
+            VerifyError::Format(AttestationError::InvalidField { path, .. }) if path == "certificateAuthorities[0].certChain.certificates"
         ));
     }
 
@@ -870,30 +871,30 @@ mod tests {
             value["mediaType"] = json!(media_type);
             assert!(matches!(
                 parse(&value).unwrap_err(),
-                VerifyError::UnsupportedMediaType {
+                VerifyError::Format(AttestationError::UnsupportedMediaType {
                     document: Document::TrustedRoot,
                     ..
-                }
+                })
             ));
         }
         let mut value = public_good_value();
         value["tlogs"][0]["publicKey"]["validFor"]["start"] = json!("2021-01-12 11:53:27");
         assert!(matches!(
             parse(&value).unwrap_err(),
-            VerifyError::InvalidTimestamp { path, .. } if path == "tlogs[0].publicKey.validFor.start"
+            VerifyError::Format(AttestationError::InvalidTimestamp { path, .. }) if path == "tlogs[0].publicKey.validFor.start"
         ));
         let mut value = public_good_value();
         value["ctlogs"][1]["logId"]["keyId"] = json!("not base64!");
         assert!(matches!(
             parse(&value).unwrap_err(),
-            VerifyError::InvalidBase64 { path, .. } if path == "ctlogs[1].logId.keyId"
+            VerifyError::Format(AttestationError::InvalidBase64 { path, .. }) if path == "ctlogs[1].logId.keyId"
         ));
         assert!(matches!(
             TrustedRoot::from_json(b"{\"mediaType\":").unwrap_err(),
-            VerifyError::MalformedJson {
+            VerifyError::Format(AttestationError::MalformedJson {
                 document: Document::TrustedRoot,
                 ..
-            }
+            })
         ));
     }
 }

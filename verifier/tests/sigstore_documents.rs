@@ -7,9 +7,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use vouch_attestations::{AttestationError, Document};
 use vouch_verifier::VerifyError;
 use vouch_verifier::bundle::{Bundle, BundleContent, BundleVersion, SignerMaterial};
-use vouch_verifier::error::Document;
 use vouch_verifier::time::UnixTime;
 use vouch_verifier::trust_root::{TrustSection, TrustedRoot};
 
@@ -36,23 +36,23 @@ fn cases() -> Vec<(String, PathBuf)> {
 }
 
 /// The cases that are structurally invalid, and so refused by the parser itself.
-fn expected_refusal(case: &str, error: &VerifyError) -> bool {
-    let rule_at = |path: &VerifyError, want: &str| matches!(path, VerifyError::BundleVersionRule { path, .. } if path == want);
+fn expected_refusal(case: &str, error: &AttestationError) -> bool {
+    let rule_at = |path: &AttestationError, want: &str| matches!(path, AttestationError::BundleVersionRule { path, .. } if path == want);
     match case {
         "bundle-malformed-json_fail" => matches!(
             error,
-            VerifyError::MalformedJson {
+            AttestationError::MalformedJson {
                 document: Document::Bundle,
                 ..
             }
         ),
         "bundle-invalid-base64-signature_fail" => matches!(
             error,
-            VerifyError::InvalidBase64 { path, .. } if path == "messageSignature.signature"
+            AttestationError::InvalidBase64 { path, .. } if path == "messageSignature.signature"
         ),
         "bundle-empty-certificate-chain_fail" => matches!(
             error,
-            VerifyError::InvalidField { path, .. }
+            AttestationError::InvalidField { path, .. }
                 if path == "verificationMaterial.x509CertificateChain.certificates"
         ),
         "intoto-missing-inclusion-proof_fail" | "rekor2-no-inclusion-proof_fail" => {

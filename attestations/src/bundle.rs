@@ -18,8 +18,8 @@
 //!   ignore them; sigstore-go and sigstore-python ignore them so that bundles written by newer
 //!   clients still verify. What this crate does not understand it does not verify, so an
 //!   ignored field can never make a bundle pass.
-//! - a `oneof` must have exactly one member set: two is refused ([`VerifyError::OneofConflict`])
-//!   and so is none ([`VerifyError::OneofMissing`]).
+//! - a `oneof` must have exactly one member set: two is refused ([`AttestationError::OneofConflict`])
+//!   and so is none ([`AttestationError::OneofMissing`]).
 //!
 //! On top of the JSON mapping, the rules each bundle version sets for itself are enforced:
 //!
@@ -39,8 +39,8 @@
 
 use base64::Engine as _;
 
-use crate::error::{Document, VerifyError};
-use protojson::{Obj, Val};
+use crate::protojson::{self, Obj, Val};
+use crate::{AttestationError, Document};
 
 const DOC: Document = Document::Bundle;
 
@@ -279,7 +279,8 @@ impl HashAlgorithm {
         <Self as protojson::ProtoEnum>::proto_name(self)
     }
 
-    pub(crate) fn read(value: &Val<'_>) -> Result<Self, VerifyError> {
+    /// Reads the enum field `value` by name or number; an unknown one is kept as text.
+    pub fn read(value: &Val<'_>) -> Result<Self, AttestationError> {
         Ok(match value.enum_value()? {
             protojson::EnumValue::Name(name) => Self::from_name(name),
             protojson::EnumValue::Number(number) => Self::from_number(number),
@@ -424,7 +425,7 @@ impl Bundle {
     /// its media type is one of the versions of [`BundleVersion`], every field has the form
     /// the protobuf JSON mapping gives it, and the version rules of the module docs hold. The
     /// error names the first field (by JSON path) that broke a rule.
-    pub fn from_json(bytes: &[u8]) -> Result<Self, VerifyError> {
+    pub fn from_json(bytes: &[u8]) -> Result<Self, AttestationError> {
         let json = protojson::parse(DOC, bytes)?;
         let root = Obj::root(DOC, &json)?;
         let media_type = root
@@ -433,7 +434,7 @@ impl Bundle {
             .str()?
             .to_owned();
         let version = BundleVersion::from_media_type(&media_type).ok_or_else(|| {
-            VerifyError::UnsupportedMediaType {
+            AttestationError::UnsupportedMediaType {
                 document: DOC,
                 media_type: media_type.chars().take(128).collect(),
             }
@@ -459,8 +460,8 @@ impl Bundle {
     }
 }
 
-fn rule(version: BundleVersion, path: String, rule: &'static str) -> VerifyError {
-    VerifyError::BundleVersionRule {
+fn rule(version: BundleVersion, path: String, rule: &'static str) -> AttestationError {
+    AttestationError::BundleVersionRule {
         version,
         path,
         rule,
@@ -470,7 +471,7 @@ fn rule(version: BundleVersion, path: String, rule: &'static str) -> VerifyError
 fn read_material(
     version: BundleVersion,
     obj: &Obj<'_>,
-) -> Result<VerificationMaterial, VerifyError> {
+) -> Result<VerificationMaterial, AttestationError> {
     let (which, value) = obj.oneof(
         &[
             ("publicKey", "public_key"),
@@ -494,7 +495,7 @@ fn read_material(
             let chain = value.obj()?;
             let certificates = chain.list("certificates", "certificates")?;
             if certificates.is_empty() {
-                return Err(VerifyError::InvalidField {
+                return Err(AttestationError::InvalidField {
                     document: DOC,
                     path: chain.child("certificates"),
                     reason: "must hold at least one certificate",
@@ -544,7 +545,7 @@ fn read_material(
 fn read_tlog_entry(
     version: BundleVersion,
     obj: &Obj<'_>,
-) -> Result<TransparencyLogEntry, VerifyError> {
+) -> Result<TransparencyLogEntry, AttestationError> {
     let log_index = obj.uint64("logIndex", "log_index")?;
     let log_id = obj
         .require_message("logId", "log_id")?
@@ -558,7 +559,7 @@ fn read_tlog_entry(
     let inclusion_promise = obj
         .message("inclusionPromise", "inclusion_promise")?
         .map(|promise| {
-            Ok::<_, VerifyError>(InclusionPromise {
+            Ok::<_, AttestationError>(InclusionPromise {
                 signed_entry_timestamp: promise
                     .require_bytes("signedEntryTimestamp", "signed_entry_timestamp")?,
             })
@@ -598,7 +599,7 @@ fn read_tlog_entry(
 fn read_inclusion_proof(
     version: BundleVersion,
     obj: &Obj<'_>,
-) -> Result<InclusionProof, VerifyError> {
+) -> Result<InclusionProof, AttestationError> {
     let checkpoint = obj
         .message("checkpoint", "checkpoint")?
         .map(|checkpoint| checkpoint.require_string("envelope", "envelope"))
@@ -623,11 +624,11 @@ fn read_inclusion_proof(
     })
 }
 
-fn read_message_signature(obj: &Obj<'_>) -> Result<MessageSignature, VerifyError> {
+fn read_message_signature(obj: &Obj<'_>) -> Result<MessageSignature, AttestationError> {
     let message_digest = obj
         .message("messageDigest", "message_digest")?
         .map(|digest| {
-            Ok::<_, VerifyError>(HashOutput {
+            Ok::<_, AttestationError>(HashOutput {
                 algorithm: match digest.get("algorithm", "algorithm")? {
                     Some(value) => HashAlgorithm::read(&value)?,
                     None => HashAlgorithm::Unspecified,
@@ -642,12 +643,12 @@ fn read_message_signature(obj: &Obj<'_>) -> Result<MessageSignature, VerifyError
     })
 }
 
-fn read_dsse(obj: &Obj<'_>) -> Result<DsseEnvelope, VerifyError> {
+fn read_dsse(obj: &Obj<'_>) -> Result<DsseEnvelope, AttestationError> {
     let payload = obj.bytes("payload", "payload")?;
     let payload_type = obj.require_string("payloadType", "payloadType")?;
     let mut signatures = obj.list("signatures", "signatures")?.into_iter();
     let (Some(signature), None) = (signatures.next(), signatures.next()) else {
-        return Err(VerifyError::InvalidField {
+        return Err(AttestationError::InvalidField {
             document: DOC,
             path: obj.child("signatures"),
             reason: "must hold exactly one signature (a bundle's DSSE envelope has one signer)",
@@ -662,498 +663,6 @@ fn read_dsse(obj: &Obj<'_>) -> Result<DsseEnvelope, VerifyError> {
             keyid: signature.string("keyid", "keyid")?,
         },
     })
-}
-
-/// The protobuf JSON mapping, for the Sigstore documents this crate reads (bundles here,
-/// trusted roots in [`crate::trust_root`]). Values are read from a tree that keeps every key
-/// of an object, so repeated keys are seen and refused rather than silently overwritten.
-pub(crate) mod protojson {
-    use std::fmt;
-
-    use base64::Engine as _;
-    use base64::alphabet;
-    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-    use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-
-    use crate::error::{Document, VerifyError};
-    use crate::time::UnixTime;
-
-    const INDIFFERENT: GeneralPurposeConfig =
-        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
-    const STANDARD: GeneralPurpose = GeneralPurpose::new(&alphabet::STANDARD, INDIFFERENT);
-    const URL_SAFE: GeneralPurpose = GeneralPurpose::new(&alphabet::URL_SAFE, INDIFFERENT);
-
-    /// A protobuf enum as the JSON mapping names it: known values by name and number, anything
-    /// else kept as text so that documents from newer clients still read.
-    pub(crate) trait ProtoEnum: Clone + PartialEq + Sized + 'static {
-        /// Every known value with its name and number.
-        fn table() -> &'static [(Self, &'static str, i64)];
-        /// The value for a name or number this crate does not know.
-        fn unknown(text: String) -> Self;
-        /// The kept text, for an unknown value.
-        fn unknown_text(&self) -> Option<&str>;
-
-        /// The value with this name, else unknown.
-        fn lookup_name(name: &str) -> Self {
-            Self::table()
-                .iter()
-                .find(|(_, n, _)| *n == name)
-                .map_or_else(|| Self::unknown(name.to_owned()), |(v, _, _)| v.clone())
-        }
-
-        /// The value with this number, else unknown (holding the decimal number).
-        fn lookup_number(number: i64) -> Self {
-            Self::table()
-                .iter()
-                .find(|(_, _, n)| *n == number)
-                .map_or_else(|| Self::unknown(number.to_string()), |(v, _, _)| v.clone())
-        }
-
-        /// The name, or the kept text of an unknown value.
-        fn proto_name(&self) -> &str {
-            match self.unknown_text() {
-                Some(text) => text,
-                None => Self::table()
-                    .iter()
-                    .find(|(v, _, _)| v == self)
-                    .map_or("", |(_, n, _)| n),
-            }
-        }
-    }
-
-    /// A JSON value. Objects keep all their entries in order, duplicates included.
-    #[derive(Debug)]
-    pub(crate) enum Json {
-        Null,
-        Bool,
-        Int(i128),
-        Float(f64),
-        String(String),
-        Array(Vec<Json>),
-        Object(Vec<(String, Json)>),
-    }
-
-    impl Json {
-        fn kind(&self) -> &'static str {
-            match self {
-                Json::Null => "null",
-                Json::Bool => "a boolean",
-                Json::Int(_) | Json::Float(_) => "a number",
-                Json::String(_) => "a string",
-                Json::Array(_) => "an array",
-                Json::Object(_) => "an object",
-            }
-        }
-
-        /// Short JSON-ish text of a scalar, for error messages.
-        fn preview(&self) -> String {
-            let text = match self {
-                Json::Int(i) => i.to_string(),
-                Json::Float(f) => f.to_string(),
-                Json::String(s) => format!("{s:?}"),
-                other => other.kind().to_owned(),
-            };
-            text.chars().take(64).collect()
-        }
-    }
-
-    impl<'de> Deserialize<'de> for Json {
-        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-            deserializer.deserialize_any(JsonVisitor)
-        }
-    }
-
-    struct JsonVisitor;
-
-    impl<'de> Visitor<'de> for JsonVisitor {
-        type Value = Json;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a JSON value")
-        }
-        fn visit_unit<E>(self) -> Result<Json, E> {
-            Ok(Json::Null)
-        }
-        fn visit_none<E>(self) -> Result<Json, E> {
-            Ok(Json::Null)
-        }
-        fn visit_bool<E>(self, _: bool) -> Result<Json, E> {
-            Ok(Json::Bool)
-        }
-        fn visit_i64<E>(self, v: i64) -> Result<Json, E> {
-            Ok(Json::Int(i128::from(v)))
-        }
-        fn visit_u64<E>(self, v: u64) -> Result<Json, E> {
-            Ok(Json::Int(i128::from(v)))
-        }
-        fn visit_f64<E>(self, v: f64) -> Result<Json, E> {
-            Ok(Json::Float(v))
-        }
-        fn visit_str<E>(self, v: &str) -> Result<Json, E> {
-            Ok(Json::String(v.to_owned()))
-        }
-        fn visit_string<E>(self, v: String) -> Result<Json, E> {
-            Ok(Json::String(v))
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
-            let mut items = Vec::new();
-            while let Some(item) = seq.next_element()? {
-                items.push(item);
-            }
-            Ok(Json::Array(items))
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
-            let mut entries = Vec::new();
-            while let Some(entry) = map.next_entry::<String, Json>()? {
-                entries.push(entry);
-            }
-            Ok(Json::Object(entries))
-        }
-    }
-
-    /// Parses a whole document (trailing data refused).
-    pub(crate) fn parse(document: Document, bytes: &[u8]) -> Result<Json, VerifyError> {
-        serde_json::from_slice(bytes).map_err(|e| VerifyError::MalformedJson {
-            document,
-            reason: e.to_string(),
-        })
-    }
-
-    /// A JSON value at a known path (never `null`: absent and `null` fields are `None`).
-    pub(crate) struct Val<'a> {
-        document: Document,
-        path: String,
-        json: &'a Json,
-    }
-
-    /// An enum value: its name or its number.
-    pub(crate) enum EnumValue<'a> {
-        Name(&'a str),
-        Number(i64),
-    }
-
-    impl<'a> Val<'a> {
-        /// The value's JSON path.
-        pub(crate) fn path(&self) -> &str {
-            &self.path
-        }
-
-        fn wrong(&self, expected: &'static str) -> VerifyError {
-            VerifyError::WrongJsonType {
-                document: self.document,
-                path: self.path.clone(),
-                expected,
-            }
-        }
-
-        /// The value as a message.
-        pub(crate) fn obj(&self) -> Result<Obj<'a>, VerifyError> {
-            match self.json {
-                Json::Object(entries) => Ok(Obj {
-                    document: self.document,
-                    path: self.path.clone(),
-                    entries,
-                }),
-                _ => Err(self.wrong("an object")),
-            }
-        }
-
-        /// The value as a string.
-        pub(crate) fn str(&self) -> Result<&'a str, VerifyError> {
-            match self.json {
-                Json::String(s) => Ok(s),
-                _ => Err(self.wrong("a string")),
-            }
-        }
-
-        /// The value as base64-encoded bytes, decoded.
-        pub(crate) fn bytes(&self) -> Result<Vec<u8>, VerifyError> {
-            let Json::String(text) = self.json else {
-                return Err(self.wrong("a base64 string"));
-            };
-            // Line breaks are skipped, as Go's and Python's decoders (which sigstore-go and
-            // sigstore-python read bundles with) skip them: wrapped base64 is in real bundles.
-            let text: std::borrow::Cow<'_, str> = if text.contains(['\r', '\n']) {
-                text.replace(['\r', '\n'], "").into()
-            } else {
-                text.into()
-            };
-            let engine = if text.contains(['-', '_']) {
-                &URL_SAFE
-            } else {
-                &STANDARD
-            };
-            engine
-                .decode(text.as_bytes())
-                .map_err(|_| VerifyError::InvalidBase64 {
-                    document: self.document,
-                    path: self.path.clone(),
-                })
-        }
-
-        /// The value as an int64: a decimal string, or an integral number.
-        pub(crate) fn int64(&self) -> Result<i64, VerifyError> {
-            let invalid = || VerifyError::InvalidInt64 {
-                document: self.document,
-                path: self.path.clone(),
-                value: self.json.preview(),
-            };
-            match self.json {
-                Json::Int(i) => i64::try_from(*i).map_err(|_| invalid()),
-                Json::Float(f) => {
-                    // 2^63 is exactly representable; anything at or beyond it is out of range.
-                    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
-                    if f.fract() == 0.0 && *f >= -LIMIT && *f < LIMIT {
-                        Ok(*f as i64)
-                    } else {
-                        Err(invalid())
-                    }
-                }
-                Json::String(s) => {
-                    let digits = s.strip_prefix('-').unwrap_or(s);
-                    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                        return Err(invalid());
-                    }
-                    s.parse().map_err(|_| invalid())
-                }
-                _ => Err(self.wrong("an int64 (a decimal string or an integer)")),
-            }
-        }
-
-        /// The value as a non-negative int64 (a count, an index or a time in seconds).
-        pub(crate) fn uint64(&self) -> Result<u64, VerifyError> {
-            u64::try_from(self.int64()?).map_err(|_| VerifyError::InvalidField {
-                document: self.document,
-                path: self.path.clone(),
-                reason: "must not be negative",
-            })
-        }
-
-        /// The value as an enum name or number.
-        pub(crate) fn enum_value(&self) -> Result<EnumValue<'a>, VerifyError> {
-            match self.json {
-                Json::String(name) => Ok(EnumValue::Name(name)),
-                Json::Int(_) | Json::Float(_) => Ok(EnumValue::Number(
-                    self.int64()
-                        .map_err(|_| self.wrong("an enum name or number"))?,
-                )),
-                _ => Err(self.wrong("an enum name or number")),
-            }
-        }
-
-        /// The value as a `google.protobuf.Timestamp` (RFC 3339 text).
-        pub(crate) fn timestamp(&self) -> Result<UnixTime, VerifyError> {
-            UnixTime::parse_rfc3339(self.str()?).map_err(|reason| VerifyError::InvalidTimestamp {
-                document: self.document,
-                path: self.path.clone(),
-                reason,
-            })
-        }
-    }
-
-    /// A JSON object read as a protobuf message. Field paths are built from this object's.
-    pub(crate) struct Obj<'a> {
-        document: Document,
-        path: String,
-        entries: &'a [(String, Json)],
-    }
-
-    impl<'a> Obj<'a> {
-        /// The document's top level, which must be an object.
-        pub(crate) fn root(document: Document, json: &'a Json) -> Result<Self, VerifyError> {
-            match json {
-                Json::Object(entries) => Ok(Self {
-                    document,
-                    path: String::new(),
-                    entries,
-                }),
-                other => Err(VerifyError::MalformedJson {
-                    document,
-                    reason: format!("the top level is {}, not an object", other.kind()),
-                }),
-            }
-        }
-
-        /// The path of field `name` of this message.
-        pub(crate) fn child(&self, name: &str) -> String {
-            if self.path.is_empty() {
-                name.to_owned()
-            } else {
-                format!("{}.{name}", self.path)
-            }
-        }
-
-        /// The error for a required field that is absent.
-        pub(crate) fn missing(&self, name: &str) -> VerifyError {
-            VerifyError::MissingField {
-                document: self.document,
-                path: self.child(name),
-            }
-        }
-
-        /// Field `json` (or its proto name `proto`), `None` when absent or `null`. Refuses a
-        /// field given more than once.
-        pub(crate) fn get(
-            &self,
-            json: &'static str,
-            proto: &'static str,
-        ) -> Result<Option<Val<'a>>, VerifyError> {
-            let mut found = self
-                .entries
-                .iter()
-                .filter(|(key, _)| key == json || key == proto);
-            let first = found.next();
-            if found.next().is_some() {
-                return Err(VerifyError::DuplicateField {
-                    document: self.document,
-                    path: self.child(json),
-                });
-            }
-            Ok(match first {
-                None | Some((_, Json::Null)) => None,
-                Some((_, value)) => Some(Val {
-                    document: self.document,
-                    path: self.child(json),
-                    json: value,
-                }),
-            })
-        }
-
-        /// A string field ("" when absent).
-        pub(crate) fn string(
-            &self,
-            json: &'static str,
-            proto: &'static str,
-        ) -> Result<String, VerifyError> {
-            Ok(match self.get(json, proto)? {
-                Some(value) => value.str()?.to_owned(),
-                None => String::new(),
-            })
-        }
-
-        /// A string field that must be present and non-empty.
-        pub(crate) fn require_string(
-            &self,
-            json: &'static str,
-            proto: &'static str,
-        ) -> Result<String, VerifyError> {
-            let value = self.string(json, proto)?;
-            if value.is_empty() {
-                return Err(self.missing(json));
-            }
-            Ok(value)
-        }
-
-        /// A bytes field (empty when absent).
-        pub(crate) fn bytes(
-            &self,
-            json: &'static str,
-            proto: &'static str,
-        ) -> Result<Vec<u8>, VerifyError> {
-            Ok(match self.get(json, proto)? {
-                Some(value) => value.bytes()?,
-                None => Vec::new(),
-            })
-        }
-
-        /// A bytes field that must be present and non-empty.
-        pub(crate) fn require_bytes(
-            &self,
-            json: &'static str,
-            proto: &'static str,
-        ) -> Result<Vec<u8>, VerifyError> {
-            let value = self.bytes(json, proto)?;
-            if value.is_empty() {
-                return Err(self.missing(json));
-            }
-            Ok(value)
-        }
-
-        /// A non-negative int64 field (0 when absent).
-        pub(crate) fn uint64(
-            &self,
-            json: &'static str,
-            proto: &'static str,
-        ) -> Result<u64, VerifyError> {
-            self.get(json, proto)?.map_or(Ok(0), |value| value.uint64())
-        }
-
-        /// A message field, `None` when absent.
-        pub(crate) fn message(
-            &self,
-            json: &'static str,
-            proto: &'static str,
-        ) -> Result<Option<Obj<'a>>, VerifyError> {
-            self.get(json, proto)?.map(|value| value.obj()).transpose()
-        }
-
-        /// A message field that must be present.
-        pub(crate) fn require_message(
-            &self,
-            json: &'static str,
-            proto: &'static str,
-        ) -> Result<Obj<'a>, VerifyError> {
-            self.message(json, proto)?.ok_or_else(|| self.missing(json))
-        }
-
-        /// A repeated field's elements (none when absent); `null` elements are refused.
-        pub(crate) fn list(
-            &self,
-            json: &'static str,
-            proto: &'static str,
-        ) -> Result<Vec<Val<'a>>, VerifyError> {
-            let Some(value) = self.get(json, proto)? else {
-                return Ok(Vec::new());
-            };
-            let Json::Array(items) = value.json else {
-                return Err(value.wrong("an array"));
-            };
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| {
-                    let element = Val {
-                        document: self.document,
-                        path: format!("{}[{i}]", value.path),
-                        json: item,
-                    };
-                    match item {
-                        Json::Null => Err(element.wrong("a value, not null")),
-                        _ => Ok(element),
-                    }
-                })
-                .collect()
-        }
-
-        /// The one member set of a `oneof` whose members are `(json, proto)` names: its index
-        /// in `members` and its value. Refuses none set and more than one set.
-        pub(crate) fn oneof(
-            &self,
-            members: &[(&'static str, &'static str)],
-            choices: &'static str,
-        ) -> Result<(usize, Val<'a>), VerifyError> {
-            let mut set: Option<(usize, Val<'a>)> = None;
-            for (i, (json, proto)) in members.iter().enumerate() {
-                if let Some(value) = self.get(json, proto)? {
-                    if let Some((first, _)) = &set {
-                        return Err(VerifyError::OneofConflict {
-                            document: self.document,
-                            path: self.path.clone(),
-                            first: members[*first].0,
-                            second: json,
-                            choices,
-                        });
-                    }
-                    set = Some((i, value));
-                }
-            }
-            set.ok_or_else(|| VerifyError::OneofMissing {
-                document: self.document,
-                path: self.path.clone(),
-                choices,
-            })
-        }
-    }
 }
 
 #[cfg(test)]
@@ -1206,7 +715,7 @@ mod tests {
         })
     }
 
-    fn parse(value: &Value) -> Result<Bundle, VerifyError> {
+    fn parse(value: &Value) -> Result<Bundle, AttestationError> {
         Bundle::from_json(value.to_string().as_bytes())
     }
 
@@ -1281,7 +790,7 @@ mod tests {
             value["mediaType"] = json!(media_type);
             assert_eq!(
                 parse(&value).unwrap_err(),
-                VerifyError::UnsupportedMediaType {
+                AttestationError::UnsupportedMediaType {
                     document: Document::Bundle,
                     media_type: media_type.into()
                 }
@@ -1291,7 +800,7 @@ mod tests {
         remove(&mut value, "mediaType");
         assert!(matches!(
             parse(&value).unwrap_err(),
-            VerifyError::MissingField { path, .. } if path == "mediaType"
+            AttestationError::MissingField { path, .. } if path == "mediaType"
         ));
     }
 
@@ -1304,7 +813,7 @@ mod tests {
         });
         assert!(matches!(
             parse(&value).unwrap_err(),
-            VerifyError::OneofConflict { path, first: "messageSignature", second: "dsseEnvelope", .. }
+            AttestationError::OneofConflict { path, first: "messageSignature", second: "dsseEnvelope", .. }
                 if path.is_empty()
         ));
         remove(&mut value, "messageSignature");
@@ -1315,7 +824,7 @@ mod tests {
         remove(&mut value, "dsseEnvelope");
         assert!(matches!(
             parse(&value).unwrap_err(),
-            VerifyError::OneofMissing { path, choices: "messageSignature or dsseEnvelope", .. }
+            AttestationError::OneofMissing { path, choices: "messageSignature or dsseEnvelope", .. }
                 if path.is_empty()
         ));
         // null is absent, not a member that is set.
@@ -1330,7 +839,7 @@ mod tests {
         value["verificationMaterial"]["publicKey"] = json!({"hint": "abc"});
         assert!(matches!(
             parse(&value).unwrap_err(),
-            VerifyError::OneofConflict { path, first: "publicKey", second: "certificate", .. }
+            AttestationError::OneofConflict { path, first: "publicKey", second: "certificate", .. }
                 if path == "verificationMaterial"
         ));
         remove(&mut value["verificationMaterial"], "certificate");
@@ -1341,12 +850,12 @@ mod tests {
         remove(&mut value["verificationMaterial"], "publicKey");
         assert!(matches!(
             parse(&value).unwrap_err(),
-            VerifyError::OneofMissing { path, .. } if path == "verificationMaterial"
+            AttestationError::OneofMissing { path, .. } if path == "verificationMaterial"
         ));
         remove(&mut value, "verificationMaterial");
         assert!(matches!(
             parse(&value).unwrap_err(),
-            VerifyError::MissingField { path, .. } if path == "verificationMaterial"
+            AttestationError::MissingField { path, .. } if path == "verificationMaterial"
         ));
     }
 
@@ -1356,7 +865,7 @@ mod tests {
         value["messageSignature"]["signature"] = json!("INVALID!!!BASE64!!!ENCODING====");
         assert_eq!(
             parse(&value).unwrap_err(),
-            VerifyError::InvalidBase64 {
+            AttestationError::InvalidBase64 {
                 document: Document::Bundle,
                 path: "messageSignature.signature".into()
             }
@@ -1378,7 +887,7 @@ mod tests {
             assert!(
                 matches!(
                     parse(&value).unwrap_err(),
-                    VerifyError::InvalidBase64 { .. }
+                    AttestationError::InvalidBase64 { .. }
                 ),
                 "{text}"
             );
@@ -1386,7 +895,7 @@ mod tests {
         value["messageSignature"]["signature"] = json!(12);
         assert!(matches!(
             parse(&value).unwrap_err(),
-            VerifyError::WrongJsonType { path, .. } if path == "messageSignature.signature"
+            AttestationError::WrongJsonType { path, .. } if path == "messageSignature.signature"
         ));
     }
 
@@ -1413,7 +922,7 @@ mod tests {
             assert!(
                 matches!(
                     parse(&value).unwrap_err(),
-                    VerifyError::InvalidInt64 { path, .. }
+                    AttestationError::InvalidInt64 { path, .. }
                         if path == "verificationMaterial.tlogEntries[0].logIndex"
                 ),
                 "{given}"
@@ -1422,7 +931,7 @@ mod tests {
         entry(&mut value)["logIndex"] = json!("-1");
         assert!(matches!(
             parse(&value).unwrap_err(),
-            VerifyError::InvalidField {
+            AttestationError::InvalidField {
                 reason: "must not be negative",
                 ..
             }
@@ -1430,7 +939,7 @@ mod tests {
         entry(&mut value)["logIndex"] = json!(true);
         assert!(matches!(
             parse(&value).unwrap_err(),
-            VerifyError::WrongJsonType { .. }
+            AttestationError::WrongJsonType { .. }
         ));
     }
 
@@ -1440,7 +949,7 @@ mod tests {
         remove(entry(&mut value), "inclusionPromise");
         assert_eq!(
             parse(&value).unwrap_err(),
-            VerifyError::BundleVersionRule {
+            AttestationError::BundleVersionRule {
                 version: BundleVersion::V0_1,
                 path: "verificationMaterial.tlogEntries[0].inclusionPromise".into(),
                 rule: "is required in v0.1 bundles",
@@ -1464,14 +973,14 @@ mod tests {
         remove(&mut entry(&mut value)["inclusionProof"], "checkpoint");
         assert!(matches!(
             parse(&value).unwrap_err(),
-            VerifyError::BundleVersionRule { version: BundleVersion::V0_3, path, .. }
+            AttestationError::BundleVersionRule { version: BundleVersion::V0_3, path, .. }
                 if path == "verificationMaterial.tlogEntries[0].inclusionProof.checkpoint"
         ));
         remove(entry(&mut value), "inclusionProof");
         entry(&mut value)["inclusionPromise"] = json!({"signedEntryTimestamp": "MEUC"});
         assert!(matches!(
             parse(&value).unwrap_err(),
-            VerifyError::BundleVersionRule { version: BundleVersion::V0_3, path, .. }
+            AttestationError::BundleVersionRule { version: BundleVersion::V0_3, path, .. }
                 if path == "verificationMaterial.tlogEntries[0].inclusionProof"
         ));
         value["mediaType"] = json!("application/vnd.dev.sigstore.bundle+json;version=0.2");
@@ -1480,7 +989,7 @@ mod tests {
         remove(&mut value["verificationMaterial"], "certificate");
         assert!(matches!(
             parse(&value).unwrap_err(),
-            VerifyError::BundleVersionRule {
+            AttestationError::BundleVersionRule {
                 version: BundleVersion::V0_2,
                 ..
             }
@@ -1495,7 +1004,7 @@ mod tests {
         remove(&mut value["verificationMaterial"], "certificate");
         assert!(matches!(
             parse(&value).unwrap_err(),
-            VerifyError::BundleVersionRule { version: BundleVersion::V0_3, path, .. }
+            AttestationError::BundleVersionRule { version: BundleVersion::V0_3, path, .. }
                 if path == "verificationMaterial.x509CertificateChain"
         ));
         let mut value = v01();
@@ -1503,14 +1012,14 @@ mod tests {
         remove(&mut value["verificationMaterial"], "x509CertificateChain");
         assert!(matches!(
             parse(&value).unwrap_err(),
-            VerifyError::BundleVersionRule { version: BundleVersion::V0_1, path, .. }
+            AttestationError::BundleVersionRule { version: BundleVersion::V0_1, path, .. }
                 if path == "verificationMaterial.certificate"
         ));
         let mut value = v01();
         value["verificationMaterial"]["x509CertificateChain"]["certificates"] = json!([]);
         assert_eq!(
             parse(&value).unwrap_err(),
-            VerifyError::InvalidField {
+            AttestationError::InvalidField {
                 document: Document::Bundle,
                 path: "verificationMaterial.x509CertificateChain.certificates".into(),
                 reason: "must hold at least one certificate",
@@ -1519,7 +1028,7 @@ mod tests {
         value["verificationMaterial"]["x509CertificateChain"]["certificates"] = json!([{}]);
         assert!(matches!(
             parse(&value).unwrap_err(),
-            VerifyError::MissingField { path, .. }
+            AttestationError::MissingField { path, .. }
                 if path == "verificationMaterial.x509CertificateChain.certificates[0].rawBytes"
         ));
         let mut value = v01();
@@ -1528,7 +1037,7 @@ mod tests {
         value["verificationMaterial"]["x509CertificateChain"]["certificates"] = json!([null]);
         assert!(matches!(
             parse(&value).unwrap_err(),
-            VerifyError::WrongJsonType { .. }
+            AttestationError::WrongJsonType { .. }
         ));
     }
 
@@ -1544,7 +1053,7 @@ mod tests {
             let mut value = v03();
             remove(entry(&mut value), field);
             assert!(
-                matches!(parse(&value).unwrap_err(), VerifyError::MissingField { path: p, .. } if p == path),
+                matches!(parse(&value).unwrap_err(), AttestationError::MissingField { path: p, .. } if p == path),
                 "{field}"
             );
         }
@@ -1552,28 +1061,28 @@ mod tests {
         entry(&mut value)["kindVersion"]["kind"] = json!("");
         assert!(matches!(
             parse(&value).unwrap_err(),
-            VerifyError::MissingField { path, .. }
+            AttestationError::MissingField { path, .. }
                 if path == "verificationMaterial.tlogEntries[0].kindVersion.kind"
         ));
         let mut value = v03();
         entry(&mut value)["logId"]["keyId"] = Value::Null;
         assert!(matches!(
             parse(&value).unwrap_err(),
-            VerifyError::MissingField { path, .. }
+            AttestationError::MissingField { path, .. }
                 if path == "verificationMaterial.tlogEntries[0].logId.keyId"
         ));
         let mut value = v03();
         value["messageSignature"]["signature"] = json!("");
         assert!(matches!(
             parse(&value).unwrap_err(),
-            VerifyError::MissingField { path, .. } if path == "messageSignature.signature"
+            AttestationError::MissingField { path, .. } if path == "messageSignature.signature"
         ));
         let mut value = v03();
         value["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"] =
             json!([{}]);
         assert!(matches!(
             parse(&value).unwrap_err(),
-            VerifyError::MissingField { path, .. }
+            AttestationError::MissingField { path, .. }
                 if path == "verificationMaterial.timestampVerificationData.rfc3161Timestamps[0].signedTimestamp"
         ));
     }
@@ -1587,7 +1096,7 @@ mod tests {
         assert!(text.contains("log_index"));
         assert!(matches!(
             Bundle::from_json(text.as_bytes()).unwrap_err(),
-            VerifyError::DuplicateField { path, .. }
+            AttestationError::DuplicateField { path, .. }
                 if path == "verificationMaterial.tlogEntries[0].logIndex"
         ));
         let text = v03().to_string().replace(
@@ -1596,7 +1105,7 @@ mod tests {
         );
         assert!(matches!(
             Bundle::from_json(text.as_bytes()).unwrap_err(),
-            VerifyError::DuplicateField { path, .. } if path == "messageSignature.signature"
+            AttestationError::DuplicateField { path, .. } if path == "messageSignature.signature"
         ));
     }
 
@@ -1663,7 +1172,7 @@ mod tests {
         value["messageSignature"]["messageDigest"]["algorithm"] = json!(["SHA2_256"]);
         assert!(matches!(
             parse(&value).unwrap_err(),
-            VerifyError::WrongJsonType { .. }
+            AttestationError::WrongJsonType { .. }
         ));
     }
 
@@ -1686,14 +1195,14 @@ mod tests {
             value["dsseEnvelope"]["signatures"] = signatures;
             assert!(matches!(
                 parse(&value).unwrap_err(),
-                VerifyError::InvalidField { path, .. } if path == "dsseEnvelope.signatures"
+                AttestationError::InvalidField { path, .. } if path == "dsseEnvelope.signatures"
             ));
         }
         value["dsseEnvelope"]["signatures"] = json!([{"sig": "MEUC"}]);
         value["dsseEnvelope"]["payloadType"] = json!("");
         assert!(matches!(
             parse(&value).unwrap_err(),
-            VerifyError::MissingField { path, .. } if path == "dsseEnvelope.payloadType"
+            AttestationError::MissingField { path, .. } if path == "dsseEnvelope.payloadType"
         ));
     }
 
@@ -1710,7 +1219,7 @@ mod tests {
             assert!(
                 matches!(
                     Bundle::from_json(bad.as_bytes()).unwrap_err(),
-                    VerifyError::MalformedJson {
+                    AttestationError::MalformedJson {
                         document: Document::Bundle,
                         ..
                     }
@@ -1722,7 +1231,7 @@ mod tests {
         value["verificationMaterial"]["tlogEntries"] = json!({"0": {}});
         assert!(matches!(
             parse(&value).unwrap_err(),
-            VerifyError::WrongJsonType { path, expected: "an array", .. }
+            AttestationError::WrongJsonType { path, expected: "an array", .. }
                 if path == "verificationMaterial.tlogEntries"
         ));
     }
