@@ -11,16 +11,18 @@ use clap::Args;
 use serde_json::Value;
 use vouch_attestations::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
 use vouch_attestations::slsa::AnyProvenance;
-use vouch_keys::PublicKey;
 use vouch_registry::cosign::{self, Attachment, NewAttestation, is_cosign_tag};
 use vouch_registry::manifest::Manifest;
 use vouch_registry::referrers::{self, BUNDLE_PREDICATE_TYPE_ANNOTATION};
 use vouch_registry::{ImageReference, ManifestRef, Store};
-use vouch_verifier::attestation::{AttestationRequirements, verify_image_attestations};
+use vouch_verifier::attestation::{
+    AttestationRequirements, Rejection as AttestationRejection, verify_image_attestations,
+};
+use vouch_verifier::check::{Check, Refusal};
 use vouch_verifier::rego::{PolicyDecision, RegoPolicy};
 
 use crate::bundles::{self, BundleFormat, source_name};
-use crate::error::{CliError, read_input, read_key_file};
+use crate::error::{CliError, read_input};
 use crate::output::{OutputFormat, print_json};
 use crate::predicate::{predicate_type_uri, read_predicate};
 use crate::sign::{recorded_text, subject_descriptor};
@@ -165,7 +167,7 @@ pub(crate) async fn store_attestation(
     Ok(match format {
         BundleFormat::Legacy => {
             let envelope = Envelope::sign(IN_TOTO_PAYLOAD_TYPE, statement.to_vec(), key, "")
-                .map_err(|e| CliError::Usage(format!("cannot sign the statement: {e}")))?;
+                .map_err(|e| CliError::Internal(format!("cannot sign the statement: {e}")))?;
             let attestation = NewAttestation {
                 envelope: envelope.to_vec(),
                 predicate_type: predicate_type.clone(),
@@ -237,12 +239,6 @@ struct Attested {
     policy: Option<Result<PolicyDecision, String>>,
 }
 
-/// Why an attestation does not count.
-struct Refusal {
-    check: String,
-    reason: String,
-}
-
 impl Found {
     fn policy_allows(&self) -> Option<bool> {
         match &self.outcome {
@@ -272,7 +268,7 @@ impl Found {
                 }
             }
             Err(refusal) => {
-                entry["check"] = refusal.check.clone().into();
+                entry["check"] = refusal.check.name().into();
                 entry["reason"] = refusal.reason.clone().into();
             }
         }
@@ -287,11 +283,7 @@ pub(crate) async fn verify_attestation(args: VerifyAttestationArgs) -> Result<Ex
         .as_deref()
         .map(predicate_type_uri)
         .transpose()?;
-    let key_text = read_key_file(&args.key)?.text;
-    let key = PublicKey::from_pem(&key_text).map_err(|source| CliError::Key {
-        path: args.key.clone(),
-        source,
-    })?;
+    let key = crate::trust::public_key(&args.key)?;
     let policy = match &args.policy {
         Some(path) => {
             let text = read_input(path)?;
@@ -337,10 +329,7 @@ pub(crate) async fn verify_attestation(args: VerifyAttestationArgs) -> Result<Ex
             store: "tag-layout",
             position: format!("{} layer {}", set.tag, rejected.layer),
             predicate_type: rejected.annotated_type,
-            outcome: Err(Refusal {
-                check: rejected.reason.code().into(),
-                reason: rejected.reason.to_string(),
-            }),
+            outcome: Err(rejected.reason.refusal()),
         });
     }
     // Sigstore bundle referrers (image signatures in bundle format are `vouch verify`'s).
@@ -350,14 +339,14 @@ pub(crate) async fn verify_attestation(args: VerifyAttestationArgs) -> Result<Ex
         }
         let kind = bundle.predicate_type();
         let outcome = match (&bundle.result, &wanted, &kind) {
-            (Err(reason), _, _) => Err(Refusal {
-                check: "bundle".into(),
-                reason: reason.clone(),
-            }),
-            (Ok(_), Some(wanted), Some(found)) if wanted != found => Err(Refusal {
-                check: "predicate-type-mismatch".into(),
-                reason: format!("predicate type is {found}, not {wanted}"),
-            }),
+            (Err(refusal), _, _) => Err(refusal.clone()),
+            (Ok(_), Some(wanted), Some(found)) if wanted != found => {
+                Err(AttestationRejection::PredicateTypeMismatch {
+                    expected: wanted.clone(),
+                    found: found.clone(),
+                }
+                .refusal())
+            }
             (Ok(verification), _, _) => Ok(Attested {
                 statement: verification.bundle.statement.clone().unwrap_or_default(),
                 key_fingerprint: verification.bundle.key_fingerprint.clone(),
@@ -485,10 +474,10 @@ fn print_attestations(image: &str, wanted: Option<&str>, found: &[Found], ok: bo
                     }
                 }
             }
-            Err(refusal) if refusal.check == "predicate-type-mismatch" => {
+            Err(refusal) if refusal.check == Check::PredicateType => {
                 println!("  skipped  {place}: {}", refusal.reason);
             }
-            Err(refusal) => println!("  rejected {place}: [{}] {}", refusal.check, refusal.reason),
+            Err(refusal) => println!("  rejected {place}: {refusal}"),
         }
     }
 }

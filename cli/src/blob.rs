@@ -20,15 +20,12 @@ use vouch_verifier::bundle::{
 };
 use vouch_verifier::identity::{CertificateIdentity, Matcher};
 use vouch_verifier::time::UnixTime;
-use vouch_verifier::trust_root::TrustedRoot;
 use vouch_verifier::verify::{Artifact, Options, Policy, Verifier};
 
 use vouch_registry::referrers::SIGSTORE_BUNDLE_MEDIA_TYPE;
 
 use crate::OutputArgs;
-use crate::error::{
-    CliError, MAX_BUNDLE_BYTES, MAX_TRUSTED_ROOT_BYTES, read_document, read_key_file,
-};
+use crate::error::{CliError, MAX_BUNDLE_BYTES, read_document};
 use crate::output::{OutputFormat, print_json, refuse_existing, write_file};
 use crate::rekor::{RecordedEntry, RekorArgs, TransparencyLog};
 
@@ -318,12 +315,7 @@ fn artifact_digest(argument: &str) -> Option<Digest> {
 
 fn policy(args: &VerifyBlobArgs) -> Result<Policy, CliError> {
     if let Some(path) = &args.key {
-        let text = read_key_file(path)?.text;
-        let key = PublicKey::from_pem(&text).map_err(|source| CliError::Key {
-            path: path.clone(),
-            source,
-        })?;
-        return Ok(Policy::Key(key));
+        return Ok(Policy::Key(crate::trust::public_key(path)?));
     }
     let matcher = |exact: &Option<String>, regexp: &Option<String>, flag: &str| match (
         exact, regexp,
@@ -362,21 +354,9 @@ pub(crate) fn verify_blob(args: VerifyBlobArgs) -> Result<ExitCode, CliError> {
     let bundle_bytes = read_document(&args.bundle, MAX_BUNDLE_BYTES)?;
     let bundle =
         Bundle::from_json(&bundle_bytes).map_err(|e| document_error(&args.bundle, e.into()))?;
-    let owned_root;
-    let root = match &args.trusted_root {
-        Some(path) => {
-            owned_root = TrustedRoot::from_json(&read_document(path, MAX_TRUSTED_ROOT_BYTES)?)
-                .map_err(|e| document_error(path, e))?;
-            &owned_root
-        }
-        None => TrustedRoot::public_good().map_err(|e| CliError::Usage(e.to_string()))?,
-    };
-    let trusted_root_name = args
-        .trusted_root
-        .as_ref()
-        .map_or("embedded public-good".to_owned(), |p| {
-            p.display().to_string()
-        });
+    let loaded = crate::trust::trusted_root(args.trusted_root.as_deref())?;
+    let root = &*loaded.root;
+    let trusted_root_name = loaded.name;
     let verifier = Verifier::new(root).map_err(|e| CliError::Input {
         path: args
             .trusted_root
@@ -438,7 +418,7 @@ pub(crate) fn verify_blob(args: VerifyBlobArgs) -> Result<ExitCode, CliError> {
                 "bundle": args.bundle.display().to_string(),
                 "artifact": args.artifact,
                 "trusted_root": trusted_root_name,
-                "failed_check": error.check(),
+                "check": error.check(),
                 "reason": error.to_string(),
             }));
             Ok(ExitCode::from(1))

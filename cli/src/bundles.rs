@@ -26,8 +26,8 @@ use vouch_verifier::bundle::{
     Bundle, BundleContent, BundleVersion, DsseEnvelope, DsseSignature, SignerMaterial,
     VerificationMaterial,
 };
+use vouch_verifier::check::{Check, Refusal};
 use vouch_verifier::time::UnixTime;
-use vouch_verifier::trust_root::TrustedRoot;
 use vouch_verifier::verify::{ImageBundleVerification, ImageClaim, Options, Policy, Verifier};
 use vouch_verifier::{Verified, VerifyError};
 
@@ -134,7 +134,7 @@ pub(crate) struct ImageBundle {
     /// How it was listed.
     pub(crate) referrer: Referrer,
     /// The verification result: a signed statement about the image, or why not.
-    pub(crate) result: Result<Verified<ImageBundleVerification>, String>,
+    pub(crate) result: Result<Verified<ImageBundleVerification>, Refusal>,
 }
 
 impl ImageBundle {
@@ -145,15 +145,6 @@ impl ImageBundle {
             self.referrer.descriptor.digest,
             source_name(self.referrer.source)
         )
-    }
-
-    /// The predicate of a verified bundle's statement.
-    pub(crate) fn predicate(&self) -> Option<&Value> {
-        self.result
-            .as_ref()
-            .ok()
-            .and_then(|v| v.bundle.statement.as_ref())
-            .and_then(|s| s.get("predicate"))
     }
 
     /// The predicate type of the verified statement, else the one the referrer's
@@ -202,8 +193,8 @@ async fn verify_image_bundles(
     if listed.is_empty() {
         return Ok(Vec::new());
     }
-    let root = TrustedRoot::public_good().map_err(|e| CliError::Usage(e.to_string()))?;
-    let verifier = Verifier::new(root).map_err(|e| CliError::Usage(e.to_string()))?;
+    let root = crate::trust::public_good()?;
+    let verifier = Verifier::new(root).map_err(|e| CliError::Internal(e.to_string()))?;
     let policy = Policy::Key(key.clone());
     let limit = store.limits().max_signature_blob_bytes;
     let fetched: Vec<_> = futures_util::stream::iter(listed)
@@ -219,7 +210,10 @@ async fn verify_image_bundles(
         let result = match blob {
             Err(e @ RegistryError::EvidenceTooLarge { .. }) => return Err(e.into()),
             Err(e) if !e.is_input_error() && e.is_transient() => return Err(e.into()),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(Refusal {
+                check: Check::PayloadAvailable,
+                reason: e.to_string(),
+            }),
             Ok(blob) => Bundle::from_json(&blob.bytes)
                 .map_err(VerifyError::from)
                 .and_then(|bundle| {
@@ -231,7 +225,10 @@ async fn verify_image_bundles(
                     };
                     verifier.verify_image_bundle(&bundle, digest, &policy, options)
                 })
-                .map_err(|e: VerifyError| format!("[{}] {e}", e.check())),
+                .map_err(|e: VerifyError| Refusal {
+                    check: e.check(),
+                    reason: e.to_string(),
+                }),
         };
         found.push(ImageBundle { referrer, result });
     }

@@ -31,9 +31,14 @@ pub(crate) enum CliError {
     /// A key file that could not be used.
     #[error("{}: {source}", .path.display())]
     Key { path: PathBuf, source: KeyError },
-    /// A key operation that failed (no file involved).
+    /// A key operation that failed with no file involved (generating, signing, encrypting):
+    /// the machine's failure, not the user's input.
     #[error(transparent)]
     KeyOperation(#[from] KeyError),
+    /// Something vouch itself should have done failed: the embedded trusted root does not
+    /// read, a document vouch built does not serialize. Never caused by the user's input.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// A registry or layout failure.
     #[error(transparent)]
     Registry(#[from] RegistryError),
@@ -60,7 +65,7 @@ pub(crate) enum CliError {
     )]
     LogAnswer {
         url: String,
-        check: &'static str,
+        check: vouch_verifier::check::Check,
         reason: String,
     },
     /// A file could not be written.
@@ -73,18 +78,22 @@ pub(crate) enum CliError {
 
 impl CliError {
     /// 2 for what the user gave (arguments, keys, references, images that do not exist),
-    /// 3 for the machine, the registry and the transparency log (I/O, network, their answers).
+    /// 3 for the machine, the registry and the transparency log (I/O, network, their answers)
+    /// and for internal failures (signing, the embedded trusted root).
     pub(crate) fn exit_code(&self) -> ExitCode {
         let code = match self {
             CliError::Usage(_)
             | CliError::Key { .. }
-            | CliError::KeyOperation(_)
             | CliError::ReadInput { .. }
             | CliError::InputFile(_)
             | CliError::Input { .. }
             | CliError::Exists { .. } => 2,
             CliError::Registry(e) if e.is_input_error() => 2,
-            CliError::Registry(_) | CliError::LogAnswer { .. } | CliError::Write { .. } => 3,
+            CliError::Registry(_)
+            | CliError::LogAnswer { .. }
+            | CliError::Write { .. }
+            | CliError::KeyOperation(_)
+            | CliError::Internal(_) => 3,
         };
         ExitCode::from(code)
     }
@@ -131,4 +140,39 @@ fn read_text(file: InputFile, limit: u64) -> Result<Zeroizing<String>, CliError>
             reason: "is not UTF-8 text".into(),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(error: &CliError) -> ExitCode {
+        error.exit_code()
+    }
+
+    #[test]
+    fn internal_failures_exit_3_and_input_errors_exit_2() {
+        let internal = [
+            CliError::Internal("the embedded trusted root does not read".into()),
+            CliError::KeyOperation(KeyError::Crypto("signing failed")),
+            CliError::Write {
+                path: "out".into(),
+                source: std::io::Error::other("disk full"),
+            },
+        ];
+        for error in &internal {
+            assert_eq!(code(error), ExitCode::from(3), "{error}");
+        }
+        let input = [
+            CliError::Usage("--key is for --attest".into()),
+            CliError::Input {
+                path: "bundle.json".into(),
+                reason: "not JSON".into(),
+            },
+            CliError::Exists { path: "out".into() },
+        ];
+        for error in &input {
+            assert_eq!(code(error), ExitCode::from(2), "{error}");
+        }
+    }
 }

@@ -22,6 +22,7 @@ mod provenance;
 mod rekor;
 mod sbom;
 mod sign;
+mod trust;
 mod verify;
 
 use std::process::ExitCode;

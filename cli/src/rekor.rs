@@ -17,11 +17,12 @@ use vouch_keys::{Digest, DigestAlgorithm, KeyType, PublicKey};
 use vouch_registry::ClientOptions;
 use vouch_registry::rekor::{ProposedEntry, RekorClient};
 use vouch_verifier::bundle::{Bundle, BundleContent, HashAlgorithm};
+use vouch_verifier::check::Check;
 use vouch_verifier::time::UnixTime;
 use vouch_verifier::trust_root::TrustedRoot;
 use vouch_verifier::verify::{Artifact, Options, Policy, Verifier};
 
-use crate::error::{CliError, MAX_TRUSTED_ROOT_BYTES, read_document};
+use crate::error::CliError;
 
 /// How far ahead of this machine's clock the log's integrated time may be when its answer is
 /// checked: a log whose clock runs a little ahead must not make signing fail.
@@ -66,22 +67,9 @@ impl TransparencyLog {
         let Some(url) = &args.rekor_url else {
             return Ok(None);
         };
-        let root = match &args.trusted_root {
-            Some(path) => {
-                let bytes = read_document(path, MAX_TRUSTED_ROOT_BYTES)?;
-                TrustedRoot::from_json(&bytes).map_err(|e| CliError::Input {
-                    path: path.clone(),
-                    reason: e.to_string(),
-                })?
-            }
-            None => TrustedRoot::public_good()
-                .map_err(|e| CliError::Usage(e.to_string()))?
-                .clone(),
-        };
-        let root_name = args
-            .trusted_root
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("embedded public-good trusted root"));
+        let loaded = crate::trust::trusted_root(args.trusted_root.as_deref())?;
+        let root = loaded.root.into_owned();
+        let root_name = PathBuf::from(loaded.name);
         Verifier::new(&root).map_err(|e| CliError::Input {
             path: root_name.clone(),
             reason: e.to_string(),
@@ -115,21 +103,21 @@ impl TransparencyLog {
                     ));
                 }
                 let hint = message.message_digest.as_ref().ok_or_else(|| {
-                    CliError::Usage("the bundle has no message digest to record".into())
+                    CliError::Internal("the bundle has no message digest to record".into())
                 })?;
                 let algorithm = match &hint.algorithm {
                     HashAlgorithm::Sha2_256 => DigestAlgorithm::Sha256,
                     HashAlgorithm::Sha2_384 => DigestAlgorithm::Sha384,
                     HashAlgorithm::Sha2_512 => DigestAlgorithm::Sha512,
                     other => {
-                        return Err(CliError::Usage(format!(
+                        return Err(CliError::Internal(format!(
                             "a message digest in {} cannot be recorded in a hashedrekord entry",
                             other.name()
                         )));
                     }
                 };
                 let digest = Digest::from_bytes(algorithm, &hint.digest)
-                    .map_err(|e| CliError::Usage(e.to_string()))?;
+                    .map_err(|e| CliError::Internal(e.to_string()))?;
                 Ok(ProposedEntry::hashed_rekord(
                     &digest,
                     &message.signature,
@@ -163,7 +151,7 @@ impl TransparencyLog {
         let proposed = Self::proposed_entry(&bundle, key)?;
         let url = self.client.url().to_owned();
         let answer = self.client.create_entry(&proposed).await?;
-        let refused = |check: &'static str, reason: String| CliError::LogAnswer {
+        let refused = |check: Check, reason: String| CliError::LogAnswer {
             url: url.clone(),
             check,
             reason,
@@ -177,7 +165,7 @@ impl TransparencyLog {
         };
         bundle.material.tlog_entries.push(entry);
         let verifier =
-            Verifier::new(&self.root).map_err(|e| refused("trusted-root", e.to_string()))?;
+            Verifier::new(&self.root).map_err(|e| refused(Check::TrustedRoot, e.to_string()))?;
         let options = Options {
             now: UnixTime::from_secs(
                 UnixTime::from_system_time(std::time::SystemTime::now())

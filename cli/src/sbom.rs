@@ -206,8 +206,8 @@ pub(crate) async fn run(args: SbomArgs) -> Result<ExitCode, CliError> {
     );
 
     if let Some(key) = key {
-        let predicate: serde_json::Value =
-            serde_json::from_slice(&document).map_err(|e| CliError::Usage(e.to_string()))?;
+        let predicate: serde_json::Value = serde_json::from_slice(&document)
+            .map_err(|e| CliError::Internal(format!("the SBOM vouch wrote is not JSON: {e}")))?;
         let statement = bundles::image_statement(
             &target.store.docker_reference(),
             &digest,

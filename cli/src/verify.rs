@@ -5,13 +5,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use vouch_keys::{Digest, PublicKey};
+use vouch_keys::Digest;
 use vouch_registry::cosign::{Attachment, signature_tag};
 use vouch_registry::{ImageReference, ManifestRef, Store, Target};
-use vouch_verifier::cosign::{CosignRequirements, CosignVerdict, verify_image_signatures};
+use vouch_verifier::cosign::{
+    CosignRequirements, CosignVerdict, check_annotations, verify_image_signatures,
+};
 
 use crate::bundles::{ImageBundle, image_evidence, source_name};
-use crate::error::{CliError, read_key_file};
+use crate::error::CliError;
 use crate::output::{OutputFormat, print_json};
 use crate::{OutputArgs, RegistryArgs};
 
@@ -76,28 +78,17 @@ fn signature_bundles(
         .into_iter()
         .filter(ImageBundle::is_signature)
         .map(|mut b| {
-            if b.result.is_ok() {
-                let recorded = b
-                    .predicate()
-                    .and_then(|p| p.get("annotations"))
-                    .cloned()
-                    .unwrap_or_default();
-                for (k, v) in annotations {
-                    match recorded.get(k).and_then(serde_json::Value::as_str) {
-                        Some(found) if found == v => {}
-                        Some(found) => {
-                            b.result = Err(format!(
-                                "[annotation-mismatch] annotation {k} is {found:?}, required {v:?}"
-                            ));
-                            break;
-                        }
-                        None => {
-                            b.result = Err(format!(
-                                "[annotation-missing] the signed statement has no annotation {k}"
-                            ));
-                            break;
-                        }
-                    }
+            if let Ok(verified) = &b.result {
+                let recorded = verified
+                    .bundle
+                    .statement
+                    .as_ref()
+                    .and_then(|s| s.get("predicate"))
+                    .and_then(|p| p.get("annotations"));
+                if let Err(rejection) =
+                    check_annotations(annotations, |k| recorded.and_then(|r| r.get(k)))
+                {
+                    b.result = Err(rejection.refusal());
                 }
             }
             b
@@ -111,11 +102,7 @@ pub(crate) async fn run(args: VerifyArgs) -> Result<ExitCode, CliError> {
         .iter()
         .map(|image| ImageReference::parse(image))
         .collect::<Result<Vec<_>, _>>()?;
-    let key_text = read_key_file(&args.key)?.text;
-    let key = PublicKey::from_pem(&key_text).map_err(|source| CliError::Key {
-        path: args.key.clone(),
-        source,
-    })?;
+    let key = crate::trust::public_key(&args.key)?;
     let requirements = CosignRequirements {
         key,
         annotations: args.annotations.into_iter().collect::<BTreeMap<_, _>>(),
@@ -226,14 +213,14 @@ fn print_outcome(outcome: &Outcome, requirements: &CosignRequirements) {
         println!(
             "  rejected layer {}: [{}] {}",
             rejected.layer,
-            rejected.reason.code(),
+            rejected.reason.check(),
             rejected.reason
         );
     }
     for bundle in &outcome.bundles {
         match &bundle.result {
             Ok(_) => println!("  ok       {}: Sigstore bundle", bundle.describe()),
-            Err(reason) => println!("  rejected {}: {reason}", bundle.describe()),
+            Err(refusal) => println!("  rejected {}: {refusal}", bundle.describe()),
         }
     }
 }
@@ -261,12 +248,13 @@ fn outcome_json(outcome: &Outcome) -> serde_json::Value {
         "rejected": verdict.rejected.iter().map(|r| serde_json::json!({
             "source": format!("tag {}", outcome.signature_tag),
             "layer": r.layer,
-            "check": r.reason.code(),
+            "check": r.reason.check(),
             "reason": r.reason.to_string(),
-        })).chain(outcome.bundles.iter().filter_map(|b| b.result.as_ref().err().map(|reason| serde_json::json!({
+        })).chain(outcome.bundles.iter().filter_map(|b| b.result.as_ref().err().map(|refusal| serde_json::json!({
             "source": source_name(b.referrer.source),
             "referrer": b.referrer.descriptor.digest.to_string(),
-            "reason": reason,
+            "check": refusal.check,
+            "reason": refusal.reason,
         })))).collect::<Vec<_>>(),
     })
 }

@@ -507,27 +507,27 @@ fn forged_attestations_are_denied_with_the_check_named() {
     let cases = [
         Case {
             name: "other-subject",
-            check: "subject-mismatch",
+            check: "artifact-digest",
             args: vec![],
         },
         Case {
             name: "payload-altered",
-            check: "signature-invalid",
+            check: "artifact-signature",
             args: vec![],
         },
         Case {
             name: "type-altered",
-            check: "signature-invalid",
+            check: "artifact-signature",
             args: vec![],
         },
         Case {
             name: "other-predicate",
-            check: "predicate-type-mismatch",
+            check: "predicate-type",
             args: vec!["--type", "slsaprovenance1"],
         },
         Case {
             name: "other-key",
-            check: "signature-invalid",
+            check: "artifact-signature",
             args: vec![],
         },
     ];

@@ -118,7 +118,7 @@ fn signed_and_attested_files_verify_and_tampering_is_denied() {
             &p("other.tar"),
         ])
         .expect_code(1);
-        assert_eq!(other.json()["failed_check"], "artifact-digest");
+        assert_eq!(other.json()["check"], "artifact-digest");
         let stranger = generate_key(d, &format!("{algorithm}-other"), algorithm);
         let wrong_key = vouch(&[
             "verify-blob",
@@ -132,7 +132,7 @@ fn signed_and_attested_files_verify_and_tampering_is_denied() {
             &p("release.tar"),
         ])
         .expect_code(1);
-        assert_eq!(wrong_key.json()["failed_check"], "artifact-signature");
+        assert_eq!(wrong_key.json()["check"], "artifact-signature");
 
         let mut tampered: serde_json::Value =
             serde_json::from_slice(&fs::read(&att_bundle).unwrap()).unwrap();
@@ -161,7 +161,7 @@ fn signed_and_attested_files_verify_and_tampering_is_denied() {
             &p("release.tar"),
         ])
         .expect_code(1);
-        assert_eq!(run.json()["failed_check"], "artifact-signature");
+        assert_eq!(run.json()["check"], "artifact-signature");
     }
 }
 

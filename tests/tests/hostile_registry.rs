@@ -453,7 +453,7 @@ fn dsse_envelope_of_20000_signatures_is_refused_unchecked() {
     let run = vouch_on(&registry, "verify-attestation", &["-o", "json"]);
     assert_eq!(run.code, 1, "{run:#?}");
     let rejected = &run.json()["rejected"][0];
-    assert_eq!(rejected["check"], "envelope-malformed", "{rejected:#}");
+    assert_eq!(rejected["check"], "envelope-format", "{rejected:#}");
     assert!(
         rejected["reason"]
             .as_str()

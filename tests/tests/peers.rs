@@ -290,7 +290,7 @@ fn vouch_verifies_what_sigstore_js_signs() {
             assert_eq!(run.json()["verified"], true);
             // No log entry: refused without cosign's flag, as cosign refuses it.
             let run = verify(&public, &artifact, false).expect_code(1);
-            assert_eq!(run.json()["failed_check"], "tlog-entry", "{run:?}");
+            assert_eq!(run.json()["check"], "tlog-entry", "{run:?}");
             // Another file, another key: denied.
             let run = verify(&public, &d.join("other.tar"), true).expect_code(1);
             assert_eq!(run.json()["verified"], false);

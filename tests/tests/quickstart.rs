@@ -30,6 +30,6 @@ fn quickstart_runs() {
         "{stdout}"
     );
     assert!(stdout.contains("policy allows"), "{stdout}");
-    assert!(stdout.contains("[digest-mismatch]"), "{stdout}");
+    assert!(stdout.contains("[artifact-digest]"), "{stdout}");
     assert!(stdout.contains("the tampered image was denied"), "{stdout}");
 }

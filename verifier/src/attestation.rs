@@ -17,6 +17,7 @@
 //! statement (a Rego policy, [`crate::rego`]) are the caller's next step, on
 //! [`VerifiedAttestation::statement_json`].
 
+use crate::check::{Check, Refusal};
 use serde::Serialize;
 use vouch_attestations::AttestationError;
 use vouch_attestations::cosign::{DSSE_LAYER_MEDIA_TYPE, SignatureLayer};
@@ -96,17 +97,28 @@ pub enum Rejection {
 }
 
 impl Rejection {
-    /// A stable machine-readable name of the failed check, for JSON output.
-    pub fn code(&self) -> &'static str {
+    /// The check that failed ([`Check`]), in the vocabulary bundles and cosign signatures
+    /// use too.
+    pub fn check(&self) -> Check {
         match self {
-            Rejection::NotDsse { .. } => "not-dsse",
-            Rejection::PayloadUnavailable { .. } => "payload-unavailable",
-            Rejection::EnvelopeMalformed { .. } => "envelope-malformed",
-            Rejection::SignatureInvalid { .. } => "signature-invalid",
-            Rejection::PayloadType { .. } => "payload-type",
-            Rejection::StatementMalformed { .. } => "statement-malformed",
-            Rejection::SubjectMismatch { .. } => "subject-mismatch",
-            Rejection::PredicateTypeMismatch { .. } => "predicate-type-mismatch",
+            Rejection::NotDsse { .. } | Rejection::EnvelopeMalformed { .. } => {
+                Check::EnvelopeFormat
+            }
+            Rejection::PayloadUnavailable { .. } => Check::PayloadAvailable,
+            Rejection::SignatureInvalid { .. } => Check::ArtifactSignature,
+            Rejection::PayloadType { .. } | Rejection::StatementMalformed { .. } => {
+                Check::Statement
+            }
+            Rejection::SubjectMismatch { .. } => Check::ArtifactDigest,
+            Rejection::PredicateTypeMismatch { .. } => Check::PredicateType,
+        }
+    }
+
+    /// The [`Refusal`] this rejection reports: its check and its message.
+    pub fn refusal(&self) -> Refusal {
+        Refusal {
+            check: self.check(),
+            reason: self.to_string(),
         }
     }
 }
@@ -369,22 +381,22 @@ mod tests {
         );
 
         let cases: Vec<(Vec<u8>, Option<&str>, &str)> = vec![
-            (by_other_key, None, "signature-invalid"),
-            (about_other_image, None, "subject-mismatch"),
-            (altered_payload, None, "signature-invalid"),
-            (altered_type, None, "signature-invalid"),
-            (signed_other_type, None, "payload-type"),
-            (not_a_statement, None, "statement-malformed"),
-            (duplicate_keys, None, "statement-malformed"),
+            (by_other_key, None, "artifact-signature"),
+            (about_other_image, None, "artifact-digest"),
+            (altered_payload, None, "artifact-signature"),
+            (altered_type, None, "artifact-signature"),
+            (signed_other_type, None, "statement"),
+            (not_a_statement, None, "statement"),
+            (duplicate_keys, None, "statement"),
             (
                 f.good(),
                 Some("https://slsa.dev/provenance/v1"),
-                "predicate-type-mismatch",
+                "predicate-type",
             ),
-            (b"not json".to_vec(), None, "envelope-malformed"),
+            (b"not json".to_vec(), None, "envelope-format"),
         ];
         for (envelope, predicate_type, code) in cases {
-            assert_eq!(f.reason(envelope, predicate_type).code(), code);
+            assert_eq!(f.reason(envelope, predicate_type).check().name(), code);
         }
     }
 
@@ -394,11 +406,11 @@ mod tests {
         let mut layer = f.layer(f.good());
         layer.media_type = "application/vnd.dev.cosign.simplesigning.v1+json".into();
         let verdict = verify_image_attestations(&f.image, &[layer], &f.requirements(None));
-        assert_eq!(verdict.rejected[0].reason.code(), "not-dsse");
+        assert_eq!(verdict.rejected[0].reason.check(), Check::EnvelopeFormat);
 
         let mut layer = f.layer(f.good());
         layer.payload = Err("blob not found".into());
         let verdict = verify_image_attestations(&f.image, &[layer], &f.requirements(None));
-        assert_eq!(verdict.rejected[0].reason.code(), "payload-unavailable");
+        assert_eq!(verdict.rejected[0].reason.check(), Check::PayloadAvailable);
     }
 }

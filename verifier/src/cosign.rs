@@ -12,6 +12,7 @@
 //! The first check that fails is the layer's [`Rejection`]. The image is verified when at
 //! least one layer holds.
 
+use crate::check::{Check, Refusal};
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
@@ -97,18 +98,28 @@ pub enum Rejection {
 }
 
 impl Rejection {
-    /// A stable machine-readable name of the failed check, for JSON output.
-    pub fn code(&self) -> &'static str {
+    /// The check that failed ([`Check`]), in the vocabulary bundles and attestations use
+    /// too.
+    pub fn check(&self) -> Check {
         match self {
-            Rejection::NotSimpleSigning { .. } => "not-simple-signing",
-            Rejection::PayloadUnavailable { .. } => "payload-unavailable",
-            Rejection::MissingSignature => "missing-signature",
-            Rejection::SignatureEncoding => "signature-encoding",
-            Rejection::SignatureInvalid { .. } => "signature-invalid",
-            Rejection::PayloadMalformed { .. } => "payload-malformed",
-            Rejection::DigestMismatch { .. } => "digest-mismatch",
-            Rejection::AnnotationMissing { .. } => "annotation-missing",
-            Rejection::AnnotationMismatch { .. } => "annotation-mismatch",
+            Rejection::NotSimpleSigning { .. }
+            | Rejection::MissingSignature
+            | Rejection::SignatureEncoding => Check::EnvelopeFormat,
+            Rejection::PayloadUnavailable { .. } => Check::PayloadAvailable,
+            Rejection::SignatureInvalid { .. } => Check::ArtifactSignature,
+            Rejection::PayloadMalformed { .. } => Check::Statement,
+            Rejection::DigestMismatch { .. } => Check::ArtifactDigest,
+            Rejection::AnnotationMissing { .. } | Rejection::AnnotationMismatch { .. } => {
+                Check::Annotations
+            }
+        }
+    }
+
+    /// The [`Refusal`] this rejection reports: its check and its message.
+    pub fn refusal(&self) -> Refusal {
+        Refusal {
+            check: self.check(),
+            reason: self.to_string(),
         }
     }
 }
@@ -192,8 +203,26 @@ fn verify_layer(
             found: parsed.digest().clone(),
         });
     }
-    for (key, expected) in &requirements.annotations {
-        match parsed.annotation(key) {
+    check_annotations(&requirements.annotations, |key| parsed.annotation(key))?;
+    Ok(CosignSignature {
+        layer: layer.index,
+        payload: parsed,
+        signature: encoded.to_owned(),
+        key_fingerprint: requirements.key.fingerprint(),
+    })
+}
+
+/// Checks that every `required` annotation is recorded, as a string with exactly the required
+/// value, by `recorded` (which looks a key up in the signed payload: a simple-signing
+/// document's `optional` section, or the `annotations` of a cosign v3 signature statement's
+/// predicate). The first that is not fails with [`Rejection::AnnotationMissing`] or
+/// [`Rejection::AnnotationMismatch`] ([`Check::Annotations`]).
+pub fn check_annotations<'a>(
+    required: &BTreeMap<String, String>,
+    recorded: impl Fn(&str) -> Option<&'a serde_json::Value>,
+) -> Result<(), Rejection> {
+    for (key, expected) in required {
+        match recorded(key) {
             None => {
                 return Err(Rejection::AnnotationMissing {
                     key: key.clone(),
@@ -210,12 +239,7 @@ fn verify_layer(
             }
         }
     }
-    Ok(CosignSignature {
-        layer: layer.index,
-        payload: parsed,
-        signature: encoded.to_owned(),
-        key_fingerprint: requirements.key.fingerprint(),
-    })
+    Ok(())
 }
 
 #[cfg(test)]
@@ -290,7 +314,7 @@ mod tests {
         let f = Fixture::new();
         let other = PrivateKey::generate(KeyType::EcdsaP256).unwrap();
         let reason = f.reason(f.layer(0, f.payload(&f.image, &[]), &other), &[]);
-        assert_eq!(reason.code(), "signature-invalid");
+        assert_eq!(reason.check(), Check::ArtifactSignature);
     }
 
     #[test]
@@ -321,13 +345,13 @@ mod tests {
     fn annotations_must_match_exactly() {
         let f = Fixture::new();
         let layer = || f.layer(0, f.payload(&f.image, &[("env", "dev")]), &f.key);
+        let missing = f.reason(layer(), &[("team", "x")]);
+        assert!(matches!(missing, Rejection::AnnotationMissing { .. }));
+        let mismatch = f.reason(layer(), &[("env", "prod")]);
+        assert!(matches!(mismatch, Rejection::AnnotationMismatch { .. }));
         assert_eq!(
-            f.reason(layer(), &[("team", "x")]).code(),
-            "annotation-missing"
-        );
-        assert_eq!(
-            f.reason(layer(), &[("env", "prod")]).code(),
-            "annotation-mismatch"
+            (missing.check(), mismatch.check()),
+            (Check::Annotations, Check::Annotations)
         );
     }
 
@@ -337,7 +361,7 @@ mod tests {
         let mut layer = f.layer(0, f.payload(&f.image, &[]), &f.key);
         let forged = f.payload(&f.image, &[("env", "prod")]);
         layer.payload = Ok(forged);
-        assert_eq!(f.reason(layer, &[]).code(), "signature-invalid");
+        assert_eq!(f.reason(layer, &[]).check(), Check::ArtifactSignature);
     }
 
     #[test]
@@ -349,15 +373,15 @@ mod tests {
 
         let mut layer = f.layer(0, f.payload(&f.image, &[]), &f.key);
         layer.media_type = "text/plain".into();
-        assert_eq!(f.reason(layer, &[]).code(), "not-simple-signing");
+        assert_eq!(f.reason(layer, &[]).check(), Check::EnvelopeFormat);
 
         let mut layer = f.layer(0, f.payload(&f.image, &[]), &f.key);
         layer.payload = Err("blob not found".into());
-        assert_eq!(f.reason(layer, &[]).code(), "payload-unavailable");
+        assert_eq!(f.reason(layer, &[]).check(), Check::PayloadAvailable);
 
         let junk = b"{\"not\":\"simple signing\"}".to_vec();
         let layer = f.layer(0, junk, &f.key);
-        assert_eq!(f.reason(layer, &[]).code(), "payload-malformed");
+        assert_eq!(f.reason(layer, &[]).check(), Check::Statement);
     }
 
     #[test]

@@ -6,6 +6,8 @@ use crate::time::{TimeError, UnixTime};
 use crate::trust_root::LogKind;
 use vouch_attestations::AttestationError;
 
+use crate::check::Check;
+
 /// Why verification refused something. Variants are grouped by the check that failed; the
 /// message names the check and the values that disagreed, never secret material.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -170,6 +172,12 @@ pub enum VerifyError {
     )]
     NotAnImageStatement {
         /// What the bundle holds instead.
+        reason: String,
+    },
+    /// A DSSE envelope's payload is not an in-toto statement vouch reads.
+    #[error("the DSSE payload is not an in-toto statement: {reason}")]
+    StatementMalformed {
+        /// The in-toto reader's reason.
         reason: String,
     },
     /// No transparency-log entry vouches for the signature.
@@ -421,10 +429,9 @@ pub enum VerifyError {
 }
 
 impl VerifyError {
-    /// The name of the check that failed, stable for scripts (`--output json`): the same
-    /// names [`crate::verify::Check`] uses for checks that pass, plus `bundle-format` and
-    /// `trusted-root` for documents that could not be read.
-    pub fn check(&self) -> &'static str {
+    /// The check that failed ([`Check`]): the same vocabulary passing checks, cosign
+    /// layer rejections and attestation rejections use.
+    pub fn check(&self) -> Check {
         use VerifyError as E;
         match self {
             E::CertificateMalformed { .. }
@@ -432,29 +439,29 @@ impl VerifyError {
             | E::CertificateSignature { .. }
             | E::CertificateChain { .. }
             | E::CertificateExpired { .. }
-            | E::UnsupportedAlgorithm { .. } => "certificate-chain",
-            E::SctMalformed { .. } | E::SctMissing | E::SctInvalid { .. } => "certificate-sct",
+            | E::UnsupportedAlgorithm { .. } => Check::CertificateChain,
+            E::SctMalformed { .. } | E::SctMissing | E::SctInvalid { .. } => Check::CertificateSct,
             E::TimestampMalformed { .. }
             | E::TimestampImprint
             | E::TimestampSignature { .. }
             | E::TimestampUntrusted { .. }
-            | E::TimestampOutsideAuthorityValidity { .. } => "rfc3161-timestamp",
-            E::EntryMismatch { .. } | E::UnsupportedEntry { .. } => "tlog-entry-body",
-            E::IdentityMismatch { .. } => "certificate-identity",
-            E::PolicyInvalid { .. } | E::MaterialMismatch { .. } => "verification-material",
-            E::ArtifactMismatch { .. } => "artifact-digest",
-            E::NotAnImageStatement { .. } => "image-statement",
-            E::ArtifactSignature { .. } => "artifact-signature",
+            | E::TimestampOutsideAuthorityValidity { .. } => Check::Rfc3161Timestamp,
+            E::EntryMismatch { .. } | E::UnsupportedEntry { .. } => Check::TlogEntryBody,
+            E::IdentityMismatch { .. } => Check::CertificateIdentity,
+            E::PolicyInvalid { .. } | E::MaterialMismatch { .. } => Check::VerificationMaterial,
+            E::ArtifactMismatch { .. } => Check::ArtifactDigest,
+            E::NotAnImageStatement { .. } | E::StatementMalformed { .. } => Check::Statement,
+            E::ArtifactSignature { .. } => Check::ArtifactSignature,
             E::TlogEntryMissing | E::UnknownLog { .. } | E::TrustedKeyUnusable { .. } => {
-                "tlog-entry"
+                Check::TlogEntry
             }
-            E::NoVerifiedTime | E::TimeInFuture { .. } => "signing-time",
+            E::NoVerifiedTime | E::TimeInFuture { .. } => Check::SigningTime,
             E::InclusionIndexOutOfRange { .. }
             | E::InclusionProofLength { .. }
             | E::InclusionHashLength { .. }
             | E::InclusionRootMismatch { .. }
             | E::LogIdMismatch { .. }
-            | E::LogIndexMismatch { .. } => "tlog-inclusion-proof",
+            | E::LogIndexMismatch { .. } => Check::TlogInclusionProof,
             E::NoteMalformed { .. }
             | E::NoteNoSignatures
             | E::NoteSignatureLine { .. }
@@ -467,13 +474,13 @@ impl VerifyError {
             | E::CheckpointOriginMismatch { .. }
             | E::CheckpointMissing
             | E::CheckpointTreeSizeMismatch { .. }
-            | E::CheckpointRootHashMismatch { .. } => "tlog-checkpoint",
+            | E::CheckpointRootHashMismatch { .. } => Check::TlogCheckpoint,
             E::SetFieldOutOfRange { .. } | E::SetSignatureInvalid { .. } => {
-                "tlog-signed-entry-timestamp"
+                Check::TlogSignedEntryTimestamp
             }
-            E::TrustedValidityMissing { .. } => "trusted-root",
-            E::RegoInvalid { .. } | E::RegoEvaluation { .. } => "policy",
-            E::Time(_) | E::Format(_) => "bundle-format",
+            E::TrustedValidityMissing { .. } => Check::TrustedRoot,
+            E::RegoInvalid { .. } | E::RegoEvaluation { .. } => Check::Policy,
+            E::Time(_) | E::Format(_) => Check::BundleFormat,
         }
     }
 }

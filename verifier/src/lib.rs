@@ -42,6 +42,7 @@
 //!
 //! ```
 //! use vouch_verifier::bundle::Bundle;
+//! use vouch_verifier::check::Check;
 //! use vouch_verifier::identity::{CertificateIdentity, Matcher};
 //! use vouch_verifier::time::UnixTime;
 //! use vouch_verifier::trust_root::TrustedRoot;
@@ -60,16 +61,17 @@
 //! let report = verifier
 //!     .verify(&bundle, Artifact::Bytes(&artifact), &policy, Options::at(UnixTime::from_system_time(std::time::SystemTime::now())))
 //!     .unwrap();
-//! assert!(report.checks.iter().any(|c| c.check == "certificate-sct"));
+//! assert!(report.checks.iter().any(|c| c.check == Check::CertificateSct));
 //!
 //! let other = b"another artifact";
 //! let denied = verifier
 //!     .verify(&bundle, Artifact::Bytes(other), &policy, Options::at(UnixTime::from_system_time(std::time::SystemTime::now())))
 //!     .unwrap_err();
-//! assert_eq!(denied.check(), "artifact-digest");
+//! assert_eq!(denied.check(), Check::ArtifactDigest);
 //! ```
 
 pub mod attestation;
+pub mod check;
 pub mod checkpoint;
 pub mod cosign;
 pub mod entry;

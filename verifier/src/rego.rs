@@ -322,7 +322,7 @@ isCompliant := {"result": true, "warning": "checked"} if input.predicate.runDeta
     #[test]
     fn policies_without_a_decision_or_that_do_not_parse_are_refused() {
         let none = RegoPolicy::parse("p.rego", "package p\nx := 1\n").unwrap_err();
-        assert_eq!(none.check(), "policy");
+        assert_eq!(none.check(), crate::check::Check::Policy);
         assert!(
             none.to_string().contains("defines none of the rules"),
             "{none}"

@@ -19,6 +19,7 @@ use vouch_keys::{Digest, DigestAlgorithm, PublicKey};
 
 use crate::VerifyError;
 use crate::bundle::{Bundle, BundleContent, HashAlgorithm, SignerMaterial, TransparencyLogEntry};
+use crate::check::Check;
 use crate::entry::{SignedContent, VerifierMaterial, check_entry_body};
 use crate::identity::{CertificateIdentity, FoundIdentity};
 use crate::rekor::{self, InclusionProof, LogEntry, RekorLog};
@@ -69,9 +70,9 @@ impl Options {
 
 /// One check that passed, for reports (`verify-blob --output json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Check {
-    /// A stable name (`artifact-signature`, `tlog-inclusion-proof`, ...).
-    pub check: &'static str,
+pub struct PassedCheck {
+    /// Which check ([`Check`]; its kebab-case name in JSON).
+    pub check: Check,
     /// What was checked, with the values.
     pub detail: String,
 }
@@ -105,7 +106,7 @@ pub struct BundleVerification {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub statement: Option<serde_json::Value>,
     /// Every check made, in order.
-    pub checks: Vec<Check>,
+    pub checks: Vec<PassedCheck>,
 }
 
 /// What a verified bundle attached to an image claims about it.
@@ -295,7 +296,7 @@ impl<'r> Verifier<'r> {
         options: Options,
     ) -> Result<BundleVerification, VerifyError> {
         let mut checks = Vec::new();
-        let mut check = |check: &'static str, detail: String| checks.push(Check { check, detail });
+        let mut check = |check: Check, detail: String| checks.push(PassedCheck { check, detail });
 
         // 1. Who signed, as far as the bundle says, and the key that must have signed.
         let (leaf, key) = match (&bundle.material.signer, policy) {
@@ -385,7 +386,7 @@ impl<'r> Verifier<'r> {
                     reason: e.to_string(),
                 })?;
                 check(
-                    "artifact-signature",
+                    Check::ArtifactSignature,
                     format!(
                         "{} signature over {artifact_digest} verifies with key {}",
                         key.key_type(),
@@ -405,7 +406,7 @@ impl<'r> Verifier<'r> {
                         reason: format!("DSSE envelope signature: {e}"),
                     })?;
                 check(
-                    "dsse-signature",
+                    Check::ArtifactSignature,
                     format!(
                         "{} signature over the envelope's PAE verifies with key {}",
                         key.key_type(),
@@ -421,8 +422,8 @@ impl<'r> Verifier<'r> {
                     });
                 }
                 let statement = Statement::from_slice(&envelope.payload).map_err(|e| {
-                    VerifyError::ArtifactMismatch {
-                        reason: format!("the DSSE payload is not an in-toto statement: {e}"),
+                    VerifyError::StatementMalformed {
+                        reason: e.to_string(),
                     }
                 })?;
                 if !statement.matches_digest(&artifact_digest) {
@@ -433,7 +434,7 @@ impl<'r> Verifier<'r> {
                     });
                 }
                 check(
-                    "statement-subject",
+                    Check::ArtifactDigest,
                     format!(
                         "in-toto statement ({}) names {artifact_digest} as a subject",
                         statement.predicate_type()
@@ -474,7 +475,7 @@ impl<'r> Verifier<'r> {
                 });
             }
             check(
-                "rfc3161-timestamp",
+                Check::Rfc3161Timestamp,
                 format!("timestamp {index} from a trusted authority at {time}"),
             );
             times.push(("rfc3161-timestamp", time));
@@ -490,7 +491,7 @@ impl<'r> Verifier<'r> {
             for (source, time) in &times {
                 let (authority, path) = self.certificate_path(leaf, *time)?;
                 check(
-                    "certificate-chain",
+                    Check::CertificateChain,
                     format!(
                         "\"{}\" chains to {} at {time} ({source}), within the certificate's validity {} to {}",
                         leaf.subject_summary(),
@@ -513,7 +514,7 @@ impl<'r> Verifier<'r> {
                     Ok(key.key.clone())
                 })?;
                 check(
-                    "certificate-sct",
+                    Check::CertificateSct,
                     format!(
                         "embedded SCT from CT log {} at {}",
                         vouch_keys::hex(&sct.log_id),
@@ -523,7 +524,7 @@ impl<'r> Verifier<'r> {
             }
             let found = expected.check(leaf)?;
             check(
-                "certificate-identity",
+                Check::CertificateIdentity,
                 format!("identity {:?} issued by {:?}", found.subject, found.issuer),
             );
             identity = Some(found);
@@ -557,7 +558,7 @@ impl<'r> Verifier<'r> {
         content: SignedContent<'_>,
         material: VerifierMaterial<'_>,
         options: Options,
-        check: &mut impl FnMut(&'static str, String),
+        check: &mut impl FnMut(Check, String),
     ) -> Result<Option<UnixTime>, VerifyError> {
         let (instance, key) = self.log(LogKind::Transparency, &entry.log_id)?;
         let kind = &entry.kind_version;
@@ -569,7 +570,7 @@ impl<'r> Verifier<'r> {
             material,
         )?;
         check(
-            "tlog-entry-body",
+            Check::TlogEntryBody,
             format!(
                 "entry {index} ({} {}) in {} records this signature and signer",
                 kind.kind, kind.version, instance.base_url
@@ -612,7 +613,7 @@ impl<'r> Verifier<'r> {
                 });
             }
             check(
-                "tlog-signed-entry-timestamp",
+                Check::TlogSignedEntryTimestamp,
                 format!(
                     "entry {index}: log signed index {} at {at}",
                     entry.log_index
@@ -634,7 +635,7 @@ impl<'r> Verifier<'r> {
                     // checked as far as it goes without a signed tree head.
                     rekor::verify_merkle_inclusion(&log_entry, &proof)?;
                     check(
-                        "tlog-inclusion-proof",
+                        Check::TlogInclusionProof,
                         format!(
                             "entry {index}: Merkle path to a tree of size {} (no checkpoint)",
                             proof.tree_size
@@ -643,7 +644,7 @@ impl<'r> Verifier<'r> {
                 } else {
                     let checkpoint = rekor::verify_inclusion_proof(&log, &log_entry, &proof)?;
                     check(
-                        "tlog-inclusion-proof",
+                        Check::TlogInclusionProof,
                         format!(
                             "entry {index}: included in {} at size {}, checkpoint signed by the log",
                             checkpoint.origin, checkpoint.tree_size

@@ -1,14 +1,19 @@
 //! Every sigstore-conformance case in `tests/data/conformance` through the library, by the
-//! artifact's bytes and by its digest: `_fail` cases must be refused, every other verified.
+//! artifact's bytes and by its digest: every other case verified, and each `_fail` case refused
+//! by the check `tests/data/conformance/expected-checks.tsv` names for it (so a case refused
+//! for the wrong reason fails too).
 //! (The same cases also run through the `vouch` binary in the workspace's `tests/`.)
 #![allow(clippy::unwrap_used)]
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use std::collections::BTreeMap;
 use vouch_keys::{Digest, PublicKey};
+
 use vouch_verifier::VerifyError;
 use vouch_verifier::bundle::Bundle;
+use vouch_verifier::check::Check;
 use vouch_verifier::identity::{CertificateIdentity, Matcher};
 use vouch_verifier::time::UnixTime;
 use vouch_verifier::trust_root::TrustedRoot;
@@ -72,29 +77,114 @@ fn run(dir: &Path, by_digest: bool) -> Result<BundleVerification, VerifyError> {
     )
 }
 
-#[test]
-fn every_conformance_case_gives_its_expected_outcome() {
-    let mut failures = Vec::new();
-    let mut cases = 0;
-    for entry in fs::read_dir(root_dir()).unwrap() {
-        let dir = entry.unwrap().path();
-        if !dir.join("bundle.sigstore.json").exists() {
-            continue;
-        }
-        cases += 1;
+/// The expected check of every `_fail` case, from `expected-checks.tsv`.
+fn expected_checks() -> BTreeMap<String, Check> {
+    let table = fs::read_to_string(root_dir().join("expected-checks.tsv")).unwrap();
+    let mut expected = BTreeMap::new();
+    for line in table
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let mut columns = line.split('\t');
+        let (Some(case), Some(check), Some(reason)) =
+            (columns.next(), columns.next(), columns.next())
+        else {
+            panic!("expected-checks.tsv: not case, check, reason: {line:?}");
+        };
+        assert!(!reason.is_empty(), "{case}: no reason given");
+        let check = check.parse().unwrap_or_else(|e| panic!("{case}: {e}"));
+        assert!(
+            expected.insert(case.to_owned(), check).is_none(),
+            "{case} twice"
+        );
+    }
+    expected
+}
+
+/// Every case's outcome, by path and by digest: the check that refused it, or `None`.
+fn outcomes() -> Vec<(String, &'static str, Option<Check>, String)> {
+    let mut outcomes = Vec::new();
+    let mut dirs: Vec<PathBuf> = fs::read_dir(root_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|d| d.join("bundle.sigstore.json").exists())
+        .collect();
+    dirs.sort();
+    for dir in dirs {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-        let must_fail = name.ends_with("_fail");
-        for by_digest in [false, true] {
-            let how = if by_digest { "digest" } else { "path" };
-            match (run(&dir, by_digest), must_fail) {
-                (Ok(_), false) | (Err(_), true) => {}
-                (Ok(_), true) => failures.push(format!("{name} ({how}): accepted")),
-                (Err(e), false) => failures.push(format!("{name} ({how}): refused: {e}")),
-            }
+        for (by_digest, how) in [(false, "path"), (true, "digest")] {
+            let (check, message) = match run(&dir, by_digest) {
+                Ok(_) => (None, String::new()),
+                Err(e) => (Some(e.check()), e.to_string()),
+            };
+            outcomes.push((name.clone(), how, check, message));
         }
     }
-    assert_eq!(cases, 50);
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    outcomes
+}
+
+/// What differs between `outcomes` and `expected`: a case accepted that must fail, refused
+/// that must verify, or refused by another check than its expected one.
+fn mismatches(
+    outcomes: &[(String, &'static str, Option<Check>, String)],
+    expected: &BTreeMap<String, Check>,
+) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for (name, how, check, message) in outcomes {
+        match (expected.get(name), check) {
+            (None, None) => {}
+            (None, Some(check)) => {
+                wrong.push(format!("{name} ({how}): refused [{check}] {message}"))
+            }
+            (Some(want), None) => {
+                wrong.push(format!("{name} ({how}): accepted; [{want}] must refuse it"))
+            }
+            (Some(want), Some(check)) if want != check => wrong.push(format!(
+                "{name} ({how}): refused by [{check}], not by [{want}]: {message}"
+            )),
+            (Some(_), Some(_)) => {}
+        }
+    }
+    wrong
+}
+
+#[test]
+fn every_conformance_case_gives_its_expected_outcome() {
+    let expected = expected_checks();
+    let outcomes = outcomes();
+    assert_eq!(outcomes.len(), 2 * 50);
+    let fail_cases: Vec<&String> = outcomes
+        .iter()
+        .map(|(name, ..)| name)
+        .filter(|name| name.ends_with("_fail"))
+        .collect();
+    for name in &fail_cases {
+        assert!(expected.contains_key(*name), "{name} has no expected check");
+    }
+    for name in expected.keys() {
+        assert!(
+            fail_cases.contains(&name),
+            "{name} is not a _fail case here"
+        );
+    }
+    let wrong = mismatches(&outcomes, &expected);
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// The table is load-bearing: flipping any one case's expected check to any other check is
+/// caught.
+#[test]
+fn flipping_any_expected_check_is_caught() {
+    let expected = expected_checks();
+    let outcomes = outcomes();
+    for (case, check) in &expected {
+        for other in Check::ALL.into_iter().filter(|c| c != check) {
+            let mut flipped = expected.clone();
+            flipped.insert(case.clone(), other);
+            let wrong = mismatches(&outcomes, &flipped);
+            assert_eq!(wrong.len(), 2, "{case} flipped to {other}: {wrong:?}");
+        }
+    }
 }
 
 /// Prints why each `_fail` case is refused (`cargo test -- --nocapture --ignored`), to review
@@ -111,7 +201,7 @@ fn print_refusals() {
     for dir in dirs {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         if let Err(e) = run(&dir, false) {
-            println!("{name}: {e}");
+            println!("{name}: [{}] {e}", e.check());
         }
     }
 }
