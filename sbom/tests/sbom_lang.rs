@@ -125,24 +125,31 @@ fn set<const N: usize>(items: [(&str, &str, &str); N]) -> BTreeSet<(String, Stri
         .collect()
 }
 
-/// Runs a command; `None` (with a note) when it cannot start or fails.
+/// Runs a command that a comparison needs, and records the real tool as a peer of the test
+/// ([`vouch_tests::peer_ran`]); `None` when it cannot start or fails, which fails the test
+/// under `VOUCH_REQUIRE_PEERS=1` and skips `what` otherwise ([`vouch_tests::unavailable`]).
 fn run(command: &mut Command, what: &str) -> Option<Output> {
+    let program = Path::new(command.get_program())
+        .file_name()
+        .unwrap_or(command.get_program())
+        .to_string_lossy()
+        .into_owned();
     match command.output() {
-        Ok(output) if output.status.success() => Some(output),
+        Ok(output) if output.status.success() => {
+            vouch_tests::peer_ran(&program);
+            Some(output)
+        }
         Ok(output) => {
-            eprintln!(
-                "note: skipping {what}: {:?} failed: {}{}",
-                command,
+            let why = format!(
+                "{command:?} failed: {}{}",
                 String::from_utf8_lossy(&output.stdout),
                 String::from_utf8_lossy(&output.stderr)
             );
+            vouch_tests::unavailable(what, &why);
             None
         }
         Err(e) => {
-            eprintln!(
-                "note: skipping {what}: {:?} did not start: {e}",
-                command.get_program()
-            );
+            vouch_tests::unavailable(what, &format!("{program} did not start: {e}"));
             None
         }
     }
@@ -402,16 +409,29 @@ fn npm_node_modules_written_here() {
     assert!(inventory.warnings[0].starts_with("app/node_modules/broken/package.json"));
 }
 
+/// The executable `name` on `PATH`, if any.
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(name))
+        .find(|path| path.is_file())
+}
+
 #[test]
 fn npm_own_node_modules_match_npm_query() {
-    let npm_root = Path::new("/usr/lib/node_modules/npm");
-    if !npm_root.join("package.json").is_file() {
-        eprintln!(
-            "note: skipping the npm comparison: no {}",
-            npm_root.display()
+    // npm's own package: `npm` is `<root>/bin/npm-cli.js` behind a link (nodesource puts it in
+    // /usr/lib/node_modules/npm, Debian in /usr/share/nodejs/npm).
+    let npm_root = which("npm")
+        .and_then(|npm| std::fs::canonicalize(npm).ok())
+        .and_then(|cli| cli.parent()?.parent().map(Path::to_owned))
+        .filter(|root| root.join("package.json").is_file());
+    let Some(npm_root) = npm_root else {
+        vouch_tests::unavailable(
+            "the npm comparison",
+            "no npm with its package.json installed",
         );
         return;
-    }
+    };
+    let npm_root = npm_root.as_path();
     let Some(output) = run(
         Command::new("npm")
             .arg("query")
@@ -550,7 +570,8 @@ fn go_binaries_on_this_machine_match_go_version_m() {
         }
     }
     if compared == 0 {
-        eprintln!("note: no Go binaries found to compare");
+        // skopeo and umoci, which .ci/run installs, are Go binaries.
+        vouch_tests::unavailable("a Go binary on this machine", "no skopeo, umoci or docker");
     }
 }
 
@@ -1258,9 +1279,12 @@ fn java_archives_made_by_jar_and_zip_tools() {
 fn java_system_jars_match_python_zipfile() {
     let jars = Path::new("/usr/share/java");
     let Ok(entries) = std::fs::read_dir(jars) else {
-        eprintln!(
-            "note: skipping the system jar comparison: no {}",
-            jars.display()
+        vouch_tests::unavailable(
+            "the system jar comparison",
+            &format!(
+                "no {} (a Debian Java library package installs it)",
+                jars.display()
+            ),
         );
         return;
     };
@@ -1273,6 +1297,10 @@ fn java_system_jars_match_python_zipfile() {
         .collect();
     paths.sort();
     if paths.is_empty() {
+        vouch_tests::unavailable(
+            "the system jar comparison",
+            &format!("no jar in {}", jars.display()),
+        );
         return;
     }
     // Python's zipfile reads the central directory: an independent view of the entries.

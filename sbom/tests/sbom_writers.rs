@@ -14,10 +14,8 @@
 //! print `SKIPPED` and pass.
 #![allow(clippy::unwrap_used)] // Test helpers outside #[test] functions unwrap too.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
 use serde_json::Value;
 use vouch_keys::Digest;
@@ -27,51 +25,13 @@ use vouch_sbom::{
     Distro, Ecosystem, Inventory, Location, Package, Subject, cyclonedx_json, spdx_json,
 };
 
-/// Where the peers are cached: `$VOUCH_PEERS_DIR`, else `<target>/peers`, as the
-/// vouch-tests harness has it.
-fn peers_dir() -> PathBuf {
-    match std::env::var_os("VOUCH_PEERS_DIR").filter(|d| !d.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
-        // CARGO_TARGET_TMPDIR is <target>/tmp.
-        None => Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .parent()
-            .unwrap()
-            .join("peers"),
-    }
-}
-
-/// The validators' venv, installed once per test process; `None` (after a `SKIPPED` line
-/// on the terminal) when they cannot be installed here.
-fn validators() -> Option<&'static Path> {
-    static VENV: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let venv = VENV.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/peers/install.sh");
-        let dir = peers_dir();
-        let output = Command::new("bash")
-            .arg(&script)
-            .arg("sbom")
-            .arg(&dir)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        match output.status.code() {
-            Some(0) => Ok(dir.join("sbom-validators")),
-            // The installer's last line says why.
-            Some(3) => Err(stderr.trim().lines().last().unwrap_or_default().to_owned()),
-            _ => panic!("installing the SBOM validators failed:\n{stderr}"),
-        }
-    });
-    match venv {
-        Ok(venv) => Some(venv),
-        Err(why) => {
-            // Straight to the terminal: the test harness captures only print! and eprint!.
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED: a test with the SBOM validators, which cannot be installed here ({why})"
-            );
-            None
-        }
-    }
+/// The validators' venv (`vouch_tests::Peer::SbomValidators`, installed once per test
+/// process); `None` when they cannot be installed here, which fails the test under
+/// `VOUCH_REQUIRE_PEERS=1` and skips it otherwise.
+fn validators() -> Option<PathBuf> {
+    vouch_tests::Peer::SbomValidators
+        .install()
+        .map(|peer| peer.dir)
 }
 
 /// A verdict: whether the validator accepted, and everything it said.
@@ -351,6 +311,7 @@ fn broken(document: &[u8], change: impl FnOnce(&mut Value)) -> Vec<u8> {
 #[test]
 fn cyclonedx_document_passes_the_cyclonedx_validator() {
     let Some(venv) = validators() else { return };
+    let venv = venv.as_path();
     let document = cyclonedx();
     let value: Value = serde_json::from_slice(&document).unwrap();
     assert_eq!(value["specVersion"], "1.6");
@@ -361,6 +322,7 @@ fn cyclonedx_document_passes_the_cyclonedx_validator() {
 #[test]
 fn cyclonedx_validator_rejects_broken_documents() {
     let Some(venv) = validators() else { return };
+    let venv = venv.as_path();
     let document = cyclonedx();
     let unknown_version = broken(&document, |bom| bom["specVersion"] = "9.9".into());
     let verdict = validate_cyclonedx(venv, "spec-version-9.9.cdx.json", &unknown_version);
@@ -383,6 +345,7 @@ fn cyclonedx_validator_rejects_broken_documents() {
 #[test]
 fn spdx_document_passes_pyspdxtools() {
     let Some(venv) = validators() else { return };
+    let venv = venv.as_path();
     let document = spdx();
     let value: Value = serde_json::from_slice(&document).unwrap();
     assert_eq!(value["spdxVersion"], "SPDX-2.3");
@@ -393,6 +356,7 @@ fn spdx_document_passes_pyspdxtools() {
 #[test]
 fn pyspdxtools_rejects_broken_documents() {
     let Some(venv) = validators() else { return };
+    let venv = venv.as_path();
     let document = spdx();
     let no_spdx_id = broken(&document, |doc| {
         doc["packages"][2].as_object_mut().unwrap().remove("SPDXID");

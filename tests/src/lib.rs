@@ -463,6 +463,65 @@ pub fn signature_manifest(repository: &str, digest: &str) -> Option<serde_json::
     (run.code == 0).then(|| serde_json::from_str(&run.stdout).unwrap())
 }
 
+/// Whether a test whose peer or tool is missing must fail rather than skip:
+/// `VOUCH_REQUIRE_PEERS=1`, which `.ci/run` sets.
+pub fn peers_required() -> bool {
+    std::env::var_os("VOUCH_REQUIRE_PEERS").is_some_and(|v| v == "1")
+}
+
+/// The name of the running test (libtest names each test's thread after it).
+fn test_name() -> String {
+    std::thread::current()
+        .name()
+        .unwrap_or("<unnamed test>")
+        .to_owned()
+}
+
+/// The current test cannot run here because `what` (a peer, a tool, a package database) is
+/// missing, for `why`. Under [`peers_required`] this panics, naming both, so the test fails;
+/// otherwise it writes a `SKIPPED` line to the terminal and the caller returns.
+pub fn unavailable(what: &str, why: &str) {
+    unavailable_when(peers_required(), what, why);
+}
+
+/// [`unavailable`] with the requirement given: panics when `required`.
+fn unavailable_when(required: bool, what: &str, why: &str) {
+    if required {
+        panic!(
+            "VOUCH_REQUIRE_PEERS=1 and {} needs {what}, which is not available: {why}",
+            test_name()
+        );
+    }
+    // Straight to the terminal: the test harness captures only print! and eprint!.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: {} needs {what}, which is not available here ({why})",
+        test_name()
+    );
+}
+
+/// Records that the current test runs against `peer` (an independent implementation or a real
+/// tool), as a line `test<TAB>peer` appended to the file `$VOUCH_PEER_LOG` when it is set:
+/// `.ci/run` counts them, so a run says how many peer-driven tests ran.
+pub fn peer_ran(peer: &str) {
+    let Some(log) = std::env::var_os("VOUCH_PEER_LOG").filter(|l| !l.is_empty()) else {
+        return;
+    };
+    let line = format!("{}\t{peer}\n", test_name());
+    // One short write with O_APPEND: lines of concurrent tests do not interleave.
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .and_then(|mut file| file.write_all(line.as_bytes()));
+    if let Err(e) = written {
+        panic!(
+            "cannot record the peer run in {}: {e}",
+            Path::new(&log).display()
+        );
+    }
+}
+
 /// The workspace's root folder.
 pub fn workspace_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -520,10 +579,11 @@ impl Peer {
     }
 
     /// Installs this peer unless it already is (once per test process; the installer caches
-    /// across runs). `None` when the peer cannot be installed on this machine (its registry
-    /// cannot be reached, or Node.js or Python is missing): the test should then return, and
-    /// a `SKIPPED` line saying why has been written to the terminal. Panics when installing
-    /// fails otherwise.
+    /// across runs), and records that the current test runs against it ([`peer_ran`]). `None`
+    /// when the peer cannot be installed on this machine (its registry cannot be reached, or
+    /// Node.js or Python is missing): see [`unavailable`], which fails the test under
+    /// `VOUCH_REQUIRE_PEERS=1` and otherwise skips it with a `SKIPPED` line. Panics when
+    /// installing fails otherwise.
     pub fn install(self) -> Option<InstalledPeer> {
         static JS: OnceLock<Result<InstalledPeer, String>> = OnceLock::new();
         static PYTHON: OnceLock<Result<InstalledPeer, String>> = OnceLock::new();
@@ -565,14 +625,12 @@ impl Peer {
             }
         });
         match installed {
-            Ok(peer) => Some(peer.clone()),
+            Ok(peer) => {
+                peer_ran(self.name());
+                Some(peer.clone())
+            }
             Err(why) => {
-                // Straight to the terminal: the test harness captures only print! and eprint!.
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "SKIPPED: a test with {}, which cannot be installed here ({why})",
-                    self.name()
-                );
+                unavailable(self.name(), why);
                 None
             }
         }
@@ -1030,4 +1088,20 @@ fn http(status: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
     let mut bytes = out.into_bytes();
     bytes.extend_from_slice(body);
     bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unavailable_when;
+
+    #[test]
+    #[should_panic(expected = "VOUCH_REQUIRE_PEERS=1 and")]
+    fn a_missing_peer_fails_the_test_when_peers_are_required() {
+        unavailable_when(true, "sigstore-js", "the npm registry cannot be reached");
+    }
+
+    #[test]
+    fn a_missing_peer_skips_the_test_otherwise() {
+        unavailable_when(false, "sigstore-js", "the npm registry cannot be reached");
+    }
 }

@@ -10,6 +10,7 @@ use vouch_tests::{Registry, Run, generate_key, push_image, signature_manifest, u
 const ALGORITHMS: [&str; 3] = ["ecdsa-p256", "ecdsa-p384", "ed25519"];
 
 fn peer(args: &[&str], password: Option<&str>) -> Run {
+    vouch_tests::peer_ran("sigstore-rs");
     let mut command = Command::new(env!("CARGO_BIN_EXE_sigstore-peer"));
     command.args(args);
     if let Some(password) = password {

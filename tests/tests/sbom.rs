@@ -37,10 +37,22 @@ const SITE: &str = "usr/local/lib/python3.11/site-packages";
 
 /// Installed Debian packages as `dpkg-query` reports them: (name, version).
 fn dpkg_installed() -> Option<BTreeSet<(String, String)>> {
-    let output = Command::new("dpkg-query")
+    let output = match Command::new("dpkg-query")
         .args(["-W", "-f", "${db:Status-Abbrev}\t${Package}\t${Version}\n"])
         .output()
-        .ok()?;
+    {
+        Ok(output) if output.status.success() => output,
+        Ok(output) => {
+            let why = String::from_utf8_lossy(&output.stderr).into_owned();
+            vouch_tests::unavailable("dpkg's package database", why.trim());
+            return None;
+        }
+        Err(e) => {
+            vouch_tests::unavailable("dpkg-query", &e.to_string());
+            return None;
+        }
+    };
+    vouch_tests::peer_ran("dpkg-query");
     Some(
         String::from_utf8(output.stdout)
             .unwrap()
@@ -58,7 +70,7 @@ fn dpkg_installed() -> Option<BTreeSet<(String, String)>> {
 }
 
 /// A venv in `dir` with `packages` from PyPI; its site-packages directory, or `None` (and a
-/// SKIPPED line) when PyPI cannot be reached.
+/// test fails under `VOUCH_REQUIRE_PEERS=1`, else is skipped) when PyPI cannot be reached.
 fn venv(dir: &Path, packages: &[&str]) -> Option<PathBuf> {
     tool("python3", &["-m", "venv", dir.to_str().unwrap()]);
     let mut args = vec![
@@ -70,12 +82,13 @@ fn venv(dir: &Path, packages: &[&str]) -> Option<PathBuf> {
     args.extend_from_slice(packages);
     let pip = run(dir.join("bin/pip"), &args);
     if pip.code != 0 {
-        eprintln!(
-            "SKIPPED: PyPI packages cannot be installed here: {}",
-            pip.stderr.lines().last().unwrap_or_default()
+        vouch_tests::unavailable(
+            "packages from PyPI",
+            pip.stderr.lines().last().unwrap_or_default(),
         );
         return None;
     }
+    vouch_tests::peer_ran("pip");
     let lib = dir.join("lib");
     let python = fs::read_dir(&lib).unwrap().next().unwrap().unwrap().path();
     Some(python.join("site-packages"))
@@ -190,15 +203,24 @@ fn dist_info(site: &Path, name: &str) -> String {
 /// The modules `go version -m` reports for a binary (main module, dependencies with their
 /// replacements applied, and the standard library as `stdlib`), when `go` is installed.
 fn go_version_m(binary: &Path) -> Option<BTreeSet<(String, String)>> {
-    let output = Command::new("go")
+    let output = match Command::new("go")
         .arg("version")
         .arg("-m")
         .arg(binary)
         .output()
-        .ok()?;
-    if !output.status.success() {
-        return None;
-    }
+    {
+        Ok(output) if output.status.success() => output,
+        Ok(output) => {
+            let why = String::from_utf8_lossy(&output.stderr).into_owned();
+            vouch_tests::unavailable("go version -m", why.trim());
+            return None;
+        }
+        Err(e) => {
+            vouch_tests::unavailable("go", &e.to_string());
+            return None;
+        }
+    };
+    vouch_tests::peer_ran("go version -m");
     let text = String::from_utf8(output.stdout).unwrap();
     let mut modules = BTreeSet::new();
     let mut lines = text.lines();
