@@ -59,7 +59,7 @@ use vouch_verifier::bundle::{Bundle, BundleContent};
 use vouch_verifier::checkpoint::verify_checkpoint;
 use vouch_verifier::entry::{SignedContent, VerifierMaterial, check_entry_body};
 use vouch_verifier::identity::{CertificateIdentity, Matcher};
-use vouch_verifier::rekor::{self, InclusionProof, LogEntry, RekorLog};
+use vouch_verifier::rekor::{self, RekorLog};
 use vouch_verifier::sct::verify_embedded_scts;
 use vouch_verifier::time::UnixTime;
 use vouch_verifier::trust_root::{PUBLIC_GOOD_JSON, TrustedRoot};
@@ -508,21 +508,9 @@ fn stage_measurements<'a>(
         log_id: &instance.log_id,
         base_url: &instance.base_url,
     };
-    let log_entry = LogEntry {
-        log_index: entry.log_index,
-        log_id: &entry.log_id,
-        integrated_time: entry.integrated_time as i64,
-        canonicalized_body: &entry.canonicalized_body,
-    };
+    let log_entry = entry;
     let promise = entry.inclusion_promise.as_ref().unwrap();
     let proof = entry.inclusion_proof.as_ref().unwrap();
-    let proof = InclusionProof {
-        log_index: proof.log_index,
-        root_hash: &proof.root_hash,
-        tree_size: proof.tree_size,
-        hashes: &proof.hashes,
-        checkpoint: proof.checkpoint.as_deref(),
-    };
     let BundleContent::MessageSignature(message) = &d.bundle.content else {
         panic!("the happy-path bundle is a message signature");
     };
@@ -591,7 +579,7 @@ fn stage_measurements<'a>(
             timed(move || {
                 rekor::verify_signed_entry_timestamp(
                     &log,
-                    black_box(&log_entry),
+                    black_box(log_entry),
                     &promise.signed_entry_timestamp,
                 )
                 .unwrap();
@@ -603,7 +591,7 @@ fn stage_measurements<'a>(
             "Merkle path (SHA-256)",
             1,
             timed(move || {
-                rekor::verify_merkle_inclusion(black_box(&log_entry), &proof).unwrap();
+                rekor::verify_merkle_inclusion(black_box(log_entry), proof).unwrap();
             }),
         ),
         stage(
@@ -614,7 +602,7 @@ fn stage_measurements<'a>(
             timed(move || {
                 black_box(
                     verify_checkpoint(
-                        black_box(proof.checkpoint.unwrap()),
+                        black_box(proof.checkpoint.as_deref().unwrap()),
                         &d.log_key,
                         &instance.base_url,
                     )

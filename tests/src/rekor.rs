@@ -23,8 +23,9 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use vouch_attestations::dsse;
 use vouch_keys::{Digest, DigestAlgorithm, KeyType, PrivateKey, PublicKey};
+use vouch_verifier::bundle::{KindVersion, TransparencyLogEntry};
 use vouch_verifier::merkle::{Hash, leaf_hash, node_hash};
-use vouch_verifier::rekor::{LogEntry, signed_entry_timestamp_payload};
+use vouch_verifier::rekor::signed_entry_timestamp_payload;
 
 /// The tree ID in the fake's checkpoint origin (`127.0.0.1 - <tree ID>`).
 pub const FAKE_TREE_ID: u64 = 1_193_050_959_916_656_506;
@@ -279,11 +280,17 @@ fn answer(state: &LogState, behavior: RekorBehavior, index: usize) -> Value {
     } else {
         index
     };
-    let payload = signed_entry_timestamp_payload(&LogEntry {
+    let payload = signed_entry_timestamp_payload(&TransparencyLogEntry {
         log_index: signed_index as u64,
-        log_id: &log_id,
-        integrated_time: leaf.integrated_time,
-        canonicalized_body: &leaf.body,
+        log_id: log_id.to_vec(),
+        kind_version: KindVersion {
+            kind: "hashedrekord".into(),
+            version: "0.0.1".into(),
+        },
+        integrated_time: u64::try_from(leaf.integrated_time).unwrap(),
+        inclusion_promise: None,
+        inclusion_proof: None,
+        canonicalized_body: leaf.body.clone(),
     })
     .unwrap();
     let set = state.key.sign(payload.as_bytes()).unwrap();

@@ -387,7 +387,7 @@ pub enum VerifyError {
         /// The entry's log index.
         log_index: u64,
         /// The entry's integrated time.
-        integrated_time: i64,
+        integrated_time: u64,
     },
     /// A Sigstore document (bundle or trusted root) is not well-formed: see
     /// [`AttestationError`] for each way, with the JSON path of the field.

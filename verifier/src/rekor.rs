@@ -4,33 +4,26 @@
 //! trusted root; nothing is fetched.
 //!
 //! ```no_run
-//! # fn example(key: &vouch_keys::PublicKey, log_id: &[u8], body: &[u8], set: &[u8],
-//! #            root: &[u8], hashes: &[Vec<u8>], envelope: &str)
+//! # fn example(key: &vouch_keys::PublicKey, log_id: &[u8],
+//! #            entry: &vouch_attestations::bundle::TransparencyLogEntry)
 //! # -> Result<(), vouch_verifier::VerifyError> {
-//! use vouch_verifier::rekor::{InclusionProof, LogEntry, RekorLog};
+//! use vouch_verifier::rekor::RekorLog;
 //!
+//! // The log of the trusted root the bundle's entry names, and the entry as the bundle has it.
 //! let log = RekorLog { key, log_id, base_url: "https://rekor.sigstore.dev" };
-//! let entry = LogEntry {
-//!     log_index: 79571823,
-//!     log_id,
-//!     integrated_time: 1710869186,
-//!     canonicalized_body: body,
-//! };
-//! vouch_verifier::rekor::verify_signed_entry_timestamp(&log, &entry, set)?;
-//! let proof = InclusionProof {
-//!     log_index: 75408392,
-//!     root_hash: root,
-//!     tree_size: 75408393,
-//!     hashes,
-//!     checkpoint: Some(envelope),
-//! };
-//! let checkpoint = vouch_verifier::rekor::verify_inclusion_proof(&log, &entry, &proof)?;
-//! println!("{} has the entry", checkpoint.origin);
+//! if let Some(promise) = &entry.inclusion_promise {
+//!     vouch_verifier::rekor::verify_signed_entry_timestamp(&log, entry, &promise.signed_entry_timestamp)?;
+//! }
+//! if let Some(proof) = &entry.inclusion_proof {
+//!     let checkpoint = vouch_verifier::rekor::verify_inclusion_proof(&log, entry, proof)?;
+//!     println!("{} has the entry", checkpoint.origin);
+//! }
 //! # Ok(()) }
 //! ```
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use vouch_attestations::bundle::{InclusionProof, TransparencyLogEntry};
 use vouch_keys::PublicKey;
 
 use crate::checkpoint::{Checkpoint, verify_checkpoint};
@@ -49,36 +42,6 @@ pub struct RekorLog<'a> {
     /// The log's base URL (`baseUrl`), such as `https://log2025-1.rekor.sigstore.dev`: its
     /// host is the name a Rekor v2 checkpoint must carry.
     pub base_url: &'a str,
-}
-
-/// The fields of a bundle's transparency log entry that the log signs or proves.
-#[derive(Debug, Clone, Copy)]
-pub struct LogEntry<'a> {
-    /// `logIndex`: for Rekor v1 the index across all shards (the one the SET signs), for
-    /// Rekor v2 the index in the log.
-    pub log_index: u64,
-    /// `logId.keyId`, base64-decoded.
-    pub log_id: &'a [u8],
-    /// `integratedTime`, seconds since the epoch (zero for Rekor v2 entries, which have
-    /// none).
-    pub integrated_time: i64,
-    /// `canonicalizedBody`, base64-decoded: the leaf data of the Merkle tree.
-    pub canonicalized_body: &'a [u8],
-}
-
-/// A bundle's `inclusionProof`, its byte fields base64-decoded.
-#[derive(Debug, Clone, Copy)]
-pub struct InclusionProof<'a> {
-    /// `logIndex`: the leaf's index in the tree (for Rekor v1, within the shard).
-    pub log_index: u64,
-    /// `rootHash`: the root the proof leads to.
-    pub root_hash: &'a [u8],
-    /// `treeSize`: the size of the tree with that root.
-    pub tree_size: u64,
-    /// `hashes`: the audit path, leaf to root.
-    pub hashes: &'a [Vec<u8>],
-    /// `checkpoint.envelope`, the signed note text; `None` when the bundle has none.
-    pub checkpoint: Option<&'a str>,
 }
 
 /// The largest integer every Sigstore client writes exactly in the SET payload: clients
@@ -100,23 +63,23 @@ fn check_json_integer(field: &'static str, value: i128) -> Result<(), VerifyErro
 /// `pkg/verify.VerifySignedEntryTimestamp`, sigstore-go `tlog.VerifySET`, sigstore-js
 /// `tlog/set.ts`). Fails with [`VerifyError::SetFieldOutOfRange`] for a log index or
 /// integrated time beyond 2^53 - 1 in magnitude, where clients disagree on the bytes.
-pub fn signed_entry_timestamp_payload(entry: &LogEntry<'_>) -> Result<String, VerifyError> {
+pub fn signed_entry_timestamp_payload(entry: &TransparencyLogEntry) -> Result<String, VerifyError> {
     check_json_integer("logIndex", i128::from(entry.log_index))?;
     check_json_integer("integratedTime", i128::from(entry.integrated_time))?;
     // Base64 and hex need no JSON escaping.
     Ok(format!(
         r#"{{"body":"{}","integratedTime":{},"logID":"{}","logIndex":{}}}"#,
-        STANDARD.encode(entry.canonicalized_body),
+        STANDARD.encode(&entry.canonicalized_body),
         entry.integrated_time,
-        vouch_keys::hex(entry.log_id),
+        vouch_keys::hex(&entry.log_id),
         entry.log_index,
     ))
 }
 
-fn check_log_id(log: &RekorLog<'_>, entry: &LogEntry<'_>) -> Result<(), VerifyError> {
+fn check_log_id(log: &RekorLog<'_>, entry: &TransparencyLogEntry) -> Result<(), VerifyError> {
     if entry.log_id != log.log_id {
         return Err(VerifyError::LogIdMismatch {
-            entry: vouch_keys::hex(entry.log_id),
+            entry: vouch_keys::hex(&entry.log_id),
             log: vouch_keys::hex(log.log_id),
         });
     }
@@ -133,7 +96,7 @@ fn check_log_id(log: &RekorLog<'_>, entry: &LogEntry<'_>) -> Result<(), VerifyEr
 /// valid at the integrated time is the caller's check, against the trusted root.
 pub fn verify_signed_entry_timestamp(
     log: &RekorLog<'_>,
-    entry: &LogEntry<'_>,
+    entry: &TransparencyLogEntry,
     signed_entry_timestamp: &[u8],
 ) -> Result<(), VerifyError> {
     check_log_id(log, entry)?;
@@ -152,17 +115,17 @@ pub fn verify_signed_entry_timestamp(
 /// the proof's size ([`merkle::verify_inclusion`]). Nothing here says the log vouches for that
 /// root: [`verify_inclusion_proof`] also checks the signed checkpoint.
 pub fn verify_merkle_inclusion(
-    entry: &LogEntry<'_>,
-    proof: &InclusionProof<'_>,
+    entry: &TransparencyLogEntry,
+    proof: &InclusionProof,
 ) -> Result<(), VerifyError> {
-    let root = hash_from_slice(proof.root_hash, "root hash")?;
+    let root = hash_from_slice(&proof.root_hash, "root hash")?;
     let path = proof
         .hashes
         .iter()
         .enumerate()
         .map(|(i, h)| hash_from_slice(h, &format!("proof hash {i}")))
         .collect::<Result<Vec<_>, _>>()?;
-    let leaf = merkle::leaf_hash(entry.canonicalized_body);
+    let leaf = merkle::leaf_hash(&entry.canonicalized_body);
     merkle::verify_inclusion(proof.log_index, proof.tree_size, &leaf, &path, &root)
 }
 
@@ -186,12 +149,15 @@ pub fn verify_merkle_inclusion(
 /// what the body says; both are the caller's checks.
 pub fn verify_inclusion_proof(
     log: &RekorLog<'_>,
-    entry: &LogEntry<'_>,
-    proof: &InclusionProof<'_>,
+    entry: &TransparencyLogEntry,
+    proof: &InclusionProof,
 ) -> Result<Verified<Checkpoint>, VerifyError> {
     check_log_id(log, entry)?;
     verify_merkle_inclusion(entry, proof)?;
-    let envelope = proof.checkpoint.ok_or(VerifyError::CheckpointMissing)?;
+    let envelope = proof
+        .checkpoint
+        .as_deref()
+        .ok_or(VerifyError::CheckpointMissing)?;
     let checkpoint = verify_checkpoint(envelope, log.key, log.base_url)?;
     if checkpoint.tree_size != proof.tree_size {
         return Err(VerifyError::CheckpointTreeSizeMismatch {
@@ -199,10 +165,10 @@ pub fn verify_inclusion_proof(
             proof: proof.tree_size,
         });
     }
-    if checkpoint.root_hash[..] != *proof.root_hash {
+    if checkpoint.root_hash[..] != proof.root_hash[..] {
         return Err(VerifyError::CheckpointRootHashMismatch {
             checkpoint: vouch_keys::hex(&checkpoint.root_hash),
-            proof: vouch_keys::hex(proof.root_hash),
+            proof: vouch_keys::hex(&proof.root_hash),
         });
     }
     if !checkpoint.is_rekor_v1() && entry.log_index != proof.log_index {
@@ -219,14 +185,21 @@ mod tests {
     use super::*;
     use crate::checkpoint::note_key_hint;
     use crate::merkle::{Hash, leaf_hash, node_hash};
+    use vouch_attestations::bundle::KindVersion;
     use vouch_keys::{KeyType, PrivateKey};
 
-    fn entry<'a>(body: &'a [u8], log_id: &'a [u8]) -> LogEntry<'a> {
-        LogEntry {
+    fn entry(body: &[u8], log_id: &[u8]) -> TransparencyLogEntry {
+        TransparencyLogEntry {
             log_index: 7,
-            log_id,
+            log_id: log_id.to_vec(),
+            kind_version: KindVersion {
+                kind: "hashedrekord".into(),
+                version: "0.0.1".into(),
+            },
             integrated_time: 1_700_000_000,
-            canonicalized_body: body,
+            inclusion_promise: None,
+            inclusion_proof: None,
+            canonicalized_body: body.to_vec(),
         }
     }
 
@@ -251,7 +224,7 @@ mod tests {
             })
         );
         e.log_index = (1 << 53) - 1;
-        e.integrated_time = -(1 << 53);
+        e.integrated_time = 1 << 53;
         assert!(matches!(
             signed_entry_timestamp_payload(&e),
             Err(VerifyError::SetFieldOutOfRange {
@@ -276,14 +249,17 @@ mod tests {
             .unwrap();
         verify_signed_entry_timestamp(&log, &e, &set).unwrap();
         for changed in [
-            LogEntry { log_index: 8, ..e },
-            LogEntry {
-                integrated_time: 1_700_000_001,
-                ..e
+            TransparencyLogEntry {
+                log_index: 8,
+                ..e.clone()
             },
-            LogEntry {
-                canonicalized_body: b"bodY",
-                ..e
+            TransparencyLogEntry {
+                integrated_time: 1_700_000_001,
+                ..e.clone()
+            },
+            TransparencyLogEntry {
+                canonicalized_body: b"bodY".to_vec(),
+                ..e.clone()
             },
         ] {
             assert!(matches!(
@@ -295,9 +271,9 @@ mod tests {
         assert!(matches!(
             verify_signed_entry_timestamp(
                 &log,
-                &LogEntry {
-                    log_id: &other,
-                    ..e
+                &TransparencyLogEntry {
+                    log_id: other.to_vec(),
+                    ..e.clone()
                 },
                 &set
             ),
@@ -340,19 +316,18 @@ mod tests {
         };
         let root = node_hash(&tiny.leaves[0], &tiny.leaves[1]);
         let hashes = vec![tiny.leaves[0].to_vec()];
-        let e = LogEntry {
+        let e = TransparencyLogEntry {
             log_index: 1,
-            log_id: &log_id,
             integrated_time: 0,
-            canonicalized_body: b"second",
+            ..entry(b"second", &log_id)
         };
         let good = tiny.checkpoint(2, &root);
         let proof = InclusionProof {
             log_index: 1,
-            root_hash: &root,
+            root_hash: root.to_vec(),
             tree_size: 2,
-            hashes: &hashes,
-            checkpoint: Some(&good),
+            hashes,
+            checkpoint: Some(good),
         };
         let cp = verify_inclusion_proof(&log, &e, &proof).unwrap();
         assert_eq!((cp.tree_size, cp.root_hash), (2, root));
@@ -363,7 +338,7 @@ mod tests {
                 &e,
                 &InclusionProof {
                     checkpoint: None,
-                    ..proof
+                    ..proof.clone()
                 }
             )
             .unwrap_err(),
@@ -376,8 +351,8 @@ mod tests {
                 &log,
                 &e,
                 &InclusionProof {
-                    checkpoint: Some(&bigger),
-                    ..proof
+                    checkpoint: Some(bigger),
+                    ..proof.clone()
                 }
             )
             .unwrap_err(),
@@ -392,15 +367,23 @@ mod tests {
                 &log,
                 &e,
                 &InclusionProof {
-                    checkpoint: Some(&other_root),
-                    ..proof
+                    checkpoint: Some(other_root),
+                    ..proof.clone()
                 }
             ),
             Err(VerifyError::CheckpointRootHashMismatch { .. })
         ));
         // The entry claims another index than the proof proves.
         assert_eq!(
-            verify_inclusion_proof(&log, &LogEntry { log_index: 0, ..e }, &proof).unwrap_err(),
+            verify_inclusion_proof(
+                &log,
+                &TransparencyLogEntry {
+                    log_index: 0,
+                    ..e.clone()
+                },
+                &proof
+            )
+            .unwrap_err(),
             VerifyError::LogIndexMismatch { entry: 0, proof: 1 }
         );
         // A root hash of the wrong length.
@@ -409,7 +392,7 @@ mod tests {
                 &log,
                 &e,
                 &InclusionProof {
-                    root_hash: &root[..31],
+                    root_hash: root[..31].to_vec(),
                     ..proof
                 }
             ),

@@ -22,7 +22,7 @@ use crate::bundle::{Bundle, BundleContent, HashAlgorithm, SignerMaterial, Transp
 use crate::check::Check;
 use crate::entry::{SignedContent, VerifierMaterial, check_entry_body};
 use crate::identity::{CertificateIdentity, FoundIdentity};
-use crate::rekor::{self, InclusionProof, LogEntry, RekorLog};
+use crate::rekor::{self, RekorLog};
 use crate::sct::verify_embedded_scts;
 use crate::time::UnixTime;
 use crate::trust_root::{KeyEncoding, LogKind, TimeRange, TransparencyLogInstance, TrustedRoot};
@@ -586,19 +586,9 @@ impl<'r> Verifier<'r> {
                 field: "integratedTime",
                 value: i128::from(entry.integrated_time),
             })?;
-        let log_entry = LogEntry {
-            log_index: entry.log_index,
-            log_id: &entry.log_id,
-            integrated_time,
-            canonicalized_body: &entry.canonicalized_body,
-        };
         let mut time = None;
         if let Some(promise) = &entry.inclusion_promise {
-            rekor::verify_signed_entry_timestamp(
-                &log,
-                &log_entry,
-                &promise.signed_entry_timestamp,
-            )?;
+            rekor::verify_signed_entry_timestamp(&log, entry, &promise.signed_entry_timestamp)?;
             let at = UnixTime::from_secs(integrated_time);
             if at > options.now {
                 return Err(VerifyError::TimeInFuture {
@@ -623,17 +613,10 @@ impl<'r> Verifier<'r> {
         }
         match &entry.inclusion_proof {
             Some(proof) => {
-                let proof = InclusionProof {
-                    log_index: proof.log_index,
-                    root_hash: &proof.root_hash,
-                    tree_size: proof.tree_size,
-                    hashes: &proof.hashes,
-                    checkpoint: proof.checkpoint.as_deref(),
-                };
                 if proof.checkpoint.is_none() && time.is_some() {
                     // A v0.1 bundle: the SET already vouches for the entry; the proof is
                     // checked as far as it goes without a signed tree head.
-                    rekor::verify_merkle_inclusion(&log_entry, &proof)?;
+                    rekor::verify_merkle_inclusion(entry, proof)?;
                     check(
                         Check::TlogInclusionProof,
                         format!(
@@ -642,7 +625,7 @@ impl<'r> Verifier<'r> {
                         ),
                     );
                 } else {
-                    let checkpoint = rekor::verify_inclusion_proof(&log, &log_entry, &proof)?;
+                    let checkpoint = rekor::verify_inclusion_proof(&log, entry, proof)?;
                     check(
                         Check::TlogInclusionProof,
                         format!(

@@ -9,9 +9,9 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 use vouch_keys::PublicKey;
 use vouch_verifier::VerifyError;
+use vouch_verifier::bundle::{InclusionProof, KindVersion, TransparencyLogEntry};
 use vouch_verifier::rekor::{
-    InclusionProof, LogEntry, RekorLog, verify_inclusion_proof, verify_merkle_inclusion,
-    verify_signed_entry_timestamp,
+    RekorLog, verify_inclusion_proof, verify_merkle_inclusion, verify_signed_entry_timestamp,
 };
 
 fn data(path: &str) -> PathBuf {
@@ -83,12 +83,19 @@ struct Proof {
 }
 
 impl Entry {
-    fn as_log_entry(&self) -> LogEntry<'_> {
-        LogEntry {
+    /// The entry in the bundle model's form (promise and proof are passed on their own).
+    fn as_log_entry(&self) -> TransparencyLogEntry {
+        TransparencyLogEntry {
             log_index: self.log_index,
-            log_id: &self.log_id,
-            integrated_time: self.integrated_time,
-            canonicalized_body: &self.body,
+            log_id: self.log_id.clone(),
+            kind_version: KindVersion {
+                kind: "hashedrekord".into(),
+                version: "0.0.1".into(),
+            },
+            integrated_time: u64::try_from(self.integrated_time).expect("not negative"),
+            inclusion_promise: None,
+            inclusion_proof: None,
+            canonicalized_body: self.body.clone(),
         }
     }
 
@@ -97,17 +104,17 @@ impl Entry {
         verify_signed_entry_timestamp(&log.as_rekor(), &self.as_log_entry(), set)
     }
 
-    fn inclusion_proof(&self) -> InclusionProof<'_> {
+    fn inclusion_proof(&self) -> InclusionProof {
         let p = self
             .proof
             .as_ref()
             .expect("the entry has an inclusion proof");
         InclusionProof {
             log_index: p.log_index,
-            root_hash: &p.root_hash,
+            root_hash: p.root_hash.clone(),
             tree_size: p.tree_size,
-            hashes: &p.hashes,
-            checkpoint: p.checkpoint.as_deref(),
+            hashes: p.hashes.clone(),
+            checkpoint: p.checkpoint.clone(),
         }
     }
 
