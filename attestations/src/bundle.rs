@@ -39,8 +39,13 @@
 
 use base64::Engine as _;
 
+use vouch_keys::{Digest, DigestAlgorithm, PublicKey};
+
 use crate::protojson::{self, Obj, Val};
 use crate::{AttestationError, Document};
+
+/// The media type of the bundles vouch writes: v0.3.
+pub const MEDIA_TYPE_V0_3: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 
 const DOC: Document = Document::Bundle;
 
@@ -262,6 +267,15 @@ impl protojson::ProtoEnum for HashAlgorithm {
 }
 
 impl HashAlgorithm {
+    /// The protobuf value for a digest algorithm vouch computes.
+    pub fn of(algorithm: DigestAlgorithm) -> Self {
+        match algorithm {
+            DigestAlgorithm::Sha256 => Self::Sha2_256,
+            DigestAlgorithm::Sha384 => Self::Sha2_384,
+            DigestAlgorithm::Sha512 => Self::Sha2_512,
+        }
+    }
+
     /// The algorithm with this protobuf enum name; unknown names are kept as
     /// [`HashAlgorithm::Unknown`].
     pub fn from_name(name: &str) -> Self {
@@ -309,7 +323,64 @@ pub struct DsseSignature {
     pub keyid: String,
 }
 
+impl VerificationMaterial {
+    /// Material naming a public key by a hint, the base64 SHA-256 of its SubjectPublicKeyInfo,
+    /// with no log entries or timestamps yet. The hint is unauthenticated: verifiers are given
+    /// the key.
+    pub fn public_key_hint(key: &PublicKey) -> Self {
+        VerificationMaterial {
+            signer: SignerMaterial::PublicKey {
+                hint: base64::engine::general_purpose::STANDARD
+                    .encode(Digest::sha256(key.spki_der()).to_bytes()),
+            },
+            tlog_entries: Vec::new(),
+            rfc3161_timestamps: Vec::new(),
+        }
+    }
+}
+
 impl Bundle {
+    /// A v0.3 bundle of a DSSE envelope signed with `key`: `payload` of `payload_type`, and
+    /// `sig`, the signature over its pre-authentication encoding. The signature is taken as
+    /// given; nothing is verified here.
+    pub fn key_signed_dsse(
+        key: &PublicKey,
+        payload_type: &str,
+        payload: Vec<u8>,
+        sig: Vec<u8>,
+    ) -> Self {
+        Bundle {
+            media_type: MEDIA_TYPE_V0_3.into(),
+            version: BundleVersion::V0_3,
+            material: VerificationMaterial::public_key_hint(key),
+            content: BundleContent::DsseEnvelope(DsseEnvelope {
+                payload,
+                payload_type: payload_type.into(),
+                signature: DsseSignature {
+                    sig,
+                    keyid: String::new(),
+                },
+            }),
+        }
+    }
+
+    /// A v0.3 message-signature bundle: `signature`, made with `key`, over the message whose
+    /// digest is `digest`. The signature is taken as given; nothing is verified here.
+    pub fn key_signed_message(key: &PublicKey, digest: &Digest, signature: Vec<u8>) -> Self {
+        Bundle {
+            media_type: MEDIA_TYPE_V0_3.into(),
+            version: BundleVersion::V0_3,
+            material: VerificationMaterial::public_key_hint(key),
+            content: BundleContent::MessageSignature(MessageSignature {
+                message_digest: Some(HashOutput {
+                    algorithm: HashAlgorithm::of(digest.algorithm()),
+                    digest: digest.to_bytes(),
+                }),
+                signature,
+            }),
+        }
+    }
+
     /// The bundle as protobuf JSON (camelCase names, base64 bytes, int64 as strings, zero
     /// values omitted), as sigstore clients write it; [`Bundle::from_json`] reads it back to
     /// an equal value.
@@ -1234,5 +1305,38 @@ mod tests {
             AttestationError::WrongJsonType { path, expected: "an array", .. }
                 if path == "verificationMaterial.tlogEntries"
         ));
+    }
+
+    #[test]
+    fn key_signed_bundles_round_trip_and_name_the_key_by_its_hint() {
+        use vouch_keys::{KeyType, PrivateKey};
+        let key = PrivateKey::generate(KeyType::EcdsaP384).unwrap();
+        let digest = Digest::compute(DigestAlgorithm::Sha384, b"artifact");
+        let message = Bundle::key_signed_message(key.public_key(), &digest, b"sig".to_vec());
+        assert_eq!(Bundle::from_json(&message.to_json()).unwrap(), message);
+        let BundleContent::MessageSignature(signed) = &message.content else {
+            panic!("a message signature");
+        };
+        let hash = signed.message_digest.as_ref().unwrap();
+        assert_eq!(
+            (&hash.algorithm, hash.digest.as_slice()),
+            (&HashAlgorithm::Sha2_384, digest.to_bytes().as_slice())
+        );
+        let hint = base64::engine::general_purpose::STANDARD
+            .encode(Digest::sha256(key.public_key().spki_der()).to_bytes());
+        assert_eq!(
+            message.material.signer,
+            SignerMaterial::PublicKey { hint: hint.clone() }
+        );
+
+        let dsse = Bundle::key_signed_dsse(
+            key.public_key(),
+            "application/vnd.in-toto+json",
+            b"{}".to_vec(),
+            b"sig".to_vec(),
+        );
+        assert_eq!(Bundle::from_json(&dsse.to_json()).unwrap(), dsse);
+        assert_eq!(dsse.media_type, MEDIA_TYPE_V0_3);
+        assert_eq!(dsse.material.signer, SignerMaterial::PublicKey { hint });
     }
 }

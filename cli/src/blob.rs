@@ -15,14 +15,10 @@ use vouch_attestations::intoto::{ResourceDescriptor, Statement};
 use vouch_keys::files::InputFile;
 use vouch_keys::{Digest, DigestAlgorithm, KeyType, PublicKey};
 use vouch_verifier::VerifyError;
-use vouch_verifier::bundle::{
-    Bundle, BundleContent, BundleVersion, HashAlgorithm, HashOutput, MessageSignature,
-};
+use vouch_verifier::bundle::{Bundle, BundleContent};
 use vouch_verifier::identity::{CertificateIdentity, Matcher};
 use vouch_verifier::time::UnixTime;
 use vouch_verifier::verify::{Artifact, Options, Policy, Verifier};
-
-use vouch_registry::referrers::SIGSTORE_BUNDLE_MEDIA_TYPE;
 
 use crate::OutputArgs;
 use crate::error::{CliError, MAX_BUNDLE_BYTES, read_document};
@@ -126,12 +122,12 @@ fn open_artifact(path: &Path) -> Result<InputFile, CliError> {
     Ok(InputFile::open(path)?)
 }
 
-/// The hash a key's signature scheme uses over the message, as a bundle names it.
-fn message_hash(key_type: KeyType) -> (DigestAlgorithm, HashAlgorithm) {
+/// The hash a key's signature scheme uses over the message, which the bundle records.
+fn message_hash(key_type: KeyType) -> DigestAlgorithm {
     match key_type {
-        KeyType::EcdsaP384 => (DigestAlgorithm::Sha384, HashAlgorithm::Sha2_384),
-        KeyType::EcdsaP521 => (DigestAlgorithm::Sha512, HashAlgorithm::Sha2_512),
-        _ => (DigestAlgorithm::Sha256, HashAlgorithm::Sha2_256),
+        KeyType::EcdsaP384 => DigestAlgorithm::Sha384,
+        KeyType::EcdsaP521 => DigestAlgorithm::Sha512,
+        _ => DigestAlgorithm::Sha256,
     }
 }
 
@@ -220,20 +216,9 @@ pub(crate) async fn sign_blob(args: SignBlobArgs) -> Result<ExitCode, CliError> 
     let log = TransparencyLog::from_args(&args.rekor)?;
     let key = crate::keys::load_private_key(&args.key, args.allow_empty_password)?;
     let signature = key.sign(&contents)?;
-    let (digest_algorithm, hash_algorithm) = message_hash(key.key_type());
+    let digest_algorithm = message_hash(key.key_type());
     let digest = Digest::compute(digest_algorithm, &contents);
-    let bundle = Bundle {
-        media_type: SIGSTORE_BUNDLE_MEDIA_TYPE.into(),
-        version: BundleVersion::V0_3,
-        material: crate::bundles::key_material(key.public_key()),
-        content: BundleContent::MessageSignature(MessageSignature {
-            message_digest: Some(HashOutput {
-                algorithm: hash_algorithm,
-                digest: digest.to_bytes(),
-            }),
-            signature,
-        }),
-    };
+    let bundle = Bundle::key_signed_message(key.public_key(), &digest, signature);
     if log.is_some() {
         // Checked before anything is sent.
         TransparencyLog::proposed_entry(&bundle, key.public_key())?;

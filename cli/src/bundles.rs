@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use base64::Engine as _;
 use futures_util::StreamExt as _;
 use serde_json::Value;
 use vouch_attestations::dsse;
@@ -22,10 +21,7 @@ use vouch_registry::referrers::{
     self, AttachedReferrer, Referrer, ReferrerSource, SIGSTORE_BUNDLE_MEDIA_TYPE,
 };
 use vouch_registry::{EvidenceBudget, RegistryError, Store};
-use vouch_verifier::bundle::{
-    Bundle, BundleContent, BundleVersion, DsseEnvelope, DsseSignature, SignerMaterial,
-    VerificationMaterial,
-};
+use vouch_verifier::bundle::{Bundle, BundleContent};
 use vouch_verifier::check::{Check, Refusal};
 use vouch_verifier::time::UnixTime;
 use vouch_verifier::verify::{ImageBundleVerification, ImageClaim, Options, Policy, Verifier};
@@ -49,37 +45,12 @@ pub(crate) enum BundleFormat {
 pub(crate) fn dsse_bundle(key: &PrivateKey, statement: &Statement) -> Result<Bundle, CliError> {
     let payload = statement.to_vec();
     let sig = key.sign(&dsse::pae(dsse::IN_TOTO_PAYLOAD_TYPE, &payload))?;
-    Ok(signed_dsse_bundle(key.public_key(), payload, sig))
-}
-
-/// The v0.3 bundle of an in-toto `payload` already signed over its DSSE PAE with `key`.
-pub(crate) fn signed_dsse_bundle(key: &PublicKey, payload: Vec<u8>, sig: Vec<u8>) -> Bundle {
-    Bundle {
-        media_type: SIGSTORE_BUNDLE_MEDIA_TYPE.into(),
-        version: BundleVersion::V0_3,
-        material: key_material(key),
-        content: BundleContent::DsseEnvelope(DsseEnvelope {
-            payload,
-            payload_type: dsse::IN_TOTO_PAYLOAD_TYPE.into(),
-            signature: DsseSignature {
-                sig,
-                keyid: String::new(),
-            },
-        }),
-    }
-}
-
-/// Verification material naming `key` by a hint: the base64 SHA-256 of its
-/// SubjectPublicKeyInfo (the hint is unauthenticated; verifiers are given the key).
-pub(crate) fn key_material(key: &PublicKey) -> VerificationMaterial {
-    VerificationMaterial {
-        signer: SignerMaterial::PublicKey {
-            hint: base64::engine::general_purpose::STANDARD
-                .encode(Digest::sha256(key.spki_der()).to_bytes()),
-        },
-        tlog_entries: Vec::new(),
-        rfc3161_timestamps: Vec::new(),
-    }
+    Ok(Bundle::key_signed_dsse(
+        key.public_key(),
+        dsse::IN_TOTO_PAYLOAD_TYPE,
+        payload,
+        sig,
+    ))
 }
 
 /// The statement of an image signature or attestation: the image digest as the one subject.

@@ -195,18 +195,11 @@ mod tests {
     #[test]
     fn ed25519_message_signatures_cannot_be_hashedrekord_entries() {
         let key = PrivateKey::generate(KeyType::Ed25519).unwrap();
-        let bundle = Bundle {
-            media_type: "application/vnd.dev.sigstore.bundle.v0.3+json".into(),
-            version: vouch_verifier::bundle::BundleVersion::V0_3,
-            material: crate::bundles::key_material(key.public_key()),
-            content: BundleContent::MessageSignature(vouch_verifier::bundle::MessageSignature {
-                message_digest: Some(vouch_verifier::bundle::HashOutput {
-                    algorithm: HashAlgorithm::Sha2_256,
-                    digest: Digest::sha256(b"x").to_bytes(),
-                }),
-                signature: key.sign(b"x").unwrap(),
-            }),
-        };
+        let bundle = Bundle::key_signed_message(
+            key.public_key(),
+            &Digest::sha256(b"x"),
+            key.sign(b"x").unwrap(),
+        );
         assert!(matches!(
             TransparencyLog::proposed_entry(&bundle, key.public_key()),
             Err(CliError::Usage(_))

@@ -7,11 +7,13 @@ use std::process::ExitCode;
 
 use base64::Engine as _;
 use clap::Args;
+use vouch_attestations::dsse;
 use vouch_attestations::simple_signing::SimpleSigning;
 use vouch_keys::Digest;
 use vouch_registry::cosign::{self, NewSignature};
 use vouch_registry::manifest::{Descriptor, Manifest};
 use vouch_registry::referrers::{AttachedReferrer, Recorded, SIGSTORE_BUNDLE_MEDIA_TYPE};
+use vouch_verifier::bundle::Bundle;
 
 use crate::bundles::{self, BundleFormat};
 use vouch_registry::{ImageReference, Store, Target};
@@ -198,8 +200,9 @@ pub(crate) async fn run(args: SignArgs) -> Result<ExitCode, CliError> {
             (true, BundleFormat::V3) => {
                 // The bundle holds the signature already made, so the --output-* files and
                 // the pushed bundle agree.
-                let bundle = bundles::signed_dsse_bundle(
+                let bundle = Bundle::key_signed_dsse(
                     key.public_key(),
+                    dsse::IN_TOTO_PAYLOAD_TYPE,
                     signing.payload.clone(),
                     signing.signature.clone(),
                 );
