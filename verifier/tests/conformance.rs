@@ -101,16 +101,21 @@ fn expected_checks() -> BTreeMap<String, Check> {
     expected
 }
 
-/// Every case's outcome, by path and by digest: the check that refused it, or `None`.
-fn outcomes() -> Vec<(String, &'static str, Option<Check>, String)> {
-    let mut outcomes = Vec::new();
+/// Every case's folder, in name order.
+fn case_dirs() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = fs::read_dir(root_dir())
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|d| d.join("bundle.sigstore.json").exists())
         .collect();
     dirs.sort();
-    for dir in dirs {
+    dirs
+}
+
+/// Every case's outcome, by path and by digest: the check that refused it, or `None`.
+fn outcomes() -> Vec<(String, &'static str, Option<Check>, String)> {
+    let mut outcomes = Vec::new();
+    for dir in case_dirs() {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         for (by_digest, how) in [(false, "path"), (true, "digest")] {
             let (check, message) = match run(&dir, by_digest) {
@@ -192,13 +197,7 @@ fn flipping_any_expected_check_is_caught() {
 #[test]
 #[ignore = "a report, not a check"]
 fn print_refusals() {
-    let mut dirs: Vec<PathBuf> = fs::read_dir(root_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|d| d.join("bundle.sigstore.json").exists())
-        .collect();
-    dirs.sort();
-    for dir in dirs {
+    for dir in case_dirs() {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         if let Err(e) = run(&dir, false) {
             println!("{name}: [{}] {e}", e.check());
