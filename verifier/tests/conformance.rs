@@ -192,19 +192,6 @@ fn flipping_any_expected_check_is_caught() {
     }
 }
 
-/// Prints why each `_fail` case is refused (`cargo test -- --nocapture --ignored`), to review
-/// that every refusal names the check the case is about.
-#[test]
-#[ignore = "a report, not a check"]
-fn print_refusals() {
-    for dir in case_dirs() {
-        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-        if let Err(e) = run(&dir, false) {
-            println!("{name}: [{}] {e}", e.check());
-        }
-    }
-}
-
 #[test]
 fn every_readable_bundle_survives_a_write_and_read() {
     for entry in fs::read_dir(root_dir()).unwrap() {
