@@ -7,8 +7,16 @@
 use std::ops::Range;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use vouch_keys::der::{self, BIT_STRING, INTEGER, OCTET_STRING, Oid, Reader, SEQUENCE};
+use vouch_keys::der::{self, INTEGER, Oid, Reader, SEQUENCE};
 use vouch_keys::{DigestAlgorithm, PublicKey, SignatureScheme};
+use x509_cert::Certificate as X509Certificate;
+use x509_cert::Version;
+use x509_cert::der::asn1::Utf8StringRef;
+use x509_cert::der::{self as x509_der, Decode, Header, Reader as _, SliceReader};
+use x509_cert::ext::pkix::name::GeneralName as X509Name;
+use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAltName};
+use x509_cert::name::Name;
+use x509_cert::time::Time;
 
 use crate::VerifyError;
 use crate::time::UnixTime;
@@ -110,6 +118,8 @@ pub struct Certificate {
     not_before: UnixTime,
     not_after: UnixTime,
     extensions: Vec<Extension>,
+    /// The certificate as x509-cert decoded it.
+    parsed: Arc<X509Certificate>,
     /// The subject key, parsed on first use.
     key: Arc<OnceLock<Result<PublicKey, VerifyError>>>,
     /// Issuer keys (SubjectPublicKeyInfo DER) whose signature over this certificate verified:
@@ -135,120 +145,145 @@ fn bad(reason: &str) -> VerifyError {
     }
 }
 
+/// Where the parts that signatures cover lie in a certificate's encoding: the whole TLV of
+/// each, except `serial` and `signature`, which are contents (the INTEGER's, and the BIT
+/// STRING's after its unused-bits octet).
+struct Spans<'a> {
+    tbs: &'a [u8],
+    serial: &'a [u8],
+    issuer: &'a [u8],
+    subject: &'a [u8],
+    spki: &'a [u8],
+    extensions_wrapper: Option<&'a [u8]>,
+    extensions: Vec<&'a [u8]>,
+    signature_algorithm: &'a [u8],
+    signature: &'a [u8],
+}
+
+/// The contents of one TLV.
+fn contents(tlv: &[u8]) -> x509_der::Result<&[u8]> {
+    let mut reader = SliceReader::new(tlv)?;
+    let header = Header::decode(&mut reader)?;
+    reader.read_slice(header.length())
+}
+
+impl<'a> Spans<'a> {
+    /// Walks a certificate x509-cert has already decoded, recording spans only.
+    fn read(der: &'a [u8]) -> x509_der::Result<Self> {
+        let mut outer = SliceReader::new(der)?;
+        let (tbs, signature_algorithm, signature) = outer.sequence(|cert| {
+            Ok::<_, x509_der::Error>((cert.tlv_bytes()?, cert.tlv_bytes()?, cert.tlv_bytes()?))
+        })?;
+        outer.finish()?;
+        let signature = contents(signature)?.get(1..).unwrap_or_default();
+        let mut reader = SliceReader::new(tbs)?;
+        reader.sequence(|tbs_reader| {
+            tbs_reader.tlv_bytes()?; // version, checked v3 by the decoder's caller
+            let serial = contents(tbs_reader.tlv_bytes()?)?;
+            tbs_reader.tlv_bytes()?; // signature algorithm
+            let issuer = tbs_reader.tlv_bytes()?;
+            tbs_reader.tlv_bytes()?; // validity
+            let subject = tbs_reader.tlv_bytes()?;
+            let spki = tbs_reader.tlv_bytes()?;
+            let mut extensions_wrapper = None;
+            let mut extensions = Vec::new();
+            while !tbs_reader.is_finished() {
+                let raw = tbs_reader.tlv_bytes()?;
+                if raw.first() == Some(&0xa3) {
+                    extensions_wrapper = Some(raw);
+                    let mut list = SliceReader::new(contents(raw)?)?;
+                    list.sequence(|items| {
+                        while !items.is_finished() {
+                            extensions.push(items.tlv_bytes()?);
+                        }
+                        Ok::<_, x509_der::Error>(())
+                    })?;
+                }
+            }
+            Ok(Self {
+                tbs,
+                serial,
+                issuer,
+                subject,
+                spki,
+                extensions_wrapper,
+                extensions,
+                signature_algorithm,
+                signature,
+            })
+        })
+    }
+}
+
+fn crate_error(what: &'static str) -> impl Fn(x509_der::Error) -> VerifyError {
+    move |e| VerifyError::CertificateMalformed {
+        reason: format!("{what}: {e}"),
+    }
+}
+
+/// A certificate time as seconds since the epoch (x509-cert reads only 1970 onwards).
+fn unix_time(time: Time) -> UnixTime {
+    UnixTime::from_secs(i64::try_from(time.to_unix_duration().as_secs()).unwrap_or(i64::MAX))
+}
+
 impl Certificate {
     /// Reads one DER certificate; trailing bytes, non-DER lengths, versions other than v3
     /// and unreadable fields are errors.
     pub fn from_der(der: &[u8]) -> Result<Self, VerifyError> {
-        let mut outer = der::parse_single(der, SEQUENCE).map_err(malformed("certificate"))?;
-        let (tag, tbs_contents, tbs_raw) = outer.any_raw().map_err(malformed("tbsCertificate"))?;
-        if tag != SEQUENCE {
-            return Err(bad("tbsCertificate is not a SEQUENCE"));
+        // The structure and every field are decoded by x509-cert (strict DER); the spans of
+        // the parts that signatures cover are then taken from the input itself.
+        let parsed = X509Certificate::from_der(der).map_err(crate_error("certificate"))?;
+        let tbs_cert = parsed.tbs_certificate();
+        if tbs_cert.version() != Version::V3 {
+            return Err(bad("only X.509 v3 certificates are accepted"));
         }
-        let (tag, _, algorithm_raw) = outer.any_raw().map_err(malformed("signatureAlgorithm"))?;
-        if tag != SEQUENCE {
-            return Err(bad("signatureAlgorithm is not a SEQUENCE"));
-        }
-        let signature_bits = outer.expect(BIT_STRING).map_err(malformed("signature"))?;
-        if !outer.is_empty() {
-            return Err(bad("trailing data after the signature"));
-        }
-        let signature = match signature_bits.split_first() {
-            Some((0, bits)) => bits,
-            _ => return Err(bad("signature BIT STRING has unused bits")),
-        };
-
-        let mut tbs = Reader::new(tbs_contents);
-        match tbs.optional(0xa0).map_err(malformed("version"))? {
-            Some(version) => {
-                if version != [INTEGER, 1, 2] {
-                    return Err(bad("only X.509 v3 certificates are accepted"));
-                }
-            }
-            None => return Err(bad("only X.509 v3 certificates are accepted")),
-        }
-        let serial = tbs.expect(INTEGER).map_err(malformed("serialNumber"))?;
-        let (tag, _, inner_algorithm) = tbs.any_raw().map_err(malformed("signature"))?;
-        if tag != SEQUENCE || inner_algorithm != algorithm_raw {
+        if tbs_cert.signature() != parsed.signature_algorithm() {
             return Err(bad(
                 "the signature algorithm inside and outside the signed part differ",
             ));
         }
-        let (tag, _, issuer) = tbs.any_raw().map_err(malformed("issuer"))?;
-        if tag != SEQUENCE {
-            return Err(bad("issuer is not a Name"));
+        if parsed.signature().unused_bits() != 0 {
+            return Err(bad("signature BIT STRING has unused bits"));
         }
-        let mut validity = tbs.sequence().map_err(malformed("validity"))?;
-        let not_before = read_time(&mut validity)?;
-        let not_after = read_time(&mut validity)?;
-        if !validity.is_empty() {
-            return Err(bad("trailing data in validity"));
-        }
-        let (tag, _, subject) = tbs.any_raw().map_err(malformed("subject"))?;
-        if tag != SEQUENCE {
-            return Err(bad("subject is not a Name"));
-        }
-        let (tag, _, spki) = tbs.any_raw().map_err(malformed("subjectPublicKeyInfo"))?;
-        if tag != SEQUENCE {
-            return Err(bad("subjectPublicKeyInfo is not a SEQUENCE"));
-        }
-        // issuerUniqueID [1] and subjectUniqueID [2] (RFC 5280 says CAs must not emit them).
-        tbs.optional(0x81).map_err(malformed("issuerUniqueID"))?;
-        tbs.optional(0x82).map_err(malformed("subjectUniqueID"))?;
+        let spans = Spans::read(der).map_err(crate_error("certificate"))?;
         let mut extensions = Vec::new();
-        let mut extensions_in_tbs = None;
-        if tbs.peek_tag() == Some(0xa3) {
-            let (_, wrapper, wrapper_raw) = tbs.any_raw().map_err(malformed("extensions"))?;
-            extensions_in_tbs = Some(offset(tbs_raw, wrapper_raw));
-            let mut list = der::parse_single(wrapper, SEQUENCE).map_err(malformed("extensions"))?;
+        if let Some(list) = tbs_cert.extensions() {
             if list.is_empty() {
                 return Err(bad("an empty extensions list is not DER"));
             }
-            while !list.is_empty() {
-                let (tag, contents, raw) = list.any_raw().map_err(malformed("extension"))?;
-                if tag != SEQUENCE {
-                    return Err(bad("extension is not a SEQUENCE"));
-                }
-                let mut ext = Reader::new(contents);
-                let oid = ext.oid().map_err(malformed("extension OID"))?;
-                let critical = match ext.optional(0x01).map_err(malformed("critical"))? {
-                    Some([0xff]) => true,
-                    // DER forbids encoding the default FALSE.
-                    Some(_) => return Err(bad("extension critical flag is not DER")),
-                    None => false,
-                };
-                let value = ext.expect(OCTET_STRING).map_err(malformed("extnValue"))?;
-                if !ext.is_empty() {
-                    return Err(bad("trailing data in an extension"));
-                }
-                if extensions.iter().any(|e: &Extension| e.oid == oid.0) {
+            if list.len() != spans.extensions.len() {
+                return Err(bad("extensions list does not match its encoding"));
+            }
+            for (ext, raw) in list.iter().zip(&spans.extensions) {
+                let oid = ext.extn_id.as_bytes();
+                if extensions.iter().any(|e: &Extension| e.oid == oid) {
                     return Err(VerifyError::CertificateMalformed {
-                        reason: format!("extension {oid} appears twice"),
+                        reason: format!("extension {} appears twice", ext.extn_id),
                     });
                 }
                 extensions.push(Extension {
-                    oid: oid.0.to_vec(),
-                    critical,
-                    value: value.to_vec(),
-                    range_in_tbs: offset(tbs_raw, raw),
+                    oid: oid.to_vec(),
+                    critical: ext.critical,
+                    value: ext.extn_value.as_bytes().to_vec(),
+                    range_in_tbs: offset(spans.tbs, raw),
                 });
             }
         }
-        if !tbs.is_empty() {
-            return Err(bad("trailing data in tbsCertificate"));
-        }
+        let validity = tbs_cert.validity();
         Ok(Self {
             der: der.to_vec(),
-            tbs: offset(der, tbs_raw),
-            serial: offset(der, serial),
-            issuer: offset(der, issuer),
-            subject: offset(der, subject),
-            spki: offset(der, spki),
-            extensions_in_tbs,
-            signature_algorithm: offset(der, algorithm_raw),
-            signature: offset(der, signature),
-            not_before,
-            not_after,
+            tbs: offset(der, spans.tbs),
+            serial: offset(der, spans.serial),
+            issuer: offset(der, spans.issuer),
+            subject: offset(der, spans.subject),
+            spki: offset(der, spans.spki),
+            extensions_in_tbs: spans.extensions_wrapper.map(|w| offset(spans.tbs, w)),
+            signature_algorithm: offset(der, spans.signature_algorithm),
+            signature: offset(der, spans.signature),
+            not_before: unix_time(validity.not_before),
+            not_after: unix_time(validity.not_after),
             extensions,
+            parsed: Arc::new(parsed),
             key: Arc::default(),
             verified_issuers: Arc::default(),
         })
@@ -374,22 +409,11 @@ impl Certificate {
         let Some(ext) = self.extension(oids::BASIC_CONSTRAINTS) else {
             return Ok(None);
         };
-        let mut seq =
-            der::parse_single(&ext.value, SEQUENCE).map_err(malformed("basicConstraints"))?;
-        let ca = match seq.optional(0x01).map_err(malformed("basicConstraints"))? {
-            Some([0xff]) => true,
-            Some(_) => return Err(bad("basicConstraints cA is not DER")),
-            None => false,
-        };
-        let path_len = if seq.is_empty() {
-            None
-        } else {
-            Some(seq.small_uint().map_err(malformed("pathLenConstraint"))?)
-        };
-        if !seq.is_empty() {
-            return Err(bad("trailing data in basicConstraints"));
-        }
-        Ok(ca.then_some(path_len))
+        let constraints =
+            BasicConstraints::from_der(&ext.value).map_err(crate_error("basicConstraints"))?;
+        Ok(constraints
+            .ca
+            .then_some(constraints.path_len_constraint.map(u64::from)))
     }
 
     /// `keyUsage` bits (bit 0 = digitalSignature, 5 = keyCertSign), or `None` when absent.
@@ -397,22 +421,8 @@ impl Certificate {
         let Some(ext) = self.extension(oids::KEY_USAGE) else {
             return Ok(None);
         };
-        let bits = der::parse_single(&ext.value, BIT_STRING)
-            .map_err(malformed("keyUsage"))?
-            .remaining();
-        let (unused, bytes) = bits.split_first().ok_or_else(|| bad("empty keyUsage"))?;
-        if *unused > 7 || bytes.len() > 2 {
-            return Err(bad("keyUsage is malformed"));
-        }
-        let mut value = 0u16;
-        for (i, byte) in bytes.iter().enumerate() {
-            for bit in 0..8 {
-                if byte & (0x80 >> bit) != 0 {
-                    value |= 1 << (i * 8 + bit);
-                }
-            }
-        }
-        Ok(Some(value))
+        let usage = KeyUsage::from_der(&ext.value).map_err(crate_error("keyUsage"))?;
+        Ok(Some(usage.0.bits()))
     }
 
     /// The `extKeyUsage` purposes (OID contents), or `None` when absent.
@@ -420,12 +430,10 @@ impl Certificate {
         let Some(ext) = self.extension(oids::EXT_KEY_USAGE) else {
             return Ok(None);
         };
-        let mut seq = der::parse_single(&ext.value, SEQUENCE).map_err(malformed("extKeyUsage"))?;
-        let mut purposes = Vec::new();
-        while !seq.is_empty() {
-            purposes.push(seq.oid().map_err(malformed("extKeyUsage"))?.0.to_vec());
-        }
-        Ok(Some(purposes))
+        let usage = ExtendedKeyUsage::from_der(&ext.value).map_err(crate_error("extKeyUsage"))?;
+        Ok(Some(
+            usage.0.iter().map(|oid| oid.as_bytes().to_vec()).collect(),
+        ))
     }
 
     /// The subject alternative names; names of kinds Sigstore does not use are skipped.
@@ -433,28 +441,20 @@ impl Certificate {
         let Some(ext) = self.extension(oids::SUBJECT_ALT_NAME) else {
             return Ok(Vec::new());
         };
-        let mut seq =
-            der::parse_single(&ext.value, SEQUENCE).map_err(malformed("subjectAltName"))?;
+        let all = SubjectAltName::from_der(&ext.value).map_err(crate_error("subjectAltName"))?;
         let mut names = Vec::new();
-        while !seq.is_empty() {
-            let (tag, value) = seq.any().map_err(malformed("subjectAltName"))?;
-            let text = |bytes: &[u8]| {
-                std::str::from_utf8(bytes)
-                    .map(str::to_owned)
-                    .map_err(|_| bad("subjectAltName holds a name that is not text"))
-            };
-            match tag {
-                0x81 => names.push(GeneralName::Email(text(value)?)),
-                0x82 => names.push(GeneralName::Dns(text(value)?)),
-                0x86 => names.push(GeneralName::Uri(text(value)?)),
-                0xa0 => {
-                    let mut other = Reader::new(value);
-                    let oid = other.oid().map_err(malformed("otherName"))?;
-                    let explicit = other.expect(0xa0).map_err(malformed("otherName"))?;
-                    if let Ok(utf8) = der::parse_single(explicit, 0x0c) {
+        for name in all.0 {
+            match name {
+                X509Name::Rfc822Name(s) => names.push(GeneralName::Email(s.as_str().to_owned())),
+                X509Name::DnsName(s) => names.push(GeneralName::Dns(s.as_str().to_owned())),
+                X509Name::UniformResourceIdentifier(s) => {
+                    names.push(GeneralName::Uri(s.as_str().to_owned()));
+                }
+                X509Name::OtherName(other) => {
+                    if let Ok(utf8) = other.value.decode_as::<Utf8StringRef<'_>>() {
                         names.push(GeneralName::Other {
-                            oid: oid.to_string(),
-                            value: text(utf8.remaining())?,
+                            oid: other.type_id.to_string(),
+                            value: utf8.as_str().to_owned(),
                         });
                     }
                 }
@@ -468,10 +468,8 @@ impl Certificate {
     /// else the deprecated 1.3.6.1.4.1.57264.1.1 (raw text).
     pub fn fulcio_issuer(&self) -> Result<Option<String>, VerifyError> {
         if let Some(ext) = self.extension(oids::FULCIO_ISSUER_V2) {
-            let utf8 = der::parse_single(&ext.value, 0x0c).map_err(malformed("OIDC issuer"))?;
-            return std::str::from_utf8(utf8.remaining())
-                .map(|s| Some(s.to_owned()))
-                .map_err(|_| bad("OIDC issuer extension is not UTF-8"));
+            let utf8 = Utf8StringRef::from_der(&ext.value).map_err(crate_error("OIDC issuer"))?;
+            return Ok(Some(utf8.as_str().to_owned()));
         }
         if let Some(ext) = self.extension(oids::FULCIO_ISSUER_V1) {
             return std::str::from_utf8(&ext.value)
@@ -511,8 +509,9 @@ impl Certificate {
     /// A short description for messages: the subject's common name or organisation, else
     /// the first subject alternative name, else the serial number.
     pub fn subject_summary(&self) -> String {
-        if let Some(cn) = name_attribute(self.subject_der(), &[0x55, 0x04, 0x03])
-            .or_else(|| name_attribute(self.subject_der(), &[0x55, 0x04, 0x0a]))
+        let subject = self.parsed.tbs_certificate().subject();
+        if let Some(cn) = name_attribute(subject, &[0x55, 0x04, 0x03])
+            .or_else(|| name_attribute(subject, &[0x55, 0x04, 0x0a]))
         {
             return cn;
         }
@@ -526,30 +525,11 @@ impl Certificate {
 }
 
 /// The first attribute of type `oid` in a Name, as text.
-fn name_attribute(name: &[u8], oid: &[u8]) -> Option<String> {
-    let mut rdns = der::parse_single(name, SEQUENCE).ok()?;
-    while !rdns.is_empty() {
-        let mut set = Reader::new(rdns.expect(der::SET).ok()?);
-        while !set.is_empty() {
-            let mut attribute = set.sequence().ok()?;
-            let kind = attribute.oid().ok()?;
-            let (_, value) = attribute.any().ok()?;
-            if kind.0 == oid {
-                return std::str::from_utf8(value).ok().map(str::to_owned);
-            }
-        }
-    }
-    None
-}
-
-fn read_time(reader: &mut Reader<'_>) -> Result<UnixTime, VerifyError> {
-    let (tag, contents) = reader.any().map_err(malformed("validity time"))?;
-    let time = match tag {
-        0x17 => UnixTime::parse_utc_time(contents)?,
-        0x18 => UnixTime::parse_generalized_time(contents)?,
-        _ => return Err(bad("validity time is neither UTCTime nor GeneralizedTime")),
-    };
-    Ok(time)
+fn name_attribute(name: &Name, oid: &[u8]) -> Option<String> {
+    name.iter()
+        .find(|attribute| attribute.oid.as_bytes() == oid)
+        .and_then(|attribute| std::str::from_utf8(attribute.value.value()).ok())
+        .map(str::to_owned)
 }
 
 /// The scheme an encoded AlgorithmIdentifier names (RFC 5758, RFC 4055, RFC 8410).

@@ -155,3 +155,81 @@ fn a_cached_issuer_signature_does_not_vouch_for_another_key() {
         ));
     }
 }
+
+/// Rebuilds the leaf with `edit` applied to its TBS elements (version, serial, algorithm,
+/// issuer, validity, subject, key, extensions wrapper), each a whole TLV; the outer lengths
+/// are re-encoded and the signature kept (it no longer verifies: only parsing is checked).
+fn rebuilt(edit: impl Fn(&mut Vec<Vec<u8>>)) -> Vec<u8> {
+    use vouch_keys::der::{Reader, SEQUENCE, tlv};
+    let der = leaf("happy-path-v0.3").der().to_vec();
+    let mut outer = Reader::new(&der).sequence().unwrap();
+    let (_, tbs, _) = outer.any_raw().unwrap();
+    let rest = outer.remaining().to_vec();
+    let mut fields = Vec::new();
+    let mut reader = Reader::new(tbs);
+    while !reader.is_empty() {
+        fields.push(reader.any_raw().unwrap().2.to_vec());
+    }
+    edit(&mut fields);
+    let mut body = tlv(SEQUENCE, &fields.concat());
+    body.extend(rest);
+    tlv(SEQUENCE, &body)
+}
+
+/// The extensions of the leaf as whole TLVs, and a way to put a list back.
+fn edit_extensions(fields: &mut [Vec<u8>], edit: impl Fn(&mut Vec<Vec<u8>>)) {
+    use vouch_keys::der::{Reader, SEQUENCE, tlv};
+    let wrapper = fields.last_mut().unwrap();
+    let mut list = Reader::new(wrapper).expect(0xa3).map(Reader::new).unwrap();
+    let mut items = Vec::new();
+    let mut seq = list.sequence().unwrap();
+    while !seq.is_empty() {
+        items.push(seq.any_raw().unwrap().2.to_vec());
+    }
+    edit(&mut items);
+    *wrapper = tlv(0xa3, &tlv(SEQUENCE, &items.concat()));
+}
+
+#[test]
+fn non_der_and_malformed_certificate_fields_are_refused() {
+    use vouch_keys::der::{Reader, SEQUENCE, tlv};
+    // The rebuilt but unchanged certificate parses: the helpers change nothing themselves.
+    assert!(Certificate::from_der(&rebuilt(|_| {})).is_ok());
+    // An explicit critical FALSE (DER omits a DEFAULT value).
+    let explicit_false = rebuilt(|fields| {
+        edit_extensions(fields, |items| {
+            let mut ext = Reader::new(&items[0]).sequence().unwrap();
+            let oid = ext.any_raw().unwrap().2.to_vec();
+            let rest = ext.remaining().to_vec();
+            items[0] = tlv(SEQUENCE, &[oid, vec![0x01, 0x01, 0x00], rest].concat());
+        })
+    });
+    assert!(
+        Certificate::from_der(&explicit_false).is_err(),
+        "critical FALSE"
+    );
+    // The same extension twice.
+    let twice = rebuilt(|fields| edit_extensions(fields, |items| items.push(items[0].clone())));
+    assert!(
+        Certificate::from_der(&twice).is_err(),
+        "duplicate extension"
+    );
+    // An empty extensions list.
+    let empty = rebuilt(|fields| edit_extensions(fields, |items| items.clear()));
+    assert!(Certificate::from_der(&empty).is_err(), "empty extensions");
+    // A version 1 certificate (no [0] version, so no extensions allowed either).
+    let v1 = rebuilt(|fields| {
+        fields.remove(0);
+        fields.pop();
+    });
+    assert!(Certificate::from_der(&v1).is_err(), "v1");
+    // A serial with a redundant leading zero (INTEGER not minimally encoded).
+    let padded_serial = rebuilt(|fields| {
+        let serial = Reader::new(&fields[1]).expect(0x02).unwrap().to_vec();
+        fields[1] = tlv(0x02, &[&[0u8, 0][..], &serial].concat());
+    });
+    assert!(
+        Certificate::from_der(&padded_serial).is_err(),
+        "padded serial"
+    );
+}
