@@ -481,23 +481,23 @@ fn test_name() -> String {
 /// missing, for `why`. Under [`peers_required`] this panics, naming both, so the test fails;
 /// otherwise it writes a `SKIPPED` line to the terminal and the caller returns.
 pub fn unavailable(what: &str, why: &str) {
-    unavailable_when(peers_required(), what, why);
+    let skipped = skip_line(peers_required(), what, why);
+    // Straight to the terminal: the test harness captures only print! and eprint!.
+    let _ = writeln!(std::io::stderr(), "{skipped}");
 }
 
-/// [`unavailable`] with the requirement given: panics when `required`.
-fn unavailable_when(required: bool, what: &str, why: &str) {
+/// The `SKIPPED` line of [`unavailable`]; panics instead when `required`.
+fn skip_line(required: bool, what: &str, why: &str) -> String {
     if required {
         panic!(
             "VOUCH_REQUIRE_PEERS=1 and {} needs {what}, which is not available: {why}",
             test_name()
         );
     }
-    // Straight to the terminal: the test harness captures only print! and eprint!.
-    let _ = writeln!(
-        std::io::stderr(),
+    format!(
         "SKIPPED: {} needs {what}, which is not available here ({why})",
         test_name()
-    );
+    )
 }
 
 /// Records that the current test runs against `peer` (an independent implementation or a real
@@ -1092,16 +1092,21 @@ fn http(status: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    use super::unavailable_when;
+    use super::skip_line;
 
     #[test]
     #[should_panic(expected = "VOUCH_REQUIRE_PEERS=1 and")]
     fn a_missing_peer_fails_the_test_when_peers_are_required() {
-        unavailable_when(true, "sigstore-js", "the npm registry cannot be reached");
+        skip_line(true, "sigstore-js", "the npm registry cannot be reached");
     }
 
     #[test]
-    fn a_missing_peer_skips_the_test_otherwise() {
-        unavailable_when(false, "sigstore-js", "the npm registry cannot be reached");
+    fn a_missing_peer_skips_the_test_otherwise_and_says_why() {
+        let line = skip_line(false, "sigstore-js", "the npm registry cannot be reached");
+        assert!(line.starts_with("SKIPPED: "), "{line}");
+        assert!(
+            line.contains("needs sigstore-js") && line.contains("the npm registry"),
+            "{line}"
+        );
     }
 }
