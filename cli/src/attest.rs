@@ -23,7 +23,7 @@ use vouch_verifier::rego::{PolicyDecision, RegoPolicy};
 
 use crate::bundles::{self, BundleFormat, source_name};
 use crate::error::{CliError, read_input};
-use crate::output::{OutputFormat, print_json};
+use crate::output::{OutputFormat, outln, print_json};
 use crate::predicate::{predicate_type_uri, read_predicate};
 use crate::sign::{recorded_text, subject_descriptor};
 use crate::{OutputArgs, RegistryArgs};
@@ -147,7 +147,7 @@ pub(crate) async fn attest(args: AttestArgs) -> Result<ExitCode, CliError> {
             "stored": stored,
             "key_fingerprint": key.public_key().fingerprint(),
         })),
-        OutputFormat::Text => println!("Attested {image} ({predicate_type}): {where_text}"),
+        OutputFormat::Text => outln!("Attested {image} ({predicate_type}): {where_text}"),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -423,19 +423,19 @@ fn print_attestations(image: &str, wanted: Option<&str>, found: &[Found], ok: bo
         .count();
     let of_type = wanted.map(|w| format!(" of type {w}")).unwrap_or_default();
     if ok {
-        println!(
+        outln!(
             "Verified {verified} attestation{}{of_type} of {image}",
             if verified == 1 { "" } else { "s" }
         );
     } else if denied > 0 {
-        println!(
+        outln!(
             "DENIED {image}: the policy denies {denied} of the {verified} verified attestation{}{of_type}",
             if verified == 1 { "" } else { "s" }
         );
     } else if found.is_empty() {
-        println!("DENIED {image}: no attestation found");
+        outln!("DENIED {image}: no attestation found");
     } else {
-        println!(
+        outln!(
             "DENIED {image}: none of the {} attestation{} holds{of_type}",
             found.len(),
             if found.len() == 1 { "" } else { "s" }
@@ -447,37 +447,37 @@ fn print_attestations(image: &str, wanted: Option<&str>, found: &[Found], ok: bo
         match &entry.outcome {
             Ok(attested) => {
                 match &attested.policy {
-                    None => println!("  ok       {place}: {kind}"),
+                    None => outln!("  ok       {place}: {kind}"),
                     Some(Ok(decision)) if decision.allowed => {
-                        println!("  ok       {place}: {kind}, policy allows");
+                        outln!("  ok       {place}: {kind}, policy allows");
                     }
                     Some(Ok(decision)) => {
-                        println!("  denied   {place}: {kind}, policy denies:");
+                        outln!("  denied   {place}: {kind}, policy denies:");
                         for message in &decision.messages {
-                            println!("             - {message}");
+                            outln!("             - {message}");
                         }
                     }
-                    Some(Err(error)) => println!("  denied   {place}: {kind}, {error}"),
+                    Some(Err(error)) => outln!("  denied   {place}: {kind}, {error}"),
                 }
                 if let Some(Ok(decision)) = &attested.policy {
                     for warning in &decision.warnings {
-                        println!("             warning: {warning}");
+                        outln!("             warning: {warning}");
                     }
                 }
                 if let Some(summary) = provenance_summary(kind, &attested.statement) {
-                    println!("           {summary}");
+                    outln!("           {summary}");
                 }
                 if let Some(predicate) = attested.statement.get("predicate") {
                     let text = serde_json::to_string_pretty(predicate).unwrap_or_default();
                     for line in text.lines() {
-                        println!("           {line}");
+                        outln!("           {line}");
                     }
                 }
             }
             Err(refusal) if refusal.check == Check::PredicateType => {
-                println!("  skipped  {place}: {}", refusal.reason);
+                outln!("  skipped  {place}: {}", refusal.reason);
             }
-            Err(refusal) => println!("  rejected {place}: {refusal}"),
+            Err(refusal) => outln!("  rejected {place}: {refusal}"),
         }
     }
 }
@@ -537,9 +537,9 @@ pub(crate) async fn tree(args: TreeArgs) -> Result<ExitCode, CliError> {
             "referrers": referrers_json,
         })),
         OutputFormat::Text => {
-            println!("📦 Supply chain artifacts of {image}");
+            outln!("📦 Supply chain artifacts of {image}");
             if tags.is_empty() && listed.is_empty() {
-                println!("└── (nothing attached)");
+                outln!("└── (nothing attached)");
             }
             for (tag, entries) in &tags {
                 let kind = match tag.rsplit('.').next() {
@@ -547,20 +547,20 @@ pub(crate) async fn tree(args: TreeArgs) -> Result<ExitCode, CliError> {
                     Some("att") => "Attestations",
                     _ => "SBOMs",
                 };
-                println!("└── 🔐 {kind} in tag {tag}");
+                outln!("└── 🔐 {kind} in tag {tag}");
                 for entry in entries {
                     let predicate = entry["predicate_type"]
                         .as_str()
                         .map(|p| format!(" ({p})"))
                         .unwrap_or_default();
-                    println!(
+                    outln!(
                         "    └── {}{predicate}",
                         entry["digest"].as_str().unwrap_or_default()
                     );
                 }
             }
             if !listed.is_empty() {
-                println!("└── 🔗 Referrers ({})", source_name(listed[0].source));
+                outln!("└── 🔗 Referrers ({})", source_name(listed[0].source));
                 for r in &listed {
                     let predicate = r
                         .descriptor
@@ -568,7 +568,7 @@ pub(crate) async fn tree(args: TreeArgs) -> Result<ExitCode, CliError> {
                         .get(BUNDLE_PREDICATE_TYPE_ANNOTATION)
                         .map(|p| format!(" ({p})"))
                         .unwrap_or_default();
-                    println!(
+                    outln!(
                         "    └── {} {}{predicate}",
                         r.artifact_type().unwrap_or("?"),
                         r.descriptor.digest

@@ -22,7 +22,7 @@ use vouch_verifier::verify::{Artifact, Options, Policy, Verifier};
 
 use crate::OutputArgs;
 use crate::error::{CliError, MAX_BUNDLE_BYTES, read_document};
-use crate::output::{OutputFormat, print_json, refuse_existing, write_file};
+use crate::output::{OutputFormat, outln, print_json, refuse_existing, write_file};
 use crate::rekor::{RecordedEntry, RekorArgs, TransparencyLog};
 
 #[derive(Args)]
@@ -176,15 +176,17 @@ fn write_bundle(
             print_json(&report);
         }
         OutputFormat::Text => {
-            println!(
+            outln!(
                 "Wrote {content} bundle for {} ({digest}) to {}",
                 file.display(),
                 path.display()
             );
             if let Some(entry) = &logged {
-                println!(
+                outln!(
                     "Recorded in {} at index {} (entry {})",
-                    entry.url, entry.log_index, entry.uuid
+                    entry.url,
+                    entry.log_index,
+                    entry.uuid
                 );
             }
         }
@@ -391,9 +393,9 @@ pub(crate) fn verify_blob(args: VerifyBlobArgs) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         (Ok(verified), OutputFormat::Text) => {
-            println!("Verified {} with {}", args.artifact, args.bundle.display());
+            outln!("Verified {} with {}", args.artifact, args.bundle.display());
             for check in &verified.checks {
-                println!("  ok  {:<28} {}", check.check, check.detail);
+                outln!("  ok  {:<28} {}", check.check, check.detail);
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -9,7 +9,9 @@ use vouch_keys::{KeyType, PrivateKey, PrivateKeyPem, ScryptCost};
 
 use crate::OutputArgs;
 use crate::error::{CliError, read_key_file};
-use crate::output::{OutputFormat, Staged, print_json, refuse_existing, write_file};
+use crate::output::{
+    OutputFormat, Staged, outln, print_json, refuse_existing, write_file, write_stdout,
+};
 use crate::password::{self, Purpose};
 
 /// Key algorithms `generate-key-pair` offers.
@@ -185,8 +187,8 @@ fn write_key_pair(
             "fingerprint": key.public_key().fingerprint(),
         })),
         OutputFormat::Text => {
-            println!("Private key written to {}", key_path.display());
-            println!("Public key written to {}", pub_path.display());
+            outln!("Private key written to {}", key_path.display());
+            outln!("Public key written to {}", pub_path.display());
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -239,8 +241,8 @@ pub(crate) fn public_key(args: PublicKeyArgs) -> Result<ExitCode, CliError> {
             "fingerprint": key.public_key().fingerprint(),
             "outfile": args.outfile,
         })),
-        (OutputFormat::Text, None) => print!("{pem}"),
-        (OutputFormat::Text, Some(path)) => println!("Public key written to {}", path.display()),
+        (OutputFormat::Text, None) => write_stdout(pem.as_bytes()),
+        (OutputFormat::Text, Some(path)) => outln!("Public key written to {}", path.display()),
     }
     Ok(ExitCode::SUCCESS)
 }

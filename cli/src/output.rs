@@ -4,7 +4,7 @@ use std::fs;
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::SystemTime;
 
 use clap::ValueEnum;
@@ -20,10 +20,41 @@ pub(crate) enum OutputFormat {
     Json,
 }
 
+/// Set once standard output's reader has gone: what is left to print is dropped.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Writes `bytes` to standard output. When its reader has gone (a closed pipe, as in
+/// `vouch verify IMAGE | head -1`), this and all later output is dropped quietly and the
+/// command still ends with its own exit code; any other write error is reported once on
+/// standard error. Never panics, unlike `print!`.
+pub(crate) fn write_stdout(bytes: &[u8]) {
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    if let Err(error) = out.write_all(bytes).and_then(|()| out.flush())
+        && !STDOUT_CLOSED.swap(true, Ordering::Relaxed)
+        && error.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("vouch: cannot write to standard output: {error}");
+    }
+}
+
+/// [`println!`] through [`write_stdout`]: a closed standard output ends the printing quietly.
+macro_rules! outln {
+    () => {
+        $crate::output::write_stdout(b"\n")
+    };
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(format!("{}\n", format_args!($($arg)*)).as_bytes())
+    };
+}
+pub(crate) use outln;
+
 /// Prints `value` as pretty JSON on standard output.
 pub(crate) fn print_json(value: &serde_json::Value) {
     // A Value always serializes.
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_default()
     );

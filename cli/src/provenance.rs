@@ -186,15 +186,7 @@ pub(crate) async fn run(args: ProvenanceArgs) -> Result<ExitCode, CliError> {
                 path.display()
             );
         }
-        None => {
-            use std::io::Write as _;
-            std::io::stdout()
-                .write_all(&json)
-                .map_err(|source| CliError::Write {
-                    path: PathBuf::from("<stdout>"),
-                    source,
-                })?;
-        }
+        None => crate::output::write_stdout(&json),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -2,7 +2,7 @@
 //! (registry or OCI layout), written as CycloneDX 1.6 or SPDX 2.3 JSON, and optionally
 //! attested beside the image in one step.
 
-use std::io::{IsTerminal as _, Read, Write as _};
+use std::io::{IsTerminal as _, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -187,12 +187,7 @@ pub(crate) async fn run(args: SbomArgs) -> Result<ExitCode, CliError> {
 
     match &args.output {
         Some(path) => write_file(path, &document, 0o644, args.force)?,
-        None => std::io::stdout()
-            .write_all(&document)
-            .map_err(|source| CliError::Write {
-                path: PathBuf::from("<stdout>"),
-                source,
-            })?,
+        None => crate::output::write_stdout(&document),
     }
     eprintln!(
         "{} packages in {image} ({} layers, {:.1} MiB read){}",

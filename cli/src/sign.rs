@@ -19,7 +19,7 @@ use crate::bundles::{self, BundleFormat};
 use vouch_registry::{ImageReference, Store, Target};
 
 use crate::error::CliError;
-use crate::output::{OutputFormat, Staged, print_json, refuse_existing};
+use crate::output::{OutputFormat, Staged, outln, print_json, refuse_existing};
 use crate::{OutputArgs, RegistryArgs};
 
 #[derive(Args)]
@@ -260,24 +260,24 @@ pub(crate) async fn run(args: SignArgs) -> Result<ExitCode, CliError> {
         OutputFormat::Text => {
             for (signing, attached) in &results {
                 match attached {
-                    Some(Pushed::Referrer(r)) => println!(
+                    Some(Pushed::Referrer(r)) => outln!(
                         "Signed {} (Sigstore bundle referrer {}, {})",
                         signing.image,
                         r.descriptor.digest,
                         recorded_text(&r.recorded)
                     ),
-                    Some(Pushed::Tag(a)) if a.already_present => println!(
+                    Some(Pushed::Tag(a)) if a.already_present => outln!(
                         "{}: this signature was already present in {} ({} signatures)",
                         signing.image, a.tag, a.layers
                     ),
-                    Some(Pushed::Tag(a)) => println!(
+                    Some(Pushed::Tag(a)) => outln!(
                         "Signed {} ({} now holds {} signature{})",
                         signing.image,
                         a.tag,
                         a.layers,
                         if a.layers == 1 { "" } else { "s" }
                     ),
-                    None => println!("Signed {} (not pushed)", signing.image),
+                    None => outln!("Signed {} (not pushed)", signing.image),
                 }
             }
         }

@@ -14,7 +14,7 @@ use vouch_verifier::cosign::{
 
 use crate::bundles::{ImageBundle, image_evidence, source_name};
 use crate::error::CliError;
-use crate::output::{OutputFormat, print_json};
+use crate::output::{OutputFormat, outln, print_json};
 use crate::{OutputArgs, RegistryArgs};
 
 #[derive(Args)]
@@ -173,8 +173,8 @@ fn denial_summary(outcome: &Outcome) -> String {
 fn print_outcome(outcome: &Outcome, requirements: &CosignRequirements) {
     let verdict = &outcome.verdict;
     if outcome.is_verified() {
-        println!("Verified {}", outcome.image);
-        println!(
+        outln!("Verified {}", outcome.image);
+        outln!(
             "  checks: signature over the payload with {} key {}, payload names this digest{}",
             requirements.key.key_type(),
             requirements.key.fingerprint(),
@@ -185,7 +185,7 @@ fn print_outcome(outcome: &Outcome, requirements: &CosignRequirements) {
             }
         );
     } else {
-        println!("DENIED {}: {}", outcome.image, denial_summary(outcome));
+        outln!("DENIED {}: {}", outcome.image, denial_summary(outcome));
     }
     for signature in &verdict.verified {
         let annotations: Vec<String> = signature
@@ -198,7 +198,7 @@ fn print_outcome(outcome: &Outcome, requirements: &CosignRequirements) {
                 )
             })
             .collect();
-        println!(
+        outln!(
             "  ok       layer {}: docker-reference {}{}",
             signature.layer,
             signature.payload.docker_reference(),
@@ -210,7 +210,7 @@ fn print_outcome(outcome: &Outcome, requirements: &CosignRequirements) {
         );
     }
     for rejected in &verdict.rejected {
-        println!(
+        outln!(
             "  rejected layer {}: [{}] {}",
             rejected.layer,
             rejected.reason.check(),
@@ -219,8 +219,8 @@ fn print_outcome(outcome: &Outcome, requirements: &CosignRequirements) {
     }
     for bundle in &outcome.bundles {
         match &bundle.result {
-            Ok(_) => println!("  ok       {}: Sigstore bundle", bundle.describe()),
-            Err(refusal) => println!("  rejected {}: {refusal}", bundle.describe()),
+            Ok(_) => outln!("  ok       {}: Sigstore bundle", bundle.describe()),
+            Err(refusal) => outln!("  rejected {}: {refusal}", bundle.describe()),
         }
     }
 }
@@ -273,7 +273,7 @@ pub(crate) async fn triangulate(args: TriangulateArgs) -> Result<ExitCode, CliEr
             "digest": digest.to_string(),
             "signatures": location,
         })),
-        OutputFormat::Text => println!("{location}"),
+        OutputFormat::Text => outln!("{location}"),
     }
     Ok(ExitCode::SUCCESS)
 }
