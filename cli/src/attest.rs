@@ -23,7 +23,7 @@ use vouch_verifier::rego::{PolicyDecision, RegoPolicy};
 
 use crate::bundles::{self, BundleFormat, source_name};
 use crate::error::{CliError, read_input};
-use crate::output::{OutputFormat, outln, print_json};
+use crate::output::{OutputFormat, none_holds, outln, print_json};
 use crate::predicate::{predicate_type_uri, read_predicate};
 use crate::sign::{recorded_text, subject_descriptor};
 use crate::{OutputArgs, RegistryArgs};
@@ -436,9 +436,8 @@ fn print_attestations(image: &str, wanted: Option<&str>, found: &[Found], ok: bo
         outln!("DENIED {image}: no attestation found");
     } else {
         outln!(
-            "DENIED {image}: none of the {} attestation{} holds{of_type}",
-            found.len(),
-            if found.len() == 1 { "" } else { "s" }
+            "DENIED {image}: {}{of_type}",
+            none_holds(found.len(), "attestation")
         );
     }
     for entry in found {

@@ -35,7 +35,8 @@ pub(crate) use vouch_attestations::intoto::COSIGN_SIGN_PREDICATE_TYPE as COSIGN_
 /// How signatures and attestations are stored on images.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum BundleFormat {
-    /// cosign's tag layout (`sha256-<hex>.sig`).
+    /// cosign's tag layout: `sha256-<hex>.sig` for signatures, `sha256-<hex>.att` for
+    /// attestations.
     Legacy,
     /// A Sigstore bundle v0.3 as an OCI 1.1 referrer (cosign v3's default).
     V3,

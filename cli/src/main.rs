@@ -62,8 +62,8 @@ pub(crate) struct RegistryArgs {
     #[arg(long)]
     allow_http_registry: bool,
 
-    /// Seconds allowed for each registry request.
-    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    /// Seconds allowed for each registry request (1 to 3600).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     registry_timeout: u64,
 
     /// Attempts for registry requests that fail transiently (connection errors, 5xx, 429).

@@ -51,6 +51,40 @@ macro_rules! outln {
 }
 pub(crate) use outln;
 
+/// "none of the N things holds", or "the only thing does not hold" for one: the summary of a
+/// denial in which every one of `n` pieces of evidence (`thing`, singular) failed.
+pub(crate) fn none_holds(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("the only {thing} does not hold")
+    } else {
+        format!("none of the {n} {thing}s holds")
+    }
+}
+
+/// `n` and `noun`, plural unless `n` is 1: "1 layer", "3 layers".
+pub(crate) fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// A size for people: bytes below 1 KiB, then KiB, MiB or GiB with one decimal.
+pub(crate) fn size(bytes: u64) -> String {
+    const UNITS: [&str; 3] = ["KiB", "MiB", "GiB"];
+    if bytes < 1024 {
+        return count(usize::try_from(bytes).unwrap_or(usize::MAX), "byte");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 /// Prints `value` as pretty JSON on standard output.
 pub(crate) fn print_json(value: &serde_json::Value) {
     // A Value always serializes.
@@ -171,5 +205,30 @@ impl Drop for Staged {
         // After a rename there is nothing left to remove; after a hard link, the temporary
         // name goes and the destination keeps the file.
         let _ = fs::remove_file(&self.temp);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{count, none_holds, size};
+
+    #[test]
+    fn counts_and_sizes_read_as_english() {
+        assert_eq!(
+            none_holds(1, "signature"),
+            "the only signature does not hold"
+        );
+        assert_eq!(
+            none_holds(3, "attestation"),
+            "none of the 3 attestations holds"
+        );
+        assert_eq!(count(1, "layer"), "1 layer");
+        assert_eq!(count(0, "layer"), "0 layers");
+        assert_eq!(size(0), "0 bytes");
+        assert_eq!(size(1), "1 byte");
+        assert_eq!(size(1023), "1023 bytes");
+        assert_eq!(size(1536), "1.5 KiB");
+        assert_eq!(size(3 << 20), "3.0 MiB");
+        assert_eq!(size(5 << 30), "5.0 GiB");
     }
 }

@@ -190,13 +190,13 @@ pub(crate) async fn run(args: SbomArgs) -> Result<ExitCode, CliError> {
         None => crate::output::write_stdout(&document),
     }
     eprintln!(
-        "{} packages in {image} ({} layers, {:.1} MiB read){}",
-        inventory.packages.len(),
-        manifest.layers.len(),
-        walked.compressed_bytes as f64 / f64::from(1 << 20),
+        "{} in {image} ({}, {} read){}",
+        crate::output::count(inventory.packages.len(), "package"),
+        crate::output::count(manifest.layers.len(), "layer"),
+        crate::output::size(walked.compressed_bytes),
         match inventory.warnings.len() {
             0 => String::new(),
-            n => format!(", {n} warnings in the document"),
+            n => format!(", {} in the document", crate::output::count(n, "warning")),
         }
     );
 

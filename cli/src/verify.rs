@@ -14,7 +14,7 @@ use vouch_verifier::cosign::{
 
 use crate::bundles::{ImageBundle, image_evidence, source_name};
 use crate::error::CliError;
-use crate::output::{OutputFormat, outln, print_json};
+use crate::output::{OutputFormat, none_holds, outln, print_json};
 use crate::{OutputArgs, RegistryArgs};
 
 #[derive(Args)]
@@ -149,10 +149,9 @@ pub(crate) async fn run(args: VerifyArgs) -> Result<ExitCode, CliError> {
 
 fn denial_summary(outcome: &Outcome) -> String {
     if !outcome.bundles.is_empty() {
-        let n = outcome.verdict.rejected.len() + outcome.bundles.len();
-        format!(
-            "none of the {n} signature{} holds",
-            if n == 1 { "" } else { "s" }
+        none_holds(
+            outcome.verdict.rejected.len() + outcome.bundles.len(),
+            "signature",
         )
     } else if !outcome.found_manifest {
         format!(
@@ -162,11 +161,7 @@ fn denial_summary(outcome: &Outcome) -> String {
     } else if outcome.verdict.rejected.is_empty() {
         format!("{} holds no signature layers", outcome.signature_tag)
     } else {
-        let n = outcome.verdict.rejected.len();
-        format!(
-            "none of the {n} signature{} holds",
-            if n == 1 { "" } else { "s" }
-        )
+        none_holds(outcome.verdict.rejected.len(), "signature")
     }
 }
 

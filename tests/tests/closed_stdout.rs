@@ -34,7 +34,11 @@ fn into_closed_pipe(args: &[&str], password: Option<&str>) -> Run {
 fn every_command_that_prints_ends_quietly_with_its_own_exit_code_when_stdout_is_closed() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    one_layer_layout(&d.join("layout"), "application/vnd.oci.image.layer.v1.tar", b"");
+    one_layer_layout(
+        &d.join("layout"),
+        "application/vnd.oci.image.layer.v1.tar",
+        b"",
+    );
     let image = format!("oci:{}:v1", d.join("layout").display());
     let key = generate_key(d, "signer", "ecdsa-p256");
     let other = generate_key(d, "other", "ecdsa-p256");
@@ -60,8 +64,11 @@ fn every_command_that_prints_ends_quietly_with_its_own_exit_code_when_stdout_is_
     for format in ["text", "json"] {
         into_closed_pipe(&["verify", "--key", public, "-o", format, &image], None).expect_code(0);
         let other_public = other.public.to_str().unwrap();
-        into_closed_pipe(&["verify", "--key", other_public, "-o", format, &image], None)
-            .expect_code(1);
+        into_closed_pipe(
+            &["verify", "--key", other_public, "-o", format, &image],
+            None,
+        )
+        .expect_code(1);
         into_closed_pipe(
             &["verify-attestation", "--key", public, "-o", format, &image],
             None,
