@@ -137,7 +137,11 @@ struct TokenResponse {
 /// The HTTP client every vouch request goes through: rustls, vouch's user agent, the request
 /// and connect timeouts of `options`.
 pub(crate) fn http_client(options: &ClientOptions) -> Result<reqwest::Client, RegistryError> {
+    // Proxies as docker decides them (`proxy.rs`): never for loopback, `NO_PROXY` honoured.
+    let proxy = reqwest::Proxy::custom(|url| crate::proxy::ProxyEnv::get().proxy_for(url).cloned());
     reqwest::Client::builder()
+        .no_proxy()
+        .proxy(proxy)
         .user_agent(concat!("vouch/", env!("CARGO_PKG_VERSION")))
         .timeout(options.timeout)
         .connect_timeout(options.connect_timeout)
@@ -206,6 +210,15 @@ pub(crate) fn transport_error(operation: &str, error: &reqwest::Error) -> Regist
         }
         detail = text;
         source = e.source();
+    }
+    if let Some(proxy) = error
+        .url()
+        .and_then(|url| crate::proxy::ProxyEnv::get().proxy_for(url))
+    {
+        detail = format!(
+            "{detail} (through the proxy {})",
+            crate::proxy::shown(proxy)
+        );
     }
     let failure = if error.is_timeout() {
         TransportFailure::Timeout

@@ -42,6 +42,7 @@ pub mod cosign;
 pub mod layers;
 mod layout;
 pub mod manifest;
+mod proxy;
 mod reference;
 pub mod referrers;
 pub mod rekor;
