@@ -81,7 +81,12 @@ impl CliError {
     /// 3 for the machine, the registry and the transparency log (I/O, network, their answers)
     /// and for internal failures (signing, the embedded trusted root).
     pub(crate) fn exit_code(&self) -> ExitCode {
-        let code = match self {
+        ExitCode::from(self.code())
+    }
+
+    /// The exit code as a number, to compare: a higher one is worse.
+    pub(crate) fn code(&self) -> u8 {
+        match self {
             CliError::Usage(_)
             | CliError::Key { .. }
             | CliError::ReadInput { .. }
@@ -94,8 +99,7 @@ impl CliError {
             | CliError::Write { .. }
             | CliError::KeyOperation(_)
             | CliError::Internal(_) => 3,
-        };
-        ExitCode::from(code)
+        }
     }
 }
 

@@ -109,41 +109,74 @@ pub(crate) async fn run(args: VerifyArgs) -> Result<ExitCode, CliError> {
     };
     let client = args.registry.client()?;
 
+    // Every image gets its result, an error included; the exit code is the worst of them.
     let mut outcomes = Vec::new();
-    for reference in &references {
-        let target = Store::open(&client, reference)?;
-        let digest = digest_of(&target).await?;
-        let (signatures, found) = image_evidence(
-            &target.store,
-            &digest,
-            Attachment::Signatures,
-            &requirements.key,
-        )
-        .await?;
-        let verdict = verify_image_signatures(&digest, &signatures.layers, &requirements);
-        outcomes.push(Outcome {
-            image: target.store.describe(&ManifestRef::Digest(digest)),
-            verdict,
-            signature_tag: signatures.tag,
-            found_manifest: signatures.manifest_digest.is_some(),
-            bundles: signature_bundles(found, &requirements.annotations),
-        });
+    for (image, reference) in args.images.iter().zip(&references) {
+        let outcome = verify_one(&client, reference, &requirements).await;
+        if let Err(error) = &outcome {
+            // As every command reports an error: one line on standard error.
+            eprintln!("vouch: {error}");
+        }
+        outcomes.push((image, outcome));
     }
 
     match args.output.output {
         OutputFormat::Json => print_json(&serde_json::Value::Array(
-            outcomes.iter().map(outcome_json).collect(),
+            outcomes
+                .iter()
+                .map(|(image, outcome)| match outcome {
+                    Ok(outcome) => outcome_json(outcome),
+                    Err(error) => serde_json::json!({
+                        "image": image,
+                        "verified": false,
+                        "error": error.to_string(),
+                        "exit_code": error.code(),
+                    }),
+                })
+                .collect(),
         )),
         OutputFormat::Text => {
-            for outcome in &outcomes {
-                print_outcome(outcome, &requirements);
+            for (_, outcome) in &outcomes {
+                if let Ok(outcome) = outcome {
+                    print_outcome(outcome, &requirements);
+                }
             }
         }
     }
-    Ok(if outcomes.iter().all(Outcome::is_verified) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+    let worst = outcomes
+        .iter()
+        .map(|(_, outcome)| match outcome {
+            Ok(outcome) if outcome.is_verified() => 0,
+            Ok(_) => 1,
+            Err(error) => error.code(),
+        })
+        .max()
+        .unwrap_or(0);
+    Ok(ExitCode::from(worst))
+}
+
+/// The outcome of verifying one image, or why it could not be verified.
+async fn verify_one(
+    client: &vouch_registry::RegistryClient,
+    reference: &ImageReference,
+    requirements: &CosignRequirements,
+) -> Result<Outcome, CliError> {
+    let target = Store::open(client, reference)?;
+    let digest = digest_of(&target).await?;
+    let (signatures, found) = image_evidence(
+        &target.store,
+        &digest,
+        Attachment::Signatures,
+        &requirements.key,
+    )
+    .await?;
+    let verdict = verify_image_signatures(&digest, &signatures.layers, requirements);
+    Ok(Outcome {
+        image: target.store.describe(&ManifestRef::Digest(digest)),
+        verdict,
+        signature_tag: signatures.tag,
+        found_manifest: signatures.manifest_digest.is_some(),
+        bundles: signature_bundles(found, &requirements.annotations),
     })
 }
 
