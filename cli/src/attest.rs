@@ -15,6 +15,7 @@ use vouch_registry::cosign::{self, Attachment, NewAttestation, is_cosign_tag};
 use vouch_registry::manifest::Manifest;
 use vouch_registry::referrers::{self, BUNDLE_PREDICATE_TYPE_ANNOTATION};
 use vouch_registry::{ImageReference, ManifestRef, Store};
+use vouch_verifier::VerifyError;
 use vouch_verifier::attestation::{
     AttestationRequirements, Rejection as AttestationRejection, verify_image_attestations,
 };
@@ -286,14 +287,29 @@ pub(crate) async fn verify_attestation(args: VerifyAttestationArgs) -> Result<Ex
     let key = crate::trust::public_key(&args.key)?;
     let policy = match &args.policy {
         Some(path) => {
+            if path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("cue"))
+            {
+                return Err(CliError::Input {
+                    path: path.clone(),
+                    reason: "CUE policies are not supported; write the policy in Rego".into(),
+                });
+            }
             let text = read_input(path)?;
             let name = path.display().to_string();
-            Some(
-                RegoPolicy::parse(&name, &text).map_err(|e| CliError::Input {
+            Some(RegoPolicy::parse(&name, &text).map_err(|e| match e {
+                // Already FILE:LINE:COLUMN: what is wrong.
+                VerifyError::RegoSyntax { .. } => CliError::Usage(e.to_string()),
+                VerifyError::RegoInvalid { reason, .. } => CliError::Input {
                     path: path.clone(),
-                    reason: e.to_string(),
-                })?,
-            )
+                    reason,
+                },
+                other => CliError::Input {
+                    path: path.clone(),
+                    reason: other.to_string(),
+                },
+            })?)
         }
         None => None,
     };

@@ -34,3 +34,48 @@ fn a_registry_timeout_of_zero_is_refused_before_anything_is_fetched() {
         assert!(run.stderr.contains(value), "{run:#?}");
     }
 }
+
+#[test]
+fn a_rego_policy_that_does_not_parse_is_one_line_and_cue_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = vouch_tests::generate_key(dir.path(), "k", "ecdsa-p256");
+    let public = key.public.to_str().unwrap();
+    let bad = dir.path().join("bad.rego");
+    std::fs::write(&bad, "package signature\n\nallow if {\n  input.x ==\n}\n").unwrap();
+    let cue = dir.path().join("policy.cue");
+    std::fs::write(&cue, "package signature\nallow: true\n").unwrap();
+    let image = "oci:/nonexistent-layout:v1";
+
+    let run = vouch(&[
+        "verify-attestation",
+        "--key",
+        public,
+        "--policy",
+        bad.to_str().unwrap(),
+        image,
+    ])
+    .expect_code(2);
+    assert_eq!(run.stderr.lines().count(), 1, "{run:#?}");
+    assert!(
+        run.stderr.starts_with(&format!(
+            "vouch: {}:5:1: does not parse as Rego: ",
+            bad.display()
+        )),
+        "{run:#?}"
+    );
+
+    let run = vouch(&[
+        "verify-attestation",
+        "--key",
+        public,
+        "--policy",
+        cue.to_str().unwrap(),
+        image,
+    ])
+    .expect_code(2);
+    assert_eq!(run.stderr.lines().count(), 1, "{run:#?}");
+    assert!(
+        run.stderr.contains("CUE policies are not supported"),
+        "{run:#?}"
+    );
+}

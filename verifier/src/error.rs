@@ -408,7 +408,20 @@ pub enum VerifyError {
         /// The log id looked up, base64.
         log_id: String,
     },
-    /// A Rego policy that cannot be used: it does not parse, or decides nothing.
+    /// A Rego policy that does not parse, with where: `FILE:LINE:COLUMN: message`.
+    #[error("{policy}:{line}:{column}: does not parse as Rego: {message}")]
+    RegoSyntax {
+        /// The policy's name (its file).
+        policy: String,
+        /// The line of the error, from 1.
+        line: u32,
+        /// The column of the error, from 1.
+        column: u32,
+        /// What the parser expected or found.
+        message: String,
+    },
+    /// A Rego policy that cannot be used: it decides nothing, or does not parse and the parser
+    /// gave no position.
     #[error("policy {policy}: {reason}")]
     RegoInvalid {
         /// The policy's name (its file).
@@ -479,7 +492,9 @@ impl VerifyError {
                 Check::TlogSignedEntryTimestamp
             }
             E::TrustedValidityMissing { .. } => Check::TrustedRoot,
-            E::RegoInvalid { .. } | E::RegoEvaluation { .. } => Check::Policy,
+            E::RegoSyntax { .. } | E::RegoInvalid { .. } | E::RegoEvaluation { .. } => {
+                Check::Policy
+            }
             E::Time(_) | E::Format(_) => Check::BundleFormat,
         }
     }

@@ -82,6 +82,45 @@ pub struct PolicyDecision {
     pub warnings: Vec<String>,
 }
 
+/// Whether `source` uses Rego v1's keywords (`if`, `contains`) without importing them from
+/// `future.keywords`: a v1 policy, which the v0 parser could only misread.
+fn uses_v1_keywords(source: &str) -> bool {
+    !source.contains("future.keywords")
+        && source
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .any(|word| word == "if" || word == "contains")
+}
+
+/// A parse error as one line: regorus reports `--> FILE:LINE:COL`, a source excerpt and
+/// `error: MESSAGE` on separate lines; this keeps the position and the message.
+fn syntax_error(name: &str, error: &impl std::fmt::Display) -> VerifyError {
+    let text = error.to_string();
+    let position = text.lines().find_map(|line| {
+        let at = line.trim().strip_prefix("--> ")?;
+        let mut parts = at.rsplitn(3, ':');
+        let column = parts.next()?.parse().ok()?;
+        let line = parts.next()?.parse().ok()?;
+        Some((line, column))
+    });
+    let message = text
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("error: "))
+        .map(str::to_owned)
+        .unwrap_or_else(|| text.split_whitespace().collect::<Vec<_>>().join(" "));
+    match position {
+        Some((line, column)) => VerifyError::RegoSyntax {
+            policy: name.to_owned(),
+            line,
+            column,
+            message,
+        },
+        None => VerifyError::RegoInvalid {
+            policy: name.to_owned(),
+            reason: format!("does not parse as Rego: {message}"),
+        },
+    }
+}
+
 impl RegoPolicy {
     /// Parses `source` (named `name` in messages, usually its file name). Refuses a policy
     /// that does not parse as Rego v1 or v0, and one that defines none of `allow`, `deny` and
@@ -94,7 +133,12 @@ impl RegoPolicy {
         let mut engine = Engine::new();
         let package = match engine.add_policy(name.to_owned(), source.to_owned()) {
             Ok(package) => package,
-            Err(v1) => {
+            // A policy written for Rego v1 (its keywords used without importing them) is not
+            // read again as v0: the v0 parser would only warn about every keyword, on stderr.
+            Err(v1) if uses_v1_keywords(source) => return Err(syntax_error(name, &v1)),
+            // Without them it may be a v0 policy (cosign's and Kyverno's older ones are):
+            // read it as v0, and if that fails too, report what v0 found.
+            Err(_) => {
                 let mut v0_engine = Engine::new();
                 v0_engine.set_rego_v0(true);
                 match v0_engine.add_policy(name.to_owned(), source.to_owned()) {
@@ -102,7 +146,7 @@ impl RegoPolicy {
                         engine = v0_engine;
                         package
                     }
-                    Err(_) => return Err(invalid(format!("does not parse as Rego: {v1}"))),
+                    Err(v0) => return Err(syntax_error(name, &v0)),
                 }
             }
         };
@@ -329,6 +373,35 @@ isCompliant := {"result": true, "warning": "checked"} if input.predicate.runDeta
         );
         let broken = RegoPolicy::parse("broken.rego", "package p\nallow {{ if\n").unwrap_err();
         assert!(broken.to_string().contains("broken.rego"), "{broken}");
+    }
+
+    #[test]
+    fn a_syntax_error_is_one_line_with_file_line_and_column() {
+        // A v1 policy (it uses `if`) with an incomplete expression on line 4.
+        let v1 = "package signature\n\nallow if {\n  input.x ==\n}\n";
+        let error = RegoPolicy::parse("bad.rego", v1).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                VerifyError::RegoSyntax {
+                    line: 5,
+                    column: 1,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        let text = error.to_string();
+        assert!(
+            text.starts_with("bad.rego:5:1: does not parse as Rego: "),
+            "{text}"
+        );
+        assert_eq!(text.lines().count(), 1, "{text}");
+        // A v0 policy (no `if`) that does not parse reports v0's error, also on one line.
+        let v0 = "package signature\n\ndeny[msg] {\n  input.x ==\n}\n";
+        let error = RegoPolicy::parse("old.rego", v0).unwrap_err();
+        assert!(matches!(error, VerifyError::RegoSyntax { .. }), "{error:?}");
+        assert_eq!(error.to_string().lines().count(), 1, "{error}");
     }
 
     #[test]
