@@ -161,6 +161,13 @@ pub enum AttestationError {
         /// The variable (`GITHUB_SHA`) or field (`builder_id`).
         name: &'static str,
     },
+    /// Several CI variables a provenance builder needs are unset or empty: all of them, so that
+    /// one run names everything to fix.
+    #[error("{} are not set", .names.join(", "))]
+    MissingBuildFacts {
+        /// The variables, in the order the builder reads them.
+        names: Vec<&'static str>,
+    },
     /// A fact a provenance builder needs has a value it refuses.
     #[error("{name} is \"{value}\": {reason}")]
     InvalidBuildFact {

@@ -605,6 +605,22 @@ fn github_actions_refuses_a_missing_or_malformed_variable() {
             assert_eq!(error.to_string(), format!("{name} is not set"));
         }
     }
+    // Several unset: all named at once, in the order the builder reads them.
+    let mut env = base.clone();
+    for name in ["RUNNER_ENVIRONMENT", "GITHUB_SHA", "GITHUB_RUN_ID"] {
+        env.remove(name);
+    }
+    let error = build::github_actions(&env, subjects(), at(0)).unwrap_err();
+    assert_eq!(
+        error,
+        AttestationError::MissingBuildFacts {
+            names: vec!["GITHUB_SHA", "GITHUB_RUN_ID", "RUNNER_ENVIRONMENT"]
+        }
+    );
+    assert_eq!(
+        error.to_string(),
+        "GITHUB_SHA, GITHUB_RUN_ID, RUNNER_ENVIRONMENT are not set"
+    );
     for (name, value, reason) in [
         ("GITHUB_ACTIONS", "false", "expected \"true\""),
         ("GITHUB_SHA", "8f70009f", "commit id"),
@@ -821,6 +837,15 @@ fn gitlab_ci_optional_variables_and_refs() {
             "{name}"
         );
     }
+    let mut env = minimal.clone();
+    env.remove("CI_JOB_ID");
+    env.remove("CI_PROJECT_URL");
+    assert_eq!(
+        build::gitlab_ci(&env, subjects(), at(0)),
+        Err(AttestationError::MissingBuildFacts {
+            names: vec!["CI_PROJECT_URL", "CI_JOB_ID"]
+        })
+    );
     for (name, value) in [
         ("CI_COMMIT_SHA", "a2882015"),
         ("CI_JOB_ID", "412x"),

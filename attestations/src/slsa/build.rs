@@ -94,6 +94,7 @@ pub fn github_actions(
     now: SystemTime,
 ) -> Result<Statement, AttestationError> {
     let env = Env(env);
+    env.all_set(&GITHUB_REQUIRED)?;
     env.flag("GITHUB_ACTIONS")?;
     let server = env.url("GITHUB_SERVER_URL")?;
     let repository = env.required("GITHUB_REPOSITORY")?;
@@ -217,6 +218,7 @@ pub fn gitlab_ci(
     now: SystemTime,
 ) -> Result<Statement, AttestationError> {
     let env = Env(env);
+    env.all_set(&GITLAB_REQUIRED)?;
     env.flag("GITLAB_CI")?;
     let project_url = env.url("CI_PROJECT_URL")?;
     let job_name = env.required("CI_JOB_NAME")?;
@@ -428,10 +430,56 @@ fn git_dependency(uri: &str, commit: &str) -> ResourceDescriptor {
     )
 }
 
+/// The variables [`github_actions`] needs, in the order it reads them.
+const GITHUB_REQUIRED: [&str; 12] = [
+    "GITHUB_ACTIONS",
+    "GITHUB_SERVER_URL",
+    "GITHUB_REPOSITORY",
+    "GITHUB_REF",
+    "GITHUB_SHA",
+    "GITHUB_WORKFLOW_REF",
+    "GITHUB_RUN_ID",
+    "GITHUB_RUN_ATTEMPT",
+    "GITHUB_EVENT_NAME",
+    "GITHUB_REPOSITORY_ID",
+    "GITHUB_REPOSITORY_OWNER_ID",
+    "RUNNER_ENVIRONMENT",
+];
+
+/// The variables [`gitlab_ci`] needs, in the order it reads them.
+const GITLAB_REQUIRED: [&str; 8] = [
+    "GITLAB_CI",
+    "CI_PROJECT_URL",
+    "CI_COMMIT_SHA",
+    "CI_COMMIT_REF_NAME",
+    "CI_JOB_NAME",
+    "CI_JOB_ID",
+    "CI_RUNNER_ID",
+    "CI_RUNNER_REVISION",
+];
+
 /// The CI variables, read with the checks the builders share.
 struct Env<'a>(&'a BTreeMap<String, String>);
 
 impl<'a> Env<'a> {
+    /// Refuses, naming them all, the variables of `names` that are unset or empty: one
+    /// ([`AttestationError::MissingBuildFact`]) or several
+    /// ([`AttestationError::MissingBuildFacts`]).
+    fn all_set(&self, names: &[&'static str]) -> Result<(), AttestationError> {
+        let mut missing: Vec<&'static str> = names
+            .iter()
+            .copied()
+            .filter(|name| self.optional(name).is_none())
+            .collect();
+        match missing.len() {
+            0 => Ok(()),
+            1 => Err(AttestationError::MissingBuildFact {
+                name: missing.remove(0),
+            }),
+            _ => Err(AttestationError::MissingBuildFacts { names: missing }),
+        }
+    }
+
     /// The value of `name`, `None` when unset or empty.
     fn optional(&self, name: &str) -> Option<&'a str> {
         self.0
