@@ -80,12 +80,14 @@ impl Credentials {
                         Ok(DockerCredential::IdentityToken(token)) => {
                             return Ok(Some(Secret::IdentityToken(token.into())));
                         }
-                        Err(E::NoCredentialConfigured | E::ConfigNotFound | E::ConfigReadError) => {
-                        }
+                        Err(E::NoCredentialConfigured | E::ConfigNotFound) => {}
+                        // The crate says this of a missing file too: no file is no config.
+                        Err(E::ConfigReadError)
+                            if docker_config_path().is_none_or(|path| !path.exists()) => {}
                         Err(e) => {
                             return Err(RegistryError::Credentials {
                                 registry: registry.to_owned(),
-                                reason: describe_credential_error(&e),
+                                reason: describe_credential_error(&e, &key),
                             });
                         }
                     }
@@ -96,12 +98,65 @@ impl Credentials {
     }
 }
 
-/// Describes a credential lookup failure without echoing helper output, which may hold
-/// secrets.
-fn describe_credential_error(error: &docker_credential::CredentialRetrievalError) -> String {
+/// The docker config file docker reads: `$DOCKER_CONFIG/config.json`, else
+/// `~/.docker/config.json`.
+fn docker_config_path() -> Option<std::path::PathBuf> {
+    match std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
+        Some(dir) => Some(std::path::PathBuf::from(dir).join("config.json")),
+        None => std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(|home| std::path::PathBuf::from(home).join(".docker/config.json")),
+    }
+}
+
+/// Why the docker config could not be read, naming the file and, for bad JSON, the line and
+/// column (the file's contents are never quoted: they hold credentials).
+fn describe_unreadable_config() -> String {
+    let Some(path) = docker_config_path() else {
+        return "the docker config could not be read".into();
+    };
+    let shown = path.display();
+    match std::fs::read(&path) {
+        Err(e) => format!("the docker config {shown} could not be read: {e}"),
+        Ok(bytes) => match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            Err(e) => format!(
+                "the docker config {shown} is not valid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+            Ok(_) => format!("the docker config {shown} is not in docker's format"),
+        },
+    }
+}
+
+/// The `docker-credential-*` program the docker config names for `key` (`credHelpers`, else
+/// `credsStore`), if it can be read.
+fn helper_for(key: &str) -> Option<String> {
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(docker_config_path()?).ok()?).ok()?;
+    let name = config
+        .get("credHelpers")
+        .and_then(|helpers| helpers.get(key))
+        .or_else(|| config.get("credsStore"))?
+        .as_str()?;
+    Some(format!("docker-credential-{name}"))
+}
+
+/// Describes a credential lookup failure for the config key `key` without echoing helper
+/// output, which may hold secrets.
+fn describe_credential_error(
+    error: &docker_credential::CredentialRetrievalError,
+    key: &str,
+) -> String {
     use docker_credential::CredentialRetrievalError as E;
     match error {
-        E::HelperCommunicationError => "could not run the docker credential helper".into(),
+        E::ConfigReadError => describe_unreadable_config(),
+        E::HelperCommunicationError => match helper_for(key) {
+            Some(helper) => format!(
+                "could not run the docker credential helper {helper} (is it installed and on PATH?)"
+            ),
+            None => "could not run the docker credential helper".into(),
+        },
         E::MalformedHelperResponse => "the docker credential helper answered malformed JSON".into(),
         E::HelperFailure { helper, .. } => format!("credential helper {helper} failed"),
         E::CredentialDecodingError => {

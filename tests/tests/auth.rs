@@ -149,3 +149,52 @@ fn credentials_from_a_credential_helper() {
     let asked = std::fs::read_to_string(&log).unwrap();
     assert!(asked.lines().all(|l| l == registry.addr), "{asked}");
 }
+
+#[test]
+fn a_malformed_docker_config_and_a_missing_helper_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = auth_registry(dir.path());
+    let image = push(&registry, dir.path());
+    let key = generate_key(dir.path(), "k", "ecdsa-p256");
+
+    // Not JSON (cut off after the password): the file and where it breaks are named; what is
+    // in it is not.
+    let config = dir.path().join("broken");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("config.json"),
+        format!(r#"{{"auths":{{"{}":{{"auth":"{PASSWORD}"#, registry.addr),
+    )
+    .unwrap();
+    let (code, stderr) = sign_and_verify(&key, &image, &config, None);
+    assert_ne!(code, 0, "{stderr}");
+    let path = config.join("config.json");
+    assert!(
+        stderr.contains(&format!(
+            "the docker config {} is not valid JSON (line 1",
+            path.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(PASSWORD), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+
+    // A helper that is not installed: named.
+    let config = dir.path().join("helper");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("config.json"),
+        format!(
+            r#"{{"credHelpers":{{"{}":"notinstalled"}}}}"#,
+            registry.addr
+        ),
+    )
+    .unwrap();
+    let (code, stderr) = sign_and_verify(&key, &image, &config, None);
+    assert_ne!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("docker-credential-notinstalled"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
