@@ -203,10 +203,15 @@ pub(crate) fn transport_error(operation: &str, error: &reqwest::Error) -> Regist
     let mut detail = String::new();
     let mut source: Option<&dyn std::error::Error> = Some(error);
     let mut closed = false;
+    let mut not_tls = false;
     while let Some(e) = source {
         let text = e.to_string();
         if text.contains("closed") || text.contains("reset") || text.contains("incomplete") {
             closed = true;
+        }
+        // rustls, given an HTTP answer where a TLS record should be.
+        if text.contains("InvalidContentType") {
+            not_tls = true;
         }
         detail = text;
         source = e.source();
@@ -222,6 +227,8 @@ pub(crate) fn transport_error(operation: &str, error: &reqwest::Error) -> Regist
     }
     let failure = if error.is_timeout() {
         TransportFailure::Timeout
+    } else if not_tls {
+        TransportFailure::NotTls
     } else if error.is_connect() {
         TransportFailure::Connect
     } else if closed {
@@ -1014,6 +1021,59 @@ fn form_encode(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// HTTPS spoken to a plain-HTTP server (what a plain registry answers a TLS handshake with):
+    /// named as such, suggesting the flag, and not retried.
+    #[tokio::test]
+    async fn https_to_a_plain_http_server_is_named_and_not_retried() {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = accepted.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut hello = [0u8; 512];
+                let _ = stream.read(&mut hello);
+                let _ = stream.write_all(
+                    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n400 Bad Request",
+                );
+            }
+        });
+        let options = ClientOptions {
+            attempts: 3,
+            retry_delay: Duration::from_millis(1),
+            ..ClientOptions::default()
+        };
+        let http = http_client(&options).unwrap();
+        let url = format!("https://127.0.0.1:{port}/v2/");
+        let error = retrying(&options, || async {
+            http.get(&url)
+                .send()
+                .await
+                .map_err(|e| transport_error("GET /v2/", &e))
+        })
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                RegistryError::Transport {
+                    failure: TransportFailure::NotTls,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert!(!error.is_transient());
+        assert!(
+            error.to_string().contains("--allow-http-registry"),
+            "{error}"
+        );
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
 
     #[test]
     fn form_encoding_escapes_reserved_bytes() {

@@ -68,6 +68,9 @@ pub enum TransportFailure {
     Timeout,
     /// The connection was closed or reset before the exchange completed.
     Closed,
+    /// A TLS connection was asked for and the server answered in plain text: a plain-HTTP
+    /// registry reached over HTTPS. Not transient: asking again cannot help.
+    NotTls,
     /// Any other failure to complete the exchange.
     Other,
 }
@@ -78,6 +81,9 @@ impl std::fmt::Display for TransportFailure {
             TransportFailure::Connect => "cannot connect",
             TransportFailure::Timeout => "timed out",
             TransportFailure::Closed => "connection closed",
+            TransportFailure::NotTls => {
+                "the server does not speak TLS; if it is a plain-HTTP registry, pass --allow-http-registry"
+            }
             TransportFailure::Other => "request failed",
         })
     }
@@ -331,7 +337,7 @@ impl RegistryError {
     /// registry or a transparency log).
     pub fn is_transient(&self) -> bool {
         match self {
-            RegistryError::Transport { .. } => true,
+            RegistryError::Transport { failure, .. } => *failure != TransportFailure::NotTls,
             RegistryError::Status { status, .. } | RegistryError::LogStatus { status, .. } => {
                 *status >= 500 || *status == 429
             }
