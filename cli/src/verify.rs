@@ -163,6 +163,7 @@ async fn verify_one(
 ) -> Result<Outcome, CliError> {
     let target = Store::open(client, reference)?;
     let digest = digest_of(&target).await?;
+    tracing::info!("{reference}: manifest {digest}");
     let (signatures, found) = image_evidence(
         &target.store,
         &digest,
@@ -170,7 +171,19 @@ async fn verify_one(
         &requirements.key,
     )
     .await?;
+    tracing::info!(
+        "{reference}: {} signature layer(s) under {}, {} Sigstore bundle referrer(s)",
+        signatures.layers.len(),
+        signatures.tag,
+        found.len()
+    );
     let verdict = verify_image_signatures(&digest, &signatures.layers, requirements);
+    tracing::info!(
+        "{reference}: {} signature(s) verified with key {}, {} rejected",
+        verdict.verified.len() + found.iter().filter(|b| b.result.is_ok()).count(),
+        requirements.key.fingerprint(),
+        verdict.rejected.len() + found.iter().filter(|b| b.result.is_err()).count()
+    );
     Ok(Outcome {
         image: target.store.describe(&ManifestRef::Digest(digest)),
         verdict,

@@ -191,6 +191,55 @@ fn origin_text(url: &reqwest::Url) -> String {
     url.origin().ascii_serialization()
 }
 
+/// `url` as the log shows it: scheme, host, port and path; a query is shown as `?…`, since a
+/// redirect to storage may carry a signature there, and user information is never shown.
+fn logged_url(url: &reqwest::Url) -> String {
+    format!(
+        "{}{}{}",
+        url.origin().ascii_serialization(),
+        url.path(),
+        if url.query().is_some() { "?…" } else { "" }
+    )
+}
+
+/// Sends the request `builder` makes, logging the exchange at debug level (`-v`): method,
+/// URL ([`logged_url`]), status, length and time, or the failure. Headers, and so
+/// credentials, are never logged.
+pub(crate) async fn exchange(builder: reqwest::RequestBuilder) -> Result<Response, reqwest::Error> {
+    let (http, request) = builder.build_split();
+    execute_logged(&http, request?).await
+}
+
+/// [`exchange`] for a request already built.
+pub(crate) async fn execute_logged(
+    http: &reqwest::Client,
+    request: reqwest::Request,
+) -> Result<Response, reqwest::Error> {
+    let method = request.method().clone();
+    let url = logged_url(request.url());
+    let started = std::time::Instant::now();
+    let result = http.execute(request).await;
+    let ms = started.elapsed().as_millis();
+    match &result {
+        Ok(response) => {
+            let length = response
+                .content_length()
+                .map_or_else(|| "length not given".to_owned(), |n| format!("{n} bytes"));
+            let redirected = if logged_url(response.url()) == url {
+                String::new()
+            } else {
+                format!(", from {}", logged_url(response.url()))
+            };
+            tracing::debug!(
+                "{method} {url} -> {} ({length}, {ms} ms{redirected})",
+                response.status().as_u16()
+            );
+        }
+        Err(error) => tracing::debug!("{method} {url} -> failed after {ms} ms: {error}"),
+    }
+    result
+}
+
 /// Whether `url` names a loopback host, by the rule registries are held to.
 fn is_loopback_url(url: &reqwest::Url) -> bool {
     url.host_str()
@@ -316,9 +365,7 @@ impl RegistryClient {
         if own && let Some(value) = self.cached_authorization(&key) {
             request.headers_mut().insert(header::AUTHORIZATION, value);
         }
-        let response = self
-            .http
-            .execute(request)
+        let response = execute_logged(&self.http, request)
             .await
             .map_err(|e| transport_error(operation, &e))?;
         if response.status() != StatusCode::UNAUTHORIZED {
@@ -348,9 +395,7 @@ impl RegistryClient {
         if let Ok(mut cache) = self.authorizations.lock() {
             cache.insert(key, authorization.clone());
         }
-        build(&self.http)
-            .header(header::AUTHORIZATION, authorization)
-            .send()
+        exchange(build(&self.http).header(header::AUTHORIZATION, authorization))
             .await
             .map_err(|e| transport_error(operation, &e))
     }
@@ -463,8 +508,7 @@ impl RegistryClient {
                         }
                     }
                 };
-                let response = request
-                    .send()
+                let response = exchange(request)
                     .await
                     .map_err(|e| transport_error(&token_operation, &e))?;
                 let response = check_status(response, &token_operation).await?;

@@ -37,7 +37,9 @@ use reqwest::{Response, StatusCode, Url};
 use serde::Deserialize;
 
 use crate::RegistryError;
-use crate::client::{ClientOptions, http_client, read_limited, retrying, transport_error};
+use crate::client::{
+    ClientOptions, exchange, http_client, read_limited, retrying, transport_error,
+};
 
 /// The entries endpoint, below the log's base URL.
 pub const ENTRIES_PATH: &str = "/api/v1/log/entries";
@@ -157,15 +159,15 @@ impl RekorClient {
         let body = entry.to_json();
         let (url, operation, body) = (&url, &operation, &body);
         let upload = retrying(&self.options, || async move {
-            let response = self
-                .http
-                .post(url)
-                .header(header::CONTENT_TYPE, "application/json")
-                .header(header::ACCEPT, "application/json")
-                .body(body.clone())
-                .send()
-                .await
-                .map_err(|e| transport_error(operation, &e))?;
+            let response = exchange(
+                self.http
+                    .post(url)
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .header(header::ACCEPT, "application/json")
+                    .body(body.clone()),
+            )
+            .await
+            .map_err(|e| transport_error(operation, &e))?;
             match response.status() {
                 StatusCode::CREATED | StatusCode::OK => Ok(Upload::Created(
                     read_limited(response, MAX_ANSWER_BYTES as u64, operation).await?,
@@ -203,13 +205,13 @@ impl RekorClient {
         }
         let (url, operation) = (&url, &operation);
         let bytes = retrying(&self.options, || async move {
-            let response = self
-                .http
-                .get(url)
-                .header(header::ACCEPT, "application/json")
-                .send()
-                .await
-                .map_err(|e| transport_error(operation, &e))?;
+            let response = exchange(
+                self.http
+                    .get(url)
+                    .header(header::ACCEPT, "application/json"),
+            )
+            .await
+            .map_err(|e| transport_error(operation, &e))?;
             if response.status() != StatusCode::OK {
                 return Err(status_error(response, operation).await);
             }

@@ -198,3 +198,52 @@ fn a_malformed_docker_config_and_a_missing_helper_are_named() {
     );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
+
+#[test]
+fn verbose_logs_every_request_and_no_credential_or_colour() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = auth_registry(dir.path());
+    let image = push(&registry, dir.path());
+    let key = generate_key(dir.path(), "k", "ecdsa-p256");
+    let config = dir.path().join("docker");
+    std::fs::create_dir_all(&config).unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    std::fs::write(
+        config.join("config.json"),
+        format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, registry.addr),
+    )
+    .unwrap();
+    let (code, stderr) = sign_and_verify(&key, &image, &config, None);
+    assert_eq!(code, 0, "{stderr}");
+
+    let output = vouch_command(&[
+        "-v",
+        "verify",
+        "--key",
+        key.public.to_str().unwrap(),
+        &image,
+    ])
+    .env("DOCKER_CONFIG", &config)
+    .output()
+    .unwrap();
+    assert!(output.status.success());
+    let log = String::from_utf8_lossy(&output.stderr);
+    // Each request: method, URL, status, length, time; the steps of the verification.
+    let manifest = format!("GET http://{}/v2/", registry.addr);
+    assert!(
+        log.lines().any(|l| l.contains(&manifest)
+            && l.contains("/manifests/v1 -> 200 (")
+            && l.contains(" ms")),
+        "{log}"
+    );
+    assert!(
+        log.contains("-> 401 ("),
+        "the challenge is logged too: {log}"
+    );
+    assert!(log.contains("signature layer(s) under sha256-"), "{log}");
+    assert!(log.contains("signature(s) verified with key"), "{log}");
+    // Never a credential, never a terminal colour code when stderr is not a terminal.
+    assert!(!log.contains(PASSWORD) && !log.contains(&auth), "{log}");
+    assert!(!log.contains("Basic ") && !log.contains("Bearer "), "{log}");
+    assert!(!log.contains('\u{1b}'), "{log}");
+}
