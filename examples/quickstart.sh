@@ -12,13 +12,24 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 WORK=${WORK:-$(mktemp -d "${TMPDIR:-/tmp}/vouch-quickstart.XXXXXX")}
 mkdir -p "$WORK"
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# Bold headings only for a terminal; a log gets plain text.
+if [ -t 1 ]; then
+  say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+else
+  say() { printf '\n== %s\n' "$*"; }
+fi
 run() { printf '$ %s\n' "$*"; "$@"; }
 
-say "Building vouch"
-(cd "$repo" && cargo build --quiet -p vouch)
-target_dir=${CARGO_TARGET_DIR:-$repo/target}
-vouch="$target_dir/debug/vouch"
+# VOUCH_BIN=path uses a vouch already built; otherwise cargo builds it, or finds it up to date.
+if [ -n "${VOUCH_BIN:-}" ]; then
+  vouch=$VOUCH_BIN
+  say "Using $vouch"
+else
+  say "Building vouch (the first build compiles its dependencies: a few minutes on 2 cores)"
+  (cd "$repo" && cargo build -p vouch)
+  target_dir=${CARGO_TARGET_DIR:-$repo/target}
+  vouch="$target_dir/debug/vouch"
+fi
 vouch() { "$vouch" "$@"; }
 
 # write_blob LAYOUT FILE: stores FILE as a blob of LAYOUT, prints "sha256:<hex> <size>".

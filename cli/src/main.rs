@@ -21,13 +21,14 @@ mod predicate;
 mod provenance;
 mod rekor;
 mod sbom;
+mod shell;
 mod sign;
 mod trust;
 mod verify;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 
 use crate::error::CliError;
 use crate::output::OutputFormat;
@@ -119,6 +120,12 @@ enum Command {
     AttestBlob(blob::AttestBlobArgs),
     /// Verify a file (or a digest) against a Sigstore bundle, offline.
     VerifyBlob(blob::VerifyBlobArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completion(shell::CompletionArgs),
+    /// Print the man page of vouch, or of one of its commands (`vouch man verify | man -l -`).
+    Man(shell::ManArgs),
+    /// Print the version and how this binary was built (commit, compiler, target, profile).
+    Version(shell::VersionArgs),
 }
 
 fn init_logging(verbose: u8) {
@@ -155,6 +162,9 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::AttestBlob(args) => blob::attest_blob(args).await,
         // Handled in `main`, without the runtime.
         Command::VerifyBlob(args) => blob::verify_blob(args),
+        Command::Completion(args) => Ok(shell::completion(args, Cli::command())),
+        Command::Man(args) => shell::man(args, Cli::command()),
+        Command::Version(args) => Ok(shell::version(args)),
     }
 }
 
@@ -177,13 +187,17 @@ fn main() -> ExitCode {
     let Cli {
         command, timeout, ..
     } = cli;
+    let local = |result: Result<ExitCode, CliError>| {
+        result.unwrap_or_else(|error| {
+            eprintln!("vouch: {error}");
+            error.exit_code()
+        })
+    };
     let command = match command {
-        Command::VerifyBlob(args) => {
-            return blob::verify_blob(args).unwrap_or_else(|error| {
-                eprintln!("vouch: {error}");
-                error.exit_code()
-            });
-        }
+        Command::VerifyBlob(args) => return local(blob::verify_blob(args)),
+        Command::Completion(args) => return shell::completion(args, Cli::command()),
+        Command::Man(args) => return local(shell::man(args, Cli::command())),
+        Command::Version(args) => return shell::version(args),
         command => command,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()

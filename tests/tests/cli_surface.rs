@@ -79,3 +79,45 @@ fn a_rego_policy_that_does_not_parse_is_one_line_and_cue_is_refused_by_name() {
         "{run:#?}"
     );
 }
+
+#[test]
+fn completions_man_pages_and_version_come_from_the_command_definitions() {
+    let bash = vouch(&["completion", "bash"]).expect_code(0).stdout;
+    assert!(
+        bash.contains("_vouch()") && bash.contains("verify-attestation"),
+        "{bash}"
+    );
+    let zsh = vouch(&["completion", "zsh"]).expect_code(0).stdout;
+    assert!(zsh.starts_with("#compdef vouch"), "{zsh}");
+    let fish = vouch(&["completion", "fish"]).expect_code(0).stdout;
+    assert!(fish.contains("complete -c vouch"), "{fish}");
+    vouch(&["completion", "tcsh"]).expect_code(2);
+
+    let page = vouch(&["man"]).expect_code(0).stdout;
+    assert!(page.contains(".TH vouch 1"), "{page}");
+    assert!(
+        page.contains("verify\\-blob"),
+        "every command is listed: {page}"
+    );
+    let verify = vouch(&["man", "verify"]).expect_code(0).stdout;
+    assert!(verify.contains(".TH vouch-verify 1"), "{verify}");
+    assert!(
+        verify.contains("\\-\\-key") && verify.contains("\\-\\-timeout"),
+        "{verify}"
+    );
+    let unknown = vouch(&["man", "nosuch"]).expect_code(2);
+    assert!(unknown.stderr.contains("nosuch"), "{unknown:#?}");
+
+    let version = vouch(&["version", "-o", "json"]).expect_code(0).json();
+    assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
+    for field in ["git_commit", "rustc", "target", "profile"] {
+        assert!(
+            version[field].as_str().is_some_and(|v| !v.is_empty()),
+            "{field}: {version:#}"
+        );
+    }
+    assert!(
+        version["rustc"].as_str().unwrap().starts_with("rustc "),
+        "{version:#}"
+    );
+}

@@ -32,4 +32,6 @@ fn quickstart_runs() {
     assert!(stdout.contains("policy allows"), "{stdout}");
     assert!(stdout.contains("[artifact-digest]"), "{stdout}");
     assert!(stdout.contains("the tampered image was denied"), "{stdout}");
+    // Not a terminal: no escape codes in what a log or CI keeps.
+    assert!(!stdout.contains('\u{1b}'), "{stdout}");
 }

@@ -1,0 +1,39 @@
+//! Records how the binary was built, for `vouch version`: the Git commit of the source (when
+//! built from a checkout), the compiler, the target and the profile.
+
+use std::process::Command;
+
+fn output_of(program: &str, args: &[&str]) -> Option<String> {
+    let output = Command::new(program).args(args).output().ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    let text = String::from_utf8(output.stdout).ok()?;
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
+fn main() {
+    let commit = output_of("git", &["rev-parse", "--short=12", "HEAD"]);
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
+    let compiler = output_of(&rustc, &["-V"]);
+    println!(
+        "cargo:rustc-env=VOUCH_GIT_COMMIT={}",
+        commit.as_deref().unwrap_or("unknown")
+    );
+    println!(
+        "cargo:rustc-env=VOUCH_RUSTC={}",
+        compiler.as_deref().unwrap_or("unknown")
+    );
+    for (name, variable) in [("VOUCH_TARGET", "TARGET"), ("VOUCH_PROFILE", "PROFILE")] {
+        let value = std::env::var(variable).unwrap_or_else(|_| "unknown".to_owned());
+        println!("cargo:rustc-env={name}={value}");
+    }
+    // A new commit changes what `version` says.
+    println!("cargo:rerun-if-changed=build.rs");
+    for path in ["../.git/HEAD", "../.git/refs/heads", "../.git/packed-refs"] {
+        if std::path::Path::new(path).exists() {
+            println!("cargo:rerun-if-changed={path}");
+        }
+    }
+}
