@@ -56,6 +56,8 @@ pub(crate) struct AttestArgs {
     registry: RegistryArgs,
     #[command(flatten)]
     output: OutputArgs,
+    #[command(flatten)]
+    compat: crate::SigningCompat,
     /// The image: `registry/repository[:tag][@digest]` or `oci:PATH[:TAG]`.
     #[arg(value_name = "IMAGE")]
     image: String,
@@ -77,6 +79,8 @@ pub(crate) struct VerifyAttestationArgs {
     registry: RegistryArgs,
     #[command(flatten)]
     output: OutputArgs,
+    #[command(flatten)]
+    compat: crate::VerifyCompat,
     /// The image.
     #[arg(value_name = "IMAGE")]
     image: String,
@@ -94,6 +98,7 @@ pub(crate) struct TreeArgs {
 }
 
 pub(crate) async fn attest(args: AttestArgs) -> Result<ExitCode, CliError> {
+    args.compat.check()?;
     let reference = ImageReference::parse(&args.image)?;
     if args.replace && args.bundle_format == BundleFormat::V3 {
         return Err(CliError::Usage(
@@ -278,7 +283,7 @@ impl Found {
 }
 
 pub(crate) async fn verify_attestation(args: VerifyAttestationArgs) -> Result<ExitCode, CliError> {
-    let reference = ImageReference::parse(&args.image)?;
+    let reference = ImageReference::parse(&args.compat.image(&args.image))?;
     let wanted = args
         .predicate_type
         .as_deref()

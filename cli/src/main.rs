@@ -286,6 +286,58 @@ pub(crate) fn parse_annotation(text: &str) -> Result<(String, String), String> {
     }
 }
 
+/// cosign's signing flags that vouch takes so that cosign scripts run unchanged.
+#[derive(clap::Args, Clone, Copy, Debug)]
+pub(crate) struct SigningCompat {
+    /// Accepted for cosign compatibility: vouch asks no confirmation before signing.
+    #[arg(short = 'y', long)]
+    yes: bool,
+    /// cosign's transparency-log upload. vouch signs images with keys and logs nothing, which
+    /// is what --tlog-upload=false asks; true is refused (sign-blob and attest-blob log with
+    /// --rekor-url).
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, default_value_t = false)]
+    tlog_upload: bool,
+}
+
+impl SigningCompat {
+    /// Refuses what vouch cannot do as asked.
+    pub(crate) fn check(self) -> Result<(), CliError> {
+        let _ = self.yes;
+        if self.tlog_upload {
+            return Err(CliError::Usage(
+                "--tlog-upload=true: vouch does not log image signatures in a transparency log;                  pass --tlog-upload=false, or log blob signatures with sign-blob --rekor-url"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// cosign's verification flags that vouch takes so that cosign scripts run unchanged.
+#[derive(clap::Args, Clone, Copy, Debug)]
+pub(crate) struct VerifyCompat {
+    /// Accepted for cosign compatibility: image signatures checked with --key need no
+    /// transparency-log entry in vouch; an entry a bundle carries is still checked.
+    #[arg(long)]
+    insecure_ignore_tlog: bool,
+    /// Read each IMAGE as the path of an OCI image layout (as `oci:PATH`), as cosign's
+    /// --local-image does.
+    #[arg(long)]
+    local_image: bool,
+}
+
+impl VerifyCompat {
+    /// `image` as vouch names it: `oci:PATH` under --local-image.
+    pub(crate) fn image(self, image: &str) -> String {
+        let _ = self.insecure_ignore_tlog;
+        if self.local_image && !image.starts_with("oci:") {
+            format!("oci:{image}")
+        } else {
+            image.to_owned()
+        }
+    }
+}
+
 /// The `--output` flag shared by commands that print a result.
 #[derive(clap::Args, Clone, Copy, Debug)]
 pub(crate) struct OutputArgs {

@@ -56,6 +56,8 @@ pub(crate) struct SignArgs {
     registry: RegistryArgs,
     #[command(flatten)]
     output: OutputArgs,
+    #[command(flatten)]
+    compat: crate::SigningCompat,
     /// Images: `registry/repository[:tag][@digest]` or `oci:PATH[:TAG]`.
     #[arg(required = true, value_name = "IMAGE")]
     images: Vec<String>,
@@ -87,6 +89,7 @@ enum Pushed {
 }
 
 pub(crate) async fn run(args: SignArgs) -> Result<ExitCode, CliError> {
+    args.compat.check()?;
     let references = args
         .images
         .iter()

@@ -29,13 +29,33 @@ pub(crate) struct VerifyArgs {
     registry: RegistryArgs,
     #[command(flatten)]
     output: OutputArgs,
+    #[command(flatten)]
+    compat: crate::VerifyCompat,
     /// Images: `registry/repository[:tag][@digest]` or `oci:PATH[:TAG]`.
     #[arg(required = true, value_name = "IMAGE")]
     images: Vec<String>,
 }
 
+/// What `triangulate --type` locates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum AttachmentType {
+    /// The signature tag, `sha256-<hex>.sig`.
+    Signature,
+    /// The attestation tag, `sha256-<hex>.att`.
+    Attestation,
+    /// The SBOM tag, `sha256-<hex>.sbom`.
+    Sbom,
+    /// The image itself, by digest.
+    Digest,
+}
+
 #[derive(Args)]
 pub(crate) struct TriangulateArgs {
+    /// Which attachment's tag: signature (`.sig`), attestation (`.att`), sbom (`.sbom`), or
+    /// digest (the image by digest), as cosign's --type.
+    #[arg(long = "type", value_enum, default_value_t = AttachmentType::Signature)]
+    kind: AttachmentType,
     #[command(flatten)]
     registry: RegistryArgs,
     #[command(flatten)]
@@ -96,7 +116,10 @@ fn signature_bundles(
         .collect()
 }
 
-pub(crate) async fn run(args: VerifyArgs) -> Result<ExitCode, CliError> {
+pub(crate) async fn run(mut args: VerifyArgs) -> Result<ExitCode, CliError> {
+    for image in &mut args.images {
+        *image = args.compat.image(image);
+    }
     let references = args
         .images
         .iter()
@@ -305,14 +328,26 @@ pub(crate) async fn triangulate(args: TriangulateArgs) -> Result<ExitCode, CliEr
     let client = args.registry.client()?;
     let target = Store::open(&client, &reference)?;
     let digest = digest_of(&target).await?;
-    let location = target
-        .store
-        .describe(&ManifestRef::Tag(signature_tag(&digest)));
+    let tag = match args.kind {
+        AttachmentType::Signature => Some(signature_tag(&digest)),
+        AttachmentType::Attestation => Some(Attachment::Attestations.tag(&digest)),
+        AttachmentType::Sbom => Some(format!(
+            "{}-{}.sbom",
+            digest.algorithm().name(),
+            digest.hex()
+        )),
+        AttachmentType::Digest => None,
+    };
+    let location = match tag {
+        Some(tag) => target.store.describe(&ManifestRef::Tag(tag)),
+        None => target.store.describe(&ManifestRef::Digest(digest.clone())),
+    };
     match args.output.output {
         OutputFormat::Json => print_json(&serde_json::json!({
             "image": target.store.describe(&ManifestRef::Digest(digest.clone())),
             "digest": digest.to_string(),
-            "signatures": location,
+            "type": args.kind,
+            "location": location,
         })),
         OutputFormat::Text => outln!("{location}"),
     }

@@ -1,0 +1,133 @@
+//! cosign users' scripts keep working: the flags cosign scripts commonly pass are accepted
+//! with cosign's meaning where vouch does the same, and refused by name where it does not.
+#![allow(clippy::unwrap_used)]
+
+use std::fs;
+
+use vouch_tests::{Run, generate_key, one_layer_layout, vouch, vouch_command, vouch_with_password};
+
+fn with_cosign_password(password: &str, args: &[&str]) -> Run {
+    Run::from(
+        vouch_command(args)
+            .env("COSIGN_PASSWORD", password)
+            .output()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn cosign_signing_and_verification_flags_are_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let layout = d.join("layout");
+    one_layer_layout(&layout, "application/vnd.oci.image.layer.v1.tar", b"");
+    let image = format!("oci:{}:v1", layout.display());
+    let local = format!("{}:v1", layout.display());
+    let key = generate_key(d, "k", "ecdsa-p256");
+    let (key_file, public) = (key.key.to_str().unwrap(), key.public.to_str().unwrap());
+    let predicate = d.join("predicate.json");
+    fs::write(&predicate, br#"{"passed":true}"#).unwrap();
+
+    // Asking for a transparency-log upload vouch does not make: refused, nothing signed.
+    let refused = vouch_with_password(
+        &key.password,
+        &[
+            "sign",
+            "-y",
+            "--tlog-upload=true",
+            "--key",
+            key_file,
+            &image,
+        ],
+    )
+    .expect_code(2);
+    assert!(
+        refused.stderr.contains("--tlog-upload=true"),
+        "{refused:#?}"
+    );
+    vouch(&["verify", "--key", public, &image]).expect_code(1);
+
+    let sign = [
+        "sign",
+        "-y",
+        "--tlog-upload=false",
+        "--key",
+        key_file,
+        &image,
+    ];
+    vouch_with_password(&key.password, &sign).expect_code(0);
+    let attest = [
+        "attest",
+        "--yes",
+        "--tlog-upload=false",
+        "--key",
+        key_file,
+        "--predicate",
+        predicate.to_str().unwrap(),
+        "--type",
+        "https://example.com/TestResult/v1",
+        &image,
+    ];
+    vouch_with_password(&key.password, &attest).expect_code(0);
+
+    // --local-image takes the layout's path; --insecure-ignore-tlog changes nothing for keys.
+    let verify = [
+        "verify",
+        "--insecure-ignore-tlog",
+        "--local-image",
+        "--key",
+        public,
+        &local,
+    ];
+    vouch(&verify).expect_code(0);
+    let attestations = [
+        "verify-attestation",
+        "--insecure-ignore-tlog",
+        "--local-image",
+        "--key",
+        public,
+        &local,
+    ];
+    vouch(&attestations).expect_code(0);
+
+    // triangulate --type, as cosign's.
+    let digest = vouch(&["triangulate", "--type", "digest", &image]).expect_code(0);
+    let digest = digest.stdout.trim().rsplit('@').next().unwrap().to_owned();
+    let tag = digest.replace(':', "-");
+    for (kind, suffix) in [
+        ("signature", "sig"),
+        ("attestation", "att"),
+        ("sbom", "sbom"),
+    ] {
+        let run = vouch(&["triangulate", "--type", kind, &image]).expect_code(0);
+        assert!(
+            run.stdout.trim().ends_with(&format!(":{tag}.{suffix}")),
+            "{kind}: {run:#?}"
+        );
+    }
+    let json = vouch(&["triangulate", "--type", "attestation", "-o", "json", &image])
+        .expect_code(0)
+        .json();
+    assert_eq!(json["type"], "attestation");
+    assert_eq!(json["digest"], digest.as_str());
+}
+
+#[test]
+fn cosign_password_empty_makes_and_reads_a_passwordless_key_as_cosign_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("nopass");
+    let made = with_cosign_password(
+        "",
+        &[
+            "generate-key-pair",
+            "--output-key-prefix",
+            prefix.to_str().unwrap(),
+        ],
+    )
+    .expect_code(0);
+    assert!(made.stderr.contains("without a password"), "{made:#?}");
+    let key = prefix.with_extension("key");
+    with_cosign_password("", &["public-key", "--key", key.to_str().unwrap()]).expect_code(0);
+    // vouch's own variable keeps asking for the flag.
+    vouch_with_password("", &["public-key", "--key", key.to_str().unwrap()]).expect_code(2);
+}
