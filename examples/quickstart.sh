@@ -93,7 +93,7 @@ say "Writing SLSA provenance for it (outside CI, the build facts are given as fl
 run vouch provenance --builder-id https://ci.example/builders/quickstart \
   --source-uri git+https://git.example/hello@refs/heads/main \
   --source-digest gitCommit=0123456789abcdef0123456789abcdef01234567 \
-  --output "$WORK/provenance.json" --force "oci:$WORK/image:v1"
+  --output-file "$WORK/provenance.json" --force "oci:$WORK/image:v1"
 
 say "Attesting the provenance (a signed DSSE envelope in the image's .att tag)"
 run vouch attest --key "$WORK/cosign.key" --predicate "$WORK/provenance.json" \

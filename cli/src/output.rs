@@ -20,6 +20,30 @@ pub(crate) enum OutputFormat {
     Json,
 }
 
+/// What `--output` takes for a command whose result is a document (`sbom`, `provenance`): a
+/// format, never a file (that is `--output-file`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DocumentFormat {
+    /// The document itself, JSON (the default).
+    Json,
+    /// A summary for people.
+    Text,
+}
+
+/// Parses `--output` of a document command. A value that is not a format is refused with the
+/// flag that writes a file: `sbom -o out.json IMAGE` must not go unnoticed, nor write a file
+/// named `json` as it once did for `-o json`.
+pub(crate) fn parse_document_format(text: &str) -> Result<DocumentFormat, String> {
+    match text {
+        "json" => Ok(DocumentFormat::Json),
+        "text" => Ok(DocumentFormat::Text),
+        other => Err(format!(
+            "\"{other}\" is not an output format (json, text); to write the document to a file, \
+             use --output-file {other}"
+        )),
+    }
+}
+
 /// Set once standard output's reader has gone: what is left to print is dropped.
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 

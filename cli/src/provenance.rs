@@ -59,10 +59,14 @@ pub(crate) struct ProvenanceArgs {
     /// Generic: when the build started (RFC 3339).
     #[arg(long, value_name = "TIME")]
     started_on: Option<String>,
-    /// Write the statement to FILE instead of standard output (provenance is always JSON).
-    #[arg(long, short = 'o', value_name = "FILE")]
-    output: Option<PathBuf>,
-    /// Replace the --output file if it exists.
+    /// The output format: json, the only one (provenance is a JSON document); taken so that
+    /// `-o json` works as in every other command.
+    #[arg(long, short = 'o', value_name = "FORMAT", default_value = "json", value_parser = crate::output::parse_document_format)]
+    output: crate::output::DocumentFormat,
+    /// Write the statement to FILE instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    output_file: Option<PathBuf>,
+    /// Replace the --output-file file if it exists.
     #[arg(long)]
     force: bool,
     #[command(flatten)]
@@ -152,7 +156,13 @@ pub(crate) async fn run(args: ProvenanceArgs) -> Result<ExitCode, CliError> {
                 .into(),
         ));
     }
-    if let Some(path) = &args.output {
+    if args.output == crate::output::DocumentFormat::Text {
+        return Err(CliError::Usage(
+            "provenance is a JSON document: --output text is not available (-o json is the default)"
+                .into(),
+        ));
+    }
+    if let Some(path) = &args.output_file {
         refuse_existing(path, args.force)?;
     }
     let env: BTreeMap<String, String> = std::env::vars().collect();
@@ -177,7 +187,7 @@ pub(crate) async fn run(args: ProvenanceArgs) -> Result<ExitCode, CliError> {
     let statement = make(vec![subject])?;
     let mut json = serde_json::to_vec_pretty(&statement).unwrap_or_default();
     json.push(b'\n');
-    match &args.output {
+    match &args.output_file {
         Some(path) => {
             write_file(path, &json, 0o644, args.force)?;
             eprintln!(

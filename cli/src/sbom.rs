@@ -41,10 +41,14 @@ pub(crate) struct SbomArgs {
     /// The document format.
     #[arg(long, value_enum, default_value_t = Format::CyclonedxJson)]
     format: Format,
-    /// Write the document to FILE instead of standard output.
-    #[arg(long, short = 'o', value_name = "FILE")]
-    output: Option<PathBuf>,
-    /// Replace the --output file if it exists.
+    /// What to write: json (the SBOM document, the default) or text (a table of the packages
+    /// for people).
+    #[arg(long, short = 'o', value_name = "FORMAT", default_value = "json", value_parser = crate::output::parse_document_format)]
+    output: crate::output::DocumentFormat,
+    /// Write to FILE instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    output_file: Option<PathBuf>,
+    /// Replace the --output-file file if it exists.
     #[arg(long)]
     force: bool,
     /// For a multi-platform image, which platform's image to read: os/arch[/variant]
@@ -105,7 +109,7 @@ pub(crate) async fn run(args: SbomArgs) -> Result<ExitCode, CliError> {
         Some(text) => PlatformSpec::parse(text).map_err(CliError::Usage)?,
         None => PlatformSpec::host(),
     };
-    if let Some(path) = &args.output {
+    if let Some(path) = &args.output_file {
         refuse_existing(path, args.force)?;
     }
     // The key is read (and its password asked for) before the long part.
@@ -185,9 +189,13 @@ pub(crate) async fn run(args: SbomArgs) -> Result<ExitCode, CliError> {
     let created = vouch_keys::time::unix_secs(std::time::SystemTime::now());
     let document = write_document(args.format, &inventory, &subject, created);
 
-    match &args.output {
-        Some(path) => write_file(path, &document, 0o644, args.force)?,
-        None => crate::output::write_stdout(&document),
+    let written = match args.output {
+        crate::output::DocumentFormat::Json => document.clone(),
+        crate::output::DocumentFormat::Text => package_table(&inventory).into_bytes(),
+    };
+    match &args.output_file {
+        Some(path) => write_file(path, &written, 0o644, args.force)?,
+        None => crate::output::write_stdout(&written),
     }
     eprintln!(
         "{} in {image} ({}, {} read){}",
@@ -242,4 +250,36 @@ fn write_document(
         }
         Format::SpdxJson => sbom::spdx::spdx_json(inventory, subject, created, version),
     }
+}
+
+/// The packages as a table for people: name, version and type, in the inventory's order.
+fn package_table(inventory: &Inventory) -> String {
+    let rows: Vec<[String; 3]> = inventory
+        .packages
+        .iter()
+        .map(|p| {
+            let kind = serde_json::to_value(p.ecosystem)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            [p.name.clone(), p.version.clone(), kind]
+        })
+        .collect();
+    let header = ["NAME".to_owned(), "VERSION".to_owned(), "TYPE".to_owned()];
+    let width = |column: usize| {
+        rows.iter()
+            .chain(std::iter::once(&header))
+            .map(|row| row[column].chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    let (name, version) = (width(0), width(1));
+    let mut table = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        table.push_str(&format!(
+            "{:<name$}  {:<version$}  {}\n",
+            row[0], row[1], row[2]
+        ));
+    }
+    table
 }

