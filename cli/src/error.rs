@@ -117,8 +117,32 @@ pub(crate) struct KeyFile {
     pub(crate) mode: u32,
 }
 
-/// Reads a key file (at most [`MAX_KEY_FILE_BYTES`], a regular file).
+/// Reads a key file (at most [`MAX_KEY_FILE_BYTES`], a regular file), or, for `env://VAR`
+/// (cosign's form), the PEM text in the environment variable VAR. A key from the environment
+/// has no file permissions to warn about (its mode reads as 0600).
 pub(crate) fn read_key_file(path: &Path) -> Result<KeyFile, CliError> {
+    if let Some(variable) = path.to_str().and_then(|p| p.strip_prefix("env://")) {
+        let value = std::env::var_os(variable).filter(|v| !v.is_empty());
+        let Some(value) = value else {
+            return Err(CliError::Usage(format!(
+                "--key env://{variable}: the environment variable {variable} is not set"
+            )));
+        };
+        let text = value.into_string().map_err(|_| CliError::Input {
+            path: path.to_owned(),
+            reason: "is not UTF-8 text".into(),
+        })?;
+        if text.len() as u64 > MAX_KEY_FILE_BYTES {
+            return Err(CliError::Input {
+                path: path.to_owned(),
+                reason: format!("is over {MAX_KEY_FILE_BYTES} bytes; a PEM key is far smaller"),
+            });
+        }
+        return Ok(KeyFile {
+            text: Zeroizing::new(text),
+            mode: 0o600,
+        });
+    }
     let file = InputFile::open(path)?;
     let mode = file.mode();
     Ok(KeyFile {

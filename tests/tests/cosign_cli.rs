@@ -131,3 +131,40 @@ fn cosign_password_empty_makes_and_reads_a_passwordless_key_as_cosign_does() {
     // vouch's own variable keeps asking for the flag.
     vouch_with_password("", &["public-key", "--key", key.to_str().unwrap()]).expect_code(2);
 }
+
+#[test]
+fn keys_come_from_the_environment_with_env_scheme() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let layout = d.join("layout");
+    one_layer_layout(&layout, "application/vnd.oci.image.layer.v1.tar", b"");
+    let image = format!("oci:{}:v1", layout.display());
+    let key = generate_key(d, "k", "ecdsa-p256");
+    let private = fs::read_to_string(&key.key).unwrap();
+    let public = fs::read_to_string(&key.public).unwrap();
+
+    let signed = vouch_command(&["sign", "--key", "env://SIGNING_KEY", &image])
+        .env("SIGNING_KEY", &private)
+        .env("VOUCH_PASSWORD", &key.password)
+        .output()
+        .unwrap();
+    assert!(signed.status.success(), "{signed:#?}");
+    let verified = vouch_command(&["verify", "--key", "env://VERIFY_KEY", &image])
+        .env("VERIFY_KEY", &public)
+        .output()
+        .unwrap();
+    assert!(verified.status.success(), "{verified:#?}");
+
+    // Unset: named. Not a key: refused without echoing what the variable holds.
+    let unset = vouch(&["verify", "--key", "env://NO_SUCH_KEY_VARIABLE", &image]).expect_code(2);
+    assert!(unset.stderr.contains("NO_SUCH_KEY_VARIABLE"), "{unset:#?}");
+    let junk = Run::from(
+        vouch_command(&["verify", "--key", "env://VERIFY_KEY", &image])
+            .env("VERIFY_KEY", "not-a-key-but-a-secret-4711")
+            .output()
+            .unwrap(),
+    )
+    .expect_code(2);
+    assert!(junk.stderr.contains("env://VERIFY_KEY"), "{junk:#?}");
+    assert!(!junk.stderr.contains("secret-4711"), "{junk:#?}");
+}
