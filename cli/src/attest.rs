@@ -38,8 +38,8 @@ pub(crate) struct AttestArgs {
     /// image (as `vouch provenance` writes), whose predicate and type are used.
     #[arg(long, value_name = "FILE")]
     predicate: PathBuf,
-    /// The predicate type: slsaprovenance1, slsaprovenance, cyclonedx, spdxjson, vuln,
-    /// custom (the default), or a URI.
+    /// The predicate type: slsaprovenance1, slsaprovenance, cyclonedx, spdxjson, vuln, openvex,
+    /// link, custom (the default), or a URI.
     #[arg(long = "type", value_name = "TYPE")]
     predicate_type: Option<String>,
     /// Replace the image's attestations of the same predicate type (tag layout only).

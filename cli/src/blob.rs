@@ -92,7 +92,7 @@ pub(crate) struct AttestBlobArgs {
     #[arg(long, value_name = "FILE")]
     predicate: PathBuf,
     /// The predicate type: slsaprovenance1, slsaprovenance, slsaprovenance02, cyclonedx,
-    /// spdxjson, spdx, vuln, custom (the default), or a URI.
+    /// spdxjson, spdx, vuln, openvex, link, custom (the default), or a URI.
     #[arg(long = "type", value_name = "TYPE")]
     predicate_type: Option<String>,
     /// Where to write the bundle.

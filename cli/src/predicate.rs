@@ -24,12 +24,14 @@ pub(crate) fn predicate_type_uri(name: &str) -> Result<String, CliError> {
         "cyclonedx" => "https://cyclonedx.org/bom",
         "spdxjson" | "spdx" => "https://spdx.dev/Document",
         "vuln" => "https://cosign.sigstore.dev/attestation/vuln/v1",
+        "openvex" => "https://openvex.dev/ns",
+        "link" => "https://in-toto.io/Link/v1",
         "custom" => "https://cosign.sigstore.dev/attestation/v1",
         uri if uri.contains("://") => uri,
         other => {
             return Err(CliError::Usage(format!(
                 "--type {other:?} is neither a known predicate type (slsaprovenance1, \
-                 slsaprovenance, cyclonedx, spdxjson, vuln, custom) nor a URI"
+                 slsaprovenance, cyclonedx, spdxjson, vuln, openvex, link, custom) nor a URI"
             )));
         }
     }

@@ -168,3 +168,52 @@ fn keys_come_from_the_environment_with_env_scheme() {
     assert!(junk.stderr.contains("env://VERIFY_KEY"), "{junk:#?}");
     assert!(!junk.stderr.contains("secret-4711"), "{junk:#?}");
 }
+
+#[test]
+fn openvex_and_link_are_predicate_type_shorthands_as_in_cosign() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let layout = d.join("layout");
+    one_layer_layout(&layout, "application/vnd.oci.image.layer.v1.tar", b"");
+    let image = format!("oci:{}:v1", layout.display());
+    let key = generate_key(d, "k", "ecdsa-p256");
+    let predicate = d.join("vex.json");
+    fs::write(
+        &predicate,
+        br#"{"@context":"https://openvex.dev/ns/v0.2.0","statements":[]}"#,
+    )
+    .unwrap();
+    for (short, uri) in [
+        ("openvex", "https://openvex.dev/ns"),
+        ("link", "https://in-toto.io/Link/v1"),
+    ] {
+        let attest = [
+            "attest",
+            "--key",
+            key.key.to_str().unwrap(),
+            "--predicate",
+            predicate.to_str().unwrap(),
+            "--type",
+            short,
+            &image,
+        ];
+        vouch_with_password(&key.password, &attest).expect_code(0);
+        let report = vouch(&[
+            "verify-attestation",
+            "--key",
+            key.public.to_str().unwrap(),
+            "--type",
+            short,
+            "-o",
+            "json",
+            &image,
+        ])
+        .expect_code(0)
+        .json();
+        assert_eq!(report["predicate_type"], uri, "{report:#}");
+        assert_eq!(
+            report["attestations"][0]["predicate_type"], uri,
+            "{report:#}"
+        );
+    }
+}
