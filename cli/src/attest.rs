@@ -71,10 +71,15 @@ pub(crate) struct VerifyAttestationArgs {
     /// Only attestations of this predicate type (shorthand or URI).
     #[arg(long = "type", value_name = "TYPE")]
     predicate_type: Option<String>,
-    /// A Rego policy every verified attestation must pass (`input` is the statement; rules
-    /// `deny` (messages), `allow` (boolean) or cosign's `isCompliant`).
-    #[arg(long, value_name = "FILE.rego")]
+    /// A Rego policy every verified attestation of --type must pass (`input` is the statement;
+    /// rules `deny` (messages), `allow` (boolean) or cosign's `isCompliant`). A policy is
+    /// written for one predicate type, so --type is required with it: an SLSA policy must not
+    /// judge the SBOM attestation.
+    #[arg(long, value_name = "FILE.rego", requires = "predicate_type")]
     policy: Option<PathBuf>,
+    /// One line per attestation, without its predicate (printed in full otherwise).
+    #[arg(long)]
+    summary: bool,
     #[command(flatten)]
     registry: RegistryArgs,
     #[command(flatten)]
@@ -409,7 +414,9 @@ pub(crate) async fn verify_attestation(args: VerifyAttestationArgs) -> Result<Ex
             "attestations": found.iter().filter(|f| f.outcome.is_ok()).map(Found::json).collect::<Vec<_>>(),
             "rejected": found.iter().filter(|f| f.outcome.is_err()).map(Found::json).collect::<Vec<_>>(),
         })),
-        OutputFormat::Text => print_attestations(&image, wanted.as_deref(), &found, ok),
+        OutputFormat::Text => {
+            print_attestations(&image, wanted.as_deref(), &found, ok, args.summary);
+        }
     }
     Ok(if ok {
         ExitCode::SUCCESS
@@ -436,7 +443,7 @@ fn provenance_summary(predicate_type: &str, statement: &Value) -> Option<String>
     Some(text)
 }
 
-fn print_attestations(image: &str, wanted: Option<&str>, found: &[Found], ok: bool) {
+fn print_attestations(image: &str, wanted: Option<&str>, found: &[Found], ok: bool, summary: bool) {
     let verified = found.iter().filter(|f| f.outcome.is_ok()).count();
     let denied = found
         .iter()
@@ -487,7 +494,7 @@ fn print_attestations(image: &str, wanted: Option<&str>, found: &[Found], ok: bo
                 if let Some(summary) = provenance_summary(kind, &attested.statement) {
                     outln!("           {summary}");
                 }
-                if let Some(predicate) = attested.statement.get("predicate") {
+                if let Some(predicate) = attested.statement.get("predicate").filter(|_| !summary) {
                     let text = serde_json::to_string_pretty(predicate).unwrap_or_default();
                     for line in text.lines() {
                         outln!("           {line}");

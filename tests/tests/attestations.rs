@@ -310,7 +310,12 @@ fn provenance_attested_verified_and_judged_by_a_rego_policy() {
     let run = verify_attestation(
         &key,
         &image.tagged,
-        &["--policy", broken.to_str().unwrap()],
+        &[
+            "--type",
+            "slsaprovenance1",
+            "--policy",
+            broken.to_str().unwrap(),
+        ],
         2,
     );
     assert!(run.stderr.contains("broken.rego"), "{}", run.stderr);

@@ -217,3 +217,80 @@ fn openvex_and_link_are_predicate_type_shorthands_as_in_cosign() {
         );
     }
 }
+
+#[test]
+fn a_policy_needs_a_type_and_summary_leaves_out_the_predicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let layout = d.join("layout");
+    one_layer_layout(&layout, "application/vnd.oci.image.layer.v1.tar", b"");
+    let image = format!("oci:{}:v1", layout.display());
+    let key = generate_key(d, "k", "ecdsa-p256");
+    let public = key.public.to_str().unwrap();
+    let predicate = d.join("result.json");
+    fs::write(
+        &predicate,
+        br#"{"passed":true,"marker":"predicate-body-4711"}"#,
+    )
+    .unwrap();
+    let policy = d.join("policy.rego");
+    fs::write(
+        &policy,
+        "package signature\nimport rego.v1\nallow if input.predicate.passed\n",
+    )
+    .unwrap();
+    let attest = [
+        "attest",
+        "--key",
+        key.key.to_str().unwrap(),
+        "--predicate",
+        predicate.to_str().unwrap(),
+        "--type",
+        "custom",
+        &image,
+    ];
+    vouch_with_password(&key.password, &attest).expect_code(0);
+
+    // A policy judges one predicate type: without --type it is refused before any work.
+    let policy = policy.to_str().unwrap();
+    let run = vouch(&[
+        "verify-attestation",
+        "--key",
+        public,
+        "--policy",
+        policy,
+        &image,
+    ])
+    .expect_code(2);
+    assert!(run.stderr.contains("--type"), "{run:#?}");
+    let full = vouch(&[
+        "verify-attestation",
+        "--key",
+        public,
+        "--type",
+        "custom",
+        "--policy",
+        policy,
+        &image,
+    ])
+    .expect_code(0);
+    assert!(full.stdout.contains("predicate-body-4711"), "{full:#?}");
+    let summary = vouch(&[
+        "verify-attestation",
+        "--key",
+        public,
+        "--type",
+        "custom",
+        "--policy",
+        policy,
+        "--summary",
+        &image,
+    ])
+    .expect_code(0);
+    assert!(summary.stdout.contains("policy allows"), "{summary:#?}");
+    assert!(
+        !summary.stdout.contains("predicate-body-4711"),
+        "{summary:#?}"
+    );
+    assert_eq!(summary.stdout.lines().count(), 2, "{summary:#?}");
+}

@@ -359,6 +359,8 @@ fn policy_fifo_refused_without_hanging() {
             "verify-attestation",
             "--key",
             s(&key.public),
+            "--type",
+            "custom",
             "--policy",
             s(&fifo),
             &image,
