@@ -7,6 +7,7 @@
 //! public-good trusted root or `--trusted-root`, with an identity policy (Fulcio certificate
 //! bundles) or `--key` (key-signed bundles).
 
+use base64::Engine as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -28,8 +29,22 @@ use crate::rekor::{RecordedEntry, RekorArgs, TransparencyLog};
 #[derive(Args)]
 pub(crate) struct VerifyBlobArgs {
     /// The Sigstore bundle (any of v0.1, v0.2, v0.3).
-    #[arg(long, value_name = "FILE")]
-    bundle: PathBuf,
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "signature",
+        conflicts_with = "signature"
+    )]
+    bundle: Option<PathBuf>,
+    /// A signature file instead of a bundle (the older release-asset form, as `sign-blob
+    /// --output-signature` writes it: base64, or the raw bytes), checked with --key. It carries
+    /// no log entry: pass --insecure-ignore-tlog, as cosign asks offline.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    signature: Option<PathBuf>,
+    /// cosign's certificate file for keyless blob signatures: not supported yet (a bundle
+    /// carries the certificate; verify it with --bundle).
+    #[arg(long, value_name = "FILE", hide = true)]
+    certificate: Option<PathBuf>,
     /// The public key a key-signed bundle must verify with.
     #[arg(long, short = 'k', value_name = "FILE", conflicts_with_all = ["certificate_identity", "certificate_identity_regexp", "certificate_oidc_issuer", "certificate_oidc_issuer_regexp"])]
     key: Option<PathBuf>,
@@ -65,9 +80,21 @@ pub(crate) struct SignBlobArgs {
     #[arg(long, short = 'k', value_name = "FILE")]
     key: PathBuf,
     /// Where to write the bundle.
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "output_signature"
+    )]
+    bundle: Option<PathBuf>,
+    /// Also (or only) write the signature, base64, to FILE: the older release-asset form that
+    /// `verify-blob --signature` and cosign read.
     #[arg(long, value_name = "FILE")]
-    bundle: PathBuf,
-    /// Replace the bundle file if it exists.
+    output_signature: Option<PathBuf>,
+    /// cosign's certificate output for keyless signing: not supported (a key signature has no
+    /// certificate).
+    #[arg(long, value_name = "FILE", hide = true)]
+    output_certificate: Option<PathBuf>,
+    /// Replace the bundle and signature files if they exist.
     #[arg(long)]
     force: bool,
     /// Accept an empty password for an encrypted key.
@@ -213,9 +240,23 @@ async fn logged(
 
 pub(crate) async fn sign_blob(args: SignBlobArgs) -> Result<ExitCode, CliError> {
     // The whole file: a key signs the message itself (Ed25519 cannot sign a digest).
+    if args.output_certificate.is_some() {
+        return Err(CliError::Usage(
+            "--output-certificate: vouch signs blobs with keys only, and a key signature has no \
+             certificate"
+                .into(),
+        ));
+    }
     let contents = open_artifact(&args.file)?.read_whole()?;
-    refuse_existing(&args.bundle, args.force)?;
+    for path in [&args.bundle, &args.output_signature].into_iter().flatten() {
+        refuse_existing(path, args.force)?;
+    }
     let log = TransparencyLog::from_args(&args.rekor)?;
+    if log.is_some() && args.bundle.is_none() {
+        return Err(CliError::Usage(
+            "--rekor-url needs --bundle: the log entry is kept in the bundle".into(),
+        ));
+    }
     let key = crate::keys::load_private_key(&args.key, args.allow_empty_password)?;
     let signature = key.sign(&contents)?;
     let digest_algorithm = message_hash(key.key_type());
@@ -233,18 +274,43 @@ pub(crate) async fn sign_blob(args: SignBlobArgs) -> Result<ExitCode, CliError> 
     )
     .await?;
     let digest = Digest::sha256(&contents);
-    write_bundle(
-        &bundle,
-        &args.bundle,
-        args.force,
-        args.output.output,
-        Written {
-            content: "message-signature",
-            file: &args.file,
-            digest: &digest,
-            logged: entry,
-        },
-    )
+    if let Some(path) = &args.output_signature {
+        let BundleContent::MessageSignature(message) = &bundle.content else {
+            return Err(CliError::Internal("sign-blob made a DSSE bundle".into()));
+        };
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&message.signature);
+        write_file(path, encoded.as_bytes(), 0o644, args.force)?;
+    }
+    match &args.bundle {
+        Some(path) => write_bundle(
+            &bundle,
+            path,
+            args.force,
+            args.output.output,
+            Written {
+                content: "message-signature",
+                file: &args.file,
+                digest: &digest,
+                logged: entry,
+            },
+        ),
+        None => {
+            let signature = args.output_signature.as_deref().unwrap_or(Path::new(""));
+            match args.output.output {
+                OutputFormat::Json => print_json(&serde_json::json!({
+                    "signature": signature,
+                    "artifact": args.file,
+                    "digest": digest.to_string(),
+                })),
+                OutputFormat::Text => outln!(
+                    "Wrote the signature of {} ({digest}) to {}",
+                    args.file.display(),
+                    signature.display()
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 pub(crate) async fn attest_blob(args: AttestBlobArgs) -> Result<ExitCode, CliError> {
@@ -329,6 +395,32 @@ fn policy(args: &VerifyBlobArgs) -> Result<Policy, CliError> {
     }))
 }
 
+/// The largest signature file read: 64 KiB (an RSA-4096 signature in base64 is 700 bytes).
+const MAX_SIGNATURE_FILE_BYTES: u64 = 64 * 1024;
+
+/// A key-signed message bundle made from a signature file (base64, else the raw bytes, as
+/// cosign reads it) over `artifact` (a file, or `sha256:<hex>`), so that it is verified as a
+/// bundle is. The message digest it names is the artifact's own: the signature is what is
+/// checked.
+fn signature_bundle(path: &Path, key: &PublicKey, artifact: &str) -> Result<Bundle, CliError> {
+    let bytes = read_document(path, MAX_SIGNATURE_FILE_BYTES)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .unwrap_or(bytes);
+    if signature.is_empty() {
+        return Err(CliError::Input {
+            path: path.to_owned(),
+            reason: "is empty; a signature was expected".into(),
+        });
+    }
+    let digest = match artifact_digest(artifact) {
+        Some(digest) => digest,
+        None => open_artifact(Path::new(artifact))?.digest(message_hash(key.key_type()))?,
+    };
+    Ok(Bundle::key_signed_message(key, &digest, signature))
+}
+
 fn document_error(path: &Path, error: VerifyError) -> CliError {
     CliError::Input {
         path: path.to_owned(),
@@ -337,10 +429,32 @@ fn document_error(path: &Path, error: VerifyError) -> CliError {
 }
 
 pub(crate) fn verify_blob(args: VerifyBlobArgs) -> Result<ExitCode, CliError> {
+    if args.certificate.is_some() {
+        return Err(CliError::Usage(
+            "--certificate: keyless blob signatures are verified from their bundle (--bundle), \
+             which carries the certificate and its log entry"
+                .into(),
+        ));
+    }
     let policy = policy(&args)?;
-    let bundle_bytes = read_document(&args.bundle, MAX_BUNDLE_BYTES)?;
-    let bundle =
-        Bundle::from_json(&bundle_bytes).map_err(|e| document_error(&args.bundle, e.into()))?;
+    // What the evidence is called in reports: the bundle, or the signature file.
+    let evidence = args
+        .bundle
+        .clone()
+        .or_else(|| args.signature.clone())
+        .unwrap_or_default();
+    let bundle = match (&args.bundle, &args.signature, &policy) {
+        (Some(path), _, _) => {
+            let bytes = read_document(path, MAX_BUNDLE_BYTES)?;
+            Bundle::from_json(&bytes).map_err(|e| document_error(path, e.into()))?
+        }
+        (None, Some(path), Policy::Key(key)) => signature_bundle(path, key, &args.artifact)?,
+        _ => {
+            return Err(CliError::Usage(
+                "give --bundle, or --signature with --key".into(),
+            ));
+        }
+    };
     let loaded = crate::trust::trusted_root(args.trusted_root.as_deref())?;
     let root = &*loaded.root;
     let trusted_root_name = loaded.name;
@@ -385,7 +499,7 @@ pub(crate) fn verify_blob(args: VerifyBlobArgs) -> Result<ExitCode, CliError> {
             let mut report = serde_json::to_value(&verified).unwrap_or_default();
             if let Some(map) = report.as_object_mut() {
                 map.insert("verified".into(), true.into());
-                map.insert("bundle".into(), args.bundle.display().to_string().into());
+                map.insert("bundle".into(), evidence.display().to_string().into());
                 map.insert("artifact".into(), args.artifact.clone().into());
                 map.insert("trusted_root".into(), trusted_root_name.into());
             }
@@ -393,7 +507,7 @@ pub(crate) fn verify_blob(args: VerifyBlobArgs) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         (Ok(verified), OutputFormat::Text) => {
-            outln!("Verified {} with {}", args.artifact, args.bundle.display());
+            outln!("Verified {} with {}", args.artifact, evidence.display());
             for check in &verified.checks {
                 outln!("  ok  {:<28} {}", check.check, check.detail);
             }
@@ -402,7 +516,7 @@ pub(crate) fn verify_blob(args: VerifyBlobArgs) -> Result<ExitCode, CliError> {
         (Err(error), OutputFormat::Json) => {
             print_json(&serde_json::json!({
                 "verified": false,
-                "bundle": args.bundle.display().to_string(),
+                "bundle": evidence.display().to_string(),
                 "artifact": args.artifact,
                 "trusted_root": trusted_root_name,
                 "check": error.check(),
@@ -414,7 +528,7 @@ pub(crate) fn verify_blob(args: VerifyBlobArgs) -> Result<ExitCode, CliError> {
             eprintln!(
                 "DENIED {} with {}: [{}] {error}",
                 args.artifact,
-                args.bundle.display(),
+                evidence.display(),
                 error.check()
             );
             Ok(ExitCode::from(1))
