@@ -428,7 +428,40 @@ fn document_error(path: &Path, error: VerifyError) -> CliError {
     }
 }
 
+/// `vouch verify-blob-attestation`: `verify-blob` for a DSSE bundle (what `attest-blob`
+/// writes), which must be an attestation, of `--type` when given.
+#[derive(Args)]
+pub(crate) struct VerifyBlobAttestationArgs {
+    /// The predicate type the attestation must have (shorthand or URI, as for attest-blob).
+    #[arg(long = "type", value_name = "TYPE")]
+    predicate_type: Option<String>,
+    #[command(flatten)]
+    blob: VerifyBlobArgs,
+}
+
+/// Verifies a blob attestation: the bundle as `verify-blob` does, then that it is an
+/// attestation of the predicate type asked for.
+pub(crate) fn verify_blob_attestation(
+    args: VerifyBlobAttestationArgs,
+) -> Result<ExitCode, CliError> {
+    let wanted = args
+        .predicate_type
+        .as_deref()
+        .map(crate::predicate::predicate_type_uri)
+        .transpose()?;
+    verify_blob_as(args.blob, Some(wanted))
+}
+
 pub(crate) fn verify_blob(args: VerifyBlobArgs) -> Result<ExitCode, CliError> {
+    verify_blob_as(args, None)
+}
+
+/// verify-blob, and with `attestation`, verify-blob-attestation (of the predicate type inside,
+/// when given).
+fn verify_blob_as(
+    args: VerifyBlobArgs,
+    attestation: Option<Option<String>>,
+) -> Result<ExitCode, CliError> {
     if args.certificate.is_some() {
         return Err(CliError::Usage(
             "--certificate: keyless blob signatures are verified from their bundle (--bundle), \
@@ -493,7 +526,14 @@ pub(crate) fn verify_blob(args: VerifyBlobArgs) -> Result<ExitCode, CliError> {
         now: UnixTime::from_system_time(std::time::SystemTime::now()),
         require_tlog: !args.insecure_ignore_tlog,
     };
-    let outcome = verifier.verify(&bundle, artifact, &policy, options);
+    let outcome = verifier
+        .verify(&bundle, artifact, &policy, options)
+        .and_then(|verified| match &attestation {
+            Some(wanted) => verified
+                .check_attestation(wanted.as_deref())
+                .map(|()| verified),
+            None => Ok(verified),
+        });
     match (outcome, args.output.output) {
         (Ok(verified), OutputFormat::Json) => {
             let mut report = serde_json::to_value(&verified).unwrap_or_default();

@@ -120,6 +120,9 @@ enum Command {
     AttestBlob(blob::AttestBlobArgs),
     /// Verify a file (or a digest) against a Sigstore bundle, offline.
     VerifyBlob(blob::VerifyBlobArgs),
+    /// Verify a file's attestation (a DSSE bundle, as attest-blob writes) offline, of --type
+    /// when given.
+    VerifyBlobAttestation(blob::VerifyBlobAttestationArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion(shell::CompletionArgs),
     /// Print the man page of vouch, or of one of its commands (`vouch man verify | man -l -`).
@@ -162,6 +165,7 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::AttestBlob(args) => blob::attest_blob(args).await,
         // Handled in `main`, without the runtime.
         Command::VerifyBlob(args) => blob::verify_blob(args),
+        Command::VerifyBlobAttestation(args) => blob::verify_blob_attestation(args),
         Command::Completion(args) => Ok(shell::completion(args, Cli::command())),
         Command::Man(args) => shell::man(args, Cli::command()),
         Command::Version(args) => Ok(shell::version(args)),
@@ -195,6 +199,7 @@ fn main() -> ExitCode {
     };
     let command = match command {
         Command::VerifyBlob(args) => return local(blob::verify_blob(args)),
+        Command::VerifyBlobAttestation(args) => return local(blob::verify_blob_attestation(args)),
         Command::Completion(args) => return shell::completion(args, Cli::command()),
         Command::Man(args) => return local(shell::man(args, Cli::command())),
         Command::Version(args) => return shell::version(args),

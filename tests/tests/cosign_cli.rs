@@ -294,3 +294,65 @@ fn a_policy_needs_a_type_and_summary_leaves_out_the_predicates() {
     );
     assert_eq!(summary.stdout.lines().count(), 2, "{summary:#?}");
 }
+
+#[test]
+fn verify_blob_attestation_checks_the_bundle_is_an_attestation_of_the_type_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let artifact = d.join("release.tar");
+    fs::write(&artifact, b"a release\n").unwrap();
+    let artifact = artifact.to_str().unwrap();
+    let key = generate_key(d, "k", "ecdsa-p256");
+    let (key_file, public) = (key.key.to_str().unwrap(), key.public.to_str().unwrap());
+    let predicate = d.join("p.json");
+    fs::write(&predicate, br#"{"passed":true}"#).unwrap();
+    let attested = d.join("att.sigstore.json");
+    let signed = d.join("sig.sigstore.json");
+    let attest = [
+        "attest-blob",
+        "--key",
+        key_file,
+        "--predicate",
+        predicate.to_str().unwrap(),
+        "--type",
+        "openvex",
+        "--bundle",
+        attested.to_str().unwrap(),
+        artifact,
+    ];
+    vouch_with_password(&key.password, &attest).expect_code(0);
+    let sign = [
+        "sign-blob",
+        "--key",
+        key_file,
+        "--bundle",
+        signed.to_str().unwrap(),
+        artifact,
+    ];
+    vouch_with_password(&key.password, &sign).expect_code(0);
+
+    let verify = |bundle: &std::path::Path, kind: Option<&str>| {
+        let mut args = vec![
+            "verify-blob-attestation",
+            "--key",
+            public,
+            "--insecure-ignore-tlog",
+        ];
+        if let Some(kind) = kind {
+            args.extend(["--type", kind]);
+        }
+        args.extend(["--bundle", bundle.to_str().unwrap(), "-o", "json", artifact]);
+        vouch(&args)
+    };
+    verify(&attested, Some("openvex")).expect_code(0);
+    verify(&attested, Some("https://openvex.dev/ns")).expect_code(0);
+    verify(&attested, None).expect_code(0);
+    let wrong = verify(&attested, Some("slsaprovenance1")).expect_code(1);
+    assert_eq!(wrong.json()["check"], "predicate-type", "{wrong:#?}");
+    let not_attestation = verify(&signed, None).expect_code(1);
+    assert_eq!(
+        not_attestation.json()["check"],
+        "statement",
+        "{not_attestation:#?}"
+    );
+}

@@ -174,6 +174,19 @@ pub enum VerifyError {
         /// What the bundle holds instead.
         reason: String,
     },
+    /// An attestation was asked for, and the bundle holds a message signature (no statement).
+    #[error(
+        "the bundle holds a message signature, not an attestation (an in-toto statement in a DSSE envelope)"
+    )]
+    NotAnAttestation,
+    /// The attestation's predicate type is not the one asked for.
+    #[error("the attestation's predicate type is {found}, not {expected}")]
+    PredicateTypeMismatch {
+        /// The predicate type asked for.
+        expected: String,
+        /// The statement's predicate type.
+        found: String,
+    },
     /// A DSSE envelope's payload is not an in-toto statement vouch reads.
     #[error("the DSSE payload is not an in-toto statement: {reason}")]
     StatementMalformed {
@@ -462,8 +475,11 @@ impl VerifyError {
             E::EntryMismatch { .. } | E::UnsupportedEntry { .. } => Check::TlogEntryBody,
             E::IdentityMismatch { .. } => Check::CertificateIdentity,
             E::PolicyInvalid { .. } | E::MaterialMismatch { .. } => Check::VerificationMaterial,
+            E::PredicateTypeMismatch { .. } => Check::PredicateType,
             E::ArtifactMismatch { .. } => Check::ArtifactDigest,
-            E::NotAnImageStatement { .. } | E::StatementMalformed { .. } => Check::Statement,
+            E::NotAnImageStatement { .. } | E::StatementMalformed { .. } | E::NotAnAttestation => {
+                Check::Statement
+            }
             E::ArtifactSignature { .. } => Check::ArtifactSignature,
             E::TlogEntryMissing | E::UnknownLog { .. } | E::TrustedKeyUnusable { .. } => {
                 Check::TlogEntry

@@ -109,6 +109,30 @@ pub struct BundleVerification {
     pub checks: Vec<PassedCheck>,
 }
 
+impl BundleVerification {
+    /// Checks that the verified bundle is an attestation (an in-toto statement in a DSSE
+    /// envelope, [`VerifyError::NotAnAttestation`] otherwise) of the predicate type `wanted`,
+    /// when one is asked for ([`VerifyError::PredicateTypeMismatch`]): what
+    /// `verify-blob-attestation --type` decides after [`Verifier::verify`].
+    pub fn check_attestation(&self, wanted: Option<&str>) -> Result<(), VerifyError> {
+        let statement = self
+            .statement
+            .as_ref()
+            .ok_or(VerifyError::NotAnAttestation)?;
+        let found = statement
+            .get("predicateType")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default();
+        match wanted {
+            Some(expected) if expected != found => Err(VerifyError::PredicateTypeMismatch {
+                expected: expected.to_owned(),
+                found: found.to_owned(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// What a verified bundle attached to an image claims about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
