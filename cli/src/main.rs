@@ -178,6 +178,9 @@ fn main() -> ExitCode {
         Err(e) => {
             // Help and version go to stdout with success; usage errors exit 2.
             let _ = e.print();
+            if let Some(hint) = cosign_flag_hint(&e) {
+                eprintln!("\n{hint}");
+            }
             return if e.use_stderr() {
                 ExitCode::from(2)
             } else {
@@ -236,6 +239,78 @@ fn main() -> ExitCode {
             ExitCode::from(3)
         }
     }
+}
+
+/// cosign's flags that vouch does not take, each with what vouch offers instead.
+const COSIGN_FLAGS: [(&str, &str); 13] = [
+    (
+        "--allow-insecure-registry",
+        "vouch's flag is --allow-http-registry (loopback registries need none)",
+    ),
+    (
+        "--registry-username",
+        "vouch reads credentials from the docker config (docker login), as cosign does by default",
+    ),
+    (
+        "--registry-password",
+        "vouch reads credentials from the docker config (docker login), as cosign does by default",
+    ),
+    (
+        "--registry-token",
+        "vouch reads credentials from the docker config (docker login), as cosign does by default",
+    ),
+    (
+        "--k8s-keychain",
+        "vouch reads credentials from the docker config; a Kubernetes keychain is not supported",
+    ),
+    (
+        "--certificate-identity",
+        "keyless image verification is not supported yet; verify-blob takes it for bundles",
+    ),
+    (
+        "--certificate-identity-regexp",
+        "keyless image verification is not supported yet; verify-blob takes it for bundles",
+    ),
+    (
+        "--certificate-oidc-issuer",
+        "keyless image verification is not supported yet; verify-blob takes it for bundles",
+    ),
+    (
+        "--certificate-oidc-issuer-regexp",
+        "keyless image verification is not supported yet; verify-blob takes it for bundles",
+    ),
+    (
+        "--identity-token",
+        "keyless signing is not supported yet: sign with --key",
+    ),
+    (
+        "--fulcio-url",
+        "keyless signing is not supported yet: sign with --key",
+    ),
+    (
+        "--rekor-url",
+        "vouch logs blob signatures (sign-blob, attest-blob --rekor-url), not image signatures",
+    ),
+    (
+        "--output-file",
+        "sbom and provenance take --output-file; other commands print to standard output",
+    ),
+];
+
+/// For an argument clap did not know that is one of cosign's, what vouch offers instead.
+fn cosign_flag_hint(error: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if error.kind() != ErrorKind::UnknownArgument {
+        return None;
+    }
+    let Some(ContextValue::String(argument)) = error.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let flag = argument.split('=').next().unwrap_or(argument);
+    COSIGN_FLAGS
+        .iter()
+        .find(|(name, _)| *name == flag)
+        .map(|(name, hint)| format!("note: {name} is cosign's flag: {hint}"))
 }
 
 /// The whole-command deadline of every command but `sbom` (cosign's default).

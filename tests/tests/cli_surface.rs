@@ -176,3 +176,37 @@ fn document_commands_take_a_format_with_o_and_a_file_with_output_file() {
         "{run:#?}"
     );
 }
+
+#[test]
+fn a_cosign_flag_vouch_does_not_take_is_named_with_what_vouch_offers() {
+    let run = vouch(&[
+        "sign",
+        "--key",
+        "k.key",
+        "--allow-insecure-registry",
+        "registry.example/app:v1",
+    ])
+    .expect_code(2);
+    assert!(
+        run.stderr.contains(
+            "--allow-insecure-registry is cosign's flag: vouch's flag is --allow-http-registry"
+        ),
+        "{run:#?}"
+    );
+    let run = vouch(&[
+        "verify",
+        "--key",
+        "k.pub",
+        "--certificate-identity=someone@example.com",
+        "registry.example/app:v1",
+    ])
+    .expect_code(2);
+    assert!(
+        run.stderr
+            .contains("--certificate-identity is cosign's flag"),
+        "{run:#?}"
+    );
+    // A flag that is nobody's gets clap's error alone.
+    let run = vouch(&["verify", "--key", "k.pub", "--no-such-flag", "x"]).expect_code(2);
+    assert!(!run.stderr.contains("cosign's flag"), "{run:#?}");
+}
