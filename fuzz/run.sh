@@ -2,8 +2,8 @@
 # Runs each fuzz target for SECONDS (default 600) on one core, from the seed corpora
 # that fuzz/seeds.py writes from the conformance test vectors.
 #
-#   fuzz/run.sh [SECONDS] [TARGET...]     (targets: bundle_verify der_parsers read_tar; default
-#                                          all)
+#   fuzz/run.sh [SECONDS] [TARGET...]     (targets: bundle_verify der_parsers read_tar
+#                                          signed_documents sbom_catalogers; default all)
 #
 # Works on stable Rust: RUSTC_BOOTSTRAP=1 lets stable rustc take the nightly-only
 # -Zsanitizer=address flag that cargo-fuzz passes. Set FUZZ_SANITIZER=none to build without
@@ -15,7 +15,7 @@ set -euo pipefail
 SECONDS_PER_TARGET=${1:-600}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(bundle_verify der_parsers read_tar)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(bundle_verify der_parsers read_tar signed_documents sbom_catalogers)
 
 FUZZ=$(cd "$(dirname "$0")" && pwd)
 cd "$FUZZ"
@@ -34,6 +34,8 @@ for target in "${TARGETS[@]}"; do
         bundle_verify) dict=bundle.dict ;;
         der_parsers) dict=der.dict ;;
         read_tar) dict=tar.dict ;;
+        signed_documents) dict=bundle.dict ;;
+        sbom_catalogers) dict=sbom.dict ;;
         *) echo "unknown target $target" >&2; exit 2 ;;
     esac
     mkdir -p "corpus/$target"
@@ -49,7 +51,7 @@ for target in "${TARGETS[@]}"; do
         status=1
         echo "== $target: FAILED (see fuzz/artifacts/$target/)" >&2
     fi
-    runs=$(grep -Eo 'Done [0-9]+ runs' "logs/$target.log" | tail -1 || true)
+    runs=$(grep -aEo 'Done [0-9]+ runs' "logs/$target.log" | tail -1 || true)
     echo "== $target: ${runs:-no final count}" >&2
 done
 exit $status

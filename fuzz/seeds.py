@@ -12,6 +12,13 @@ OUT/der_parsers/:   every DER certificate and RFC 3161 timestamp found in those 
 OUT/read_tar/:      small tar streams written with Python's tarfile in the GNU, pax and ustar
                     formats (long names, links, whiteouts, a sparse-looking pax header), each
                     plain and gzip-compressed.
+OUT/signed_documents/: a selector byte and a document, for each reader of that target: the
+                    DSSE envelopes and in-toto statements under attestations/tests/data (as
+                    envelope, statement and provenance seeds), the conformance bundles, and
+                    small manifests, log answers and Rego policies written here.
+OUT/sbom_catalogers/: a selector byte (the path the target offers the file at) and a file,
+                    from the SBOM fixtures under sbom/tests/data (dpkg status files, Python
+                    metadata, npm package.json files, os-release).
 
 Seeds are named by the SHA-1 of their contents, so the same bytes are written once and a
 second run changes nothing. Only the standard library is used.
@@ -135,6 +142,58 @@ def write(directory: pathlib.Path, seeds, suffix: str) -> int:
     return len(seeds)
 
 
+ATTESTATIONS = REPO / "attestations/tests/data"
+SBOM = REPO / "sbom/tests/data/sbom"
+
+
+def document_seeds(bundles: set) -> set:
+    """Selector byte + input for the signed_documents target (its `match which % 8`)."""
+    seeds = set()
+    for path in sorted(ATTESTATIONS.rglob("*.json")):
+        data = path.read_bytes()
+        seeds.add(bytes([1]) + data)  # a DSSE envelope
+        seeds.add(bytes([2]) + data)  # an in-toto statement (and provenance)
+    for bundle in bundles:
+        seeds.add(bytes([3]) + bundle)
+    seeds.add(bytes([0]) + json.dumps({"critical": {"identity": {"docker-reference": "r/a"},
+              "image": {"docker-manifest-digest": "sha256:" + "a" * 64},
+              "type": "cosign container image signature"}, "optional": {"k": "v"}}).encode())
+    body = base64.b64encode(b'{"kind":"hashedrekord","apiVersion":"0.0.1"}').decode()
+    seeds.add(bytes([4]) + json.dumps({"ab" * 32: {"body": body, "integratedTime": 1,
+              "logID": "c0d2", "logIndex": 1, "verification": {"signedEntryTimestamp": "c2V0",
+              "inclusionProof": {"logIndex": 1, "rootHash": "aa" * 32, "treeSize": 2,
+                                 "hashes": ["bb" * 32], "checkpoint": "cp\n"}}}}).encode())
+    seeds.add(bytes([5, 0]) + json.dumps({"schemaVersion": 2, "mediaType":
+              "application/vnd.oci.image.manifest.v1+json", "config": {"mediaType":
+              "application/vnd.oci.image.config.v1+json", "digest": "sha256:" + "a" * 64,
+              "size": 2}, "layers": []}).encode())
+    seeds.add(bytes([5, 1]) + json.dumps({"schemaVersion": 2, "manifests": []}).encode())
+    seeds.add(bytes([6]) + b"package signature\nimport rego.v1\ndeny contains m if { m := \"x\" }\n")
+    seeds.add(bytes([6]) + b"package signature\nallow { input.predicate.ok }\n")
+    return seeds
+
+
+# The target's PATHS, by index, and the fixture files offered at each.
+SBOM_PATHS = {
+    0: ["**/var/lib/dpkg/status", "**/var/lib/opkg/status"],
+    1: ["**/var/lib/dpkg/status.d/*"],
+    6: ["**/etc/os-release"],
+    7: ["**/METADATA", "**/PKG-INFO"],
+    8: ["**/package.json"],
+    11: ["**/copyright"],
+}
+
+
+def sbom_seeds() -> set:
+    seeds = set()
+    for index, patterns in SBOM_PATHS.items():
+        for pattern in patterns:
+            for path in sorted(SBOM.glob(pattern)):
+                if path.is_file() and path.stat().st_size <= 64 * 1024:
+                    seeds.add(bytes([index]) + path.read_bytes())
+    return seeds
+
+
 def main() -> None:
     out = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else FUZZ / "seeds"
     bundles, ders, notes = set(), set(), set()
@@ -151,7 +210,10 @@ def main() -> None:
     n_ders = write(out / "der_parsers", ders, ".der")
     n_notes = write(out / "der_parsers", notes, ".txt")
     n_tars = write(out / "read_tar", tar_seeds(), ".tar")
-    print(f"{out}: {n_bundles} bundles; {n_ders} DER values and {n_notes} notes; {n_tars} tars")
+    n_documents = write(out / "signed_documents", document_seeds(bundles), ".bin")
+    n_sbom = write(out / "sbom_catalogers", sbom_seeds(), ".bin")
+    print(f"{out}: {n_bundles} bundles; {n_ders} DER values and {n_notes} notes; {n_tars} tars; "
+          f"{n_documents} documents; {n_sbom} catalogued files")
 
 
 if __name__ == "__main__":

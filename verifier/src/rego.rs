@@ -82,6 +82,54 @@ pub struct PolicyDecision {
     pub warnings: Vec<String>,
 }
 
+/// The deepest nesting of brackets (`[`, `{`, `(`) a policy may have. regorus parses nested
+/// arrays and comprehensions by trying one reading and then the other, so its time doubles
+/// with each level (found by the `signed_documents` fuzz target: 30 levels take minutes);
+/// policies people write nest a few levels.
+pub const MAX_NESTING: usize = 16;
+
+/// The deepest bracket nesting of `source`, outside strings and comments.
+fn nesting_depth(source: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut chars = source.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '#' => {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        break;
+                    }
+                }
+            }
+            '"' => {
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+            }
+            '`' => {
+                for c in chars.by_ref() {
+                    if c == '`' {
+                        break;
+                    }
+                }
+            }
+            '[' | '{' | '(' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            ']' | '}' | ')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 /// Whether `source` uses Rego v1's keywords (`if`, `contains`) without importing them from
 /// `future.keywords`: a v1 policy, which the v0 parser could only misread.
 fn uses_v1_keywords(source: &str) -> bool {
@@ -130,6 +178,13 @@ impl RegoPolicy {
             policy: name.to_owned(),
             reason,
         };
+        let depth = nesting_depth(source);
+        if depth > MAX_NESTING {
+            return Err(invalid(format!(
+                "nests brackets {depth} deep; at most {MAX_NESTING} are read (the Rego parser's \
+                 time doubles with each level)"
+            )));
+        }
         let mut engine = Engine::new();
         let package = match engine.add_policy(name.to_owned(), source.to_owned()) {
             Ok(package) => package,
@@ -373,6 +428,31 @@ isCompliant := {"result": true, "warning": "checked"} if input.predicate.runDeta
         );
         let broken = RegoPolicy::parse("broken.rego", "package p\nallow {{ if\n").unwrap_err();
         assert!(broken.to_string().contains("broken.rego"), "{broken}");
+    }
+
+    #[test]
+    fn deeply_nested_brackets_are_refused_before_the_parser_sees_them() {
+        let nested = |n: usize| {
+            format!(
+                "package p\nimport rego.v1\nallow if {{ x := {}1{}; true }}\n",
+                "[".repeat(n),
+                "]".repeat(n)
+            )
+        };
+        // `allow if { ... }` is one level; the array adds n.
+        RegoPolicy::parse("ok.rego", &nested(MAX_NESTING - 1)).unwrap();
+        let error = RegoPolicy::parse("deep.rego", &nested(40)).unwrap_err();
+        assert!(
+            error.to_string().contains("nests brackets 41 deep"),
+            "{error}"
+        );
+        // Brackets in strings and comments do not count.
+        let quoted = format!(
+            "package p\nimport rego.v1\n# {}\nallow if {{ \"{}\" != \"\\\"[\" }}\n",
+            "[".repeat(100),
+            "(".repeat(100)
+        );
+        RegoPolicy::parse("quoted.rego", &quoted).unwrap();
     }
 
     #[test]
