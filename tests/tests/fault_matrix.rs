@@ -1,0 +1,227 @@
+//! A registry that misbehaves in the ways the distribution spec leaves to clients to catch: a
+//! `Docker-Content-Digest` that is not the body's, a body that is not the digest asked for, a
+//! tag that moves between two requests, 10,000 referrers, and a manifest of deeply nested JSON.
+//! Each is refused with the thing named (or, for the moving tag, read once), within the
+//! deadline, and nothing is written.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use vouch_tests::hostile::{Content, HostileServer, Reply};
+use vouch_tests::{Run, generate_key, vouch_command};
+
+/// A small image manifest (config blob included in `content`) whose config says `label`.
+fn image(content: &mut Content, label: &str) -> serde_json::Value {
+    let config = content.blob(
+        "application/vnd.oci.image.config.v1+json",
+        format!(
+            r#"{{"architecture":"amd64","os":"linux","config":{{"Labels":{{"l":"{label}"}}}}}}"#
+        )
+        .into_bytes(),
+    );
+    serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": config,
+        "layers": [],
+    })
+}
+
+/// `vouch verify --key K IMAGE -o json` against `server`, killed after 60 s.
+fn verify(server: &HostileServer, image: &str) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let key = generate_key(dir.path(), "k", "ecdsa-p256");
+    let image = format!("{}/{image}", server.addr);
+    let mut command = vouch_command(&[
+        "verify",
+        "--key",
+        key.public.to_str().unwrap(),
+        "--registry-attempts",
+        "1",
+        "--timeout",
+        "60",
+        "-o",
+        "json",
+        &image,
+    ]);
+    Run::from(command.output().unwrap())
+}
+
+#[test]
+fn a_docker_content_digest_that_is_not_the_body_is_refused() {
+    let mut content = Content::default();
+    let manifest = image(&mut content, "a");
+    let digest = content.manifest(Some("v1"), &manifest);
+    let lie = format!("sha256:{}", "0".repeat(64));
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    let server = HostileServer::start(move |request| {
+        if request.path().ends_with("/manifests/v1") {
+            Reply::with_headers(
+                "200 OK",
+                &[
+                    ("Content-Type", "application/vnd.oci.image.manifest.v1+json"),
+                    ("Docker-Content-Digest", &lie),
+                ],
+                &bytes,
+            )
+        } else {
+            content.answer(request)
+        }
+    });
+    let run = verify(&server, "app:v1");
+    assert_eq!(run.code, 3, "{run:#?}");
+    assert!(
+        run.stderr.contains(&"0".repeat(64)) || run.stderr.contains(&digest),
+        "{run:#?}"
+    );
+    assert!(run.stderr.to_lowercase().contains("digest"), "{run:#?}");
+}
+
+#[test]
+fn a_body_that_is_not_the_digest_asked_for_is_refused() {
+    let mut content = Content::default();
+    let good = image(&mut content, "good");
+    let evil = image(&mut content, "evil");
+    let digest = content.manifest(None, &good);
+    let evil = serde_json::to_vec(&evil).unwrap();
+    let asked = digest.clone();
+    let server = HostileServer::start(move |request| {
+        if request.path().ends_with(&format!("/manifests/{asked}")) {
+            Reply::with_headers(
+                "200 OK",
+                &[
+                    ("Content-Type", "application/vnd.oci.image.manifest.v1+json"),
+                    ("Docker-Content-Digest", &asked),
+                ],
+                &evil,
+            )
+        } else {
+            content.answer(request)
+        }
+    });
+    // verify needs only the digest (signatures name it); sbom reads the manifest.
+    let image = format!("{}/app@{digest}", server.addr);
+    let run = Run::from(
+        vouch_command(&[
+            "sbom",
+            "--registry-attempts",
+            "1",
+            "--timeout",
+            "60",
+            &image,
+        ])
+        .output()
+        .unwrap(),
+    );
+    assert_eq!(run.code, 3, "{run:#?}");
+    assert!(run.stderr.contains(&digest), "{run:#?}");
+    assert!(run.stdout.is_empty(), "nothing is written: {run:#?}");
+}
+
+#[test]
+fn a_tag_that_moves_between_requests_is_resolved_once() {
+    let mut content = Content::default();
+    let first = image(&mut content, "first");
+    let second = image(&mut content, "second");
+    let first_digest = content.manifest(None, &first);
+    content.manifest(None, &second);
+    let first = serde_json::to_vec(&first).unwrap();
+    let second = serde_json::to_vec(&second).unwrap();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let count = asked.clone();
+    let server = HostileServer::start(move |request| {
+        if request.path().ends_with("/manifests/v1") {
+            let body = if count.fetch_add(1, Ordering::SeqCst) == 0 {
+                &first
+            } else {
+                &second
+            };
+            Reply::with_headers(
+                "200 OK",
+                &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+                body,
+            )
+        } else {
+            content.answer(request)
+        }
+    });
+    let run = verify(&server, "app:v1");
+    // Unsigned: denied, about the manifest the tag named first, asked for once.
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert_eq!(run.json()[0]["digest"], first_digest.as_str(), "{run:#?}");
+    assert_eq!(asked.load(Ordering::SeqCst), 1, "the tag is resolved once");
+}
+
+#[test]
+fn ten_thousand_referrers_are_refused_by_the_limit() {
+    let mut content = Content::default();
+    let manifest = image(&mut content, "a");
+    let digest = content.manifest(Some("v1"), &manifest);
+    // Distinct referrers (the same one listed twice counts once).
+    let listed: Vec<serde_json::Value> = (0..10_000)
+        .map(|i| {
+            serde_json::json!({
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+                "digest": format!("sha256:{i:064x}"),
+                "size": 500,
+            })
+        })
+        .collect();
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": listed,
+    }))
+    .unwrap();
+    let referrers = format!("/referrers/{digest}");
+    let server = HostileServer::start(move |request| {
+        if request.path().ends_with(&referrers) {
+            Reply::with_headers(
+                "200 OK",
+                &[("Content-Type", "application/vnd.oci.image.index.v1+json")],
+                &index,
+            )
+        } else {
+            content.answer(request)
+        }
+    });
+    let run = verify(&server, "app:v1");
+    assert_eq!(run.code, 3, "{run:#?}");
+    assert!(
+        run.stderr.contains("1000") || run.stderr.contains("1,000"),
+        "{run:#?}"
+    );
+    assert!(run.stderr.contains("referrers"), "{run:#?}");
+    // Not one of them was fetched.
+    let fetched = server
+        .requests()
+        .iter()
+        .filter(|r| r.path().contains("/manifests/sha256:000000"))
+        .count();
+    assert_eq!(fetched, 0);
+}
+
+#[test]
+fn a_manifest_of_deeply_nested_json_is_refused_without_a_crash() {
+    let nested = format!("{}{}", "[".repeat(200_000), "]".repeat(200_000)).into_bytes();
+    let server = HostileServer::start(move |request| {
+        if request.path().ends_with("/manifests/v1") {
+            Reply::with_headers(
+                "200 OK",
+                &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+                &nested,
+            )
+        } else {
+            Reply::with_headers("200 OK", &[("Content-Type", "application/json")], b"{}")
+        }
+    });
+    let run = verify(&server, "app:v1");
+    assert!(run.code == 3 || run.code == 2, "{run:#?}");
+    assert!(
+        !run.stderr.contains("overflow") && !run.stderr.contains("panicked"),
+        "{run:#?}"
+    );
+    assert!(run.stderr.contains("manifest"), "{run:#?}");
+}
