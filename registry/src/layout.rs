@@ -45,6 +45,7 @@ impl Layout {
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, RegistryError> {
         let layout = Self { root: root.into() };
         let marker = layout.root.join(LAYOUT_FILE);
+        layout.refuse_links(&marker)?;
         let bytes = match files::read_capped(&marker, MAX_MARKER_BYTES) {
             Ok(bytes) => bytes,
             Err(InputFileError::Io { source, .. }) => {
@@ -118,11 +119,38 @@ impl Layout {
     /// that is not a regular file. `None` if absent. Its size and digest are not checked
     /// here: the reader checks them as it reads.
     pub fn open_blob(&self, digest: &Digest) -> Result<Option<File>, RegistryError> {
-        match InputFile::open(&self.blob_path(digest)) {
+        let path = self.blob_path(digest);
+        self.refuse_links(&path)?;
+        match InputFile::open(&path) {
             Ok(file) => Ok(Some(file.into_file())),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(self.input_error(e)),
         }
+    }
+
+    /// Refuses `path` (inside the layout) when a component of it below the layout's root is
+    /// a symbolic link: a layout's files are read as they are, never through a link that
+    /// could lead out of it (the root itself may be a link the user gave). A missing
+    /// component is left to the open that follows, which reports it.
+    fn refuse_links(&self, path: &Path) -> Result<(), RegistryError> {
+        let Ok(inside) = path.strip_prefix(&self.root) else {
+            return Ok(());
+        };
+        let mut at = self.root.clone();
+        for component in inside.components() {
+            at.push(component);
+            match std::fs::symlink_metadata(&at) {
+                Ok(metadata) if metadata.file_type().is_symlink() => {
+                    return Err(self.error(format!(
+                        "{} is a symbolic link; a layout's files are not read through links",
+                        inside.display()
+                    )));
+                }
+                Ok(_) => {}
+                Err(_) => return Ok(()),
+            }
+        }
+        Ok(())
     }
 
     fn blob_path(&self, digest: &Digest) -> PathBuf {
@@ -341,6 +369,7 @@ fn read_bounded(
     path: &Path,
     limit: u64,
 ) -> Result<Option<Vec<u8>>, RegistryError> {
+    layout.refuse_links(path)?;
     match files::read_capped(path, limit) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(e) if e.is_not_found() => Ok(None),

@@ -225,3 +225,45 @@ fn a_manifest_of_deeply_nested_json_is_refused_without_a_crash() {
     );
     assert!(run.stderr.contains("manifest"), "{run:#?}");
 }
+
+#[test]
+fn a_layout_whose_files_are_symbolic_links_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let (_, layer) = vouch_tests::one_layer_layout(
+        &layout,
+        "application/vnd.oci.image.layer.v1.tar",
+        &[0; 1024],
+    );
+    let image = format!("oci:{}:v1", layout.display());
+    let run = |args: &[&str]| Run::from(vouch_command(args).output().unwrap());
+    run(&["sbom", &image]).expect_code(0);
+
+    // The layer blob replaced by a link to a copy of itself outside the layout: same bytes,
+    // same digest, and still refused, by name.
+    let hex = layer.digest.hex().to_owned();
+    let blob = layout.join("blobs/sha256").join(&hex);
+    let outside = dir.path().join("outside");
+    std::fs::copy(&blob, &outside).unwrap();
+    std::fs::remove_file(&blob).unwrap();
+    std::os::unix::fs::symlink(&outside, &blob).unwrap();
+    let refused = run(&["sbom", &image]);
+    assert_ne!(refused.code, 0, "{refused:#?}");
+    assert!(refused.stderr.contains("symbolic link"), "{refused:#?}");
+    assert!(refused.stderr.contains(&hex), "{refused:#?}");
+    assert!(refused.stdout.is_empty(), "{refused:#?}");
+
+    // index.json as a link: refused before anything is read.
+    std::fs::remove_file(&blob).unwrap();
+    std::fs::copy(&outside, &blob).unwrap();
+    let index = layout.join("index.json");
+    let index_outside = dir.path().join("index.json");
+    std::fs::rename(&index, &index_outside).unwrap();
+    std::os::unix::fs::symlink(&index_outside, &index).unwrap();
+    let refused = run(&["sbom", &image]);
+    assert_ne!(refused.code, 0, "{refused:#?}");
+    assert!(
+        refused.stderr.contains("index.json is a symbolic link"),
+        "{refused:#?}"
+    );
+}
