@@ -253,40 +253,17 @@ fn a_policy_needs_a_type_and_summary_leaves_out_the_predicates() {
 
     // A policy judges one predicate type: without --type it is refused before any work.
     let policy = policy.to_str().unwrap();
-    let run = vouch(&[
-        "verify-attestation",
-        "--key",
-        public,
-        "--policy",
-        policy,
-        &image,
-    ])
-    .expect_code(2);
+    let verify = |extra: &[&str]| {
+        let mut args = vec!["verify-attestation", "--key", public, "--policy", policy];
+        args.extend_from_slice(extra);
+        args.push(&image);
+        vouch(&args)
+    };
+    let run = verify(&[]).expect_code(2);
     assert!(run.stderr.contains("--type"), "{run:#?}");
-    let full = vouch(&[
-        "verify-attestation",
-        "--key",
-        public,
-        "--type",
-        "custom",
-        "--policy",
-        policy,
-        &image,
-    ])
-    .expect_code(0);
+    let full = verify(&["--type", "custom"]).expect_code(0);
     assert!(full.stdout.contains("predicate-body-4711"), "{full:#?}");
-    let summary = vouch(&[
-        "verify-attestation",
-        "--key",
-        public,
-        "--type",
-        "custom",
-        "--policy",
-        policy,
-        "--summary",
-        &image,
-    ])
-    .expect_code(0);
+    let summary = verify(&["--type", "custom", "--summary"]).expect_code(0);
     assert!(summary.stdout.contains("policy allows"), "{summary:#?}");
     assert!(
         !summary.stdout.contains("predicate-body-4711"),
