@@ -189,13 +189,18 @@ pub(crate) async fn run(args: SbomArgs) -> Result<ExitCode, CliError> {
     let created = vouch_keys::time::unix_secs(std::time::SystemTime::now());
     let document = write_document(args.format, &inventory, &subject, created);
 
-    let written = match args.output {
-        crate::output::DocumentFormat::Json => document.clone(),
-        crate::output::DocumentFormat::Text => package_table(&inventory).into_bytes(),
+    // The document is not copied to be written: only the text table is made anew.
+    let table;
+    let written: &[u8] = match args.output {
+        crate::output::DocumentFormat::Json => &document,
+        crate::output::DocumentFormat::Text => {
+            table = package_table(&inventory);
+            table.as_bytes()
+        }
     };
     match &args.output_file {
-        Some(path) => write_file(path, &written, 0o644, args.force)?,
-        None => crate::output::write_stdout(&written),
+        Some(path) => write_file(path, written, 0o644, args.force)?,
+        None => crate::output::write_stdout(written),
     }
     eprintln!(
         "{} in {image} ({}, {} read){}",

@@ -46,17 +46,19 @@ fn a_rego_policy_that_does_not_parse_is_one_line_and_cue_is_refused_by_name() {
     std::fs::write(&cue, "package signature\nallow: true\n").unwrap();
     let image = "oci:/nonexistent-layout:v1";
 
-    let run = vouch(&[
-        "verify-attestation",
-        "--key",
-        public,
-        "--type",
-        "custom",
-        "--policy",
-        bad.to_str().unwrap(),
-        image,
-    ])
-    .expect_code(2);
+    let with_policy = |policy: &std::path::Path| {
+        vouch(&[
+            "verify-attestation",
+            "--key",
+            public,
+            "--type",
+            "custom",
+            "--policy",
+            policy.to_str().unwrap(),
+            image,
+        ])
+    };
+    let run = with_policy(&bad).expect_code(2);
     assert_eq!(run.stderr.lines().count(), 1, "{run:#?}");
     assert!(
         run.stderr.starts_with(&format!(
@@ -66,17 +68,7 @@ fn a_rego_policy_that_does_not_parse_is_one_line_and_cue_is_refused_by_name() {
         "{run:#?}"
     );
 
-    let run = vouch(&[
-        "verify-attestation",
-        "--key",
-        public,
-        "--type",
-        "custom",
-        "--policy",
-        cue.to_str().unwrap(),
-        image,
-    ])
-    .expect_code(2);
+    let run = with_policy(&cue).expect_code(2);
     assert_eq!(run.stderr.lines().count(), 1, "{run:#?}");
     assert!(
         run.stderr.contains("CUE policies are not supported"),
