@@ -88,10 +88,28 @@ pub struct PolicyDecision {
 /// policies people write nest a few levels.
 pub const MAX_NESTING: usize = 16;
 
-/// The deepest bracket nesting of `source`, outside strings and comments.
-fn nesting_depth(source: &str) -> usize {
-    let (mut depth, mut deepest) = (0usize, 0usize);
-    let mut chars = source.chars();
+/// The largest exponent, either sign, a number written in a policy may have: a 64-bit float's
+/// (`1e308`). regorus turns a literal in scientific notation into an exact integer,
+/// `exponent` digits long, and checks the float's range only when the mantissa is not zero, so
+/// `0e99999999` takes minutes and gigabytes (found by the `signed_documents` fuzz target).
+pub const MAX_EXPONENT: u64 = 308;
+
+/// What [`scan`] found in a policy's source, outside strings and comments.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Shape {
+    /// The deepest nesting of brackets.
+    deepest: usize,
+    /// The largest exponent of a number literal, saturating.
+    exponent: u64,
+}
+
+/// Reads `source` once for the two things regorus's parser is slow on.
+fn scan(source: &str) -> Shape {
+    let mut shape = Shape::default();
+    let mut depth = 0usize;
+    let mut chars = source.chars().peekable();
+    // Whether the previous character continues a name (so `x1e9` is not a number).
+    let mut in_name = false;
     while let Some(c) = chars.next() {
         match c {
             '#' => {
@@ -121,13 +139,32 @@ fn nesting_depth(source: &str) -> usize {
             }
             '[' | '{' | '(' => {
                 depth += 1;
-                deepest = deepest.max(depth);
+                shape.deepest = shape.deepest.max(depth);
             }
             ']' | '}' | ')' => depth = depth.saturating_sub(1),
+            '0'..='9' if !in_name => {
+                while chars
+                    .next_if(|c| c.is_ascii_digit() || matches!(c, '.' | '_'))
+                    .is_some()
+                {}
+                if chars.next_if(|c| matches!(c, 'e' | 'E')).is_some() {
+                    chars.next_if(|c| matches!(c, '+' | '-'));
+                    let mut exponent = 0u64;
+                    while let Some(d) = chars.next_if(char::is_ascii_digit) {
+                        exponent = exponent
+                            .saturating_mul(10)
+                            .saturating_add(u64::from(d as u8 - b'0'));
+                    }
+                    shape.exponent = shape.exponent.max(exponent);
+                }
+                in_name = false;
+                continue;
+            }
             _ => {}
         }
+        in_name = c.is_alphanumeric() || c == '_';
     }
-    deepest
+    shape
 }
 
 /// Whether `source` uses Rego v1's keywords (`if`, `contains`) without importing them from
@@ -178,11 +215,19 @@ impl RegoPolicy {
             policy: name.to_owned(),
             reason,
         };
-        let depth = nesting_depth(source);
-        if depth > MAX_NESTING {
+        let shape = scan(source);
+        if shape.deepest > MAX_NESTING {
             return Err(invalid(format!(
-                "nests brackets {depth} deep; at most {MAX_NESTING} are read (the Rego parser's \
-                 time doubles with each level)"
+                "nests brackets {} deep; at most {MAX_NESTING} are read (the Rego parser's \
+                 time doubles with each level)",
+                shape.deepest
+            )));
+        }
+        if shape.exponent > MAX_EXPONENT {
+            return Err(invalid(format!(
+                "writes a number with exponent {}; at most {MAX_EXPONENT} is read (the Rego \
+                 parser expands such a number to every digit)",
+                shape.exponent
             )));
         }
         let mut engine = Engine::new();
@@ -453,6 +498,27 @@ isCompliant := {"result": true, "warning": "checked"} if input.predicate.runDeta
             "(".repeat(100)
         );
         RegoPolicy::parse("quoted.rego", &quoted).unwrap();
+    }
+
+    #[test]
+    fn numbers_with_huge_exponents_are_refused_before_the_parser_sees_them() {
+        let policy = |number: &str| {
+            format!("package p\nimport rego.v1\nallow if {{ x := {number}; x >= 0 }}\n")
+        };
+        let allowed = RegoPolicy::parse("ok.rego", &policy("1.5e308 / 1e-300 + 1E+2")).unwrap();
+        assert!(allowed.evaluate(&serde_json::json!({})).unwrap().allowed);
+        for huge in ["0e99999999", "0.0E+309", "1_0.5e99999999999999999999999"] {
+            let error = RegoPolicy::parse("huge.rego", &policy(huge)).unwrap_err();
+            assert_eq!(error.check(), crate::check::Check::Policy);
+            assert!(error.to_string().contains("huge.rego"), "{error}");
+            assert!(error.to_string().contains("exponent"), "{huge}: {error}");
+        }
+        // Negative exponents are read as well (regorus divides by 10^n).
+        let negative = RegoPolicy::parse("neg.rego", &policy("0e-99999999")).unwrap_err();
+        assert!(negative.to_string().contains("exponent"), "{negative}");
+        // A name that looks like one, or a number in a string or comment, is not a number.
+        let names = "package p\nimport rego.v1\n# 1e99999999\nallow if { x1e99999999 := \"1e99999999\"; x1e99999999 != \"\" }\n";
+        RegoPolicy::parse("names.rego", names).unwrap();
     }
 
     #[test]
