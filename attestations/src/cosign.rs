@@ -33,8 +33,13 @@ pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 pub const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
 /// Layer annotation holding the PEM certificate chain.
 pub const CHAIN_ANNOTATION: &str = "dev.sigstore.cosign/chain";
-/// Layer annotation holding a Rekor bundle.
+/// Layer annotation holding a Rekor bundle: the log's signed entry timestamp and the entry
+/// (`{"SignedEntryTimestamp": ..., "Payload": {"body", "integratedTime", "logIndex",
+/// "logID"}}`).
 pub const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
+/// Layer annotation holding an RFC 3161 timestamp over the signature
+/// (`{"SignedRFC3161Timestamp": base64 DER}`).
+pub const RFC3161_TIMESTAMP_ANNOTATION: &str = "dev.sigstore.cosign/rfc3161timestamp";
 
 /// Media type of an attestation layer: a DSSE envelope (cosign's `types.DssePayloadType`).
 pub const DSSE_LAYER_MEDIA_TYPE: &str = "application/vnd.dsse.envelope.v1+json";

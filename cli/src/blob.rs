@@ -392,6 +392,7 @@ fn policy(args: &VerifyBlobArgs) -> Result<Policy, CliError> {
             &args.certificate_oidc_issuer_regexp,
             "certificate-oidc-issuer",
         )?,
+        claims: Vec::new(),
     }))
 }
 

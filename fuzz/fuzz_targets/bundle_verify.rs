@@ -44,10 +44,12 @@ static SETUP: LazyLock<Setup> = LazyLock::new(|| {
         Policy::Identity(CertificateIdentity {
             subject: Matcher::Exact(IDENTITY.into()),
             issuer: Matcher::Exact("https://token.actions.githubusercontent.com".into()),
+            claims: Vec::new(),
         }),
         Policy::Identity(CertificateIdentity {
             subject: Matcher::regex("^https://github.com/").expect("the pattern compiles"),
             issuer: Matcher::regex(".").expect("the pattern compiles"),
+            claims: Vec::new(),
         }),
         Policy::Key(PublicKey::from_pem(KEY_PEM).expect("the conformance key parses")),
     ];

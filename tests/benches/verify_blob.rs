@@ -311,6 +311,7 @@ fn inputs() -> Inputs {
         policy: Policy::Identity(CertificateIdentity {
             subject: Matcher::Exact(IDENTITY.into()),
             issuer: Matcher::Exact(ISSUER.into()),
+            claims: Vec::new(),
         }),
         root_json: std::fs::read(public_good_file()).unwrap(),
     }

@@ -157,6 +157,20 @@ pub enum VerifyError {
         /// How.
         reason: String,
     },
+    /// A cosign tag-layout layer that is not a signature vouch can read: another media type,
+    /// no signature annotation, an annotation that does not parse, a DSSE envelope that does
+    /// not.
+    #[error("{reason}")]
+    EvidenceMalformed {
+        /// What is wrong, naming the annotation.
+        reason: String,
+    },
+    /// The signed payload could not be had intact (missing blob, too large, wrong digest).
+    #[error("payload unavailable: {reason}")]
+    PayloadUnavailable {
+        /// Why.
+        reason: String,
+    },
     /// The signature over the artifact (or the DSSE envelope) does not verify.
     #[error("artifact signature invalid: {reason}")]
     ArtifactSignature {
@@ -477,6 +491,8 @@ impl VerifyError {
             E::PolicyInvalid { .. } | E::MaterialMismatch { .. } => Check::VerificationMaterial,
             E::PredicateTypeMismatch { .. } => Check::PredicateType,
             E::ArtifactMismatch { .. } => Check::ArtifactDigest,
+            E::EvidenceMalformed { .. } => Check::EnvelopeFormat,
+            E::PayloadUnavailable { .. } => Check::PayloadAvailable,
             E::NotAnImageStatement { .. } | E::StatementMalformed { .. } | E::NotAnAttestation => {
                 Check::Statement
             }

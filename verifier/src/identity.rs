@@ -45,13 +45,78 @@ impl std::fmt::Display for Matcher {
     }
 }
 
-/// The identity a certificate must carry: a subject alternative name and an OIDC issuer.
+/// A claim of the CI workflow that Fulcio records in a certificate, as cosign's
+/// `--certificate-github-workflow-*` flags check them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WorkflowClaim {
+    /// The event that triggered the workflow (`push`, `release`...): extension .1.2, else
+    /// the newer Build Trigger .1.20.
+    Trigger,
+    /// The commit the workflow ran on: .1.3, else Source Repository Digest .1.13.
+    Sha,
+    /// The workflow's name: .1.4.
+    Name,
+    /// The repository, `owner/name`: .1.5.
+    Repository,
+    /// The git ref (`refs/tags/v1`): .1.6, else Source Repository Ref .1.14.
+    Ref,
+}
+
+impl WorkflowClaim {
+    /// Every claim, in flag order.
+    pub const ALL: [WorkflowClaim; 5] = [
+        WorkflowClaim::Trigger,
+        WorkflowClaim::Sha,
+        WorkflowClaim::Name,
+        WorkflowClaim::Repository,
+        WorkflowClaim::Ref,
+    ];
+
+    /// The name used in messages and policy files: `github-workflow-trigger`, ...
+    pub fn name(self) -> &'static str {
+        match self {
+            WorkflowClaim::Trigger => "github-workflow-trigger",
+            WorkflowClaim::Sha => "github-workflow-sha",
+            WorkflowClaim::Name => "github-workflow-name",
+            WorkflowClaim::Repository => "github-workflow-repository",
+            WorkflowClaim::Ref => "github-workflow-ref",
+        }
+    }
+
+    /// The Fulcio extension numbers that carry the claim: the deprecated one first, then its
+    /// newer equivalent where one means the same.
+    fn extensions(self) -> &'static [u8] {
+        match self {
+            WorkflowClaim::Trigger => &[2, 20],
+            WorkflowClaim::Sha => &[3, 13],
+            WorkflowClaim::Name => &[4],
+            WorkflowClaim::Repository => &[5],
+            WorkflowClaim::Ref => &[6, 14],
+        }
+    }
+
+    /// The claim's value in `cert`, if it records it.
+    pub fn read(self, cert: &Certificate) -> Result<Option<String>, VerifyError> {
+        for number in self.extensions() {
+            if let Some(value) = cert.fulcio_extension(*number)? {
+                return Ok(Some(value));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The identity a certificate must carry: a subject alternative name and an OIDC issuer, and
+/// any workflow claims required.
 #[derive(Debug, Clone)]
 pub struct CertificateIdentity {
     /// Matched against each subject alternative name (URI, email, otherName username).
     pub subject: Matcher,
     /// Matched against the Fulcio OIDC issuer extension.
     pub issuer: Matcher,
+    /// Workflow claims the certificate must record with exactly these values.
+    pub claims: Vec<(WorkflowClaim, String)>,
 }
 
 /// The identity found in a certificate, for reports.
@@ -64,9 +129,31 @@ pub struct FoundIdentity {
 }
 
 impl CertificateIdentity {
+    /// An identity with this subject and issuer and no workflow claims.
+    pub fn new(subject: Matcher, issuer: Matcher) -> Self {
+        Self {
+            subject,
+            issuer,
+            claims: Vec::new(),
+        }
+    }
+
     /// Checks `cert` against the expected identity; the error names what the certificate
     /// holds instead.
     pub fn check(&self, cert: &Certificate) -> Result<FoundIdentity, VerifyError> {
+        for (claim, expected) in &self.claims {
+            let found = claim.read(cert)?;
+            if found.as_deref() != Some(expected.as_str()) {
+                return Err(VerifyError::IdentityMismatch {
+                    what: claim.name(),
+                    expected: format!("{expected:?}"),
+                    found: found.map_or_else(
+                        || "no such claim in the certificate".to_owned(),
+                        |f| format!("{f:?}"),
+                    ),
+                });
+            }
+        }
         let issuer = cert.fulcio_issuer()?.ok_or(VerifyError::IdentityMismatch {
             what: "OIDC issuer",
             expected: self.issuer.to_string(),

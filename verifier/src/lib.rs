@@ -56,6 +56,7 @@
 //! let policy = Policy::Identity(CertificateIdentity {
 //!     subject: Matcher::regex("^https://github.com/sigstore-conformance/").unwrap(),
 //!     issuer: Matcher::Exact("https://token.actions.githubusercontent.com".into()),
+//!     claims: Vec::new(),
 //! });
 //! let bundle = Bundle::from_json(&bundle).unwrap();
 //! let report = verifier
@@ -77,6 +78,7 @@ pub mod cosign;
 pub mod entry;
 pub mod error;
 pub mod identity;
+pub mod image;
 pub mod merkle;
 pub mod rego;
 pub mod rekor;

@@ -54,7 +54,9 @@ pub struct Options {
     /// The current time: log and timestamp times after it are refused.
     pub now: UnixTime,
     /// Whether a verified transparency-log entry is required (the default, as cosign does).
-    /// Only key-based bundles may go without (cosign's `--insecure-ignore-tlog`).
+    /// Without one, a key-signed bundle is trusted on the key alone (cosign's
+    /// `--insecure-ignore-tlog`), and a certificate must be vouched for by an RFC 3161
+    /// timestamp from a trusted authority (as bundles from GitHub's private Sigstore are).
     pub require_tlog: bool,
 }
 
@@ -484,7 +486,9 @@ impl<'r> Verifier<'r> {
                 times.push(("tlog-integrated-time", time));
             }
         }
-        if verified_entries == 0 && (options.require_tlog || leaf.is_some()) {
+        // Without a log entry a certificate still needs a trusted time (an RFC 3161
+        // timestamp), which step 5 requires.
+        if verified_entries == 0 && options.require_tlog {
             return Err(VerifyError::TlogEntryMissing);
         }
 

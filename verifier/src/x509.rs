@@ -59,6 +59,10 @@ pub(crate) mod oids {
     /// Fulcio 1.3.6.1.4.1.57264.1.8: OIDC issuer, DER UTF8String.
     pub(crate) const FULCIO_ISSUER_V2: &[u8] =
         &[0x2b, 0x06, 0x01, 0x04, 0x01, 0x83, 0xbf, 0x30, 0x01, 0x08];
+    /// Fulcio 1.3.6.1.4.1.57264.1.N: the OID of extension number `n` (below 128).
+    pub(crate) const fn fulcio(n: u8) -> [u8; 10] {
+        [0x2b, 0x06, 0x01, 0x04, 0x01, 0x83, 0xbf, 0x30, 0x01, n]
+    }
 }
 
 /// One extension of a certificate (RFC 5280 section 4.1).
@@ -477,6 +481,23 @@ impl Certificate {
                 .map_err(|_| bad("OIDC issuer extension is not UTF-8"));
         }
         Ok(None)
+    }
+
+    /// The value of Fulcio extension 1.3.6.1.4.1.57264.1.`number`: a DER UTF8String for the
+    /// extensions numbered 8 and above, raw text for the deprecated 1 to 6 (Fulcio's
+    /// `docs/oid-info.md`). `None` when the certificate has no such extension.
+    pub fn fulcio_extension(&self, number: u8) -> Result<Option<String>, VerifyError> {
+        let Some(ext) = self.extension(&oids::fulcio(number)) else {
+            return Ok(None);
+        };
+        if number >= 8 {
+            let utf8 =
+                Utf8StringRef::from_der(&ext.value).map_err(crate_error("Fulcio extension"))?;
+            return Ok(Some(utf8.as_str().to_owned()));
+        }
+        std::str::from_utf8(&ext.value)
+            .map(|s| Some(s.to_owned()))
+            .map_err(|_| bad("a Fulcio extension is not UTF-8"))
     }
 
     /// The to-be-signed bytes with one extension removed and the lengths around it re-encoded:

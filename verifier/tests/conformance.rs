@@ -67,6 +67,7 @@ fn run(dir: &Path, by_digest: bool) -> Result<BundleVerification, VerifyError> {
         None => Policy::Identity(CertificateIdentity {
             subject: Matcher::Exact(read_text(dir, "identity").unwrap_or(DEFAULT_IDENTITY.into())),
             issuer: Matcher::Exact(read_text(dir, "issuer").unwrap_or(DEFAULT_ISSUER.into())),
+            claims: Vec::new(),
         }),
     };
     Verifier::new(root)?.verify(

@@ -34,6 +34,7 @@ fn policy() -> Policy {
     Policy::Identity(CertificateIdentity {
         subject: Matcher::Exact(IDENTITY.into()),
         issuer: Matcher::Exact(ISSUER.into()),
+        claims: Vec::new(),
     })
 }
 
@@ -249,7 +250,7 @@ fn another_identity_or_issuer_is_refused() {
             Matcher::Exact(ISSUER.into()),
         ),
     ] {
-        let policy = Policy::Identity(CertificateIdentity { subject, issuer });
+        let policy = Policy::Identity(CertificateIdentity::new(subject, issuer));
         let e = verifier
             .verify(
                 &bundle,
@@ -263,6 +264,7 @@ fn another_identity_or_issuer_is_refused() {
     let policy = Policy::Identity(CertificateIdentity {
         subject: Matcher::regex("^https://github.com/sigstore-conformance/").unwrap(),
         issuer: Matcher::regex("githubusercontent").unwrap(),
+        claims: Vec::new(),
     });
     verifier
         .verify(
