@@ -110,15 +110,6 @@ pub(crate) struct ImageBundle {
 }
 
 impl ImageBundle {
-    /// The bundle's position, for messages: its referrer manifest digest and store.
-    pub(crate) fn describe(&self) -> String {
-        format!(
-            "referrer {} ({})",
-            self.referrer.descriptor.digest,
-            source_name(self.referrer.source)
-        )
-    }
-
     /// The predicate type of the verified statement, else the one the referrer's
     /// (unauthenticated) annotation lists, for reports.
     pub(crate) fn predicate_type(&self) -> Option<String> {

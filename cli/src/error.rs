@@ -68,6 +68,9 @@ pub(crate) enum CliError {
         check: vouch_verifier::check::Check,
         reason: String,
     },
+    /// A trust policy that could not be loaded, or evidence that could not be gathered.
+    #[error(transparent)]
+    Policy(#[from] vouch_policy::PolicyError),
     /// A file could not be written.
     #[error("cannot write {}: {source}", .path.display())]
     Write {
@@ -94,6 +97,8 @@ impl CliError {
             | CliError::Input { .. }
             | CliError::Exists { .. } => 2,
             CliError::Registry(e) if e.is_input_error() => 2,
+            CliError::Policy(vouch_policy::PolicyError::Evidence(e)) if !e.input => 3,
+            CliError::Policy(_) => 2,
             CliError::Registry(_)
             | CliError::LogAnswer { .. }
             | CliError::Write { .. }

@@ -23,6 +23,7 @@ mod rekor;
 mod sbom;
 mod shell;
 mod sign;
+mod signer;
 mod trust;
 mod verify;
 
@@ -265,19 +266,19 @@ const COSIGN_FLAGS: [(&str, &str); 13] = [
     ),
     (
         "--certificate-identity",
-        "keyless image verification is not supported yet; verify-blob takes it for bundles",
+        "verify-attestation does not verify keyless attestations yet; verify takes it for image signatures, verify-blob for bundles",
     ),
     (
         "--certificate-identity-regexp",
-        "keyless image verification is not supported yet; verify-blob takes it for bundles",
+        "verify-attestation does not verify keyless attestations yet; verify takes it for image signatures, verify-blob for bundles",
     ),
     (
         "--certificate-oidc-issuer",
-        "keyless image verification is not supported yet; verify-blob takes it for bundles",
+        "verify-attestation does not verify keyless attestations yet; verify takes it for image signatures, verify-blob for bundles",
     ),
     (
         "--certificate-oidc-issuer-regexp",
-        "keyless image verification is not supported yet; verify-blob takes it for bundles",
+        "verify-attestation does not verify keyless attestations yet; verify takes it for image signatures, verify-blob for bundles",
     ),
     (
         "--identity-token",
@@ -396,8 +397,9 @@ impl SigningCompat {
 /// cosign's verification flags that vouch takes so that cosign scripts run unchanged.
 #[derive(clap::Args, Clone, Copy, Debug)]
 pub(crate) struct VerifyCompat {
-    /// Accepted for cosign compatibility: image signatures checked with --key need no
-    /// transparency-log entry in vouch; an entry a bundle carries is still checked.
+    /// Trust signatures without a transparency-log entry: a keyless signature then needs an
+    /// RFC 3161 timestamp from a trusted authority instead (key signatures need no entry in
+    /// vouch; an entry a signature carries is checked either way).
     #[arg(long)]
     insecure_ignore_tlog: bool,
     /// Read each IMAGE as the path of an OCI image layout (as `oci:PATH`), as cosign's
@@ -407,9 +409,13 @@ pub(crate) struct VerifyCompat {
 }
 
 impl VerifyCompat {
+    /// cosign's `--insecure-ignore-tlog`.
+    pub(crate) fn ignore_tlog(self) -> bool {
+        self.insecure_ignore_tlog
+    }
+
     /// `image` as vouch names it: `oci:PATH` under --local-image.
     pub(crate) fn image(self, image: &str) -> String {
-        let _ = self.insecure_ignore_tlog;
         if self.local_image && !image.starts_with("oci:") {
             format!("oci:{image}")
         } else {

@@ -33,6 +33,11 @@ pub(crate) struct SignArgs {
     /// For a multi-platform index, also sign every manifest it lists.
     #[arg(long, short = 'r')]
     recursive: bool,
+    /// The image name to record as signed (`critical.identity.docker-reference`) instead of
+    /// the repository signed, as cosign's flag: for images that will be pulled under another
+    /// name. Policies compare it with the name an image is verified under (`signedIdentity`).
+    #[arg(long, value_name = "NAME")]
+    sign_container_identity: Option<String>,
     /// Write the base64 signature to FILE (needs exactly one signed manifest).
     #[arg(long, value_name = "FILE")]
     output_signature: Option<PathBuf>,
@@ -90,6 +95,10 @@ enum Pushed {
 
 pub(crate) async fn run(args: SignArgs) -> Result<ExitCode, CliError> {
     args.compat.check()?;
+    if let Some(name) = &args.sign_container_identity {
+        vouch_registry::Reference::parse(name)
+            .map_err(|e| CliError::Usage(format!("--sign-container-identity {name:?}: {e}")))?;
+    }
     let references = args
         .images
         .iter()
@@ -143,15 +152,16 @@ pub(crate) async fn run(args: SignArgs) -> Result<ExitCode, CliError> {
         }
         for subject in subjects {
             let digest = subject.digest.clone();
+            let signed_name = args
+                .sign_container_identity
+                .clone()
+                .unwrap_or_else(|| target.store.docker_reference());
             let payload = match args.bundle_format {
-                BundleFormat::Legacy => SimpleSigning::new(
-                    target.store.docker_reference(),
-                    digest.clone(),
-                    &annotations,
-                )
-                .to_vec(),
+                BundleFormat::Legacy => {
+                    SimpleSigning::new(signed_name, digest.clone(), &annotations).to_vec()
+                }
                 BundleFormat::V3 => bundles::image_statement(
-                    &target.store.docker_reference(),
+                    &signed_name,
                     &digest,
                     bundles::COSIGN_SIGN_PREDICATE,
                     bundles::predicate_annotations(&annotations),

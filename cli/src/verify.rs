@@ -5,23 +5,29 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
+use futures_util::StreamExt as _;
 use vouch_keys::Digest;
+use vouch_policy::decision::{CheckResult, EvidenceKind, EvidenceReport, Status};
+use vouch_policy::evidence::StoreSource;
+use vouch_policy::policy::Mode;
+use vouch_policy::{Decision, ImageName, TrustPolicy, Verdict};
 use vouch_registry::cosign::{Attachment, signature_tag};
 use vouch_registry::{ImageReference, ManifestRef, Store, Target};
-use vouch_verifier::cosign::{
-    CosignRequirements, CosignVerdict, check_annotations, verify_image_signatures,
-};
+use vouch_verifier::check::Check;
+use vouch_verifier::time::UnixTime;
 
-use crate::bundles::{ImageBundle, image_evidence, source_name};
 use crate::error::CliError;
-use crate::output::{OutputFormat, none_holds, outln, print_json};
+use crate::output::{OutputFormat, outln, print_json};
 use crate::{OutputArgs, RegistryArgs};
 
 #[derive(Args)]
 pub(crate) struct VerifyArgs {
-    /// The public key (PEM SubjectPublicKeyInfo, as `generate-key-pair` writes PREFIX.pub).
-    #[arg(long, short = 'k', value_name = "FILE")]
-    key: PathBuf,
+    #[command(flatten)]
+    signer: crate::signer::SignerArgs,
+    /// A trust policy file (vouch's `TrustPolicy` YAML) that decides each image instead of
+    /// the signer flags.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["key", "certificate_identity", "certificate_identity_regexp", "certificate_oidc_issuer", "certificate_oidc_issuer_regexp", "annotations"])]
+    policy: Option<PathBuf>,
     /// Require this annotation, with this value, in the signed payload (repeatable).
     #[arg(short = 'a', long = "annotations", value_name = "KEY=VALUE", value_parser = crate::parse_annotation)]
     annotations: Vec<(String, String)>,
@@ -73,47 +79,33 @@ pub(crate) async fn digest_of(target: &Target) -> Result<Digest, CliError> {
     })
 }
 
-struct Outcome {
-    image: String,
-    verdict: CosignVerdict,
-    signature_tag: String,
-    found_manifest: bool,
-    /// Sigstore bundle signatures found as referrers (attestations left out).
-    bundles: Vec<ImageBundle>,
-}
+/// How many images are decided at once.
+const IMAGE_CONCURRENCY: usize = 8;
 
-impl Outcome {
-    fn is_verified(&self) -> bool {
-        self.verdict.is_verified() || self.bundles.iter().any(|b| b.result.is_ok())
+/// The policy the flags or the policy file give. Refused before any image is looked at.
+fn load_policy(args: &VerifyArgs) -> Result<TrustPolicy, CliError> {
+    if let Some(path) = &args.policy {
+        return TrustPolicy::load(path).map_err(CliError::from);
     }
+    if !args.signer.given() {
+        return Err(CliError::Usage(
+            "give --key, --certificate-identity[-regexp] with --certificate-oidc-issuer[-regexp], or --policy".into(),
+        ));
+    }
+    let authority = args.signer.authority(args.compat.ignore_tlog())?;
+    let description = authority.name.clone();
+    Ok(TrustPolicy::single(
+        &description,
+        authority,
+        args.annotations.iter().cloned().collect::<BTreeMap<_, _>>(),
+    ))
 }
 
-/// Keeps the bundles that are image signatures (not attestations) and checks the required
-/// annotations against what their statement's predicate records.
-fn signature_bundles(
-    found: Vec<ImageBundle>,
-    annotations: &BTreeMap<String, String>,
-) -> Vec<ImageBundle> {
-    found
-        .into_iter()
-        .filter(ImageBundle::is_signature)
-        .map(|mut b| {
-            if let Ok(verified) = &b.result {
-                let recorded = verified
-                    .bundle
-                    .statement
-                    .as_ref()
-                    .and_then(|s| s.get("predicate"))
-                    .and_then(|p| p.get("annotations"));
-                if let Err(rejection) =
-                    check_annotations(annotations, |k| recorded.and_then(|r| r.get(k)))
-                {
-                    b.result = Err(rejection.refusal());
-                }
-            }
-            b
-        })
-        .collect()
+/// One image's decision, with the name the report gives it.
+struct Outcome {
+    /// The image at its digest, as the store describes it.
+    image: String,
+    decision: Decision,
 }
 
 pub(crate) async fn run(mut args: VerifyArgs) -> Result<ExitCode, CliError> {
@@ -125,28 +117,32 @@ pub(crate) async fn run(mut args: VerifyArgs) -> Result<ExitCode, CliError> {
         .iter()
         .map(|image| ImageReference::parse(image))
         .collect::<Result<Vec<_>, _>>()?;
-    let key = crate::trust::public_key(&args.key)?;
-    let requirements = CosignRequirements {
-        key,
-        annotations: args.annotations.into_iter().collect::<BTreeMap<_, _>>(),
-    };
+    let policy = load_policy(&args)?;
     let client = args.registry.client()?;
+    let now = UnixTime::from_system_time(std::time::SystemTime::now());
 
     // Every image gets its result, an error included; the exit code is the worst of them.
-    let mut outcomes = Vec::new();
-    for (image, reference) in args.images.iter().zip(&references) {
-        let outcome = verify_one(&client, reference, &requirements).await;
-        if let Err(error) = &outcome {
-            // As every command reports an error: one line on standard error.
-            eprintln!("vouch: {error}");
+    let outcomes: Vec<Result<Outcome, CliError>> = futures_util::stream::iter(&references)
+        .map(|reference| decide_one(&policy, &client, reference, now))
+        .buffered(IMAGE_CONCURRENCY)
+        .collect()
+        .await;
+    for outcome in &outcomes {
+        match outcome {
+            Err(error) => eprintln!("vouch: {error}"),
+            Ok(outcome) => {
+                if let Some(error) = &outcome.decision.error {
+                    eprintln!("vouch: {}", error.reason);
+                }
+            }
         }
-        outcomes.push((image, outcome));
     }
 
     match args.output.output {
         OutputFormat::Json => print_json(&serde_json::Value::Array(
-            outcomes
+            args.images
                 .iter()
+                .zip(&outcomes)
                 .map(|(image, outcome)| match outcome {
                     Ok(outcome) => outcome_json(outcome),
                     Err(error) => serde_json::json!({
@@ -159,18 +155,15 @@ pub(crate) async fn run(mut args: VerifyArgs) -> Result<ExitCode, CliError> {
                 .collect(),
         )),
         OutputFormat::Text => {
-            for (_, outcome) in &outcomes {
-                if let Ok(outcome) = outcome {
-                    print_outcome(outcome, &requirements);
-                }
+            for outcome in outcomes.iter().flatten() {
+                print_outcome(outcome, args.policy.is_some());
             }
         }
     }
     let worst = outcomes
         .iter()
-        .map(|(_, outcome)| match outcome {
-            Ok(outcome) if outcome.is_verified() => 0,
-            Ok(_) => 1,
+        .map(|outcome| match outcome {
+            Ok(outcome) => outcome.decision.exit_code(),
             Err(error) => error.code(),
         })
         .max()
@@ -178,148 +171,204 @@ pub(crate) async fn run(mut args: VerifyArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::from(worst))
 }
 
-/// The outcome of verifying one image, or why it could not be verified.
-async fn verify_one(
+/// The decision about one image, or why the image could not even be looked at.
+async fn decide_one(
+    policy: &TrustPolicy,
     client: &vouch_registry::RegistryClient,
     reference: &ImageReference,
-    requirements: &CosignRequirements,
+    now: UnixTime,
 ) -> Result<Outcome, CliError> {
-    let target = Store::open(client, reference)?;
-    let digest = digest_of(&target).await?;
-    tracing::info!("{reference}: manifest {digest}");
-    let (signatures, found) = image_evidence(
-        &target.store,
-        &digest,
-        Attachment::Signatures,
-        &requirements.key,
-    )
-    .await?;
+    let source = StoreSource::open(client, reference).map_err(vouch_policy::PolicyError::from)?;
+    let decision = policy.decide(&ImageName::of(reference), &source, now).await;
     tracing::info!(
-        "{reference}: {} signature layer(s) under {}, {} Sigstore bundle referrer(s)",
-        signatures.layers.len(),
-        signatures.tag,
-        found.len()
+        "{reference}: {} ({} piece(s) of evidence, verdict {:?})",
+        if decision.allowed {
+            "allowed"
+        } else {
+            "denied"
+        },
+        decision.evidence.len(),
+        decision.verdict
     );
-    let verdict = verify_image_signatures(&digest, &signatures.layers, requirements);
-    tracing::info!(
-        "{reference}: {} signature(s) verified with key {}, {} rejected",
-        verdict.verified.len() + found.iter().filter(|b| b.result.is_ok()).count(),
-        requirements.key.fingerprint(),
-        verdict.rejected.len() + found.iter().filter(|b| b.result.is_err()).count()
-    );
-    Ok(Outcome {
-        image: target.store.describe(&ManifestRef::Digest(digest)),
-        verdict,
-        signature_tag: signatures.tag,
-        found_manifest: signatures.manifest_digest.is_some(),
-        bundles: signature_bundles(found, &requirements.annotations),
-    })
-}
-
-fn denial_summary(outcome: &Outcome) -> String {
-    if !outcome.bundles.is_empty() {
-        none_holds(
-            outcome.verdict.rejected.len() + outcome.bundles.len(),
-            "signature",
-        )
-    } else if !outcome.found_manifest {
-        format!(
-            "no signatures found ({} does not exist, no Sigstore bundle referrers)",
-            outcome.signature_tag
-        )
-    } else if outcome.verdict.rejected.is_empty() {
-        format!("{} holds no signature layers", outcome.signature_tag)
-    } else {
-        none_holds(outcome.verdict.rejected.len(), "signature")
-    }
-}
-
-fn print_outcome(outcome: &Outcome, requirements: &CosignRequirements) {
-    let verdict = &outcome.verdict;
-    if outcome.is_verified() {
-        outln!("Verified {}", outcome.image);
-        outln!(
-            "  checks: signature over the payload with {} key {}, payload names this digest{}",
-            requirements.key.key_type(),
-            requirements.key.fingerprint(),
-            if requirements.annotations.is_empty() {
-                String::new()
-            } else {
-                ", required annotations present".to_owned()
-            }
-        );
-    } else {
-        outln!("DENIED {}: {}", outcome.image, denial_summary(outcome));
-    }
-    for signature in &verdict.verified {
-        let annotations: Vec<String> = signature
-            .payload
-            .optional()
-            .map(|(k, v)| {
-                format!(
-                    "{k}={}",
-                    v.as_str().map_or_else(|| v.to_string(), str::to_owned)
-                )
-            })
-            .collect();
-        outln!(
-            "  ok       layer {}: docker-reference {}{}",
-            signature.layer,
-            signature.payload.docker_reference(),
-            if annotations.is_empty() {
-                String::new()
-            } else {
-                format!(", annotations {}", annotations.join(" "))
-            }
-        );
-    }
-    for rejected in &verdict.rejected {
-        outln!(
-            "  rejected layer {}: [{}] {}",
-            rejected.layer,
-            rejected.reason.check(),
-            rejected.reason
-        );
-    }
-    for bundle in &outcome.bundles {
-        match &bundle.result {
-            Ok(_) => outln!("  ok       {}: Sigstore bundle", bundle.describe()),
-            Err(refusal) => outln!("  rejected {}: {refusal}", bundle.describe()),
+    let image = match &decision.digest {
+        Some(digest) => {
+            source
+                .target()
+                .store
+                .describe(&ManifestRef::Digest(digest.parse().map_err(|_| {
+                    CliError::Internal(format!(
+                        "the decision names a digest that does not parse: {digest}"
+                    ))
+                })?))
         }
+        None => source.target().describe(),
+    };
+    Ok(Outcome { image, decision })
+}
+
+/// The signatures that hold, with the first authority that vouched by them.
+fn passing(decision: &Decision) -> impl Iterator<Item = (&EvidenceReport, &CheckResult)> {
+    decision
+        .evidence
+        .iter()
+        .filter(|e| e.kind == EvidenceKind::Signature)
+        .filter_map(|e| {
+            e.results
+                .iter()
+                .find(|r| r.status == Status::Pass)
+                .map(|r| (e, r))
+        })
+}
+
+/// The signatures that no authority let pass, with their first failure (or skip).
+fn refused(decision: &Decision) -> impl Iterator<Item = (&EvidenceReport, &CheckResult)> {
+    decision
+        .evidence
+        .iter()
+        .filter(|e| e.kind == EvidenceKind::Signature)
+        .filter(|e| e.results.iter().all(|r| r.status != Status::Pass))
+        .filter_map(|e| {
+            e.results
+                .iter()
+                .find(|r| r.status == Status::Fail)
+                .or_else(|| e.results.first())
+                .map(|r| (e, r))
+        })
+}
+
+/// Where a piece of evidence is, as the summary's `source` field has said since v0.1.
+fn source_of(report: &EvidenceReport) -> String {
+    match (&report.tag, &report.listing) {
+        (Some(tag), _) => format!("tag {tag}"),
+        (None, Some(listing)) => listing.clone(),
+        (None, None) => report.location.clone(),
     }
 }
 
+fn print_outcome(outcome: &Outcome, show_policy: bool) {
+    let decision = &outcome.decision;
+    match (decision.allowed, decision.verdict) {
+        (true, Verdict::Pass) => outln!("Verified {}", outcome.image),
+        (true, _) => outln!(
+            "ALLOWED ({} mode) {}: {}",
+            match decision.mode {
+                Mode::Warn => "warn",
+                Mode::Audit => "audit",
+                Mode::Enforce => "enforce",
+            },
+            outcome.image,
+            decision.reason.as_deref().unwrap_or_default()
+        ),
+        (false, Verdict::Error) => return,
+        (false, _) => outln!(
+            "DENIED {}: {}",
+            outcome.image,
+            decision.reason.as_deref().unwrap_or_default()
+        ),
+    }
+    if let Some(scope) = &decision.scope
+        && show_policy
+    {
+        outln!("  policy {} scope {scope}", decision.policy);
+    }
+    for (report, result) in passing(decision) {
+        let signer = match &result.identity {
+            Some(identity) => format!("{} ({})", identity.subject, identity.issuer),
+            None => format!(
+                "key {}",
+                result.key_fingerprint.as_deref().unwrap_or_default()
+            ),
+        };
+        let reference = report
+            .payload
+            .as_ref()
+            .and_then(|p| p.pointer("/critical/identity/docker-reference"))
+            .and_then(serde_json::Value::as_str)
+            .map(|r| format!(", docker-reference {r}"))
+            .unwrap_or_default();
+        outln!(
+            "  ok       {}: signed by {signer}{reference} [{}]",
+            report.location,
+            result.authority
+        );
+    }
+    for (report, result) in refused(decision) {
+        outln!(
+            "  rejected {}: [{}] {}",
+            report.location,
+            result.check.map_or("", Check::name),
+            result.reason.as_deref().unwrap_or_default()
+        );
+    }
+    for attestation in &decision.attestations {
+        outln!(
+            "  {} attestation {}{}",
+            if attestation.satisfied {
+                "ok      "
+            } else {
+                "missing "
+            },
+            attestation.predicate_type,
+            attestation
+                .rego
+                .iter()
+                .find(|r| !r.allowed)
+                .map(|r| format!(": denied by {}: {}", r.policy, r.messages.join("; ")))
+                .unwrap_or_default()
+        );
+    }
+    for platform in &decision.platforms {
+        outln!(
+            "  {} platform {} {}{}",
+            if platform.verdict == Verdict::Pass {
+                "ok      "
+            } else {
+                "denied  "
+            },
+            platform.platform,
+            platform.digest,
+            platform
+                .reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        );
+    }
+    for warning in &decision.warnings {
+        outln!("  warning: {warning}");
+    }
+}
+
+/// The summary fields `verify -o json` has given since v0.1 (`verified`, `signatures`,
+/// `rejected`, ...), and the whole decision under `decision`.
 fn outcome_json(outcome: &Outcome) -> serde_json::Value {
-    let verdict = &outcome.verdict;
+    let decision = &outcome.decision;
     serde_json::json!({
         "image": outcome.image,
-        "digest": verdict.image.to_string(),
-        "verified": outcome.is_verified(),
-        "signature_tag": outcome.signature_tag,
-        "reason": (!outcome.is_verified()).then(|| denial_summary(outcome)),
-        "signatures": verdict.verified.iter().map(|s| serde_json::json!({
-            "source": format!("tag {}", outcome.signature_tag),
-            "layer": s.layer,
-            "key_fingerprint": s.key_fingerprint,
-            "signature": s.signature,
-            "payload": s.payload,
-        })).chain(outcome.bundles.iter().filter_map(|b| b.result.as_ref().ok().map(|v| serde_json::json!({
-            "source": source_name(b.referrer.source),
-            "referrer": b.referrer.descriptor.digest.to_string(),
-            "key_fingerprint": v.bundle.key_fingerprint,
-            "statement": v.bundle.statement,
-        })))).collect::<Vec<_>>(),
-        "rejected": verdict.rejected.iter().map(|r| serde_json::json!({
-            "source": format!("tag {}", outcome.signature_tag),
-            "layer": r.layer,
-            "check": r.reason.check(),
-            "reason": r.reason.to_string(),
-        })).chain(outcome.bundles.iter().filter_map(|b| b.result.as_ref().err().map(|refusal| serde_json::json!({
-            "source": source_name(b.referrer.source),
-            "referrer": b.referrer.descriptor.digest.to_string(),
-            "check": refusal.check,
-            "reason": refusal.reason,
-        })))).collect::<Vec<_>>(),
+        "digest": decision.digest,
+        "verified": decision.allowed,
+        "signature_tag": decision.digest.as_deref().and_then(|d| d.parse::<Digest>().ok()).map(|d| signature_tag(&d)),
+        "reason": decision.reason,
+        "signatures": passing(decision).map(|(report, result)| serde_json::json!({
+            "source": source_of(report),
+            "layer": report.layer,
+            "referrer": report.referrer,
+            "authority": result.authority,
+            "key_fingerprint": result.key_fingerprint,
+            "identity": result.identity,
+            "payload": report.payload,
+            "statement": report.payload.as_ref().filter(|p| p.get("predicateType").is_some()),
+        })).collect::<Vec<_>>(),
+        "rejected": refused(decision).map(|(report, result)| serde_json::json!({
+            "source": source_of(report),
+            "layer": report.layer,
+            "referrer": report.referrer,
+            "check": result.check,
+            "reason": result.reason,
+        })).collect::<Vec<_>>(),
+        "error": decision.error.as_ref().map(|e| &e.reason),
+        "exit_code": decision.exit_code(),
+        "decision": decision,
     })
 }
 

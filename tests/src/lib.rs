@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 pub mod hostile;
 mod rekor;
+pub mod scenarios;
 
 pub use rekor::{FAKE_TREE_ID, FakeRekor, RekorBehavior};
 

@@ -186,7 +186,7 @@ fn a_cosign_flag_vouch_does_not_take_is_named_with_what_vouch_offers() {
         "{run:#?}"
     );
     let run = vouch(&[
-        "verify",
+        "verify-attestation",
         "--key",
         "k.pub",
         "--certificate-identity=someone@example.com",
@@ -198,6 +198,16 @@ fn a_cosign_flag_vouch_does_not_take_is_named_with_what_vouch_offers() {
             .contains("--certificate-identity is cosign's flag"),
         "{run:#?}"
     );
+    // verify takes the keyless flags, but not together with a key.
+    let run = vouch(&[
+        "verify",
+        "--key",
+        "k.pub",
+        "--certificate-identity=someone@example.com",
+        "registry.example/app:v1",
+    ])
+    .expect_code(2);
+    assert!(run.stderr.contains("cannot be used with"), "{run:#?}");
     // A flag that is nobody's gets clap's error alone.
     let run = vouch(&["verify", "--key", "k.pub", "--no-such-flag", "x"]).expect_code(2);
     assert!(!run.stderr.contains("cosign's flag"), "{run:#?}");

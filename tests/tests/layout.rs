@@ -32,17 +32,26 @@ fn documented() -> BTreeMap<String, BTreeSet<String>> {
         .collect()
 }
 
+/// The workspace's product crates: every member but the test harness.
+fn members() -> Vec<String> {
+    let manifest = fs::read_to_string(workspace_dir().join("Cargo.toml")).unwrap();
+    let line = manifest
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("members = "))
+        .expect("the workspace lists its members on one line");
+    line.trim_matches(['[', ']'])
+        .split(',')
+        .map(|m| m.trim().trim_matches('"').to_owned())
+        .filter(|m| !m.is_empty() && m != "tests")
+        .collect()
+}
+
 /// The workspace crates each product crate's `[dependencies]` names.
 fn manifests() -> BTreeMap<String, BTreeSet<String>> {
     let mut crates = BTreeMap::new();
-    for folder in [
-        "keys",
-        "attestations",
-        "sbom",
-        "registry",
-        "verifier",
-        "cli",
-    ] {
+    let members = members();
+    assert!(members.len() >= 7, "{members:?}");
+    for folder in &members {
         let manifest = fs::read_to_string(workspace_dir().join(folder).join("Cargo.toml")).unwrap();
         let name = manifest
             .lines()
@@ -68,7 +77,7 @@ fn manifests() -> BTreeMap<String, BTreeSet<String>> {
 #[test]
 fn the_readme_layout_arrows_are_the_manifests() {
     let manifests = manifests();
-    assert_eq!(manifests.len(), 6);
+    assert_eq!(manifests.len(), members().len());
     assert_eq!(documented(), manifests);
 }
 

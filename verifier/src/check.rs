@@ -75,13 +75,19 @@ pub enum Check {
     /// A verified time (log integration or timestamp) exists, is not in the future, and falls
     /// within the certificate's validity.
     SigningTime,
+    /// The image name a simple-signing payload was signed for fits the name the image is
+    /// verified under, as the trust policy's `signedIdentity` says (containers-policy.json's
+    /// `signedIdentity`).
+    SignedIdentity,
+    /// The signature is no older than the trust policy's `maxAge`, by a verified time.
+    SignatureAge,
     /// A Rego policy evaluated the verified statement and allowed it.
     Policy,
 }
 
 impl Check {
     /// Every check, in the order verification runs them.
-    pub const ALL: [Check; 21] = [
+    pub const ALL: [Check; 23] = [
         Check::BundleFormat,
         Check::TrustedRoot,
         Check::EnvelopeFormat,
@@ -102,6 +108,8 @@ impl Check {
         Check::TlogCheckpoint,
         Check::Rfc3161Timestamp,
         Check::SigningTime,
+        Check::SignedIdentity,
+        Check::SignatureAge,
         Check::Policy,
     ];
 
@@ -128,6 +136,8 @@ impl Check {
             Check::TlogCheckpoint => "tlog-checkpoint",
             Check::Rfc3161Timestamp => "rfc3161-timestamp",
             Check::SigningTime => "signing-time",
+            Check::SignedIdentity => "signed-identity",
+            Check::SignatureAge => "signature-age",
             Check::Policy => "policy",
         }
     }

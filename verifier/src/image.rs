@@ -83,6 +83,8 @@ pub struct ImageEvidence {
     pub annotations: BTreeMap<String, serde_json::Value>,
     /// The in-toto statement, for attestations and bundle signatures.
     pub statement: Option<serde_json::Value>,
+    /// What was signed, as JSON: the simple-signing document, or the statement.
+    pub payload: serde_json::Value,
     /// Who signed, when, and every check made.
     pub verification: BundleVerification,
 }
@@ -394,6 +396,7 @@ impl Verifier<'_> {
                 .map(|(k, v)| (k.to_owned(), v.clone()))
                 .collect(),
             statement: None,
+            payload: serde_json::to_value(&signed).unwrap_or_default(),
             verification,
         }))
     }
@@ -477,6 +480,7 @@ fn statement_evidence(
         predicate_type: Some(predicate_type),
         docker_reference: None,
         annotations,
+        payload: statement.clone().unwrap_or_default(),
         statement,
         verification,
     })

@@ -1,0 +1,912 @@
+//! Making the decision: the scope that covers the image, the evidence its requirements need,
+//! every piece verified against every authority that could vouch with it, then the
+//! requirements in order: something stored at all, the threshold of authorities, the required
+//! ones, the attestations (and their Rego policies), and, for `platforms: all`, every platform
+//! manifest of an index. The mode is applied last.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures_util::StreamExt as _;
+use vouch_attestations::bundle::Bundle;
+use vouch_keys::Digest;
+use vouch_registry::{ImageReference, Reference};
+use vouch_verifier::check::Check;
+use vouch_verifier::image::ImageEvidence;
+use vouch_verifier::time::UnixTime;
+use vouch_verifier::trust_root::TrustedRoot;
+use vouch_verifier::verify::{ImageClaim, Options, PassedCheck, Policy, Verifier};
+use vouch_verifier::{Verified, VerifyError};
+
+use crate::decision::{
+    AttestationOutcome, AuthorityOutcome, CheckResult, Decision, Denial, EvidenceFailure,
+    EvidenceKind, EvidenceReport, PlatformOutcome, RegoOutcome, SCHEMA_VERSION, Status, Threshold,
+    Verdict,
+};
+use crate::error::{EvidenceError, PolicyError};
+use crate::evidence::{EvidenceSource, Wanted};
+use crate::policy::{
+    Action, Mode, Platforms, Requirement, SignedIdentity, SignedRequirement, Signer, Tlog,
+    TrustPolicy,
+};
+
+/// An image's name as a policy sees it: the repository its scopes match and its signatures
+/// were signed for, and the tag or digest it was named by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageName {
+    /// `registry/repository` (`docker.io/library/alpine`), or `oci:PATH` for an OCI layout.
+    pub repository: String,
+    /// The tag it was named by.
+    pub tag: Option<String>,
+    /// The digest it was named by.
+    pub digest: Option<Digest>,
+    /// The name as given, for messages.
+    pub display: String,
+}
+
+impl ImageName {
+    /// The name of an image reference. An OCI layout is named `oci:PATH`; it has no registry
+    /// name for `signedIdentity` to compare, so that check is passed over for it, saying so.
+    pub fn of(reference: &ImageReference) -> Self {
+        match reference {
+            ImageReference::Registry(r) => Self::of_registry(r),
+            ImageReference::Layout(layout) => Self {
+                repository: format!("oci:{}", layout.path.display()),
+                tag: layout.tag.clone(),
+                digest: layout.digest.clone(),
+                display: reference.to_string(),
+            },
+        }
+    }
+
+    fn of_registry(r: &Reference) -> Self {
+        Self {
+            repository: format!("{}/{}", r.registry(), r.repository()),
+            tag: r.tag().map(str::to_owned),
+            digest: r.digest().cloned(),
+            display: r.to_string(),
+        }
+    }
+
+    /// Parses a registry image name (`registry/repository[:tag][@digest]`).
+    pub fn parse(text: &str) -> Result<Self, PolicyError> {
+        let reference = Reference::parse(text).map_err(|e| PolicyError::Invalid {
+            file: "image name".into(),
+            line: None,
+            reason: e.to_string(),
+        })?;
+        Ok(Self::of_registry(&reference))
+    }
+
+    fn is_layout(&self) -> bool {
+        self.repository.starts_with("oci:")
+    }
+}
+
+/// An authority ready to verify with.
+struct Prepared<'p> {
+    name: &'p str,
+    policy: Policy,
+    root: &'p Arc<TrustedRoot>,
+    require_tlog: bool,
+}
+
+/// One piece of evidence, as found.
+enum Item<'e> {
+    SignatureLayer(
+        &'e vouch_attestations::cosign::SignatureLayer,
+        String,
+        &'e str,
+    ),
+    AttestationLayer(
+        &'e vouch_attestations::cosign::SignatureLayer,
+        String,
+        &'e str,
+    ),
+    Bundle {
+        evidence: &'e crate::evidence::BundleEvidence,
+        location: String,
+        parsed: Result<Bundle, VerifyError>,
+    },
+}
+
+impl Item<'_> {
+    fn location(&self) -> &str {
+        match self {
+            Item::SignatureLayer(_, l, _) | Item::AttestationLayer(_, l, _) => l,
+            Item::Bundle { location, .. } => location,
+        }
+    }
+
+    /// A report with where the item is, and nothing checked yet.
+    fn report(&self, kind: EvidenceKind, subject: &Digest) -> EvidenceReport {
+        let (tag, layer, referrer, listing) = match self {
+            Item::SignatureLayer(l, _, tag) | Item::AttestationLayer(l, _, tag) => {
+                (Some((*tag).to_owned()), Some(l.index), None, None)
+            }
+            Item::Bundle { evidence, .. } => (
+                None,
+                None,
+                Some(evidence.referrer.to_string()),
+                Some(evidence.listing.clone()),
+            ),
+        };
+        EvidenceReport {
+            kind,
+            location: self.location().to_owned(),
+            tag,
+            layer,
+            referrer,
+            listing,
+            payload: None,
+            predicate_type: None,
+            subject: subject.to_string(),
+            results: Vec::new(),
+        }
+    }
+}
+
+/// One authority's verification of one item: the authority's index and the result.
+type AuthorityResult = (usize, Result<Verified<ImageEvidence>, VerifyError>);
+
+/// The outcome for one manifest digest.
+struct DigestOutcome {
+    verdict: Verdict,
+    denial: Option<Denial>,
+    reason: Option<String>,
+    authorities: Vec<AuthorityOutcome>,
+    threshold: Threshold,
+    evidence: Vec<EvidenceReport>,
+    attestations: Vec<AttestationOutcome>,
+}
+
+fn plural(n: usize, one: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {one}s")
+    }
+}
+
+/// Splits a signed `docker-reference` into repository (Docker Hub spelled `docker.io`), tag
+/// and digest; `None` when it is not an image name.
+fn signed_name(reference: &str) -> Option<(String, Option<String>, Option<Digest>)> {
+    let parsed = Reference::parse(reference).ok()?;
+    let registry = match parsed.registry() {
+        "index.docker.io" | "registry-1.docker.io" => "docker.io",
+        other => other,
+    };
+    Some((
+        format!("{registry}/{}", parsed.repository()),
+        parsed.tag().map(str::to_owned),
+        parsed.digest().cloned(),
+    ))
+}
+
+/// Checks the name a simple-signing payload was signed for against the image's name.
+fn check_signed_identity(
+    rule: &SignedIdentity,
+    image: &ImageName,
+    digest: &Digest,
+    signed: &str,
+) -> Result<String, String> {
+    let Some((repository, tag, signed_digest)) = signed_name(signed) else {
+        return Err(format!("the signed name {signed:?} is not an image name"));
+    };
+    let repo_digest_or_exact = |expected_repository: &str| {
+        if repository != expected_repository {
+            return Err(format!(
+                "signed for {repository}, not {expected_repository}"
+            ));
+        }
+        if let Some(signed_digest) = &signed_digest
+            && signed_digest != digest
+        {
+            return Err(format!(
+                "signed for {repository}@{signed_digest}, not {digest}"
+            ));
+        }
+        if let (Some(signed_tag), Some(tag)) = (&tag, &image.tag)
+            && image.digest.is_none()
+            && signed_tag != tag
+        {
+            return Err(format!("signed for {repository}:{signed_tag}, not :{tag}"));
+        }
+        Ok(format!(
+            "signed for {signed}, which names {expected_repository}"
+        ))
+    };
+    match rule {
+        SignedIdentity::MatchRepoDigestOrExact => repo_digest_or_exact(&image.repository),
+        SignedIdentity::MatchRepository => {
+            if repository == image.repository {
+                Ok(format!("signed for repository {repository}"))
+            } else {
+                Err(format!("signed for {repository}, not {}", image.repository))
+            }
+        }
+        SignedIdentity::ExactReference { docker_reference } => {
+            if signed == docker_reference {
+                Ok(format!("signed for {signed}"))
+            } else {
+                Err(format!("signed for {signed:?}, not {docker_reference:?}"))
+            }
+        }
+        SignedIdentity::ExactRepository { docker_repository } => {
+            let expected = signed_name(docker_repository)
+                .map_or_else(|| docker_repository.clone(), |(r, _, _)| r);
+            if repository == expected {
+                Ok(format!("signed for repository {repository}"))
+            } else {
+                Err(format!("signed for {repository}, not {expected}"))
+            }
+        }
+        SignedIdentity::RemapIdentity {
+            prefix,
+            signed_prefix,
+        } => {
+            let remapped = match image.repository.strip_prefix(prefix.as_str()) {
+                Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+                    format!("{signed_prefix}{rest}")
+                }
+                _ => image.repository.clone(),
+            };
+            let remapped = signed_name(&remapped).map_or(remapped, |(r, _, _)| r);
+            repo_digest_or_exact(&remapped)
+        }
+    }
+}
+
+impl TrustPolicy {
+    /// Decides `image`, whose manifest and evidence `source` reads, at time `now`. Always
+    /// gives a [`Decision`]: an image no scope covers gets the policy's default; evidence that
+    /// cannot be gathered gives the verdict [`Verdict::Error`], which only `warn` and `audit`
+    /// allow, and say so.
+    pub async fn decide<S: EvidenceSource>(
+        &self,
+        image: &ImageName,
+        source: &S,
+        now: UnixTime,
+    ) -> Decision {
+        let mut decision = Decision {
+            schema_version: SCHEMA_VERSION,
+            image: image.display.clone(),
+            digest: None,
+            policy: self.name.clone(),
+            policy_digest: self.digest.to_string(),
+            scope: None,
+            mode: Mode::Enforce,
+            verdict: Verdict::Pass,
+            allowed: true,
+            denial: None,
+            reason: None,
+            authorities: Vec::new(),
+            threshold: None,
+            evidence: Vec::new(),
+            attestations: Vec::new(),
+            platforms: Vec::new(),
+            warnings: Vec::new(),
+            error: None,
+            decided_at: now.secs(),
+        };
+        let Some((scope, pattern)) = self.scope_for(&image.repository) else {
+            if self.default == Action::Deny {
+                decision.verdict = Verdict::Fail;
+                decision.allowed = false;
+                decision.denial = Some(Denial::NoScope);
+                decision.reason = Some(format!(
+                    "no scope of the policy covers {}, and its default is deny",
+                    image.repository
+                ));
+            }
+            return decision;
+        };
+        decision.scope = Some(pattern.to_string());
+        decision.mode = scope.mode;
+        match &scope.requirement {
+            Requirement::Static(Action::Allow) => {}
+            Requirement::Static(Action::Deny) => {
+                decision.verdict = Verdict::Fail;
+                decision.denial = Some(Denial::StaticDeny);
+                decision.reason = Some(format!("the scope {pattern} denies every image it covers"));
+            }
+            Requirement::Signed(requirement) => {
+                if let Err(e) = self
+                    .decide_signed(requirement, image, source, now, &mut decision)
+                    .await
+                {
+                    decision.verdict = Verdict::Error;
+                    decision.denial = Some(Denial::EvidenceUnavailable);
+                    decision.reason = Some(format!("the evidence could not be gathered: {e}"));
+                    decision.error = Some(EvidenceFailure {
+                        reason: e.to_string(),
+                        input: e.input,
+                    });
+                }
+            }
+        }
+        decision.allowed = decision.verdict == Verdict::Pass || scope.mode != Mode::Enforce;
+        if decision.verdict != Verdict::Pass && scope.mode == Mode::Warn {
+            decision.warnings.push(format!(
+                "allowed in warn mode although {}",
+                decision
+                    .reason
+                    .as_deref()
+                    .unwrap_or("a requirement does not hold")
+            ));
+        }
+        decision
+    }
+
+    async fn decide_signed<S: EvidenceSource>(
+        &self,
+        requirement: &SignedRequirement,
+        image: &ImageName,
+        source: &S,
+        now: UnixTime,
+        decision: &mut Decision,
+    ) -> Result<(), EvidenceError> {
+        let subject = source.resolve().await?;
+        decision.digest = Some(subject.digest.to_string());
+        let outcome = self
+            .check_digest(requirement, image, &subject.digest, source, now)
+            .await?;
+        decision.verdict = outcome.verdict;
+        decision.denial = outcome.denial;
+        decision.reason = outcome.reason;
+        decision.authorities = outcome.authorities;
+        decision.threshold = Some(outcome.threshold);
+        decision.evidence = outcome.evidence;
+        decision.attestations = outcome.attestations;
+        let platforms = match requirement.platforms {
+            Platforms::All => source.platforms(&subject.digest).await?,
+            Platforms::Index => Vec::new(),
+        };
+        if !platforms.is_empty() {
+            let results: Vec<_> = futures_util::stream::iter(&platforms)
+                .map(|platform| async move {
+                    let outcome = self
+                        .check_digest(requirement, image, &platform.digest, source, now)
+                        .await;
+                    (platform, outcome)
+                })
+                .buffered(4)
+                .collect()
+                .await;
+            for (platform, outcome) in results {
+                let outcome = outcome?;
+                decision.platforms.push(PlatformOutcome {
+                    platform: platform.platform.clone(),
+                    digest: platform.digest.to_string(),
+                    verdict: outcome.verdict,
+                    reason: outcome.reason.clone(),
+                });
+                decision.evidence.extend(outcome.evidence);
+                if outcome.verdict != Verdict::Pass && decision.verdict == Verdict::Pass {
+                    decision.verdict = Verdict::Fail;
+                    decision.denial = Some(Denial::PlatformDenied);
+                    decision.reason = Some(format!(
+                        "platform {} ({}) of the index is not vouched for: {}",
+                        platform.platform,
+                        platform.digest,
+                        outcome.reason.unwrap_or_default()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn check_digest<S: EvidenceSource>(
+        &self,
+        requirement: &SignedRequirement,
+        image: &ImageName,
+        digest: &Digest,
+        source: &S,
+        now: UnixTime,
+    ) -> Result<DigestOutcome, EvidenceError> {
+        let wanted = Wanted {
+            signatures: true,
+            attestations: !requirement.attestations.is_empty(),
+        };
+        let evidence = source.evidence(digest, wanted).await?;
+        tracing::info!(
+            "{}: {} signature layer(s) under {}, {} attestation layer(s), {} Sigstore bundle referrer(s)",
+            image.display,
+            evidence.signatures.layers.len(),
+            evidence.signatures.tag,
+            evidence.attestations.layers.len(),
+            evidence.bundles.len()
+        );
+
+        // Every authority the scope names, for its signatures or its attestations.
+        let mut needed: Vec<usize> = requirement.authorities.clone();
+        for attestation in &requirement.attestations {
+            needed.extend(&attestation.authorities);
+        }
+        needed.sort_unstable();
+        needed.dedup();
+        let prepared: BTreeMap<usize, Prepared<'_>> = needed
+            .iter()
+            .map(|&i| {
+                let a = &self.authorities[i];
+                (
+                    i,
+                    Prepared {
+                        name: &a.name,
+                        policy: match &a.signer {
+                            Signer::Key(key) => Policy::Key(key.clone()),
+                            Signer::Keyless(identity) => Policy::Identity(identity.clone()),
+                        },
+                        root: &a.trusted_root,
+                        require_tlog: a.tlog == Tlog::Required,
+                    },
+                )
+            })
+            .collect();
+        // One verifier per distinct trust root.
+        let mut verifiers: Vec<(usize, Result<Verifier<'_>, VerifyError>)> = Vec::new();
+        for p in prepared.values() {
+            let ptr = Arc::as_ptr(p.root) as usize;
+            if !verifiers.iter().any(|(q, _)| *q == ptr) {
+                verifiers.push((ptr, Verifier::new(p.root)));
+            }
+        }
+        let verifier_for = |p: &Prepared<'_>| {
+            let ptr = Arc::as_ptr(p.root) as usize;
+            verifiers
+                .iter()
+                .find(|(q, _)| *q == ptr)
+                .map(|(_, v)| v)
+                .expect("a verifier was made for every root")
+        };
+
+        let mut items = Vec::new();
+        for layer in &evidence.signatures.layers {
+            items.push(Item::SignatureLayer(
+                layer,
+                format!("{} layer {}", evidence.signatures.tag, layer.index),
+                &evidence.signatures.tag,
+            ));
+        }
+        for layer in &evidence.attestations.layers {
+            items.push(Item::AttestationLayer(
+                layer,
+                format!("{} layer {}", evidence.attestations.tag, layer.index),
+                &evidence.attestations.tag,
+            ));
+        }
+        for bundle in &evidence.bundles {
+            items.push(Item::Bundle {
+                evidence: bundle,
+                location: format!("referrer {} ({})", bundle.referrer, bundle.listing),
+                parsed: match &bundle.bytes {
+                    Ok(bytes) => Bundle::from_json(bytes).map_err(VerifyError::from),
+                    Err(reason) => Err(VerifyError::PayloadUnavailable {
+                        reason: reason.clone(),
+                    }),
+                },
+            });
+        }
+
+        // Every item against every authority.
+        let mut verified: Vec<Vec<AuthorityResult>> = Vec::with_capacity(items.len());
+        for item in &items {
+            let mut results = Vec::with_capacity(prepared.len());
+            for (&i, p) in &prepared {
+                let options = Options {
+                    now,
+                    require_tlog: p.require_tlog,
+                };
+                let result = match verifier_for(p) {
+                    Err(e) => Err(e.clone()),
+                    Ok(verifier) => match item {
+                        Item::SignatureLayer(layer, _, _) => {
+                            verifier.verify_signature_layer(layer, digest, &p.policy, options)
+                        }
+                        Item::AttestationLayer(layer, _, _) => {
+                            verifier.verify_attestation_layer(layer, digest, &p.policy, options)
+                        }
+                        Item::Bundle { parsed, .. } => match parsed {
+                            Ok(bundle) => {
+                                verifier.verify_bundle_evidence(bundle, digest, &p.policy, options)
+                            }
+                            Err(e) => Err(e.clone()),
+                        },
+                    },
+                };
+                results.push((i, result));
+            }
+            verified.push(results);
+        }
+
+        let mut reports = Vec::with_capacity(items.len());
+        // (item, authority) pairs whose signature holds with the scope's own checks.
+        let mut signature_passes: Vec<(usize, usize)> = Vec::new();
+        let mut first_signature_failure: Option<String> = None;
+        let mut signature_items = 0usize;
+        for (n, (item, results)) in items.iter().zip(&verified).enumerate() {
+            let claim = results
+                .iter()
+                .find_map(|(_, r)| r.as_ref().ok().map(|v| v.get().claim));
+            let kind = match (item, claim) {
+                (_, Some(ImageClaim::Signature)) | (Item::SignatureLayer(..), None) => {
+                    EvidenceKind::Signature
+                }
+                (_, Some(ImageClaim::Attestation)) | (Item::AttestationLayer(..), None) => {
+                    EvidenceKind::Attestation
+                }
+                (Item::Bundle { evidence, .. }, None) => {
+                    match evidence.annotated_predicate_type.as_deref() {
+                        Some(t) if t != vouch_attestations::intoto::COSIGN_SIGN_PREDICATE_TYPE => {
+                            EvidenceKind::Attestation
+                        }
+                        _ => EvidenceKind::Signature,
+                    }
+                }
+            };
+            if kind == EvidenceKind::Signature {
+                signature_items += 1;
+            }
+            let mut report = item.report(kind, digest);
+            for (i, result) in results {
+                let p = &prepared[i];
+                let signs_images = requirement.authorities.contains(i);
+                let check = match result {
+                    Ok(verified) => {
+                        let evidence = verified.get();
+                        if report.payload.is_none() {
+                            report.predicate_type.clone_from(&evidence.predicate_type);
+                            report.payload = Some(evidence.payload.clone());
+                        }
+                        let mut result = CheckResult {
+                            authority: p.name.to_owned(),
+                            status: Status::Pass,
+                            check: None,
+                            reason: None,
+                            identity: evidence.verification.identity.clone(),
+                            key_fingerprint: Some(evidence.verification.key_fingerprint.clone()),
+                            times: evidence.verification.times.clone(),
+                            checks: evidence.verification.checks.clone(),
+                        };
+                        if evidence.claim == ImageClaim::Signature {
+                            if let Err((check, reason)) = self.signature_checks(
+                                requirement,
+                                image,
+                                digest,
+                                evidence,
+                                now,
+                                &mut result.checks,
+                            ) {
+                                result.status = Status::Fail;
+                                result.check = Some(check);
+                                result.reason = Some(reason);
+                            } else if signs_images {
+                                signature_passes.push((n, *i));
+                            }
+                        }
+                        result
+                    }
+                    Err(e) => CheckResult {
+                        authority: p.name.to_owned(),
+                        status: if matches!(e, VerifyError::MaterialMismatch { .. }) {
+                            Status::Skip
+                        } else {
+                            Status::Fail
+                        },
+                        check: Some(e.check()),
+                        reason: Some(e.to_string()),
+                        identity: None,
+                        key_fingerprint: None,
+                        times: Vec::new(),
+                        checks: Vec::new(),
+                    },
+                };
+                if kind == EvidenceKind::Signature
+                    && signs_images
+                    && check.status == Status::Fail
+                    && first_signature_failure.is_none()
+                {
+                    first_signature_failure = Some(format!(
+                        "{}: [{}] {}",
+                        report.location,
+                        check.check.map_or("", Check::name),
+                        check.reason.as_deref().unwrap_or_default()
+                    ));
+                }
+                report.results.push(check);
+            }
+            reports.push(report);
+        }
+
+        tracing::info!(
+            "{}: {} signature(s) verified with {}, {} rejected",
+            image.display,
+            signature_passes.len(),
+            requirement
+                .authorities
+                .iter()
+                .map(|&i| self.authorities[i].name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            signature_items.saturating_sub(signature_passes.len())
+        );
+
+        // Authorities and the threshold.
+        let authorities: Vec<AuthorityOutcome> = requirement
+            .authorities
+            .iter()
+            .map(|&i| {
+                let by: Vec<String> = signature_passes
+                    .iter()
+                    .filter(|(_, a)| *a == i)
+                    .map(|(n, _)| items[*n].location().to_owned())
+                    .collect();
+                AuthorityOutcome {
+                    name: self.authorities[i].name.clone(),
+                    satisfied: !by.is_empty(),
+                    by,
+                }
+            })
+            .collect();
+        let satisfied = authorities.iter().filter(|a| a.satisfied).count();
+        let threshold = Threshold {
+            required: requirement.threshold,
+            satisfied,
+        };
+
+        // Attestations.
+        let mut attestations = Vec::new();
+        for attestation in &requirement.attestations {
+            let mut outcome = AttestationOutcome {
+                predicate_type: attestation.predicate_type.clone(),
+                satisfied: false,
+                authorities: attestation
+                    .authorities
+                    .iter()
+                    .map(|&i| self.authorities[i].name.clone())
+                    .collect(),
+                by: Vec::new(),
+                rego: Vec::new(),
+            };
+            for (item, results) in items.iter().zip(&verified) {
+                let signed = results.iter().find_map(|(i, r)| {
+                    r.as_ref().ok().filter(|v| {
+                        attestation.authorities.contains(i)
+                            && v.get().claim == ImageClaim::Attestation
+                            && v.get().predicate_type.as_deref()
+                                == Some(attestation.predicate_type.as_str())
+                    })
+                });
+                let Some(signed) = signed else { continue };
+                let location = item.location().to_owned();
+                match &attestation.rego {
+                    None => {
+                        outcome.satisfied = true;
+                        outcome.by.push(location);
+                    }
+                    Some(rego) => {
+                        let statement = signed.get().statement.clone().unwrap_or_default();
+                        let (allowed, messages) = match rego.evaluate(&statement) {
+                            Ok(d) => (d.allowed, d.messages),
+                            Err(e) => (false, vec![e.to_string()]),
+                        };
+                        if allowed {
+                            outcome.satisfied = true;
+                            outcome.by.push(location.clone());
+                        }
+                        outcome.rego.push(RegoOutcome {
+                            policy: rego.name().to_owned(),
+                            location,
+                            allowed,
+                            messages,
+                        });
+                    }
+                }
+            }
+            attestations.push(outcome);
+        }
+
+        // The first blocking reason, in order.
+        let found_anything = evidence.signatures.found || !items.is_empty();
+        let accepted: Vec<&str> = requirement
+            .authorities
+            .iter()
+            .map(|&i| self.authorities[i].name.as_str())
+            .collect();
+        let missing_required = requirement.require.iter().find(|&&i| {
+            !authorities
+                .iter()
+                .any(|a| a.satisfied && a.name == self.authorities[i].name)
+        });
+        let (verdict, denial, reason) = if signature_items == 0 && !found_anything {
+            (
+                Verdict::Fail,
+                Some(Denial::NoSignatures),
+                Some(format!(
+                    "no signatures found ({} does not exist, no Sigstore bundle referrers)",
+                    evidence.signatures.tag
+                )),
+            )
+        } else if satisfied == 0 {
+            let what = if signature_items == 0 {
+                format!(
+                    "{} holds no signature layers and no signature bundle is attached",
+                    evidence.signatures.tag
+                )
+            } else {
+                format!(
+                    "{} found, none by an accepted authority ({})",
+                    plural(signature_items, "signature"),
+                    accepted.join(", ")
+                )
+            };
+            (
+                Verdict::Fail,
+                Some(Denial::NoAcceptedSignature),
+                Some(match first_signature_failure {
+                    Some(first) => format!("{what}; first refusal: {first}"),
+                    None => what,
+                }),
+            )
+        } else if satisfied < requirement.threshold {
+            (
+                Verdict::Fail,
+                Some(Denial::ThresholdNotMet),
+                Some(format!(
+                    "{} of the authorities ({}) must vouch, {} did ({})",
+                    requirement.threshold,
+                    accepted.join(", "),
+                    satisfied,
+                    authorities
+                        .iter()
+                        .filter(|a| a.satisfied)
+                        .map(|a| a.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            )
+        } else if let Some(&i) = missing_required {
+            (
+                Verdict::Fail,
+                Some(Denial::RequiredAuthorityMissing),
+                Some(format!(
+                    "authority {}, which the scope requires, did not vouch",
+                    self.authorities[i].name
+                )),
+            )
+        } else if let Some(unmet) = attestations.iter().find(|a| !a.satisfied) {
+            if let Some(denied) = unmet.rego.first() {
+                (
+                    Verdict::Fail,
+                    Some(Denial::AttestationDenied),
+                    Some(format!(
+                        "signed, but the {} attestation was denied by {}: {}",
+                        unmet.predicate_type,
+                        denied.policy,
+                        denied.messages.join("; ")
+                    )),
+                )
+            } else {
+                (
+                    Verdict::Fail,
+                    Some(Denial::AttestationMissing),
+                    Some(format!(
+                        "signed, but no {} attestation signed by {} is attached",
+                        unmet.predicate_type,
+                        unmet.authorities.join(" or ")
+                    )),
+                )
+            }
+        } else {
+            (Verdict::Pass, None, None)
+        };
+        Ok(DigestOutcome {
+            verdict,
+            denial,
+            reason,
+            authorities,
+            threshold,
+            evidence: reports,
+            attestations,
+        })
+    }
+
+    /// The scope's own checks of a verified signature: the name it was signed for, the
+    /// annotations it must carry, its age.
+    fn signature_checks(
+        &self,
+        requirement: &SignedRequirement,
+        image: &ImageName,
+        digest: &Digest,
+        evidence: &ImageEvidence,
+        now: UnixTime,
+        passed: &mut Vec<PassedCheck>,
+    ) -> Result<(), (Check, String)> {
+        match (
+            &evidence.docker_reference,
+            &requirement.signed_identity,
+            image.is_layout(),
+        ) {
+            (Some(_), Some(_), true) => passed.push(PassedCheck {
+                check: Check::SignedIdentity,
+                detail: "not compared: an OCI layout has no registry name".into(),
+            }),
+            (Some(signed), Some(rule), false) => {
+                let detail = check_signed_identity(rule, image, digest, signed)
+                    .map_err(|e| (Check::SignedIdentity, e))?;
+                passed.push(PassedCheck {
+                    check: Check::SignedIdentity,
+                    detail,
+                });
+            }
+            _ => {}
+        }
+        for (key, expected) in &requirement.annotations {
+            match evidence.annotations.get(key) {
+                Some(serde_json::Value::String(found)) if found == expected => {}
+                Some(found) => {
+                    return Err((
+                        Check::Annotations,
+                        format!(
+                            "required annotation {key}={expected} has value {found} in the signed payload"
+                        ),
+                    ));
+                }
+                None => {
+                    return Err((
+                        Check::Annotations,
+                        format!(
+                            "required annotation {key}={expected} is missing from the signed payload"
+                        ),
+                    ));
+                }
+            }
+        }
+        if !requirement.annotations.is_empty() {
+            passed.push(PassedCheck {
+                check: Check::Annotations,
+                detail: format!(
+                    "{} required annotation(s) signed",
+                    requirement.annotations.len()
+                ),
+            });
+        }
+        if let Some(max_age) = requirement.max_age {
+            let oldest_allowed = now
+                .secs()
+                .saturating_sub(i64::try_from(max_age).unwrap_or(i64::MAX));
+            let signed_at = evidence.verification.times.iter().map(|t| t.unix).min();
+            match signed_at {
+                None => {
+                    return Err((
+                        Check::SignatureAge,
+                        "the signature has no verified signing time (no log entry or timestamp) to measure its age by".into(),
+                    ));
+                }
+                Some(at) if at < oldest_allowed => {
+                    return Err((
+                        Check::SignatureAge,
+                        format!(
+                            "signed {} seconds ago, more than the {max_age} seconds maxAge allows",
+                            now.secs() - at
+                        ),
+                    ));
+                }
+                Some(at) => passed.push(PassedCheck {
+                    check: Check::SignatureAge,
+                    detail: format!("signed {} seconds ago, within {max_age}", now.secs() - at),
+                }),
+            }
+        }
+        Ok(())
+    }
+
+    /// The evidence a scope needs, for callers that gather it themselves.
+    pub fn wanted(requirement: &SignedRequirement) -> Wanted {
+        Wanted {
+            signatures: true,
+            attestations: !requirement.attestations.is_empty(),
+        }
+    }
+}
