@@ -17,7 +17,6 @@ use vouch_keys::files::InputFile;
 use vouch_keys::{Digest, DigestAlgorithm, KeyType, PublicKey};
 use vouch_verifier::VerifyError;
 use vouch_verifier::bundle::{Bundle, BundleContent};
-use vouch_verifier::identity::{CertificateIdentity, Matcher};
 use vouch_verifier::time::UnixTime;
 use vouch_verifier::verify::{Artifact, Options, Policy, Verifier};
 
@@ -45,25 +44,10 @@ pub(crate) struct VerifyBlobArgs {
     /// carries the certificate; verify it with --bundle).
     #[arg(long, value_name = "FILE", hide = true)]
     certificate: Option<PathBuf>,
-    /// The public key a key-signed bundle must verify with.
-    #[arg(long, short = 'k', value_name = "FILE", conflicts_with_all = ["certificate_identity", "certificate_identity_regexp", "certificate_oidc_issuer", "certificate_oidc_issuer_regexp"])]
-    key: Option<PathBuf>,
-    /// The identity (subject alternative name) the signing certificate must carry.
-    #[arg(long, value_name = "IDENTITY")]
-    certificate_identity: Option<String>,
-    /// A regular expression the certificate identity must match (unanchored, as cosign's).
-    #[arg(long, value_name = "REGEX", conflicts_with = "certificate_identity")]
-    certificate_identity_regexp: Option<String>,
-    /// The OIDC issuer the signing certificate must name.
-    #[arg(long, value_name = "URL")]
-    certificate_oidc_issuer: Option<String>,
-    /// A regular expression the OIDC issuer must match (unanchored, as cosign's).
-    #[arg(long, value_name = "REGEX", conflicts_with = "certificate_oidc_issuer")]
-    certificate_oidc_issuer_regexp: Option<String>,
-    /// A Sigstore trusted_root.json to use instead of the embedded public-good root.
-    #[arg(long, value_name = "FILE")]
-    trusted_root: Option<PathBuf>,
-    /// Accept a key-signed bundle that has no transparency-log entry (cosign's flag).
+    #[command(flatten)]
+    signer: crate::signer::SignerArgs,
+    /// Accept a bundle that has no transparency-log entry (cosign's flag): a key-signed one
+    /// is then trusted on the key, a keyless one needs an RFC 3161 timestamp instead.
     #[arg(long)]
     insecure_ignore_tlog: bool,
     #[command(flatten)]
@@ -367,33 +351,10 @@ fn artifact_digest(argument: &str) -> Option<Digest> {
 }
 
 fn policy(args: &VerifyBlobArgs) -> Result<Policy, CliError> {
-    if let Some(path) = &args.key {
+    if let Some(path) = &args.signer.key {
         return Ok(Policy::Key(crate::trust::public_key(path)?));
     }
-    let matcher = |exact: &Option<String>, regexp: &Option<String>, flag: &str| match (
-        exact, regexp,
-    ) {
-        (Some(text), None) => Ok(Matcher::Exact(text.clone())),
-        (None, Some(pattern)) => {
-            Matcher::regex(pattern).map_err(|e| CliError::Usage(e.to_string()))
-        }
-        _ => Err(CliError::Usage(format!(
-            "give --key, or both --certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp] (missing --{flag} or --{flag}-regexp)"
-        ))),
-    };
-    Ok(Policy::Identity(CertificateIdentity {
-        subject: matcher(
-            &args.certificate_identity,
-            &args.certificate_identity_regexp,
-            "certificate-identity",
-        )?,
-        issuer: matcher(
-            &args.certificate_oidc_issuer,
-            &args.certificate_oidc_issuer_regexp,
-            "certificate-oidc-issuer",
-        )?,
-        claims: Vec::new(),
-    }))
+    Ok(Policy::Identity(args.signer.identity()?))
 }
 
 /// The largest signature file read: 64 KiB (an RSA-4096 signature in base64 is 700 bytes).
@@ -489,11 +450,12 @@ fn verify_blob_as(
             ));
         }
     };
-    let loaded = crate::trust::trusted_root(args.trusted_root.as_deref())?;
+    let loaded = crate::trust::trusted_root(args.signer.trusted_root.as_deref())?;
     let root = &*loaded.root;
     let trusted_root_name = loaded.name;
     let verifier = Verifier::new(root).map_err(|e| CliError::Input {
         path: args
+            .signer
             .trusted_root
             .clone()
             .unwrap_or_else(|| PathBuf::from("embedded public-good trusted root")),

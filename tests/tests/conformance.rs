@@ -145,3 +145,62 @@ fn a_denial_names_the_failed_check_in_json() {
     assert_eq!(report["check"], "rfc3161-timestamp");
     assert!(report["reason"].as_str().unwrap().contains("imprint"));
 }
+
+#[test]
+fn github_workflow_claims_are_checked_against_the_certificate() {
+    // The happy-path-v0.1 certificate records workflow_dispatch on refs/heads/main of
+    // sigstore-conformance/extremely-dangerous-public-oidc-beacon (Fulcio's .1.2 to .1.6).
+    let case = workspace().join("verifier/tests/data/conformance/happy-path-v0.1");
+    let artifact = workspace().join("verifier/tests/data/conformance/a.txt");
+    let bundle = case.join("bundle.sigstore.json");
+    let verify = |claims: &[&str]| {
+        let mut args = vec![
+            "verify-blob",
+            "--bundle",
+            bundle.to_str().unwrap(),
+            "--certificate-identity",
+            DEFAULT_IDENTITY,
+            "--certificate-oidc-issuer",
+            DEFAULT_ISSUER,
+            "-o",
+            "json",
+        ];
+        args.extend_from_slice(claims);
+        args.push(artifact.to_str().unwrap());
+        vouch_tests::vouch(&args)
+    };
+    verify(&[
+        "--certificate-github-workflow-trigger",
+        "workflow_dispatch",
+        "--certificate-github-workflow-repository",
+        "sigstore-conformance/extremely-dangerous-public-oidc-beacon",
+        "--certificate-github-workflow-ref",
+        "refs/heads/main",
+        "--certificate-github-workflow-name",
+        "Extremely dangerous OIDC beacon",
+        "--certificate-github-workflow-sha",
+        "af785b6d3b0fa0c0aa1305faee7ce6036e8d90c4",
+    ])
+    .expect_code(0);
+    let wrong = verify(&["--certificate-github-workflow-trigger", "push"]).expect_code(1);
+    assert_eq!(wrong.json()["check"], "certificate-identity", "{wrong:#?}");
+    assert!(
+        wrong.json()["reason"]
+            .as_str()
+            .unwrap()
+            .contains("github-workflow-trigger"),
+        "{wrong:#?}"
+    );
+    // Claims are for certificates: with --key they are refused as a usage error.
+    let key = workspace().join("verifier/tests/data/conformance/managed-key-happy-path/key.pub");
+    let run = vouch_tests::vouch(&[
+        "verify",
+        "--key",
+        key.to_str().unwrap(),
+        "--certificate-github-workflow-trigger",
+        "push",
+        "registry.example/app:v1",
+    ])
+    .expect_code(2);
+    assert!(run.stderr.contains("keyless"), "{run:#?}");
+}
