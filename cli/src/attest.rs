@@ -16,11 +16,14 @@ use vouch_registry::manifest::Manifest;
 use vouch_registry::referrers::{self, BUNDLE_PREDICATE_TYPE_ANNOTATION};
 use vouch_registry::{ImageReference, ManifestRef, Store};
 use vouch_verifier::VerifyError;
-use vouch_verifier::attestation::{
-    AttestationRequirements, Rejection as AttestationRejection, verify_image_attestations,
-};
 use vouch_verifier::check::{Check, Refusal};
 use vouch_verifier::rego::{PolicyDecision, RegoPolicy};
+
+use vouch_keys::Digest;
+use vouch_policy::decision::{EvidenceReport, Status};
+use vouch_policy::evidence::{EvidenceSource as _, StoreSource};
+use vouch_policy::{Decision, EvidenceError, ImageName, PolicyError, TrustPolicy};
+use vouch_verifier::time::UnixTime;
 
 use crate::bundles::{self, BundleFormat, source_name};
 use crate::error::{CliError, read_input};
@@ -65,9 +68,8 @@ pub(crate) struct AttestArgs {
 
 #[derive(Args)]
 pub(crate) struct VerifyAttestationArgs {
-    /// The public key (PEM SubjectPublicKeyInfo).
-    #[arg(long, short = 'k', value_name = "FILE")]
-    key: PathBuf,
+    #[command(flatten)]
+    signer: crate::signer::SignerArgs,
     /// Only attestations of this predicate type (shorthand or URI).
     #[arg(long = "type", value_name = "TYPE")]
     predicate_type: Option<String>,
@@ -234,7 +236,7 @@ pub(crate) async fn store_attestation(
 /// One attestation found for an image, from either store, with what became of it.
 struct Found {
     /// Which store: `tag-layout`, `referrers-api` or `referrers-tag-schema`.
-    store: &'static str,
+    store: String,
     /// Where in it: `sha256-<hex>.att layer N` or `referrer sha256:...`.
     position: String,
     /// The verified predicate type, else the one the store annotates (unverified).
@@ -294,116 +296,43 @@ pub(crate) async fn verify_attestation(args: VerifyAttestationArgs) -> Result<Ex
         .as_deref()
         .map(predicate_type_uri)
         .transpose()?;
-    let key = crate::trust::public_key(&args.key)?;
-    let policy = match &args.policy {
-        Some(path) => {
-            if path
-                .extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case("cue"))
-            {
-                return Err(CliError::Input {
-                    path: path.clone(),
-                    reason: "CUE policies are not supported; write the policy in Rego".into(),
-                });
-            }
-            let text = read_input(path)?;
-            let name = path.display().to_string();
-            Some(RegoPolicy::parse(&name, &text).map_err(|e| match e {
-                // Already FILE:LINE:COLUMN: what is wrong.
-                VerifyError::RegoSyntax { .. } => CliError::Usage(e.to_string()),
-                VerifyError::RegoInvalid { reason, .. } => CliError::Input {
-                    path: path.clone(),
-                    reason,
-                },
-                other => CliError::Input {
-                    path: path.clone(),
-                    reason: other.to_string(),
-                },
-            })?)
-        }
+    if !args.signer.given() {
+        return Err(CliError::Usage(
+            "give --key, or --certificate-identity[-regexp] with --certificate-oidc-issuer[-regexp]".into(),
+        ));
+    }
+    let rego = match &args.policy {
+        Some(path) => Some(std::sync::Arc::new(read_rego(path)?)),
         None => None,
     };
+    let authority = args.signer.authority(args.compat.ignore_tlog())?;
+    let description = authority.name.clone();
+    let policy = TrustPolicy::attestations_by(&description, authority, wanted.clone(), rego);
     let client = args.registry.client()?;
-    let target = Store::open(&client, &reference)?;
-    let digest = crate::verify::digest_of(&target).await?;
-    let image = target.store.describe(&ManifestRef::Digest(digest.clone()));
-
-    let mut found = Vec::new();
-    // cosign's tag layout.
-    let (set, bundles) =
-        bundles::image_evidence(&target.store, &digest, Attachment::Attestations, &key).await?;
-    let requirements = AttestationRequirements {
-        key: key.clone(),
-        predicate_type: wanted.clone(),
-    };
-    let verdict = verify_image_attestations(&digest, &set.layers, &requirements);
-    for attestation in verdict.verified {
-        let attestation = attestation.into_inner();
-        found.push(Found {
-            store: "tag-layout",
-            position: format!("{} layer {}", set.tag, attestation.layer),
-            predicate_type: Some(attestation.predicate_type),
-            outcome: Ok(Attested {
-                statement: attestation.statement_json,
-                key_fingerprint: attestation.key_fingerprint,
-                policy: None,
-            }),
-        });
+    let source = StoreSource::open(&client, &reference).map_err(PolicyError::from)?;
+    let now = UnixTime::from_system_time(std::time::SystemTime::now());
+    let decision = policy
+        .decide(&ImageName::of(&reference), &source, now)
+        .await;
+    if let Some(error) = &decision.error {
+        return Err(PolicyError::Evidence(EvidenceError {
+            image: source.describe(),
+            reason: error.reason.clone(),
+            input: error.input,
+        })
+        .into());
     }
-    for rejected in verdict.rejected {
-        found.push(Found {
-            store: "tag-layout",
-            position: format!("{} layer {}", set.tag, rejected.layer),
-            predicate_type: rejected.annotated_type,
-            outcome: Err(rejected.reason.refusal()),
-        });
-    }
-    // Sigstore bundle referrers (image signatures in bundle format are `vouch verify`'s).
-    for bundle in bundles {
-        if bundle.is_signature() {
-            continue;
-        }
-        let kind = bundle.predicate_type();
-        let outcome = match (&bundle.result, &wanted, &kind) {
-            (Err(refusal), _, _) => Err(refusal.clone()),
-            (Ok(_), Some(wanted), Some(found)) if wanted != found => {
-                Err(AttestationRejection::PredicateTypeMismatch {
-                    expected: wanted.clone(),
-                    found: found.clone(),
-                }
-                .refusal())
-            }
-            (Ok(verification), _, _) => Ok(Attested {
-                statement: verification.bundle.statement.clone().unwrap_or_default(),
-                key_fingerprint: verification.bundle.key_fingerprint.clone(),
-                policy: None,
-            }),
-        };
-        found.push(Found {
-            store: source_name(bundle.referrer.source),
-            position: format!("referrer {}", bundle.referrer.descriptor.digest),
-            predicate_type: kind,
-            outcome,
-        });
-    }
-    if let Some(policy) = &policy {
-        for entry in &mut found {
-            if let Ok(attested) = &mut entry.outcome {
-                attested.policy = Some(
-                    policy
-                        .evaluate(&attested.statement)
-                        .map_err(|e| e.to_string()),
-                );
-            }
-        }
-    }
-
-    let verified = found.iter().filter(|f| f.outcome.is_ok()).count();
-    let denied_by_policy = found
-        .iter()
-        .filter(|f| f.policy_allows() == Some(false))
-        .count();
-    let ok = verified > 0 && denied_by_policy == 0;
+    let digest: Digest = decision
+        .digest
+        .as_deref()
+        .and_then(|d| d.parse().ok())
+        .ok_or_else(|| CliError::Internal("the decision names no digest".into()))?;
+    let image = source
+        .target()
+        .store
+        .describe(&ManifestRef::Digest(digest.clone()));
+    let found = found_attestations(&decision);
+    let ok = decision.allowed;
     match args.output.output {
         OutputFormat::Json => print_json(&serde_json::json!({
             "image": image,
@@ -423,6 +352,96 @@ pub(crate) async fn verify_attestation(args: VerifyAttestationArgs) -> Result<Ex
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Reads a Rego policy for `--policy`: CUE is refused by name, a syntax error is one
+/// `FILE:LINE:COLUMN` line.
+fn read_rego(path: &std::path::Path) -> Result<RegoPolicy, CliError> {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("cue"))
+    {
+        return Err(CliError::Input {
+            path: path.to_owned(),
+            reason: "CUE policies are not supported; write the policy in Rego".into(),
+        });
+    }
+    let text = read_input(path)?;
+    let name = path.display().to_string();
+    RegoPolicy::parse(&name, &text).map_err(|e| match e {
+        // Already FILE:LINE:COLUMN: what is wrong.
+        VerifyError::RegoSyntax { .. } => CliError::Usage(e.to_string()),
+        VerifyError::RegoInvalid { reason, .. } => CliError::Input {
+            path: path.to_owned(),
+            reason,
+        },
+        other => CliError::Input {
+            path: path.to_owned(),
+            reason: other.to_string(),
+        },
+    })
+}
+
+/// The attestations the decision looked at, in the order found: those signed by the
+/// authority and of the type asked for (with the Rego policy's answer), then those refused.
+fn found_attestations(decision: &Decision) -> Vec<Found> {
+    let Some(outcome) = decision.attestations.first() else {
+        return Vec::new();
+    };
+    let store_of = |report: &EvidenceReport| match (&report.tag, &report.listing) {
+        (Some(_), _) => "tag-layout".to_owned(),
+        (None, Some(listing)) => listing.clone(),
+        (None, None) => "unknown".to_owned(),
+    };
+    let position_of = |report: &EvidenceReport| match &report.referrer {
+        Some(referrer) => format!("referrer {referrer}"),
+        None => report.location.clone(),
+    };
+    let mut found = Vec::new();
+    for report in &decision.evidence {
+        let rego = outcome.rego.iter().find(|r| r.location == report.location);
+        if !outcome.by.contains(&report.location) && rego.is_none() {
+            continue;
+        }
+        let key_fingerprint = report
+            .results
+            .iter()
+            .find(|r| r.status == Status::Pass)
+            .and_then(|r| r.key_fingerprint.clone())
+            .unwrap_or_default();
+        found.push(Found {
+            store: store_of(report),
+            position: position_of(report),
+            predicate_type: report.predicate_type.clone(),
+            outcome: Ok(Attested {
+                statement: report.payload.clone().unwrap_or_default(),
+                key_fingerprint,
+                policy: rego.map(|r| {
+                    Ok(PolicyDecision {
+                        allowed: r.allowed,
+                        messages: r.messages.clone(),
+                        warnings: r.warnings.clone(),
+                    })
+                }),
+            }),
+        });
+    }
+    for refused in &outcome.refused {
+        let report = decision
+            .evidence
+            .iter()
+            .find(|e| e.location == refused.location);
+        found.push(Found {
+            store: report.map_or_else(|| "unknown".to_owned(), store_of),
+            position: report.map_or_else(|| refused.location.clone(), position_of),
+            predicate_type: refused.predicate_type.clone(),
+            outcome: Err(Refusal {
+                check: refused.check,
+                reason: refused.reason.clone(),
+            }),
+        });
+    }
+    found
 }
 
 /// "built by BUILDER from REPO@REF (COMMIT)" for SLSA provenance v1 and v0.2 predicates that

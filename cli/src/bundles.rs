@@ -1,6 +1,6 @@
 //! Sigstore bundles on images, as cosign v3 stores them: a key-signed bundle pushed as an OCI
-//! 1.1 referrer of the image (see `vouch_registry::referrers`), read back from the referrers
-//! API or its tag schema, and verified with `vouch_verifier::verify`.
+//! 1.1 referrer of the image (see `vouch_registry::referrers`). Reading and verifying them is
+//! `vouch-policy`'s.
 //!
 //! An image signature in this format is a DSSE envelope whose in-toto statement names the
 //! image digest as its subject with predicate type [`COSIGN_SIGN_PREDICATE`] (the predicate
@@ -10,22 +10,16 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use futures_util::StreamExt as _;
 use serde_json::Value;
 use vouch_attestations::dsse;
 use vouch_attestations::intoto::{ResourceDescriptor, Statement};
-use vouch_keys::{Digest, PrivateKey, PublicKey};
-use vouch_registry::cosign::{Attachment, SignatureSet, read_attachments};
+use vouch_keys::{Digest, PrivateKey};
+use vouch_registry::Store;
 use vouch_registry::manifest::Descriptor;
 use vouch_registry::referrers::{
-    self, AttachedReferrer, Referrer, ReferrerSource, SIGSTORE_BUNDLE_MEDIA_TYPE,
+    self, AttachedReferrer, ReferrerSource, SIGSTORE_BUNDLE_MEDIA_TYPE,
 };
-use vouch_registry::{EvidenceBudget, RegistryError, Store};
 use vouch_verifier::bundle::{Bundle, BundleContent};
-use vouch_verifier::check::{Check, Refusal};
-use vouch_verifier::time::UnixTime;
-use vouch_verifier::verify::{ImageBundleVerification, ImageClaim, Options, Policy, Verifier};
-use vouch_verifier::{Verified, VerifyError};
 
 use crate::error::CliError;
 
@@ -99,124 +93,6 @@ pub(crate) fn source_name(source: ReferrerSource) -> &'static str {
         ReferrerSource::Api => "referrers-api",
         ReferrerSource::TagSchema => "referrers-tag-schema",
     }
-}
-
-/// One bundle referrer of an image, verified or not.
-pub(crate) struct ImageBundle {
-    /// How it was listed.
-    pub(crate) referrer: Referrer,
-    /// The verification result: a signed statement about the image, or why not.
-    pub(crate) result: Result<Verified<ImageBundleVerification>, Refusal>,
-}
-
-impl ImageBundle {
-    /// The predicate type of the verified statement, else the one the referrer's
-    /// (unauthenticated) annotation lists, for reports.
-    pub(crate) fn predicate_type(&self) -> Option<String> {
-        match &self.result {
-            Ok(verified) => Some(verified.predicate_type.clone()),
-            Err(_) => self
-                .referrer
-                .descriptor
-                .annotations
-                .get(referrers::BUNDLE_PREDICATE_TYPE_ANNOTATION)
-                .cloned(),
-        }
-    }
-
-    /// Whether this is an image signature: by the verified statement when it verified; by
-    /// the referrer's annotation otherwise (an unverified bundle counts for nothing either
-    /// way: this only says which report lists its failure, and one without an annotation is
-    /// listed with the signatures).
-    pub(crate) fn is_signature(&self) -> bool {
-        match &self.result {
-            Ok(verified) => verified.claim == ImageClaim::Signature,
-            Err(_) => self
-                .predicate_type()
-                .is_none_or(|t| t == COSIGN_SIGN_PREDICATE),
-        }
-    }
-}
-
-/// How many referrers of one image are fetched at once.
-const REFERRER_CONCURRENCY: usize = 8;
-
-/// Reads and verifies, with `key`, every Sigstore bundle referrer of the manifest `digest`,
-/// fetching up to [`REFERRER_CONCURRENCY`] at once, every read charged to `budget`. Bundles
-/// whose referrer or blob cannot be fetched or read are reported as rejected with the
-/// reason; registry failures that stop the listing itself, and an exhausted budget, are
-/// errors.
-async fn verify_image_bundles(
-    store: &Store,
-    digest: &Digest,
-    key: &PublicKey,
-    budget: &EvidenceBudget,
-) -> Result<Vec<ImageBundle>, CliError> {
-    let listed = referrers::list_referrers(store, digest, Some(SIGSTORE_BUNDLE_MEDIA_TYPE)).await?;
-    if listed.is_empty() {
-        return Ok(Vec::new());
-    }
-    let root = crate::trust::public_good()?;
-    let verifier = Verifier::new(root).map_err(|e| CliError::Internal(e.to_string()))?;
-    let policy = Policy::Key(key.clone());
-    let limit = store.limits().max_signature_blob_bytes;
-    let fetched: Vec<_> = futures_util::stream::iter(listed)
-        .map(|referrer| async move {
-            let blob = referrers::fetch_referrer_blob(store, &referrer, limit, budget).await;
-            (referrer, blob)
-        })
-        .buffered(REFERRER_CONCURRENCY)
-        .collect()
-        .await;
-    let mut found = Vec::with_capacity(fetched.len());
-    for (referrer, blob) in fetched {
-        let result = match blob {
-            Err(e @ RegistryError::EvidenceTooLarge { .. }) => return Err(e.into()),
-            Err(e) if !e.is_input_error() && e.is_transient() => return Err(e.into()),
-            Err(e) => Err(Refusal {
-                check: Check::PayloadAvailable,
-                reason: e.to_string(),
-            }),
-            Ok(blob) => Bundle::from_json(&blob.bytes)
-                .map_err(VerifyError::from)
-                .and_then(|bundle| {
-                    // Image bundles are key-signed here: trust comes from the key the caller
-                    // gives, as for cosign's tag layout; a log entry is checked when present.
-                    let options = Options {
-                        now: UnixTime::from_system_time(std::time::SystemTime::now()),
-                        require_tlog: false,
-                    };
-                    verifier.verify_image_bundle(&bundle, digest, &policy, options)
-                })
-                .map_err(|e: VerifyError| Refusal {
-                    check: e.check(),
-                    reason: e.to_string(),
-                }),
-        };
-        found.push(ImageBundle { referrer, result });
-    }
-    Ok(found)
-}
-
-/// An image's evidence of one kind: its cosign tag-layout attachments of `kind` (`.sig` or
-/// `.att`) and its Sigstore bundle referrers verified with `key`, read concurrently (the two
-/// stores are independent once the digest is known) under one [`EvidenceBudget`]. The first
-/// error stops both.
-pub(crate) async fn image_evidence(
-    store: &Store,
-    digest: &Digest,
-    kind: Attachment,
-    key: &PublicKey,
-) -> Result<(SignatureSet, Vec<ImageBundle>), CliError> {
-    let budget = EvidenceBudget::for_image(store, digest);
-    tokio::try_join!(
-        async {
-            read_attachments(store, digest, kind, &budget)
-                .await
-                .map_err(CliError::from)
-        },
-        verify_image_bundles(store, digest, key, &budget),
-    )
 }
 
 /// The `-a` annotations an image-signature statement's predicate records.

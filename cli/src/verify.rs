@@ -308,7 +308,10 @@ fn print_outcome(outcome: &Outcome, show_policy: bool) {
             } else {
                 "missing "
             },
-            attestation.predicate_type,
+            attestation
+                .predicate_type
+                .as_deref()
+                .unwrap_or("of any type"),
             attestation
                 .rego
                 .iter()

@@ -20,8 +20,8 @@ use vouch_verifier::{Verified, VerifyError};
 
 use crate::decision::{
     AttestationOutcome, AuthorityOutcome, CheckResult, Decision, Denial, EvidenceFailure,
-    EvidenceKind, EvidenceReport, PlatformOutcome, RegoOutcome, SCHEMA_VERSION, Status, Threshold,
-    Verdict,
+    EvidenceKind, EvidenceReport, PlatformOutcome, RefusedAttestation, RegoOutcome, SCHEMA_VERSION,
+    Status, Threshold, Verdict,
 };
 use crate::error::{EvidenceError, PolicyError};
 use crate::evidence::{EvidenceSource, Wanted};
@@ -405,11 +405,7 @@ impl TrustPolicy {
         source: &S,
         now: UnixTime,
     ) -> Result<DigestOutcome, EvidenceError> {
-        let wanted = Wanted {
-            signatures: true,
-            attestations: !requirement.attestations.is_empty(),
-        };
-        let evidence = source.evidence(digest, wanted).await?;
+        let evidence = source.evidence(digest, Self::wanted(requirement)).await?;
         tracing::info!(
             "{}: {} signature layer(s) under {}, {} attestation layer(s), {} Sigstore bundle referrer(s)",
             image.display,
@@ -668,42 +664,96 @@ impl TrustPolicy {
                     .collect(),
                 by: Vec::new(),
                 rego: Vec::new(),
+                refused: Vec::new(),
             };
-            for (item, results) in items.iter().zip(&verified) {
-                let signed = results.iter().find_map(|(i, r)| {
-                    r.as_ref().ok().filter(|v| {
-                        attestation.authorities.contains(i)
-                            && v.get().claim == ImageClaim::Attestation
-                            && v.get().predicate_type.as_deref()
-                                == Some(attestation.predicate_type.as_str())
-                    })
-                });
-                let Some(signed) = signed else { continue };
+            let wanted_type = attestation.predicate_type.as_deref();
+            let mut denied = 0usize;
+            for (n, (item, results)) in items.iter().zip(&verified).enumerate() {
+                if reports[n].kind != EvidenceKind::Attestation {
+                    continue;
+                }
                 let location = item.location().to_owned();
-                match &attestation.rego {
-                    None => {
-                        outcome.satisfied = true;
-                        outcome.by.push(location);
-                    }
-                    Some(rego) => {
-                        let statement = signed.get().statement.clone().unwrap_or_default();
-                        let (allowed, messages) = match rego.evaluate(&statement) {
-                            Ok(d) => (d.allowed, d.messages),
-                            Err(e) => (false, vec![e.to_string()]),
-                        };
-                        if allowed {
-                            outcome.satisfied = true;
-                            outcome.by.push(location.clone());
-                        }
-                        outcome.rego.push(RegoOutcome {
-                            policy: rego.name().to_owned(),
+                let by_authority: Vec<&AuthorityResult> = results
+                    .iter()
+                    .filter(|(i, _)| attestation.authorities.contains(i))
+                    .collect();
+                let signed = by_authority.iter().find_map(|(_, r)| {
+                    r.as_ref()
+                        .ok()
+                        .filter(|v| v.get().claim == ImageClaim::Attestation)
+                });
+                let Some(signed) = signed else {
+                    // The failure that says most: a signature that verified and failed later
+                    // over "not this signer".
+                    let failure = by_authority
+                        .iter()
+                        .filter_map(|(_, r)| r.as_ref().err())
+                        .min_by_key(|e| {
+                            matches!(
+                                e.check(),
+                                Check::ArtifactSignature | Check::VerificationMaterial
+                            )
+                        });
+                    if let Some(e) = failure {
+                        outcome.refused.push(RefusedAttestation {
                             location,
-                            allowed,
-                            messages,
+                            predicate_type: reports[n].predicate_type.clone().or_else(
+                                || match item {
+                                    Item::AttestationLayer(layer, ..) => {
+                                        layer.predicate_type().map(str::to_owned)
+                                    }
+                                    Item::Bundle { evidence, .. } => {
+                                        evidence.annotated_predicate_type.clone()
+                                    }
+                                    Item::SignatureLayer(..) => None,
+                                },
+                            ),
+                            check: e.check(),
+                            reason: e.to_string(),
                         });
                     }
+                    continue;
+                };
+                let found_type = signed.get().predicate_type.as_deref();
+                if let Some(wanted) = wanted_type
+                    && found_type != Some(wanted)
+                {
+                    outcome.refused.push(RefusedAttestation {
+                        location,
+                        predicate_type: found_type.map(str::to_owned),
+                        check: Check::PredicateType,
+                        reason: format!(
+                            "the attestation's predicate type is {}, not {wanted}",
+                            found_type.unwrap_or("none")
+                        ),
+                    });
+                    continue;
+                }
+                outcome.by.push(location.clone());
+                if let Some(rego) = &attestation.rego {
+                    let statement = signed.get().statement.clone().unwrap_or_default();
+                    let (allowed, messages, warnings) = match rego.evaluate(&statement) {
+                        Ok(d) => (d.allowed, d.messages, d.warnings),
+                        Err(e) => (false, vec![e.to_string()], Vec::new()),
+                    };
+                    if !allowed {
+                        denied += 1;
+                        outcome.by.pop();
+                    }
+                    outcome.rego.push(RegoOutcome {
+                        policy: rego.name().to_owned(),
+                        location,
+                        allowed,
+                        messages,
+                        warnings,
+                    });
                 }
             }
+            outcome.satisfied = if attestation.all_must_pass {
+                denied == 0 && !outcome.by.is_empty()
+            } else {
+                !outcome.by.is_empty()
+            };
             attestations.push(outcome);
         }
 
@@ -719,88 +769,114 @@ impl TrustPolicy {
                 .iter()
                 .any(|a| a.satisfied && a.name == self.authorities[i].name)
         });
-        let (verdict, denial, reason) = if signature_items == 0 && !found_anything {
-            (
-                Verdict::Fail,
-                Some(Denial::NoSignatures),
-                Some(format!(
-                    "no signatures found ({} does not exist, no Sigstore bundle referrers)",
-                    evidence.signatures.tag
-                )),
-            )
-        } else if satisfied == 0 {
-            let what = if signature_items == 0 {
-                format!(
-                    "{} holds no signature layers and no signature bundle is attached",
-                    evidence.signatures.tag
+        let signatures_needed = requirement.threshold > 0;
+        let (verdict, denial, reason) =
+            if signatures_needed && signature_items == 0 && !found_anything {
+                (
+                    Verdict::Fail,
+                    Some(Denial::NoSignatures),
+                    Some(format!(
+                        "no signatures found ({} does not exist, no Sigstore bundle referrers)",
+                        evidence.signatures.tag
+                    )),
                 )
+            } else if signatures_needed && satisfied == 0 {
+                let what = if signature_items == 0 {
+                    format!(
+                        "{} holds no signature layers and no signature bundle is attached",
+                        evidence.signatures.tag
+                    )
+                } else {
+                    format!(
+                        "{} found, none by an accepted authority ({})",
+                        plural(signature_items, "signature"),
+                        accepted.join(", ")
+                    )
+                };
+                (
+                    Verdict::Fail,
+                    Some(Denial::NoAcceptedSignature),
+                    Some(match first_signature_failure {
+                        Some(first) => format!("{what}; first refusal: {first}"),
+                        None => what,
+                    }),
+                )
+            } else if satisfied < requirement.threshold {
+                (
+                    Verdict::Fail,
+                    Some(Denial::ThresholdNotMet),
+                    Some(format!(
+                        "{} of the authorities ({}) must vouch, {} did ({})",
+                        requirement.threshold,
+                        accepted.join(", "),
+                        satisfied,
+                        authorities
+                            .iter()
+                            .filter(|a| a.satisfied)
+                            .map(|a| a.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                )
+            } else if let Some(&i) = missing_required {
+                (
+                    Verdict::Fail,
+                    Some(Denial::RequiredAuthorityMissing),
+                    Some(format!(
+                        "authority {}, which the scope requires, did not vouch",
+                        self.authorities[i].name
+                    )),
+                )
+            } else if let Some(unmet) = attestations.iter().find(|a| !a.satisfied) {
+                let of_type = unmet
+                    .predicate_type
+                    .as_deref()
+                    .map_or_else(|| "an".to_owned(), |t| format!("the {t}"));
+                let signed = if signatures_needed {
+                    "signed, but "
+                } else {
+                    ""
+                };
+                if let Some(denied) = unmet.rego.iter().find(|r| !r.allowed) {
+                    let verified = unmet.rego.len();
+                    (
+                        Verdict::Fail,
+                        Some(Denial::AttestationDenied),
+                        Some(format!(
+                            "{signed}{of_type} attestation was denied by {} ({} of {}): {}",
+                            denied.policy,
+                            unmet.rego.iter().filter(|r| !r.allowed).count(),
+                            plural(verified, "verified attestation"),
+                            denied.messages.join("; ")
+                        )),
+                    )
+                } else {
+                    let wanted = unmet
+                        .predicate_type
+                        .as_deref()
+                        .map_or_else(|| "attestation".to_owned(), |t| format!("{t} attestation"));
+                    let first = unmet
+                        .refused
+                        .first()
+                        .map(|r| {
+                            format!(
+                                "; first refusal: {}: [{}] {}",
+                                r.location, r.check, r.reason
+                            )
+                        })
+                        .unwrap_or_default();
+                    (
+                        Verdict::Fail,
+                        Some(Denial::AttestationMissing),
+                        Some(format!(
+                            "{signed}no {wanted} signed by {} is attached{first}",
+                            unmet.authorities.join(" or ")
+                        )),
+                    )
+                }
             } else {
-                format!(
-                    "{} found, none by an accepted authority ({})",
-                    plural(signature_items, "signature"),
-                    accepted.join(", ")
-                )
+                (Verdict::Pass, None, None)
             };
-            (
-                Verdict::Fail,
-                Some(Denial::NoAcceptedSignature),
-                Some(match first_signature_failure {
-                    Some(first) => format!("{what}; first refusal: {first}"),
-                    None => what,
-                }),
-            )
-        } else if satisfied < requirement.threshold {
-            (
-                Verdict::Fail,
-                Some(Denial::ThresholdNotMet),
-                Some(format!(
-                    "{} of the authorities ({}) must vouch, {} did ({})",
-                    requirement.threshold,
-                    accepted.join(", "),
-                    satisfied,
-                    authorities
-                        .iter()
-                        .filter(|a| a.satisfied)
-                        .map(|a| a.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )),
-            )
-        } else if let Some(&i) = missing_required {
-            (
-                Verdict::Fail,
-                Some(Denial::RequiredAuthorityMissing),
-                Some(format!(
-                    "authority {}, which the scope requires, did not vouch",
-                    self.authorities[i].name
-                )),
-            )
-        } else if let Some(unmet) = attestations.iter().find(|a| !a.satisfied) {
-            if let Some(denied) = unmet.rego.first() {
-                (
-                    Verdict::Fail,
-                    Some(Denial::AttestationDenied),
-                    Some(format!(
-                        "signed, but the {} attestation was denied by {}: {}",
-                        unmet.predicate_type,
-                        denied.policy,
-                        denied.messages.join("; ")
-                    )),
-                )
-            } else {
-                (
-                    Verdict::Fail,
-                    Some(Denial::AttestationMissing),
-                    Some(format!(
-                        "signed, but no {} attestation signed by {} is attached",
-                        unmet.predicate_type,
-                        unmet.authorities.join(" or ")
-                    )),
-                )
-            }
-        } else {
-            (Verdict::Pass, None, None)
-        };
         Ok(DigestOutcome {
             verdict,
             denial,
@@ -905,7 +981,7 @@ impl TrustPolicy {
     /// The evidence a scope needs, for callers that gather it themselves.
     pub fn wanted(requirement: &SignedRequirement) -> Wanted {
         Wanted {
-            signatures: true,
+            signatures: requirement.threshold > 0,
             attestations: !requirement.attestations.is_empty(),
         }
     }

@@ -222,8 +222,8 @@ pub struct CheckResult {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AttestationOutcome {
-    /// The predicate type required.
-    pub predicate_type: String,
+    /// The predicate type required; `None` when any type is taken.
+    pub predicate_type: Option<String>,
     /// Whether a signed attestation of that type passed (its Rego policy too).
     pub satisfied: bool,
     /// The authorities that may sign it.
@@ -232,6 +232,23 @@ pub struct AttestationOutcome {
     pub by: Vec<String>,
     /// What the Rego policy said about each signed attestation of the type.
     pub rego: Vec<RegoOutcome>,
+    /// The attestations not taken for this requirement, and why: not signed by one of its
+    /// authorities (the first failed check), or of another predicate type.
+    pub refused: Vec<RefusedAttestation>,
+}
+
+/// An attestation an attestation requirement did not take.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefusedAttestation {
+    /// Where it is.
+    pub location: String,
+    /// Its predicate type, verified or as annotated.
+    pub predicate_type: Option<String>,
+    /// The check it failed.
+    pub check: Check,
+    /// Why.
+    pub reason: String,
 }
 
 /// A Rego policy's answer about one attestation.
@@ -246,6 +263,8 @@ pub struct RegoOutcome {
     pub allowed: bool,
     /// Its deny messages, or why evaluation failed.
     pub messages: Vec<String>,
+    /// `isCompliant`'s warnings.
+    pub warnings: Vec<String>,
 }
 
 /// One platform manifest of an index, decided with the same requirements.

@@ -163,12 +163,15 @@ pub struct Authority {
 /// An attestation a scope requires.
 #[derive(Debug, Clone)]
 pub struct AttestationRequirement {
-    /// The predicate type.
-    pub predicate_type: String,
+    /// The predicate type; `None` takes attestations of any type.
+    pub predicate_type: Option<String>,
     /// Indexes into [`TrustPolicy::authorities`] of who may sign it (any one suffices).
     pub authorities: Vec<usize>,
     /// A Rego policy the statement must pass.
     pub rego: Option<Arc<RegoPolicy>>,
+    /// Whether every signed attestation of the type must pass the Rego policy (cosign's
+    /// `verify-attestation --policy`), rather than one (a policy file's requirement).
+    pub all_must_pass: bool,
 }
 
 /// What a scope requires of the images it covers.
@@ -737,9 +740,10 @@ impl TrustPolicy {
                         }
                     };
                     attestations.push(AttestationRequirement {
-                        predicate_type: raw.predicate_type.clone(),
+                        predicate_type: Some(raw.predicate_type.clone()),
                         authorities: by,
                         rego,
+                        all_must_pass: false,
                     });
                 }
                 let signed_identity = Some(match scope.signed_identity {
@@ -831,6 +835,35 @@ impl TrustPolicy {
                 })),
             }],
         }
+    }
+
+    /// A policy of one authority for every image that asks for attestations only, as cosign's
+    /// `verify-attestation` does: at least one attestation (of `predicate_type`, when given)
+    /// signed by the authority, and, with `rego`, every one of them allowed by it. Signatures
+    /// of the image are not required.
+    pub fn attestations_by(
+        description: &str,
+        authority: Authority,
+        predicate_type: Option<String>,
+        rego: Option<Arc<RegoPolicy>>,
+    ) -> Self {
+        let mut policy = Self::single(description, authority, BTreeMap::new());
+        let mut digest_input = policy.digest.to_bytes();
+        digest_input.extend(format!("attestations {predicate_type:?}").bytes());
+        if let Some(rego) = &rego {
+            digest_input.extend(rego.name().bytes());
+        }
+        policy.digest = Digest::sha256(&digest_input);
+        if let Requirement::Signed(requirement) = &mut policy.scopes[0].requirement {
+            requirement.threshold = 0;
+            requirement.attestations = vec![AttestationRequirement {
+                predicate_type,
+                authorities: vec![0],
+                rego,
+                all_must_pass: true,
+            }];
+        }
+        policy
     }
 
     /// The scope that decides the repository `name`: the most specific match, the first
