@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 pub mod hostile;
+pub mod keyless;
 mod rekor;
 pub mod scenarios;
 

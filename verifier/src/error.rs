@@ -209,7 +209,7 @@ pub enum VerifyError {
     },
     /// No transparency-log entry vouches for the signature.
     #[error(
-        "the bundle has no transparency-log entry (cosign's --insecure-ignore-tlog skips this for key-signed bundles)"
+        "the signature has no transparency-log entry (cosign's --insecure-ignore-tlog accepts a key signature without one, and a keyless one with a trusted RFC 3161 timestamp instead)"
     )]
     TlogEntryMissing,
     /// Nothing in the bundle establishes when the certificate was used.
