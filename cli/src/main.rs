@@ -243,7 +243,7 @@ fn main() -> ExitCode {
 }
 
 /// cosign's flags that vouch does not take, each with what vouch offers instead.
-const COSIGN_FLAGS: [(&str, &str); 13] = [
+const COSIGN_FLAGS: [(&str, &str); 9] = [
     (
         "--allow-insecure-registry",
         "vouch's flag is --allow-http-registry (loopback registries need none)",
@@ -263,22 +263,6 @@ const COSIGN_FLAGS: [(&str, &str); 13] = [
     (
         "--k8s-keychain",
         "vouch reads credentials from the docker config; a Kubernetes keychain is not supported",
-    ),
-    (
-        "--certificate-identity",
-        "verify-attestation does not verify keyless attestations yet; verify takes it for image signatures, verify-blob for bundles",
-    ),
-    (
-        "--certificate-identity-regexp",
-        "verify-attestation does not verify keyless attestations yet; verify takes it for image signatures, verify-blob for bundles",
-    ),
-    (
-        "--certificate-oidc-issuer",
-        "verify-attestation does not verify keyless attestations yet; verify takes it for image signatures, verify-blob for bundles",
-    ),
-    (
-        "--certificate-oidc-issuer-regexp",
-        "verify-attestation does not verify keyless attestations yet; verify takes it for image signatures, verify-blob for bundles",
     ),
     (
         "--identity-token",

@@ -185,29 +185,21 @@ fn a_cosign_flag_vouch_does_not_take_is_named_with_what_vouch_offers() {
         ),
         "{run:#?}"
     );
-    let run = vouch(&[
-        "verify-attestation",
-        "--key",
-        "k.pub",
-        "--certificate-identity=someone@example.com",
-        "registry.example/app:v1",
-    ])
-    .expect_code(2);
-    assert!(
-        run.stderr
-            .contains("--certificate-identity is cosign's flag"),
-        "{run:#?}"
-    );
-    // verify takes the keyless flags, but not together with a key.
-    let run = vouch(&[
-        "verify",
-        "--key",
-        "k.pub",
-        "--certificate-identity=someone@example.com",
-        "registry.example/app:v1",
-    ])
-    .expect_code(2);
-    assert!(run.stderr.contains("cannot be used with"), "{run:#?}");
+    // The verify commands take the keyless flags, but not together with a key.
+    for verb in ["verify", "verify-attestation", "verify-blob"] {
+        let run = vouch(&[
+            verb,
+            "--key",
+            "k.pub",
+            "--certificate-identity=someone@example.com",
+            "registry.example/app:v1",
+        ])
+        .expect_code(2);
+        assert!(
+            run.stderr.contains("cannot be used with"),
+            "{verb}: {run:#?}"
+        );
+    }
     // A flag that is nobody's gets clap's error alone.
     let run = vouch(&["verify", "--key", "k.pub", "--no-such-flag", "x"]).expect_code(2);
     assert!(!run.stderr.contains("cosign's flag"), "{run:#?}");
