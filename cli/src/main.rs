@@ -17,6 +17,7 @@ mod error;
 mod keys;
 mod output;
 mod password;
+mod policy;
 mod predicate;
 mod provenance;
 mod rekor;
@@ -97,6 +98,8 @@ enum Command {
     Sign(sign::SignArgs),
     /// Verify the cosign signatures of images against a public key.
     Verify(verify::VerifyArgs),
+    /// Check a trust policy (lint) or decide test cases with it (test).
+    Policy(policy::PolicyArgs),
     /// Print where the signatures of an image are stored (its `sha256-<hex>.sig` tag).
     Triangulate(verify::TriangulateArgs),
     /// Attest an image: sign an in-toto statement about it and store it in its `.att` tag (or,
@@ -156,6 +159,7 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::PublicKey(args) => keys::public_key(args),
         Command::Sign(args) => sign::run(args).await,
         Command::Verify(args) => verify::run(args).await,
+        Command::Policy(args) => policy::run(args).await,
         Command::Triangulate(args) => verify::triangulate(args).await,
         Command::Attest(args) => attest::attest(args).await,
         Command::VerifyAttestation(args) => attest::verify_attestation(args).await,

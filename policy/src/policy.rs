@@ -230,6 +230,18 @@ pub struct TrustPolicy {
     pub authorities: Vec<Authority>,
     /// The scopes, in the order written.
     pub scopes: Vec<Scope>,
+    /// What `vouch policy lint` warns about: authorities no scope uses, patterns an earlier
+    /// scope already has (the later one never decides). A policy with warnings still works.
+    pub warnings: Vec<PolicyWarning>,
+}
+
+/// Something in a policy that works but is probably not what its author meant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyWarning {
+    /// Line and column, from 1.
+    pub line: Option<(u64, u64)>,
+    /// What is wrong.
+    pub message: String,
 }
 
 // ----- the file format -----
@@ -593,8 +605,10 @@ impl TrustPolicy {
 
         let mut authorities = Vec::new();
         let mut index = BTreeMap::new();
+        let mut authority_lines = Vec::new();
         for (authority_name, spanned) in raw.authorities {
             let span = spanned.referenced_span();
+            authority_lines.push((span.referenced.line(), span.referenced.column()));
             let raw = spanned.value;
             let at = |reason: String| place.at(&span, reason);
             let signer = match (raw.key, raw.keyless) {
@@ -631,6 +645,8 @@ impl TrustPolicy {
         }
 
         let mut used = BTreeSet::new();
+        let mut warnings = Vec::new();
+        let mut seen_patterns: BTreeMap<String, usize> = BTreeMap::new();
         let mut scopes = Vec::new();
         for spanned in raw.scopes {
             let span = spanned.referenced_span();
@@ -643,6 +659,20 @@ impl TrustPolicy {
                 .iter()
                 .map(|p| ImagePattern::parse(&p.value).map_err(|e| place.at(p, e)))
                 .collect::<Result<Vec<_>, _>>()?;
+            for pattern in &scope.images {
+                match seen_patterns.get(&pattern.value) {
+                    Some(first) => warnings.push(PolicyWarning {
+                        line: Some((pattern.referenced.line(), pattern.referenced.column())),
+                        message: format!(
+                            "pattern {:?} is also in scope {first}, written earlier, which decides every image it matches: this one never does",
+                            pattern.value
+                        ),
+                    }),
+                    None => {
+                        seen_patterns.insert(pattern.value.clone(), scopes.len() + 1);
+                    }
+                }
+            }
             let mut resolve = |names: &[Spanned<String>]| {
                 names
                     .iter()
@@ -779,13 +809,34 @@ impl TrustPolicy {
                 requirement,
             });
         }
-        let _ = used;
+        for (i, authority) in authorities.iter().enumerate() {
+            if !used.contains(&i) {
+                warnings.push(PolicyWarning {
+                    line: authority_lines.get(i).copied(),
+                    message: format!("authority {} is not used by any scope", authority.name),
+                });
+            }
+        }
+        if scopes.is_empty() {
+            warnings.push(PolicyWarning {
+                line: None,
+                message: format!(
+                    "the policy has no scopes: every image gets its default, {}",
+                    match raw.default.unwrap_or_default() {
+                        Action::Deny => "deny",
+                        Action::Allow => "allow",
+                    }
+                ),
+            });
+        }
+        warnings.sort_by_key(|w| w.line);
         Ok(TrustPolicy {
             name: name.to_owned(),
             digest: files.digest(),
             default: raw.default.unwrap_or_default(),
             authorities,
             scopes,
+            warnings,
         })
     }
 
@@ -819,6 +870,7 @@ impl TrustPolicy {
             name: description.to_owned(),
             digest: Digest::sha256(&digest_input),
             default: Action::Deny,
+            warnings: Vec::new(),
             authorities: vec![authority],
             scopes: vec![Scope {
                 images: vec![ImagePattern::parse("**").expect("`**` is a valid pattern")],

@@ -20,11 +20,20 @@ impl Matcher {
     /// A regular-expression matcher; a pattern that does not compile is
     /// [`VerifyError::PolicyInvalid`].
     pub fn regex(pattern: &str) -> Result<Self, VerifyError> {
-        regex::Regex::new(pattern)
-            .map(Matcher::Regex)
-            .map_err(|e| VerifyError::PolicyInvalid {
-                reason: format!("regular expression {pattern:?}: {e}"),
-            })
+        regex::Regex::new(pattern).map(Matcher::Regex).map_err(|e| {
+            // The regex crate draws the error under the pattern over several lines; its
+            // last line says what is wrong.
+            let text = e.to_string();
+            let what = text
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim_start_matches("error: ")
+                .to_owned();
+            VerifyError::PolicyInvalid {
+                reason: format!("regular expression {pattern:?}: {what}"),
+            }
+        })
     }
 
     /// Whether `value` satisfies the matcher.
