@@ -18,13 +18,14 @@ use vouch_verifier::trust_root::TrustedRoot;
 use vouch_verifier::verify::{ImageClaim, Options, PassedCheck, Policy, Verifier};
 use vouch_verifier::{Verified, VerifyError};
 
+use crate::cache::{CacheKey, DecisionCache};
 use crate::decision::{
     AttestationOutcome, AuthorityOutcome, CheckResult, Decision, Denial, EvidenceFailure,
     EvidenceKind, EvidenceReport, PlatformOutcome, RefusedAttestation, RegoOutcome, SCHEMA_VERSION,
     Status, Threshold, Verdict,
 };
 use crate::error::{EvidenceError, PolicyError};
-use crate::evidence::{EvidenceSource, Wanted};
+use crate::evidence::{EvidenceSource, Subject, Wanted};
 use crate::policy::{
     Action, Mode, Platforms, Requirement, SignedIdentity, SignedRequirement, Signer, Tlog,
     TrustPolicy,
@@ -268,6 +269,52 @@ impl TrustPolicy {
         source: &S,
         now: UnixTime,
     ) -> Decision {
+        self.decide_resolved(image, source, now, None).await
+    }
+
+    /// [`TrustPolicy::decide`], answered from `cache` when it holds a decision for the same
+    /// image name, manifest digest and policy digest. The image is still resolved (a tag is
+    /// read once, so a moved tag is a new digest); nothing else is fetched or verified on a
+    /// hit. Decisions whose evidence could not be gathered are not kept.
+    pub async fn decide_cached<S: EvidenceSource>(
+        &self,
+        cache: &dyn DecisionCache,
+        image: &ImageName,
+        source: &S,
+        now: UnixTime,
+    ) -> Decision {
+        let needs_evidence = matches!(
+            self.scope_for(&image.repository),
+            Some((scope, _)) if matches!(scope.requirement, Requirement::Signed(_))
+        );
+        if !needs_evidence {
+            return self.decide(image, source, now).await;
+        }
+        let subject = match source.resolve().await {
+            Ok(subject) => subject,
+            Err(e) => return self.decide_resolved(image, source, now, Some(Err(e))).await,
+        };
+        let key = CacheKey::new(&image.display, &subject.digest, &self.digest);
+        if let Some(decision) = cache.get(&key) {
+            tracing::info!("{}: decided from the cache", image.display);
+            return decision;
+        }
+        let decision = self
+            .decide_resolved(image, source, now, Some(Ok(subject)))
+            .await;
+        if decision.verdict != Verdict::Error {
+            cache.put(key, decision.clone());
+        }
+        decision
+    }
+
+    async fn decide_resolved<S: EvidenceSource>(
+        &self,
+        image: &ImageName,
+        source: &S,
+        now: UnixTime,
+        resolved: Option<Result<Subject, EvidenceError>>,
+    ) -> Decision {
         let mut decision = Decision {
             schema_version: SCHEMA_VERSION,
             image: image.display.clone(),
@@ -312,7 +359,7 @@ impl TrustPolicy {
             }
             Requirement::Signed(requirement) => {
                 if let Err(e) = self
-                    .decide_signed(requirement, image, source, now, &mut decision)
+                    .decide_signed(requirement, image, source, now, resolved, &mut decision)
                     .await
                 {
                     decision.verdict = Verdict::Error;
@@ -344,9 +391,13 @@ impl TrustPolicy {
         image: &ImageName,
         source: &S,
         now: UnixTime,
+        resolved: Option<Result<Subject, EvidenceError>>,
         decision: &mut Decision,
     ) -> Result<(), EvidenceError> {
-        let subject = source.resolve().await?;
+        let subject = match resolved {
+            Some(resolved) => resolved?,
+            None => source.resolve().await?,
+        };
         decision.digest = Some(subject.digest.to_string());
         let outcome = self
             .check_digest(requirement, image, &subject.digest, source, now)
