@@ -51,6 +51,35 @@ pub const STATEMENT_V0_1: &str = "https://in-toto.io/Statement/v0.1";
 /// signer's `-a` annotations. Any other predicate type makes the statement an attestation.
 pub const COSIGN_SIGN_PREDICATE_TYPE: &str = "https://sigstore.dev/cosign/sign/v1";
 
+/// cosign's `--type` shorthands and the predicate type URIs they stand for (cosign's
+/// `options/predicate.go`); policy-controller's `predicateType` takes them too.
+pub const PREDICATE_TYPE_SHORTHANDS: [(&str, &str); 9] = [
+    ("slsaprovenance1", "https://slsa.dev/provenance/v1"),
+    ("slsaprovenance", "https://slsa.dev/provenance/v0.2"),
+    ("slsaprovenance02", "https://slsa.dev/provenance/v0.2"),
+    ("cyclonedx", "https://cyclonedx.org/bom"),
+    ("spdxjson", "https://spdx.dev/Document"),
+    ("spdx", "https://spdx.dev/Document"),
+    ("vuln", "https://cosign.sigstore.dev/attestation/vuln/v1"),
+    ("openvex", "https://openvex.dev/ns"),
+    ("link", "https://in-toto.io/Link/v1"),
+];
+
+/// The predicate type URI `name` stands for: a shorthand of [`PREDICATE_TYPE_SHORTHANDS`] or
+/// `custom` (cosign's generic type), else `name` itself when it is a URI; `None` otherwise.
+pub fn predicate_type_uri(name: &str) -> Option<String> {
+    if name == "custom" {
+        return Some("https://cosign.sigstore.dev/attestation/v1".to_owned());
+    }
+    if let Some((_, uri)) = PREDICATE_TYPE_SHORTHANDS
+        .iter()
+        .find(|(short, _)| *short == name)
+    {
+        return Some((*uri).to_owned());
+    }
+    name.contains("://").then(|| name.to_owned())
+}
+
 /// The largest statement [`Statement::from_slice`] reads: 16 MiB. Predicates larger than this
 /// (an SBOM, say) are refused before any parsing.
 pub const DEFAULT_MAX_STATEMENT_SIZE: usize = 16 * 1024 * 1024;

@@ -18,24 +18,12 @@ use crate::error::CliError;
 
 /// The predicate type URI for cosign's `--type` shorthands; anything else must be a URI.
 pub(crate) fn predicate_type_uri(name: &str) -> Result<String, CliError> {
-    Ok(match name {
-        "slsaprovenance1" => "https://slsa.dev/provenance/v1",
-        "slsaprovenance" | "slsaprovenance02" => "https://slsa.dev/provenance/v0.2",
-        "cyclonedx" => "https://cyclonedx.org/bom",
-        "spdxjson" | "spdx" => "https://spdx.dev/Document",
-        "vuln" => "https://cosign.sigstore.dev/attestation/vuln/v1",
-        "openvex" => "https://openvex.dev/ns",
-        "link" => "https://in-toto.io/Link/v1",
-        "custom" => "https://cosign.sigstore.dev/attestation/v1",
-        uri if uri.contains("://") => uri,
-        other => {
-            return Err(CliError::Usage(format!(
-                "--type {other:?} is neither a known predicate type (slsaprovenance1, \
-                 slsaprovenance, cyclonedx, spdxjson, vuln, openvex, link, custom) nor a URI"
-            )));
-        }
-    }
-    .to_owned())
+    vouch_attestations::intoto::predicate_type_uri(name).ok_or_else(|| {
+        CliError::Usage(format!(
+            "--type {name:?} is neither a known predicate type (slsaprovenance1, \
+             slsaprovenance, cyclonedx, spdxjson, vuln, openvex, link, custom) nor a URI"
+        ))
+    })
 }
 
 /// A predicate read from a file, with the type it is attested as.

@@ -26,9 +26,10 @@ use crate::decision::{
 };
 use crate::error::{EvidenceError, PolicyError};
 use crate::evidence::{EvidenceSource, Subject, Wanted};
+use crate::pattern::ImagePattern;
 use crate::policy::{
-    Action, Mode, Platforms, Requirement, SignedIdentity, SignedRequirement, Signer, Tlog,
-    TrustPolicy,
+    Action, Combination, Mode, Platforms, Requirement, Scope, SignedIdentity, SignedRequirement,
+    Signer, Tlog, TrustPolicy,
 };
 
 /// An image's name as a policy sees it: the repository its scopes match and its signatures
@@ -81,6 +82,88 @@ impl ImageName {
 
     fn is_layout(&self) -> bool {
         self.repository.starts_with("oci:")
+    }
+}
+
+/// Adds `more` evidence reports to `into`, joining the results of reports about the same
+/// evidence (the same place, the same subject).
+fn merge_evidence(into: &mut Vec<EvidenceReport>, more: Vec<EvidenceReport>) {
+    for report in more {
+        match into
+            .iter_mut()
+            .find(|r| r.location == report.location && r.subject == report.subject)
+        {
+            Some(existing) => {
+                if existing.payload.is_none() {
+                    existing.payload = report.payload;
+                    existing.predicate_type = report.predicate_type;
+                }
+                existing.results.extend(report.results);
+            }
+            None => into.push(report),
+        }
+    }
+}
+
+/// Evidence gathered for a digest, with what was asked for.
+type Gathered = (
+    Digest,
+    Wanted,
+    Result<crate::evidence::Evidence, EvidenceError>,
+);
+
+/// A source that gathers each digest's evidence once per decision, however many scopes and
+/// alternatives ask for it.
+struct Memo<'s, S> {
+    source: &'s S,
+    evidence: tokio::sync::Mutex<Vec<Gathered>>,
+}
+
+impl<'s, S: EvidenceSource> Memo<'s, S> {
+    fn new(source: &'s S) -> Self {
+        Self {
+            source,
+            evidence: tokio::sync::Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl<S: EvidenceSource> EvidenceSource for Memo<'_, S> {
+    fn describe(&self) -> String {
+        self.source.describe()
+    }
+
+    async fn resolve(&self) -> Result<Subject, EvidenceError> {
+        self.source.resolve().await
+    }
+
+    async fn platforms(
+        &self,
+        digest: &Digest,
+    ) -> Result<Vec<crate::evidence::PlatformManifest>, EvidenceError> {
+        self.source.platforms(digest).await
+    }
+
+    async fn evidence(
+        &self,
+        digest: &Digest,
+        wanted: Wanted,
+    ) -> Result<crate::evidence::Evidence, EvidenceError> {
+        // What was gathered for this digest serves any request it covers. The lock is not
+        // held while fetching: platform manifests are gathered concurrently.
+        if let Some((_, _, found)) = self.evidence.lock().await.iter().find(|(d, w, _)| {
+            d == digest
+                && (w.signatures || !wanted.signatures)
+                && (w.attestations || !wanted.attestations)
+        }) {
+            return found.clone();
+        }
+        let found = self.source.evidence(digest, wanted).await;
+        self.evidence
+            .lock()
+            .await
+            .push((digest.clone(), wanted, found.clone()));
+        found
     }
 }
 
@@ -283,10 +366,10 @@ impl TrustPolicy {
         source: &S,
         now: UnixTime,
     ) -> Decision {
-        let needs_evidence = matches!(
-            self.scope_for(&image.repository),
-            Some((scope, _)) if matches!(scope.requirement, Requirement::Signed(_))
-        );
+        let needs_evidence = self
+            .scopes_for(&image.repository)
+            .iter()
+            .any(|(scope, _)| scope.requirement.needs_evidence());
         if !needs_evidence {
             return self.decide(image, source, now).await;
         }
@@ -308,14 +391,9 @@ impl TrustPolicy {
         decision
     }
 
-    async fn decide_resolved<S: EvidenceSource>(
-        &self,
-        image: &ImageName,
-        source: &S,
-        now: UnixTime,
-        resolved: Option<Result<Subject, EvidenceError>>,
-    ) -> Decision {
-        let mut decision = Decision {
+    /// A decision with nothing decided yet: allowed, no scope.
+    fn blank(&self, image: &ImageName, now: UnixTime) -> Decision {
+        Decision {
             schema_version: SCHEMA_VERSION,
             image: image.display.clone(),
             digest: None,
@@ -335,8 +413,38 @@ impl TrustPolicy {
             warnings: Vec::new(),
             error: None,
             decided_at: now.secs(),
-        };
-        let Some((scope, pattern)) = self.scope_for(&image.repository) else {
+        }
+    }
+
+    /// The scopes that apply to `repository`: the most specific one, or every one that
+    /// matches (with the pattern that matched), as the policy combines them.
+    fn scopes_for(&self, repository: &str) -> Vec<(&Scope, &ImagePattern)> {
+        match self.combination {
+            Combination::MostSpecific => self.scope_for(repository).into_iter().collect(),
+            Combination::AllMatching => self
+                .scopes
+                .iter()
+                .filter_map(|scope| {
+                    scope
+                        .images
+                        .iter()
+                        .find(|p| p.matches(repository))
+                        .map(|p| (scope, p))
+                })
+                .collect(),
+        }
+    }
+
+    async fn decide_resolved<S: EvidenceSource>(
+        &self,
+        image: &ImageName,
+        source: &S,
+        now: UnixTime,
+        resolved: Option<Result<Subject, EvidenceError>>,
+    ) -> Decision {
+        let scopes = self.scopes_for(&image.repository);
+        if scopes.is_empty() {
+            let mut decision = self.blank(image, now);
             if self.default == Action::Deny {
                 decision.verdict = Verdict::Fail;
                 decision.allowed = false;
@@ -347,19 +455,100 @@ impl TrustPolicy {
                 ));
             }
             return decision;
+        }
+        // Evidence is gathered once for every scope and alternative that asks for it.
+        let source = Memo::new(source);
+        let resolved = match resolved {
+            Some(resolved) => Some(resolved),
+            None if scopes.iter().any(|(s, _)| s.requirement.needs_evidence()) => {
+                Some(source.resolve().await)
+            }
+            None => None,
         };
-        decision.scope = Some(pattern.to_string());
-        decision.mode = scope.mode;
-        match &scope.requirement {
+        let mut decisions = Vec::with_capacity(scopes.len());
+        for (scope, pattern) in &scopes {
+            let mut decision = self.blank(image, now);
+            decision.scope = Some(pattern.to_string());
+            decision.mode = scope.mode;
+            self.apply(
+                &scope.requirement,
+                image,
+                &source,
+                now,
+                resolved.as_ref(),
+                &mut decision,
+            )
+            .await;
+            decision.allowed = decision.verdict == Verdict::Pass || scope.mode != Mode::Enforce;
+            if decision.verdict != Verdict::Pass && scope.mode == Mode::Warn {
+                decision.warnings.push(format!(
+                    "allowed in warn mode although {}",
+                    decision
+                        .reason
+                        .as_deref()
+                        .unwrap_or("a requirement does not hold")
+                ));
+            }
+            decisions.push(decision);
+        }
+        if decisions.len() == 1 {
+            return decisions.remove(0);
+        }
+        // Every matching scope must allow the image: the first that does not decides, the
+        // others' warnings are kept.
+        let blocking = decisions.iter().position(|d| !d.allowed).unwrap_or(0);
+        let scopes_text = decisions
+            .iter()
+            .filter_map(|d| d.scope.clone())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let warnings: Vec<String> = decisions
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != blocking)
+            .flat_map(|(_, d)| {
+                d.warnings
+                    .iter()
+                    .map(move |w| format!("scope {}: {w}", d.scope.as_deref().unwrap_or_default()))
+            })
+            .collect();
+        let mut decision = decisions.swap_remove(blocking);
+        if !decision.allowed
+            && let Some(reason) = &decision.reason
+        {
+            decision.reason = Some(format!(
+                "scope {}: {reason}",
+                decision.scope.as_deref().unwrap_or_default()
+            ));
+        }
+        decision.warnings.extend(warnings);
+        decision.scope = Some(scopes_text);
+        decision
+    }
+
+    /// Applies one requirement to `decision`: its verdict, reasons and evidence.
+    async fn apply<S: EvidenceSource>(
+        &self,
+        requirement: &Requirement,
+        image: &ImageName,
+        source: &Memo<'_, S>,
+        now: UnixTime,
+        resolved: Option<&Result<Subject, EvidenceError>>,
+        decision: &mut Decision,
+    ) {
+        match requirement {
             Requirement::Static(Action::Allow) => {}
             Requirement::Static(Action::Deny) => {
                 decision.verdict = Verdict::Fail;
                 decision.denial = Some(Denial::StaticDeny);
-                decision.reason = Some(format!("the scope {pattern} denies every image it covers"));
+                decision.reason = Some(format!(
+                    "the scope {} denies every image it covers",
+                    decision.scope.as_deref().unwrap_or_default()
+                ));
             }
             Requirement::Signed(requirement) => {
                 if let Err(e) = self
-                    .decide_signed(requirement, image, source, now, resolved, &mut decision)
+                    .decide_signed(requirement, image, source, now, resolved.cloned(), decision)
                     .await
                 {
                     decision.verdict = Verdict::Error;
@@ -371,18 +560,42 @@ impl TrustPolicy {
                     });
                 }
             }
+            Requirement::AnyOf(alternatives) => {
+                let mut tried = Vec::with_capacity(alternatives.len());
+                for (name, alternative) in alternatives {
+                    let mut attempt = decision.clone();
+                    Box::pin(self.apply(alternative, image, source, now, resolved, &mut attempt))
+                        .await;
+                    if attempt.verdict == Verdict::Pass {
+                        *decision = attempt;
+                        return;
+                    }
+                    tried.push((name, attempt));
+                }
+                // None passed: the first failure decides the kind; every one is named.
+                let reasons = tried
+                    .iter()
+                    .map(|(name, d)| format!("{name}: {}", d.reason.as_deref().unwrap_or_default()))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let error = tried.iter().find(|(_, d)| d.verdict == Verdict::Error);
+                let (_, first) = error.unwrap_or(&tried[0]);
+                decision.verdict = first.verdict;
+                decision.denial = first.denial;
+                decision.error = first.error.clone();
+                decision.digest.clone_from(&first.digest);
+                decision.reason = Some(format!(
+                    "none of the {} alternatives holds: {reasons}",
+                    tried.len()
+                ));
+                for (_, attempt) in tried {
+                    merge_evidence(&mut decision.evidence, attempt.evidence);
+                    decision.authorities.extend(attempt.authorities);
+                    decision.attestations.extend(attempt.attestations);
+                    decision.platforms.extend(attempt.platforms);
+                }
+            }
         }
-        decision.allowed = decision.verdict == Verdict::Pass || scope.mode != Mode::Enforce;
-        if decision.verdict != Verdict::Pass && scope.mode == Mode::Warn {
-            decision.warnings.push(format!(
-                "allowed in warn mode although {}",
-                decision
-                    .reason
-                    .as_deref()
-                    .unwrap_or("a requirement does not hold")
-            ));
-        }
-        decision
     }
 
     async fn decide_signed<S: EvidenceSource>(

@@ -26,6 +26,7 @@
 //! ```
 
 pub mod cache;
+pub mod cluster_image_policy;
 pub mod decide;
 pub mod decision;
 pub mod error;

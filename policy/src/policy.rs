@@ -181,6 +181,33 @@ pub enum Requirement {
     Static(Action),
     /// Signatures (and attestations) by the scope's authorities.
     Signed(Box<SignedRequirement>),
+    /// Any one of these, each named for reports (a ClusterImagePolicy's authorities: any one
+    /// that passes suffices).
+    AnyOf(Vec<(String, Requirement)>),
+}
+
+impl Requirement {
+    /// Whether deciding it needs the image's evidence.
+    pub fn needs_evidence(&self) -> bool {
+        match self {
+            Requirement::Static(_) => false,
+            Requirement::Signed(_) => true,
+            Requirement::AnyOf(alternatives) => {
+                alternatives.iter().any(|(_, r)| r.needs_evidence())
+            }
+        }
+    }
+}
+
+/// How a policy combines the scopes that match an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Combination {
+    /// The most specific scope decides (vouch's format, containers' policy.json).
+    #[default]
+    MostSpecific,
+    /// Every matching scope must allow the image (sigstore policy-controller's
+    /// ClusterImagePolicies).
+    AllMatching,
 }
 
 /// The requirements of a scope that asks for signatures.
@@ -233,6 +260,8 @@ pub struct TrustPolicy {
     /// What `vouch policy lint` warns about: authorities no scope uses, patterns an earlier
     /// scope already has (the later one never decides). A policy with warnings still works.
     pub warnings: Vec<PolicyWarning>,
+    /// How the scopes that match an image are combined.
+    pub combination: Combination,
 }
 
 /// Something in a policy that works but is probably not what its author meant.
@@ -430,6 +459,43 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// Parses every YAML document of `text` (separated by `---`) into `T`, as strictly as
+/// [`parse_yaml`].
+pub(crate) fn parse_yaml_documents<T: serde::de::DeserializeOwned>(
+    file: &str,
+    text: &str,
+) -> Result<Vec<T>, PolicyError> {
+    let mut options = serde_saphyr::Options::default();
+    options.with_snippet = false;
+    serde_saphyr::from_str_multiple_with_options(text, options).map_err(|e| {
+        let line = e.location().map(|l| (l.line(), l.column()));
+        let message = e.to_string();
+        let message = message
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split(" at line ")
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        PolicyError::Invalid {
+            file: file.to_owned(),
+            line,
+            reason: message,
+        }
+    })
+}
+
+/// The `apiVersion` and `kind` of a document, to tell the formats apart.
+#[derive(Deserialize)]
+struct Header {
+    #[serde(default, rename = "apiVersion")]
+    api_version: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+}
+
 /// Builds errors that point into one file.
 pub(crate) struct Place<'a> {
     pub(crate) file: &'a str,
@@ -586,10 +652,19 @@ impl TrustPolicy {
     }
 
     /// Compiles a policy document named `name` (for messages), reading the files it names
-    /// relative to `base`.
+    /// relative to `base`. The format is told by the first document's `kind`: vouch's
+    /// `TrustPolicy`, or policy-controller's `ClusterImagePolicy`
+    /// ([`crate::cluster_image_policy`]).
     pub fn from_bytes(name: &str, base: &Path, bytes: &[u8]) -> Result<Self, PolicyError> {
         let place = Place { file: name };
         let text = std::str::from_utf8(bytes).map_err(|_| place.whole("is not UTF-8 text"))?;
+        let headers: Vec<Header> = parse_yaml_documents(name, text).unwrap_or_default();
+        if let Some(header) = headers.first()
+            && header.kind.as_deref() == Some(crate::cluster_image_policy::KIND)
+        {
+            let _ = &header.api_version;
+            return crate::cluster_image_policy::from_cluster_image_policies(name, base, bytes);
+        }
         let raw: RawPolicy = parse_yaml(name, text)?;
         if raw.api_version.value != API_VERSION || raw.kind.value != KIND {
             return Err(place.at(
@@ -837,6 +912,7 @@ impl TrustPolicy {
             authorities,
             scopes,
             warnings,
+            combination: Combination::MostSpecific,
         })
     }
 
@@ -871,6 +947,7 @@ impl TrustPolicy {
             digest: Digest::sha256(&digest_input),
             default: Action::Deny,
             warnings: Vec::new(),
+            combination: Combination::MostSpecific,
             authorities: vec![authority],
             scopes: vec![Scope {
                 images: vec![ImagePattern::parse("**").expect("`**` is a valid pattern")],

@@ -4,129 +4,16 @@
 //! scenarios run end to end through `vouch verify --policy` in `tests/tests/policy_scenarios.rs`.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 
-use base64::Engine as _;
-use vouch_attestations::bundle::Bundle;
-use vouch_attestations::cosign::{
-    DSSE_LAYER_MEDIA_TYPE, PREDICATE_TYPE_ANNOTATION, SIGNATURE_ANNOTATION,
-    SIMPLE_SIGNING_MEDIA_TYPE, SignatureLayer,
-};
-use vouch_attestations::dsse::{self, Envelope, IN_TOTO_PAYLOAD_TYPE};
-use vouch_attestations::intoto::{COSIGN_SIGN_PREDICATE_TYPE, ResourceDescriptor, Statement};
-use vouch_attestations::simple_signing::SimpleSigning;
-use vouch_keys::{Digest, KeyType, PrivateKey};
-use vouch_policy::evidence::{BundleEvidence, Evidence, MemorySource, PlatformManifest};
+use common::{add, manifest_digest};
+use vouch_keys::{KeyType, PrivateKey};
+use vouch_policy::evidence::{MemorySource, PlatformManifest};
 use vouch_policy::{EvidenceError, ImageName, TrustPolicy};
-use vouch_tests::scenarios::{self, EvidenceSpec, SIGNERS, Scenario};
+use vouch_tests::scenarios::{self, SIGNERS, Scenario};
 use vouch_verifier::time::UnixTime;
-
-/// The digest the in-memory image (or index, or platform manifest) has.
-fn manifest_digest(image: &str, platform: Option<&str>) -> Digest {
-    Digest::sha256(format!("manifest of {image} {platform:?}").as_bytes())
-}
-
-fn statement(
-    repository: &str,
-    digest: &Digest,
-    predicate_type: &str,
-    predicate: serde_json::Value,
-) -> Vec<u8> {
-    Statement::new(
-        vec![ResourceDescriptor::for_digest(repository, digest)],
-        predicate_type,
-        Some(predicate),
-    )
-    .unwrap()
-    .to_vec()
-}
-
-fn bundle(key: &PrivateKey, payload: Vec<u8>, predicate_type: &str) -> BundleEvidence {
-    let sig = key
-        .sign(&dsse::pae(IN_TOTO_PAYLOAD_TYPE, &payload))
-        .unwrap();
-    let json =
-        Bundle::key_signed_dsse(key.public_key(), IN_TOTO_PAYLOAD_TYPE, payload, sig).to_json();
-    BundleEvidence {
-        referrer: Digest::sha256(&json),
-        listing: "referrers-tag-schema".into(),
-        annotated_predicate_type: Some(predicate_type.to_owned()),
-        bytes: Ok(json),
-    }
-}
-
-/// Adds one piece of evidence, made with `key`, to `evidence`.
-fn add(
-    evidence: &mut Evidence,
-    spec: &EvidenceSpec,
-    key: &PrivateKey,
-    image: &ImageName,
-    digest: &Digest,
-    prefix: &str,
-) {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    if spec.is_attestation() {
-        let predicate_type = spec.predicate_type.as_deref().unwrap();
-        let payload = statement(
-            &image.repository,
-            digest,
-            predicate_type,
-            spec.predicate
-                .clone()
-                .unwrap_or_else(|| serde_json::json!({})),
-        );
-        if spec.in_bundle() {
-            evidence.bundles.push(bundle(key, payload, predicate_type));
-        } else {
-            let envelope = Envelope::sign(IN_TOTO_PAYLOAD_TYPE, payload, key, "")
-                .unwrap()
-                .to_vec();
-            evidence.attestations.found = true;
-            evidence.attestations.layers.push(SignatureLayer {
-                index: evidence.attestations.layers.len(),
-                media_type: DSSE_LAYER_MEDIA_TYPE.into(),
-                digest: Digest::sha256(&envelope),
-                annotations: BTreeMap::from([(
-                    PREDICATE_TYPE_ANNOTATION.to_owned(),
-                    predicate_type.to_owned(),
-                )]),
-                payload: Ok(envelope),
-            });
-        }
-    } else if spec.in_bundle() {
-        let predicate = if spec.annotations.is_empty() {
-            serde_json::json!({})
-        } else {
-            serde_json::json!({ "annotations": spec.annotations })
-        };
-        let payload = statement(
-            &image.repository,
-            digest,
-            COSIGN_SIGN_PREDICATE_TYPE,
-            predicate,
-        );
-        evidence
-            .bundles
-            .push(bundle(key, payload, COSIGN_SIGN_PREDICATE_TYPE));
-    } else {
-        let signed_for = spec
-            .signed_for
-            .as_deref()
-            .map_or_else(|| image.repository.clone(), |s| scenarios::place(s, prefix));
-        let payload = SimpleSigning::new(signed_for, digest.clone(), &spec.annotations).to_vec();
-        evidence.signatures.found = true;
-        evidence.signatures.layers.push(SignatureLayer {
-            index: evidence.signatures.layers.len(),
-            media_type: SIMPLE_SIGNING_MEDIA_TYPE.into(),
-            digest: Digest::sha256(&payload),
-            annotations: BTreeMap::from([(
-                SIGNATURE_ANNOTATION.to_owned(),
-                b64.encode(key.sign(&payload).unwrap()),
-            )]),
-            payload: Ok(payload),
-        });
-    }
-}
 
 /// Decides one scenario in memory; the error says what differs from what it expects.
 fn run(scenario: &Scenario, keys: &BTreeMap<&str, PrivateKey>) -> Result<(), String> {

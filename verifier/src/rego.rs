@@ -10,7 +10,8 @@
 //! * `allow`: must be `true` (cosign's contract: it queries `data.signature.allow`); `false` or
 //!   undefined denies;
 //! * `isCompliant`: cosign's newer form, an object `{"result": bool, "error": "...",
-//!   "warning": "..."}`; `result` must be `true`.
+//!   "warning": "..."}`, whose `result` must be `true`; or policy-controller's, a boolean that
+//!   must be `true`.
 //!
 //! Every rule the policy defines must pass. A policy that defines none of them is refused
 //! when it is read, as is one that does not parse. Policies may be written for Rego v1 (OPA
@@ -341,6 +342,17 @@ impl RegoPolicy {
         }
         if self.is_compliant {
             let value = eval("isCompliant")?;
+            // policy-controller's form: a boolean.
+            let value = match value {
+                Value::Bool(result) => {
+                    let mut object = Value::new_object();
+                    if let Ok(map) = object.as_object_mut() {
+                        map.insert(Value::from("result"), Value::Bool(result));
+                    }
+                    object
+                }
+                other => other,
+            };
             let field = |name: &str| match &value[name] {
                 Value::String(s) if !s.is_empty() => Some(s.to_string()),
                 _ => None,
@@ -556,5 +568,25 @@ isCompliant := {"result": true, "warning": "checked"} if input.predicate.runDeta
         let e = policy.evaluate(&statement("good")).unwrap_err();
         assert!(matches!(e, VerifyError::RegoEvaluation { .. }), "{e}");
         assert!(e.to_string().contains("p.allow"), "{e}");
+    }
+
+    #[test]
+    fn policy_controllers_boolean_is_compliant_decides_too() {
+        let policy = RegoPolicy::parse(
+            "pc.rego",
+            "package sigstore\nimport rego.v1\ndefault isCompliant := false\nisCompliant if input.predicate.ok\n",
+        )
+        .unwrap();
+        assert!(
+            policy
+                .evaluate(&serde_json::json!({"predicate": {"ok": true}}))
+                .unwrap()
+                .allowed
+        );
+        let denied = policy
+            .evaluate(&serde_json::json!({"predicate": {"ok": false}}))
+            .unwrap();
+        assert!(!denied.allowed);
+        assert_eq!(denied.messages, ["sigstore.isCompliant result is not true"]);
     }
 }
