@@ -208,3 +208,35 @@ fn policy_test_decides_each_case_from_its_layout() {
         "{renamed:#}"
     );
 }
+
+#[test]
+fn a_cluster_image_policy_decides_images_on_the_registry() {
+    let registry = vouch_tests::Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let key = generate_key(dir.path(), "release", "ecdsa-p256");
+    let signed = vouch_tests::push_image(&registry, &vouch_tests::unique("cip-signed"), "v1");
+    let unsigned = vouch_tests::push_image(&registry, &vouch_tests::unique("cip-unsigned"), "v1");
+    vouch_with_password(
+        &key.password,
+        &["sign", "--key", key.key.to_str().unwrap(), &signed.tagged],
+    )
+    .expect_code(0);
+    let pem = fs::read_to_string(&key.public).unwrap();
+    let policy = write(
+        dir.path(),
+        "cip.yaml",
+        &format!(
+            "apiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata:\n  name: release-signed\nspec:\n  images:\n    - glob: \"{}/**\"\n  authorities:\n    - name: release\n      key:\n        data: |\n          {}\n",
+            registry.addr,
+            pem.trim_end().replace('\n', "\n          ")
+        ),
+    );
+    let run = vouch(&["verify", "--policy", &policy, "-o", "json", &signed.tagged]).expect_code(0);
+    assert_eq!(run.json()[0]["decision"]["verdict"], "pass", "{run:#?}");
+    let run = vouch(&["verify", "--policy", &policy, &unsigned.tagged]).expect_code(1);
+    assert!(
+        run.stdout
+            .contains("release-signed/release: no signatures found"),
+        "{run:#?}"
+    );
+}
