@@ -394,6 +394,10 @@ pub(crate) struct VerifyCompat {
     /// --local-image does.
     #[arg(long)]
     local_image: bool,
+    /// Verify RFC 3161 timestamps and check the certificate at their time (cosign's flag:
+    /// vouch always does, for every timestamp a signature carries).
+    #[arg(long)]
+    use_signed_timestamps: bool,
 }
 
 impl VerifyCompat {
@@ -404,6 +408,8 @@ impl VerifyCompat {
 
     /// `image` as vouch names it: `oci:PATH` under --local-image.
     pub(crate) fn image(self, image: &str) -> String {
+        // Timestamps are verified whether or not --use-signed-timestamps is given.
+        let _ = self.use_signed_timestamps;
         if self.local_image && !image.starts_with("oci:") {
             format!("oci:{image}")
         } else {

@@ -27,6 +27,7 @@
 
 pub mod cache;
 pub mod cluster_image_policy;
+pub mod containers;
 pub mod decide;
 pub mod decision;
 pub mod error;

@@ -654,10 +654,18 @@ impl TrustPolicy {
     /// Compiles a policy document named `name` (for messages), reading the files it names
     /// relative to `base`. The format is told by the first document's `kind`: vouch's
     /// `TrustPolicy`, or policy-controller's `ClusterImagePolicy`
-    /// ([`crate::cluster_image_policy`]).
+    /// ([`crate::cluster_image_policy`]); a JSON object with `default` and no `kind` is
+    /// containers' `policy.json` ([`crate::containers`]).
     pub fn from_bytes(name: &str, base: &Path, bytes: &[u8]) -> Result<Self, PolicyError> {
         let place = Place { file: name };
         let text = std::str::from_utf8(bytes).map_err(|_| place.whole("is not UTF-8 text"))?;
+        if text.trim_start().starts_with('{')
+            && let Ok(serde_json::Value::Object(object)) = serde_json::from_str(text)
+            && object.contains_key("default")
+            && !object.contains_key("kind")
+        {
+            return crate::containers::from_containers_policy(name, base, bytes);
+        }
         let headers: Vec<Header> = parse_yaml_documents(name, text).unwrap_or_default();
         if let Some(header) = headers.first()
             && header.kind.as_deref() == Some(crate::cluster_image_policy::KIND)

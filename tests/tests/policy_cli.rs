@@ -240,3 +240,57 @@ fn a_cluster_image_policy_decides_images_on_the_registry() {
         "{run:#?}"
     );
 }
+
+#[test]
+fn containers_policy_json_decides_images_on_the_registry() {
+    let registry = vouch_tests::Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let key = generate_key(dir.path(), "release", "ecdsa-p256");
+    let repo = vouch_tests::unique("podman-signed");
+    let signed = vouch_tests::push_image(&registry, &repo, "v1");
+    let unsigned =
+        vouch_tests::push_image(&registry, &vouch_tests::unique("podman-unsigned"), "v1");
+    vouch_with_password(
+        &key.password,
+        &["sign", "--key", key.key.to_str().unwrap(), &signed.tagged],
+    )
+    .expect_code(0);
+    // As podman's policy.json says it: reject by default, sigstore signatures for one
+    // repository.
+    let policy = write(
+        dir.path(),
+        "policy.json",
+        &format!(
+            r#"{{
+  "default": [{{"type": "reject"}}],
+  "transports": {{
+    "docker": {{
+      "{}/{repo}": [{{"type": "sigstoreSigned", "keyPath": "{}", "signedIdentity": {{"type": "matchRepository"}}}}]
+    }}
+  }}
+}}"#,
+            registry.addr,
+            key.public.display()
+        ),
+    );
+    vouch(&["verify", "--policy", &policy, &signed.tagged]).expect_code(0);
+    let run = vouch(&[
+        "verify",
+        "--policy",
+        &policy,
+        "-o",
+        "json",
+        &unsigned.tagged,
+    ])
+    .expect_code(1);
+    assert_eq!(run.json()[0]["decision"]["denial"], "no-scope", "{run:#?}");
+    // A requirement vouch cannot enforce is refused with its place, before any request.
+    let gpg = write(
+        dir.path(),
+        "gpg.json",
+        "{\n  \"default\": [\n    {\"type\": \"signedBy\", \"keyType\": \"GPGKeys\", \"keyPath\": \"/k.gpg\"}\n  ]\n}\n",
+    );
+    let run = vouch(&["verify", "--policy", &gpg, "127.0.0.1:1/app:v1"]).expect_code(2);
+    assert!(run.stderr.contains("gpg.json:3:"), "{run:#?}");
+    assert!(run.stderr.contains("signedBy"), "{run:#?}");
+}
