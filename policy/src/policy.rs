@@ -20,7 +20,7 @@
 //!   - images: ["registry.acme.io/prod/**"]  # `*` one segment, `**` anything
 //!     mode: enforce                          # enforce (default) | warn | audit
 //!     authorities: [release-key, github-release]
-//!     threshold: 2                           # how many must vouch (default 1)
+//!     threshold: 2                           # how many must vouch (default 1; 0: attestations only)
 //!     require: [github-release]              # these must be among them
 //!     signedIdentity: {type: matchRepoDigestOrExact}   # | matchRepository | exactReference
 //!                                            # | exactRepository | remapIdentity
@@ -816,11 +816,19 @@ impl TrustPolicy {
                 }
                 let threshold = match &scope.threshold {
                     None => 1,
-                    Some(t) if t.value == 0 || t.value > authorities_of_scope.len() => {
+                    // 0: attestations only, as images attested by GitHub's actions/attest
+                    // often carry no signature.
+                    Some(t) if t.value == 0 && scope.attestations.is_empty() => {
+                        return Err(place.at(
+                            t,
+                            "threshold 0 asks for no signature: it needs attestations to require",
+                        ));
+                    }
+                    Some(t) if t.value > authorities_of_scope.len() => {
                         return Err(place.at(
                             t,
                             format!(
-                                "threshold {} must be between 1 and the scope's {} authorities",
+                                "threshold {} is more than the scope's {} authorities",
                                 t.value,
                                 authorities_of_scope.len()
                             ),

@@ -426,13 +426,34 @@ pub fn push_keyless_bundle_signature(
     image: &Image,
     signer: &Keyless,
 ) -> KeylessSigned {
+    push_keyless_bundle(
+        peer,
+        mock,
+        image,
+        signer,
+        &image_signature_statement(image),
+        None,
+    )
+}
+
+/// Signs `statement` (an in-toto statement about `image`) keylessly as a DSSE bundle and
+/// pushes it as a referrer of the image with `@sigstore/oci`, annotated with
+/// `predicate_type` when given, as GitHub's `actions/attest` pushes attestations.
+pub fn push_keyless_bundle(
+    peer: &InstalledPeer,
+    mock: &SigstoreMock,
+    image: &Image,
+    signer: &Keyless,
+    statement_json: &Value,
+    predicate_type: Option<&str>,
+) -> KeylessSigned {
     let statement = mock.scratch("statement", "json");
-    std::fs::write(&statement, image_signature_statement(image).to_string()).unwrap();
+    std::fs::write(&statement, statement_json.to_string()).unwrap();
     let bundle = sign_keyless(peer, mock, signer, &statement, true);
     let bundle_path = mock.scratch("bundle", "json");
     std::fs::write(&bundle_path, bundle.to_string()).unwrap();
     let (registry, repo) = image.repository.split_once('/').unwrap();
-    let attached = peer.run(&[
+    let mut args = vec![
         "oci-attach",
         "--registry",
         registry,
@@ -442,7 +463,11 @@ pub fn push_keyless_bundle_signature(
         &image.digest,
         "--bundle",
         bundle_path.to_str().unwrap(),
-    ]);
+    ];
+    if let Some(predicate_type) = predicate_type {
+        args.extend(["--predicate-type", predicate_type]);
+    }
+    let attached = peer.run(&args);
     assert_eq!(
         attached.code, 0,
         "sigstore-js oci-attach failed:\n{attached:#?}"

@@ -351,3 +351,108 @@ fn trust_policy_decides_keyless_signatures_by_subject() {
     s.sigstore_js_verifies(&signed, 1);
     s.sigstore_js_verifies(&bundle, 1);
 }
+
+#[test]
+fn keyless_provenance_pushed_as_actions_attest_does_verifies_and_a_policy_requires_it() {
+    let Some(s) = Setup::start() else { return };
+    let image = s.image("keyless-attested");
+    let (_, hex) = image.digest.split_once(':').unwrap();
+    let statement = serde_json::json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": image.repository, "digest": {"sha256": hex}}],
+        "predicateType": "https://slsa.dev/provenance/v1",
+        "predicate": {
+            "buildDefinition": {
+                "buildType": "https://actions.github.io/buildtypes/workflow/v1",
+                "externalParameters": {"workflow": {"repository": "https://github.com/acme/app"}}
+            },
+            "runDetails": {"builder": {"id": "https://github.com/actions/runner/github-hosted"}}
+        }
+    });
+    let signed = vouch_tests::keyless::push_keyless_bundle(
+        &s.peer,
+        &s.mock,
+        &image,
+        &signer(),
+        &statement,
+        Some("https://slsa.dev/provenance/v1"),
+    );
+    signed.verify_with_sigstore_js(&s.peer, &s.mock, &signer(), 1);
+
+    // verify-attestation with the keyless flags, as for GitHub's attestations.
+    let attest = |identity: &str, code: i32| {
+        let run = vouch(&[
+            "verify-attestation",
+            "--certificate-identity",
+            identity,
+            "--certificate-oidc-issuer",
+            ISSUER,
+            "--trusted-root",
+            s.root(),
+            "--type",
+            "slsaprovenance1",
+            "-o",
+            "json",
+            &image.tagged,
+        ]);
+        assert_eq!(run.code, code, "{run:#?}");
+        run.json()
+    };
+    let report = attest(IDENTITY, 0);
+    assert_eq!(
+        report["attestations"][0]["store"], "referrers-tag-schema",
+        "{report:#}"
+    );
+    let report = attest(OTHER_IDENTITY, 1);
+    assert_eq!(
+        report["rejected"][0]["check"], "certificate-identity",
+        "{report:#}"
+    );
+
+    // A policy that needs the provenance, and no signature, from the release workflow, with a
+    // Rego condition on the source repository.
+    let dir = s.mock.dir();
+    std::fs::write(
+        dir.join("source.rego"),
+        "package signature\nimport rego.v1\ndeny contains msg if {\n  repo := input.predicate.buildDefinition.externalParameters.workflow.repository\n  repo != \"https://github.com/acme/app\"\n  msg := sprintf(\"built from %v\", [repo])\n}\n",
+    )
+    .unwrap();
+    let root = s.mock.trusted_root().file_name().unwrap().to_str().unwrap();
+    let policy = |subject: &str| {
+        let path = dir.join(format!("attested-{}.yaml", unique("p")));
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: vouch.dev/v1\nkind: TrustPolicy\nauthorities:\n  ci:\n    keyless:\n      issuer: {ISSUER}\n      subject: {subject}\n    trustedRoot: {{path: {root}}}\nscopes:\n  - images: [\"{}/**\"]\n    authorities: [ci]\n    threshold: 0\n    attestations:\n      - type: https://slsa.dev/provenance/v1\n        rego: source.rego\n",
+                s.registry.addr
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let allowed = policy(IDENTITY);
+    let run = vouch(&[
+        "verify",
+        "--policy",
+        allowed.to_str().unwrap(),
+        "-o",
+        "json",
+        &image.tagged,
+    ]);
+    assert_eq!(run.code, 0, "{run:#?}");
+    let denied = policy(OTHER_IDENTITY);
+    let run = vouch(&[
+        "verify",
+        "--policy",
+        denied.to_str().unwrap(),
+        "-o",
+        "json",
+        &image.tagged,
+    ]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert_eq!(
+        run.json()[0]["decision"]["denial"],
+        "attestation-missing",
+        "{run:#?}"
+    );
+}
