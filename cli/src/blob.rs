@@ -488,6 +488,7 @@ fn verify_blob_as(
     let options = Options {
         now: UnixTime::from_system_time(std::time::SystemTime::now()),
         require_tlog: !args.insecure_ignore_tlog,
+        require_sct: !args.signer.insecure_ignore_sct,
     };
     let outcome = verifier
         .verify(&bundle, artifact, &policy, options)

@@ -173,6 +173,7 @@ impl TransparencyLog {
                     .saturating_add(CLOCK_SKEW_SECS),
             ),
             require_tlog: true,
+            require_sct: true,
         };
         verifier
             .verify(&bundle, artifact, &Policy::Key(key.clone()), options)

@@ -51,6 +51,10 @@ pub(crate) struct SignerArgs {
     /// timestamp authorities) instead of the embedded public-good root.
     #[arg(long, value_name = "FILE")]
     pub(crate) trusted_root: Option<PathBuf>,
+    /// Accept a keyless certificate without a valid SCT from a CT log of the trusted root
+    /// (cosign's flag): for a private certificate authority that logs to no CT log.
+    #[arg(long)]
+    pub(crate) insecure_ignore_sct: bool,
 }
 
 impl SignerArgs {
@@ -129,6 +133,7 @@ impl SignerArgs {
                 signer: Signer::Key(crate::trust::public_key(path)?),
                 trusted_root,
                 tlog: Tlog::Optional,
+                require_sct: true,
             },
             None => {
                 let identity = self.identity()?;
@@ -144,6 +149,7 @@ impl SignerArgs {
                     } else {
                         Tlog::Required
                     },
+                    require_sct: !self.insecure_ignore_sct,
                 }
             }
         })

@@ -17,12 +17,13 @@
 //! | `spec.mode` | `enforce` (default) or `warn` |
 //! | `authorities[].key.data` | a key authority (`hashAlgorithm` sha256 only) |
 //! | `authorities[].keyless.identities[]` | keyless authorities: `issuer`/`issuerRegExp`, `subject`/`subjectRegExp`; none: any Fulcio identity |
+//! | `authorities[].keyless.insecureIgnoreSCT` | the certificate's SCT is not required |
 //! | `authorities[].keyless.url`, `ctlog.url` | accepted when they name the public-good Fulcio and Rekor, whose trust root is embedded |
 //! | `authorities[].static.action` | `pass` or `fail` |
 //! | `authorities[].attestations[]` | `predicateType` (cosign's shorthands or a URI) and a `rego` `policy.data`; every signed attestation of the type must pass it |
 //!
 //! Refused by name, never ignored: `key.secretRef`, `key.kms`, `keyless.trustRootRef`,
-//! `keyless.ca-cert`, `keyless.insecureIgnoreSCT`, other Fulcio or Rekor URLs, `source`,
+//! `keyless.ca-cert`, other Fulcio or Rekor URLs, `source`,
 //! `signaturePullSecrets`, `rfc3161timestamp`, `cue` policies, policies fetched from a `url` or
 //! a `configMapRef`, `includeSpec`/`includeObjectMeta`/`includeTypeMeta`/`fetchConfigFile`,
 //! `spec.policy` and `spec.match`.
@@ -433,6 +434,7 @@ pub fn from_cluster_image_policies(
                     signer: Signer::Key(public),
                     trusted_root: roots.public_good()?,
                     tlog: Tlog::Optional,
+                    require_sct: true,
                 });
             }
             if let Some(keyless) = &raw.keyless {
@@ -443,9 +445,7 @@ pub fn from_cluster_image_policies(
                 if k.ca_cert.is_some() {
                     return Err(place.at(keyless, "keyless.ca-cert is not supported: a private certificate authority needs a trusted root"));
                 }
-                if k.insecure_ignore_sct == Some(true) {
-                    return Err(place.at(keyless, "keyless.insecureIgnoreSCT is not supported: vouch checks every certificate's SCT"));
-                }
+
                 if let Some(url) = &k.url
                     && url.value.trim_end_matches('/') != PUBLIC_GOOD_FULCIO
                 {
@@ -492,6 +492,7 @@ pub fn from_cluster_image_policies(
                         signer: Signer::Keyless(certificate),
                         trusted_root: roots.public_good()?,
                         tlog: Tlog::Required,
+                        require_sct: k.insecure_ignore_sct != Some(true),
                     });
                 }
             }

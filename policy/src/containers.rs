@@ -1078,6 +1078,7 @@ impl Compiler<'_> {
                     signer: Signer::Key(public_key),
                     trusted_root: trusted_root.clone(),
                     tlog,
+                    require_sct: true,
                 });
             }
             if indexes.len() == 1 && list.sigstore.len() > 1 {

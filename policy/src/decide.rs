@@ -173,6 +173,7 @@ struct Prepared<'p> {
     policy: Policy,
     root: &'p Arc<TrustedRoot>,
     require_tlog: bool,
+    require_sct: bool,
 }
 
 /// One piece of evidence, as found.
@@ -700,6 +701,7 @@ impl TrustPolicy {
                         },
                         root: &a.trusted_root,
                         require_tlog: a.tlog == Tlog::Required,
+                        require_sct: a.require_sct,
                     },
                 )
             })
@@ -757,6 +759,7 @@ impl TrustPolicy {
                 let options = Options {
                     now,
                     require_tlog: p.require_tlog,
+                    require_sct: p.require_sct,
                 };
                 let result = match verifier_for(p) {
                     Err(e) => Err(e.clone()),

@@ -16,6 +16,7 @@
 //!       github: {workflowTrigger: push, workflowRepository: acme/app}   # optional claims
 //!     trustedRoot: {path: roots/private.json}  # default: the embedded Sigstore public-good root
 //!     tlog: required                         # required (default) | optional: a timestamp will do
+//!     sct: required                          # required (default) | optional: a CA with no CT log
 //! scopes:
 //!   - images: ["registry.acme.io/prod/**"]  # `*` one segment, `**` anything
 //!     mode: enforce                          # enforce (default) | warn | audit
@@ -158,6 +159,9 @@ pub struct Authority {
     pub trusted_root: Arc<TrustedRoot>,
     /// Whether a log entry is required.
     pub tlog: Tlog,
+    /// Whether a keyless signature's certificate must carry a valid SCT from a CT log of the
+    /// trust root (true unless the policy says `sct: optional`, for a private CA).
+    pub require_sct: bool,
 }
 
 /// An attestation a scope requires.
@@ -299,6 +303,8 @@ struct RawAuthority {
     trusted_root: Option<RawFile>,
     #[serde(default)]
     tlog: Option<Tlog>,
+    #[serde(default)]
+    sct: Option<Tlog>,
 }
 
 #[derive(Deserialize)]
@@ -724,6 +730,7 @@ impl TrustPolicy {
                 signer,
                 trusted_root,
                 tlog,
+                require_sct: raw.sct != Some(Tlog::Optional),
             });
         }
 

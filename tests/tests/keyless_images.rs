@@ -456,3 +456,40 @@ fn keyless_provenance_pushed_as_actions_attest_does_verifies_and_a_policy_requir
         "{run:#?}"
     );
 }
+
+#[test]
+fn a_private_ca_without_a_ct_log_needs_insecure_ignore_sct() {
+    let Some(s) = Setup::start() else { return };
+    let image = s.image("keyless-no-ct");
+    push_keyless_signature(&s.peer, &s.mock, &image, &signer());
+    // The same private Sigstore, but its trust root names no CT log.
+    let mut root: Value =
+        serde_json::from_slice(&std::fs::read(s.mock.trusted_root()).unwrap()).unwrap();
+    root.as_object_mut().unwrap().remove("ctlogs");
+    let no_ct = s.mock.dir().join("trusted_root_no_ct.json");
+    std::fs::write(&no_ct, root.to_string()).unwrap();
+    let verify = |extra: &[&str], code: i32| {
+        let mut args = vec![
+            "verify",
+            "-o",
+            "json",
+            "--certificate-identity",
+            IDENTITY,
+            "--certificate-oidc-issuer",
+            ISSUER,
+            "--trusted-root",
+            no_ct.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        args.push(&image.tagged);
+        result(vouch(&args), code)
+    };
+    let refused = verify(&[], 1);
+    assert_eq!(
+        rejected_checks(&refused),
+        ["certificate-sct"],
+        "{refused:#}"
+    );
+    let accepted = verify(&["--insecure-ignore-sct"], 0);
+    assert_verified(&accepted, &tag_source(&image));
+}

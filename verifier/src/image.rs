@@ -33,7 +33,7 @@
 //!     payload: Ok(payload),
 //! };
 //! let verifier = Verifier::new(TrustedRoot::public_good().unwrap()).unwrap();
-//! let options = Options { now: UnixTime::from_secs(1_800_000_000), require_tlog: false };
+//! let options = Options { require_tlog: false, ..Options::at(UnixTime::from_secs(1_800_000_000)) };
 //! let policy = Policy::Key(key.public_key().clone());
 //! let evidence = verifier.verify_signature_layer(&layer, &image, &policy, options).unwrap();
 //! assert_eq!(evidence.docker_reference.as_deref(), Some("registry.example/app"));

@@ -58,6 +58,10 @@ pub struct Options {
     /// `--insecure-ignore-tlog`), and a certificate must be vouched for by an RFC 3161
     /// timestamp from a trusted authority (as bundles from GitHub's private Sigstore are).
     pub require_tlog: bool,
+    /// Whether a signing certificate must carry a valid embedded SCT from a CT log of the
+    /// trusted root (the default). Off is cosign's `--insecure-ignore-sct`: for a certificate
+    /// authority that logs to no CT log (containers' `fulcio` policies do not check SCTs).
+    pub require_sct: bool,
 }
 
 impl Options {
@@ -66,6 +70,7 @@ impl Options {
         Self {
             now,
             require_tlog: true,
+            require_sct: true,
         }
     }
 }
@@ -530,7 +535,7 @@ impl<'r> Verifier<'r> {
                 );
                 issuer = Some(path[0]);
             }
-            if let Some(issuer) = issuer {
+            if let Some(issuer) = issuer.filter(|_| options.require_sct) {
                 let sct = verify_embedded_scts(leaf, issuer, |log_id, time| {
                     let (instance, key) = self.log(LogKind::CertificateTransparency, log_id)?;
                     if !key.valid_for.contains(time) {

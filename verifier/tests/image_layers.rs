@@ -346,3 +346,28 @@ fn attestation_layers_verify_by_any_envelope_signature() {
         .unwrap_err();
     assert_eq!(error.check(), Check::ArtifactDigest);
 }
+
+#[test]
+fn the_sct_is_required_unless_the_caller_says_the_authority_logs_to_no_ct_log() {
+    // The public-good root without its CT logs: the certificate's SCT cannot be checked.
+    let mut root: Value =
+        serde_json::from_slice(vouch_verifier::trust_root::PUBLIC_GOOD_JSON).unwrap();
+    root.as_object_mut().unwrap().remove("ctlogs");
+    let root = TrustedRoot::from_json(&serde_json::to_vec(&root).unwrap()).unwrap();
+    let verifier = Verifier::new(&root).unwrap();
+    let image = Digest::sha256(b"image");
+    let check = |options: Options| {
+        verifier
+            .verify_signature_layer(&keyless_layer(), &image, &identity(vec![]), options)
+            .map(|_| ())
+            .unwrap_err()
+            .check()
+    };
+    assert_eq!(check(now()), Check::CertificateSct);
+    // Without the SCT, every other check still holds; the payload is then refused as before.
+    let no_sct = Options {
+        require_sct: false,
+        ..now()
+    };
+    assert_eq!(check(no_sct), Check::Statement);
+}
