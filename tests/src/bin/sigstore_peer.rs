@@ -4,7 +4,7 @@
 //! `cosign` module of the `sigstore` crate (sigstore-rs), never vouch's own code.
 //! The interop tests use it to check that the `.sig` signature images vouch
 //! writes are accepted by another cosign implementation (and the other way
-//! round), and the verify benchmark uses it as the reference implementation.
+//! round), and the verify and policy benchmarks use it as the reference implementation.
 //!
 //! Registries are always spoken to over plain HTTP with anonymous auth: this is
 //! meant for throwaway local registries.
@@ -24,19 +24,22 @@ use sigstore::crypto::signing_key::ecdsa::ECDSAKeys;
 use sigstore::registry::{Auth, ClientConfig, ClientProtocol, OciReference};
 
 const USAGE: &str = "\
-sigstore-peer: sign and verify cosign image signatures with sigstore-rs (interop tests, verify benchmark)
+sigstore-peer: sign and verify cosign image signatures with sigstore-rs (interop tests, benchmarks)
 
 USAGE:
-    sigstore-peer verify --key PUB.pem IMAGE
+    sigstore-peer verify --key PUB.pem IMAGE...
     sigstore-peer sign --key ENCRYPTED.key IMAGE [-a KEY=VALUE]...
     sigstore-peer --help
 
 IMAGE is REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:HEX; the registry is reached over plain HTTP,
 anonymously.
 
-verify: exits 0 and prints `verified N signature(s)` if at least one signature layer of the image's
-        `sha256-HEX.sig` tag is signed by PUB.pem (P-256, P-384, P-521, Ed25519 or RSA public key),
-        1 if none is, 2 on any other error.
+verify: for each IMAGE in turn (one client, as a loop over sigstore-rs's cosign client would),
+        prints `IMAGE verified N signature(s) in X.XXX ms` if at least one signature layer of the
+        image's `sha256-HEX.sig` tag is signed by PUB.pem (P-256, P-384, P-521, Ed25519 or RSA
+        public key), `IMAGE not verified in X.XXX ms` if none is, `IMAGE error in X.XXX ms` (and the
+        error on standard error) otherwise. Exits with the worst: 0 all verified, 1 one not
+        verified, 2 on any other error.
 sign:   signs the image digest with the cosign/sigstore encrypted private key (password from
         COSIGN_PASSWORD; unset means empty, which also accepts an unencrypted PKCS#8 key) and pushes
         the signature to the `sha256-HEX.sig` tag, keeping the signatures already there. -a adds
@@ -44,6 +47,7 @@ sign:   signs the image digest with the cosign/sigstore encrypted private key (p
 ";
 
 /// Outcome of a command that ran to completion; errors are returned as `Err(String)`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Outcome {
     /// Exit 0.
     Success,
@@ -55,7 +59,7 @@ enum Command {
     Help,
     Verify {
         key: String,
-        image: OciReference,
+        images: Vec<OciReference>,
     },
     Sign {
         key: String,
@@ -72,7 +76,7 @@ async fn main() -> ExitCode {
             print!("{USAGE}");
             Ok(Outcome::Success)
         }
-        Ok(Command::Verify { key, image }) => verify(&key, &image).await,
+        Ok(Command::Verify { key, images }) => verify(&key, &images).await,
         Ok(Command::Sign {
             key,
             image,
@@ -102,7 +106,7 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
     };
 
     let mut key = None;
-    let mut image = None;
+    let mut images = Vec::new();
     let mut annotations = HashMap::new();
     let mut rest = rest.iter();
     while let Some(arg) = rest.next() {
@@ -122,23 +126,32 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
                 annotations.insert(k.to_owned(), v.to_owned());
             }
             flag if flag.starts_with('-') => return Err(format!("unknown option `{flag}`")),
-            positional if image.is_none() => image = Some(positional.to_owned()),
-            extra => return Err(format!("unexpected argument `{extra}`")),
+            extra if signing && !images.is_empty() => {
+                return Err(format!("unexpected argument `{extra}`"));
+            }
+            positional => images.push(positional.to_owned()),
         }
     }
     let key = key.ok_or("missing `--key`")?;
-    let image = image.ok_or("missing IMAGE")?;
-    let image: OciReference = image
-        .parse()
-        .map_err(|e| format!("invalid image reference `{image}`: {e}"))?;
+    if images.is_empty() {
+        return Err("missing IMAGE".to_owned());
+    }
+    let mut images = images
+        .iter()
+        .map(|image| {
+            image
+                .parse::<OciReference>()
+                .map_err(|e| format!("invalid image reference `{image}`: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(if signing {
         Command::Sign {
             key,
-            image,
+            image: images.remove(0),
             annotations,
         }
     } else {
-        Command::Verify { key, image }
+        Command::Verify { key, images }
     })
 }
 
@@ -154,8 +167,11 @@ fn client() -> Result<Client, String> {
         .map_err(|e| format!("cannot build the sigstore client: {e}"))
 }
 
-/// `cosign verify --key`, the sigstore-rs way.
-async fn verify(key_path: &str, image: &OciReference) -> Result<Outcome, String> {
+/// `cosign verify --key` of each image in turn, the sigstore-rs way: the key is loaded and the
+/// client built once, then each image is verified and reported with its own wall time. The
+/// outcome is the worst of them; an error verifying one image is reported and the next is
+/// still verified (it makes the outcome an error).
+async fn verify(key_path: &str, images: &[OciReference]) -> Result<Outcome, String> {
     let pem = std::fs::read(key_path).map_err(|e| format!("cannot read {key_path}: {e}"))?;
     // `try_from` infers the signing scheme from the SPKI: P-256 -> ECDSA_P256_SHA256_ASN1,
     // P-384 -> ECDSA_P384_SHA384_ASN1, P-521 -> ECDSA_P521_SHA512_ASN1, Ed25519 -> ED25519,
@@ -165,6 +181,40 @@ async fn verify(key_path: &str, image: &OciReference) -> Result<Outcome, String>
     let constraints: VerificationConstraintVec = vec![Box::new(verifier)];
 
     let mut client = client()?;
+    let mut worst = Outcome::Success;
+    let mut failed = None;
+    for image in images {
+        let start = std::time::Instant::now();
+        let result = verify_one(&mut client, &constraints, key_path, image).await;
+        let ms = start.elapsed().as_secs_f64() * 1e3;
+        match result {
+            Ok(Some(verified)) => {
+                println!("{image} verified {verified} signature(s) in {ms:.3} ms")
+            }
+            Ok(None) => {
+                println!("{image} not verified in {ms:.3} ms");
+                worst = worst.max(Outcome::NotVerified);
+            }
+            Err(e) => {
+                println!("{image} error in {ms:.3} ms");
+                if let Some(earlier) = failed.replace(e) {
+                    eprintln!("sigstore-peer: error: {earlier}");
+                }
+            }
+        }
+    }
+    // The last error is the command's (main prints it); earlier ones were printed above.
+    failed.map_or(Ok(worst), Err)
+}
+
+/// Verifies one image: `Some(number of layers signed by the key)`, or `None` when no layer is
+/// (the reason is written to standard error).
+async fn verify_one(
+    client: &mut Client,
+    constraints: &VerificationConstraintVec,
+    key_path: &str,
+    image: &OciReference,
+) -> Result<Option<usize>, String> {
     // In sigstore 0.15 this does the triangulation itself (HEAD of the image manifest to get the
     // digest, then the `sha256-<hex>.sig` tag), so calling `triangulate` first would only repeat
     // those requests. Note that it logs and swallows errors fetching the `.sig` image (including
@@ -183,14 +233,13 @@ async fn verify(key_path: &str, image: &OciReference) -> Result<Outcome, String>
                 layers.len()
             );
         }
-        return Ok(Outcome::NotVerified);
+        return Ok(None);
     }
     let verified = layers
         .iter()
         .filter(|layer| constraints.iter().all(|c| c.verify(layer).unwrap_or(false)))
         .count();
-    println!("verified {verified} signature(s)");
-    Ok(Outcome::Success)
+    Ok(Some(verified))
 }
 
 /// `cosign sign --key`, the sigstore-rs way (as in sigstore's `examples/cosign/sign`).
