@@ -260,10 +260,17 @@ fn print_outcome(outcome: &Outcome, show_policy: bool) {
             decision.reason.as_deref().unwrap_or_default()
         ),
         (false, Verdict::Error) => return,
+        // The refusals are listed below: the header keeps the sentence short.
         (false, _) => outln!(
             "DENIED {}: {}",
             outcome.image,
-            decision.reason.as_deref().unwrap_or_default()
+            decision
+                .reason
+                .as_deref()
+                .unwrap_or_default()
+                .split("; first refusal: ")
+                .next()
+                .unwrap_or_default()
         ),
     }
     if let Some(scope) = &decision.scope
