@@ -450,7 +450,7 @@ fn verify_blob_as(
             ));
         }
     };
-    let loaded = crate::trust::trusted_root(args.signer.trusted_root.as_deref())?;
+    let loaded = args.signer.trusted_root()?;
     let root = &*loaded.root;
     let trusted_root_name = loaded.name;
     let verifier = Verifier::new(root).map_err(|e| CliError::Input {

@@ -1,17 +1,22 @@
 //! Who may vouch, as cosign's verify flags say it: `--key`, or a keyless identity
 //! (`--certificate-identity[-regexp]`, `--certificate-oidc-issuer[-regexp]`, the
 //! `--certificate-github-workflow-*` claims) checked against `--trusted-root` (else the
-//! embedded public-good root). Turned into a `vouch-policy` authority, so flags and policy
-//! files are decided the same way.
+//! embedded public-good root), whose certificate authorities cosign's private-PKI flags
+//! (`--ca-roots` with `--ca-intermediates`, or `--certificate-chain`) replace. Turned into a
+//! `vouch-policy` authority, so flags and policy files are decided the same way.
 
-use std::path::PathBuf;
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::Args;
 use vouch_policy::policy::{Authority, Signer, Tlog};
+use vouch_policy::roots;
 use vouch_verifier::identity::{CertificateIdentity, Matcher, WorkflowClaim};
+use vouch_verifier::x509::Certificate;
 
-use crate::error::CliError;
+use crate::error::{CliError, read_input};
+use crate::trust::LoadedRoot;
 
 /// The signer flags of `verify` (and the commands that verify like it).
 #[derive(Args, Clone, Debug, Default)]
@@ -55,6 +60,40 @@ pub(crate) struct SignerArgs {
     /// (cosign's flag): for a private certificate authority that logs to no CT log.
     #[arg(long)]
     pub(crate) insecure_ignore_sct: bool,
+    /// Root CA certificates (a PEM bundle) trusted for keyless certificates in place of the
+    /// trusted root's certificate authorities; its logs, CT logs and timestamp authorities
+    /// are kept (cosign's flag). Each self-signed certificate is a root; a CA without a CT
+    /// log also needs --insecure-ignore-sct.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["key", "certificate_chain"])]
+    pub(crate) ca_roots: Option<PathBuf>,
+    /// Intermediate CA certificates (PEM) between the signing certificates and the
+    /// --ca-roots roots (cosign's flag).
+    #[arg(long, value_name = "FILE", requires = "ca_roots")]
+    pub(crate) ca_intermediates: Option<PathBuf>,
+    /// The signing CA's certificate chain (PEM): the certificate that issued the signing
+    /// certificate first, the root last, which alone is trusted, in place of the trusted
+    /// root's certificate authorities (cosign's flag; instead of --ca-roots).
+    #[arg(long, value_name = "FILE", conflicts_with = "key")]
+    pub(crate) certificate_chain: Option<PathBuf>,
+}
+
+/// The certificates of the PEM file `path` (read bounded, as every small input is); an
+/// error names the file.
+fn pem_certificates(path: &Path) -> Result<Vec<Certificate>, CliError> {
+    let text = read_input(path)?;
+    roots::certificates_from_pem(&text, &path.display().to_string())
+        .map_err(|e| input_error(path, e))
+}
+
+/// A `vouch_policy::roots` error about the file `path`, as an input error naming it.
+fn input_error(path: &Path, error: vouch_policy::PolicyError) -> CliError {
+    match error {
+        vouch_policy::PolicyError::Invalid { reason, .. } => CliError::Input {
+            path: path.to_owned(),
+            reason,
+        },
+        other => CliError::Policy(other),
+    }
 }
 
 impl SignerArgs {
@@ -115,6 +154,48 @@ impl SignerArgs {
         Ok(identity)
     }
 
+    /// The trusted root keyless certificates are checked against: `--trusted-root` (else the
+    /// embedded public-good root), with its certificate authorities replaced by those of
+    /// `--ca-roots` (and `--ca-intermediates`) or `--certificate-chain` when given. A file
+    /// that cannot be read or holds what cannot be trusted is an input error naming it.
+    pub(crate) fn trusted_root(&self) -> Result<LoadedRoot, CliError> {
+        let loaded = crate::trust::trusted_root(self.trusted_root.as_deref())?;
+        let (authorities, flag, path) = match (&self.ca_roots, &self.certificate_chain) {
+            (Some(path), _) => {
+                let trusted = pem_certificates(path)?;
+                let intermediates = match &self.ca_intermediates {
+                    Some(path) => pem_certificates(path)?,
+                    None => Vec::new(),
+                };
+                let authorities = roots::certificate_authorities(
+                    &trusted,
+                    &intermediates,
+                    &path.display().to_string(),
+                )
+                .map_err(|e| input_error(path, e))?;
+                (authorities, "--ca-roots", path)
+            }
+            (None, Some(path)) => {
+                let chain = pem_certificates(path)?;
+                let authorities = roots::certificate_chain(&chain, &path.display().to_string())
+                    .map_err(|e| input_error(path, e))?;
+                (authorities, "--certificate-chain", path)
+            }
+            (None, None) => return Ok(loaded),
+        };
+        Ok(LoadedRoot {
+            root: Cow::Owned(roots::with_certificate_authorities(
+                &loaded.root,
+                authorities,
+            )),
+            name: format!(
+                "{} with the certificate authorities of {flag} {}",
+                loaded.name,
+                path.display()
+            ),
+        })
+    }
+
     /// The authority the flags describe. `ignore_tlog` is cosign's `--insecure-ignore-tlog`:
     /// a keyless signature may then be trusted by an RFC 3161 timestamp instead of a log
     /// entry. Key signatures never need one here (vouch's tag-layout signatures carry one only
@@ -125,8 +206,7 @@ impl SignerArgs {
                 "the --certificate-github-workflow-* flags check keyless certificates; they do not go with --key".into(),
             ));
         }
-        let loaded = crate::trust::trusted_root(self.trusted_root.as_deref())?;
-        let trusted_root = Arc::new(loaded.root.into_owned());
+        let trusted_root = Arc::new(self.trusted_root()?.root.into_owned());
         Ok(match &self.key {
             Some(path) => Authority {
                 name: format!("key {}", path.display()),

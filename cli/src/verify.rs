@@ -26,7 +26,7 @@ pub(crate) struct VerifyArgs {
     signer: crate::signer::SignerArgs,
     /// A trust policy file (vouch's `TrustPolicy` YAML) that decides each image instead of
     /// the signer flags.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["key", "certificate_identity", "certificate_identity_regexp", "certificate_oidc_issuer", "certificate_oidc_issuer_regexp", "annotations"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["key", "certificate_identity", "certificate_identity_regexp", "certificate_oidc_issuer", "certificate_oidc_issuer_regexp", "certificate_github_workflow_trigger", "certificate_github_workflow_sha", "certificate_github_workflow_name", "certificate_github_workflow_repository", "certificate_github_workflow_ref", "trusted_root", "insecure_ignore_sct", "ca_roots", "ca_intermediates", "certificate_chain", "annotations"])]
     policy: Option<PathBuf>,
     /// Require this annotation, with this value, in the signed payload (repeatable).
     #[arg(short = 'a', long = "annotations", value_name = "KEY=VALUE", value_parser = crate::parse_annotation)]

@@ -55,9 +55,9 @@
 //! | `sigstoreSigned` | authorities that must vouch; see below |
 //! | `keyPath`, `keyData` | one key authority |
 //! | `keyPaths`, `keyDatas` | one key authority per key, any one of which will do; an empty list is refused |
-//! | `fulcio` (`caPath`/`caData`, `oidcIssuer`, `subjectEmail`) | checked, then refused: vouch's verifier requires the certificate's embedded SCT to verify against a certificate-transparency log, and the file names none (containers/image does not check SCTs) |
+//! | `fulcio` (`caPath`/`caData`, `oidcIssuer`, `subjectEmail`) | one keyless authority. Its in-memory trusted root holds the requirement's Rekor keys (which `fulcio` needs, as in containers/image) as its transparency logs, and one certificate authority per self-signed certificate of the CA file, valid for that certificate's own validity period, with the file's other certificates (intermediates) placed before the root they lead to ([`crate::roots`]). The certificate must chain to one of them at the log entry's integrated time, name `oidcIssuer` as its OIDC issuer and carry `subjectEmail` as a subject alternative name (both exact); a log entry with a signed entry timestamp is required (`tlog: required`); no SCT is checked (`require_sct: false`), as containers/image checks none |
 //! | `pki` | refused: certificates of a private PKI are not supported |
-//! | `rekorPublicKeyPath(s)`, `rekorPublicKeyData(s)` | the requirement's authorities need a log entry (`tlog: required`) whose signed entry timestamp verifies with one of these ECDSA keys: an in-memory trusted root holds them as its only transparency logs (log id: SHA-256 of the key's SubjectPublicKeyInfo) |
+//! | `rekorPublicKeyPath(s)`, `rekorPublicKeyData(s)` | the requirement's authorities need a log entry (`tlog: required`) whose signed entry timestamp verifies with one of these ECDSA keys: an in-memory trusted root holds them as its only transparency logs (log id: SHA-256 of the key's SubjectPublicKeyInfo; [`crate::roots::rekor_log`]) |
 //! | no Rekor key | `tlog: optional` against the Sigstore public-good root: a signature without a log entry is trusted on the key alone, one with an entry has it verified |
 //! | `signedIdentity` (default `matchRepoDigestOrExact`) | [`SignedIdentity`]: `matchRepoDigestOrExact`, `matchRepository`, `exactReference` (with a tag or digest), `exactRepository`, `remapIdentity`; `matchExact` is refused |
 //!
@@ -70,17 +70,34 @@
 //! be told apart that way and are refused, as are requirements of one array with different
 //! `signedIdentity` values (vouch checks one per scope).
 //!
-//! Paths are read relative to `base` (absolute paths, the norm in this file, are read as
-//! they are), and every file read is part of [`TrustPolicy::digest`].
+//! Paths (of keys and CA files) are read relative to `base` (absolute paths, the norm in this
+//! file, are read as they are), and every file read is part of [`TrustPolicy::digest`].
 //!
 //! # Where vouch decides otherwise than containers/image
 //!
-//! - Keys are read when the policy is loaded, not when an image is checked: a key file that
-//!   is missing fails the load, even in a scope no image uses.
+//! - Keys and CA files are read when the policy is loaded, not when an image is checked: a
+//!   file that is missing fails the load, even in a scope no image uses.
 //! - Without a Rekor key, containers/image ignores a signature's log entry; vouch verifies it
 //!   against the public-good root, so a signature logged in another (private) Rekor is refused.
-//! - With a Rekor key, containers/image needs the signed entry timestamp; vouch also accepts an
-//!   inclusion proof with a checkpoint signed by the same key.
+//! - With a Rekor key, containers/image needs the signed entry timestamp; for a key requirement
+//!   vouch also accepts an inclusion proof with a checkpoint signed by the same key (a `fulcio`
+//!   requirement needs the signed entry timestamp in both: its time is when the certificate is
+//!   checked).
+//! - `fulcio`'s `subjectEmail` is compared with every subject alternative name of the
+//!   certificate (email, URI, otherName username), as vouch's certificate identities are
+//!   (`vouch_verifier::identity` has no email-only match); containers/image compares it with
+//!   the email names only. A certificate from the trusted CA whose URI name is the exact text
+//!   of `subjectEmail` is accepted by vouch and refused by containers/image.
+//! - `fulcio`'s CA file: containers/image trusts every certificate in it as an anchor, and takes
+//!   intermediates from the signature (cosign's `dev.sigstore.cosign/chain` annotation). vouch
+//!   trusts a certificate only through a path, made of the file's certificates, that ends at a
+//!   self-signed certificate of the file: a file without the root is refused when the policy is
+//!   loaded (so is a certificate of it that leads to none of its roots), and an intermediate
+//!   that only the signature carries is not used, so a certificate it issued is refused
+//!   (`certificate-chain`). Put the intermediates in the CA file with the root.
+//! - A `fulcio` certificate is also refused when it is a CA certificate, a CT precertificate, or
+//!   has an unknown critical extension (vouch's certificate path checks, as for every keyless
+//!   signature).
 //! - Signatures are also read from Sigstore bundles attached as OCI referrers (cosign v3), not
 //!   only from cosign's `.sig` tag.
 //! - `matchRepoDigestOrExact` is vouch's [`SignedIdentity::MatchRepoDigestOrExact`]: a signed
@@ -97,13 +114,9 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_saphyr::Spanned;
-use vouch_attestations::bundle::HashAlgorithm;
-use vouch_keys::{Digest, KeyType, PublicKey};
-use vouch_verifier::time::UnixTime;
-use vouch_verifier::trust_root::{
-    KeyDetails, TimeRange, TransparencyLogInstance, TrustedPublicKey, TrustedRoot,
-    TrustedRootVersion,
-};
+use vouch_keys::PublicKey;
+use vouch_verifier::identity::{CertificateIdentity, Matcher};
+use vouch_verifier::trust_root::{TransparencyLogInstance, TrustedRoot};
 
 use crate::error::PolicyError;
 use crate::pattern::ImagePattern;
@@ -298,9 +311,18 @@ enum KeySource {
     Data(Vec<u8>),
 }
 
-/// A `sigstoreSigned` requirement vouch can enforce.
+/// A `fulcio` block, checked; its CA file not read yet.
+struct Fulcio {
+    /// The CA certificates: `fulcio caPath /etc/fulcio.pem` or `fulcio caData`.
+    ca: KeyRef,
+    oidc_issuer: String,
+    subject_email: String,
+}
+
+/// A `sigstoreSigned` requirement vouch can enforce: keys, or a `fulcio` block.
 struct Sigstore {
     keys: Vec<KeyRef>,
+    fulcio: Option<Fulcio>,
     rekor_keys: Vec<KeyRef>,
     identity: SignedIdentity,
 }
@@ -613,9 +635,7 @@ impl Checker<'_> {
             "rekorPublicKeyDatas",
             r.rekor_public_key_datas,
         )?;
-        if let Some(fulcio) = r.fulcio {
-            return Err(self.fulcio(fulcio));
-        }
+        let fulcio = r.fulcio.map(|f| self.fulcio(f)).transpose()?;
         let keys = self.keys(
             "keyPath",
             r.key_path,
@@ -628,14 +648,15 @@ impl Checker<'_> {
         )?;
         Ok(Sigstore {
             keys,
+            fulcio,
             rekor_keys,
             identity,
         })
     }
 
-    /// The `fulcio` block, checked as containers/image checks it, then refused: see the
-    /// module documentation.
-    fn fulcio(&self, fulcio: Spanned<RawFulcio>) -> PolicyError {
+    /// The `fulcio` block, checked as containers/image checks it: a CA file or its data,
+    /// and a non-empty issuer and email.
+    fn fulcio(&self, fulcio: Spanned<RawFulcio>) -> Result<Fulcio, PolicyError> {
         let at = loc(&fulcio);
         let f = fulcio.value;
         let empty =
@@ -643,22 +664,39 @@ impl Checker<'_> {
         let problem = match (&f.ca_path, &f.ca_data) {
             (Some(_), Some(data)) => Some((loc(data), "fulcio takes caPath or caData, not both")),
             (None, None) => Some((at, "fulcio needs caPath or caData")),
+            (Some(path), None) if path.value.is_empty() => {
+                Some((loc(path), "fulcio caPath is empty"))
+            }
             _ => None,
         }
         .or_else(|| empty(&f.oidc_issuer).then_some((at, "fulcio needs oidcIssuer")))
         .or_else(|| empty(&f.subject_email).then_some((at, "fulcio needs subjectEmail")));
         if let Some((at, reason)) = problem {
-            return self.error(at, reason);
+            return Err(self.error(at, reason));
         }
-        if let Some(data) = &f.ca_data
-            && base64_decode(&data.value).is_none()
-        {
-            return self.error(loc(data), "fulcio caData is not base64");
-        }
-        self.error(
-            at,
-            "fulcio is not supported: vouch verifies the SCT embedded in a Fulcio certificate against a certificate-transparency log key, and policy.json names none (containers/image does not check SCTs); write a vouch TrustPolicy with a keyless authority whose trustedRoot lists the Fulcio CA, the Rekor key and the CT log",
-        )
+        let ca = match (f.ca_path, f.ca_data) {
+            (Some(path), _) => KeyRef {
+                at: loc(&path),
+                label: format!("fulcio caPath {}", path.value),
+                source: KeySource::Path(path.value),
+            },
+            (None, Some(data)) => {
+                let bytes = base64_decode(&data.value)
+                    .ok_or_else(|| self.error(loc(&data), "fulcio caData is not base64"))?;
+                KeyRef {
+                    at: loc(&data),
+                    label: "fulcio caData".into(),
+                    source: KeySource::Data(bytes),
+                }
+            }
+            (None, None) => return Err(self.error(at, "fulcio needs caPath or caData")),
+        };
+        let text = |field: Option<Spanned<String>>| field.map(|s| s.value).unwrap_or_default();
+        Ok(Fulcio {
+            ca,
+            oidc_issuer: text(f.oidc_issuer),
+            subject_email: text(f.subject_email),
+        })
     }
 
     /// The keys of one of the four ways to name them (at most one given, checked before).
@@ -1064,22 +1102,29 @@ impl Compiler<'_> {
         let mut all = Vec::new();
         let mut require = Vec::new();
         for (n, sigstore) in list.sigstore.iter().enumerate() {
-            let (trusted_root, tlog) = if sigstore.rekor_keys.is_empty() {
-                (self.roots.public_good()?, Tlog::Optional)
-            } else {
-                (self.rekor_root(&sigstore.rekor_keys)?, Tlog::Required)
-            };
             let mut indexes = Vec::new();
-            for key in &sigstore.keys {
-                let public_key = self.read_key(key)?;
+            if let Some(fulcio) = &sigstore.fulcio {
+                let authority =
+                    self.fulcio_authority(&list.label, n, fulcio, &sigstore.rekor_keys)?;
                 indexes.push(self.authorities.len());
-                self.authorities.push(Authority {
-                    name: format!("{} #{} {}", list.label, n + 1, key.label),
-                    signer: Signer::Key(public_key),
-                    trusted_root: trusted_root.clone(),
-                    tlog,
-                    require_sct: true,
-                });
+                self.authorities.push(authority);
+            } else {
+                let (trusted_root, tlog) = if sigstore.rekor_keys.is_empty() {
+                    (self.roots.public_good()?, Tlog::Optional)
+                } else {
+                    (self.rekor_root(&sigstore.rekor_keys)?, Tlog::Required)
+                };
+                for key in &sigstore.keys {
+                    let public_key = self.read_key(key)?;
+                    indexes.push(self.authorities.len());
+                    self.authorities.push(Authority {
+                        name: format!("{} #{} {}", list.label, n + 1, key.label),
+                        signer: Signer::Key(public_key),
+                        trusted_root: trusted_root.clone(),
+                        tlog,
+                        require_sct: true,
+                    });
+                }
             }
             if indexes.len() == 1 && list.sigstore.len() > 1 {
                 require.extend(&indexes);
@@ -1098,59 +1143,90 @@ impl Compiler<'_> {
         })))
     }
 
+    /// The bytes of a file the policy names, or of its inline data.
+    fn read_source(&mut self, source: &KeyRef) -> Result<Vec<u8>, PolicyError> {
+        match &source.source {
+            KeySource::Path(path) => self.files.read(path),
+            KeySource::Data(bytes) => Ok(bytes.clone()),
+        }
+    }
+
+    /// An error of [`crate::roots`] about `source`, placed where the policy names it.
+    fn placed(&self, source: &KeyRef, error: PolicyError) -> PolicyError {
+        match error {
+            PolicyError::Invalid {
+                reason, line: None, ..
+            } => self.error(source.at, format!("{}: {reason}", source.label)),
+            other => other,
+        }
+    }
+
     fn read_key(&mut self, key: &KeyRef) -> Result<PublicKey, PolicyError> {
-        let bytes = match &key.source {
-            KeySource::Path(path) => self.files.read(path)?,
-            KeySource::Data(bytes) => bytes.clone(),
-        };
+        let bytes = self.read_source(key)?;
         let pem = String::from_utf8(bytes)
             .map_err(|_| self.error(key.at, format!("{}: not PEM text", key.label)))?;
         PublicKey::from_pem(&pem)
             .map_err(|e| self.error(key.at, format!("{}: not a public key: {e}", key.label)))
     }
 
-    /// A trusted root whose only transparency logs are these Rekor keys.
-    fn rekor_root(&mut self, keys: &[KeyRef]) -> Result<Arc<TrustedRoot>, PolicyError> {
+    /// The transparency logs of these Rekor keys.
+    fn rekor_logs(&mut self, keys: &[KeyRef]) -> Result<Vec<TransparencyLogInstance>, PolicyError> {
         let mut tlogs = Vec::new();
         for key in keys {
             let public_key = self.read_key(key)?;
-            let key_details = match public_key.key_type() {
-                KeyType::EcdsaP256 => KeyDetails::PKIX_ECDSA_P256_SHA_256,
-                KeyType::EcdsaP384 => KeyDetails::PKIX_ECDSA_P384_SHA_384,
-                KeyType::EcdsaP521 => KeyDetails::PKIX_ECDSA_P521_SHA_512,
-                other => {
-                    return Err(self.error(
-                        key.at,
-                        format!("{}: a Rekor key must be ECDSA, not {other}", key.label),
-                    ));
-                }
-            };
-            let spki = public_key.spki_der().to_vec();
-            tlogs.push(TransparencyLogInstance {
-                base_url: format!("the Rekor log of {}", key.label),
-                hash_algorithm: HashAlgorithm::Sha2_256,
-                log_id: Digest::sha256(&spki).to_bytes(),
-                public_key: TrustedPublicKey {
-                    raw_bytes: spki,
-                    key_details,
-                    valid_for: TimeRange {
-                        start: UnixTime::from_secs(0),
-                        end: None,
-                    },
-                },
-                checkpoint_key_id: None,
-                operator: String::new(),
-            });
+            let log = crate::roots::rekor_log(&public_key, &key.label)
+                .map_err(|e| self.placed(key, e))?;
+            tlogs.push(log);
         }
+        Ok(tlogs)
+    }
+
+    /// A trusted root whose only transparency logs are these Rekor keys.
+    fn rekor_root(&mut self, keys: &[KeyRef]) -> Result<Arc<TrustedRoot>, PolicyError> {
         Ok(Arc::new(TrustedRoot {
-            media_type: "application/vnd.dev.sigstore.trustedroot+json;version=0.1".into(),
-            version: TrustedRootVersion::V0_1,
-            tlogs,
-            ctlogs: Vec::new(),
-            certificate_authorities: Vec::new(),
-            timestamp_authorities: Vec::new(),
-            unusable: Vec::new(),
+            tlogs: self.rekor_logs(keys)?,
+            ..crate::roots::empty()
         }))
+    }
+
+    /// The keyless authority of requirement `n` (from 0) of the list `label`: the `fulcio`
+    /// block's identity, checked against a trusted root of its CA file and the Rekor keys.
+    fn fulcio_authority(
+        &mut self,
+        label: &str,
+        n: usize,
+        fulcio: &Fulcio,
+        rekor_keys: &[KeyRef],
+    ) -> Result<Authority, PolicyError> {
+        let ca = &fulcio.ca;
+        let bytes = self.read_source(ca)?;
+        let pem = String::from_utf8(bytes)
+            .map_err(|_| self.error(ca.at, format!("{}: not PEM text", ca.label)))?;
+        let trusted =
+            crate::roots::certificates_from_pem(&pem, &ca.label).map_err(|e| self.placed(ca, e))?;
+        let certificate_authorities =
+            crate::roots::certificate_authorities(&trusted, &[], &ca.label)
+                .map_err(|e| self.placed(ca, e))?;
+        let trusted_root = Arc::new(TrustedRoot {
+            tlogs: self.rekor_logs(rekor_keys)?,
+            certificate_authorities,
+            ..crate::roots::empty()
+        });
+        Ok(Authority {
+            name: format!(
+                "{label} #{} fulcio {} issued by {}",
+                n + 1,
+                fulcio.subject_email,
+                fulcio.oidc_issuer
+            ),
+            signer: Signer::Keyless(CertificateIdentity::new(
+                Matcher::Exact(fulcio.subject_email.clone()),
+                Matcher::Exact(fulcio.oidc_issuer.clone()),
+            )),
+            trusted_root,
+            tlog: Tlog::Required,
+            require_sct: false,
+        })
     }
 }
 

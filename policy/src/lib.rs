@@ -34,6 +34,7 @@ pub mod error;
 pub mod evidence;
 pub mod pattern;
 pub mod policy;
+pub mod roots;
 
 pub use decide::ImageName;
 pub use decision::{Decision, Denial, Verdict};

@@ -3,25 +3,36 @@
 //! line, and decisions made in memory with keys generated for the run, signatures stored as
 //! cosign stores them (simple-signing layers of the `.sig` tag), some with a Rekor entry
 //! whose signed entry timestamp a log key generated for the run signs.
+//!
+//! `fulcio` requirements are decided with a real public-good keyless signature (the
+//! conformance case `happy-path-v0.1` of `verifier/tests/data`, carried as cosign carries it
+//! in a `.sig` layer) against the public-good Fulcio CA certificates and Rekor key, written
+//! to PEM files from the embedded public-good trusted root for each run (see
+//! [`public_good_files`]).
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use vouch_attestations::bundle::{KindVersion, TransparencyLogEntry};
 use vouch_attestations::cosign::{
-    BUNDLE_ANNOTATION, SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE, SignatureLayer,
+    BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE,
+    SignatureLayer,
 };
 use vouch_attestations::simple_signing::SimpleSigning;
 use vouch_keys::{Digest, KeyType, PrivateKey};
 use vouch_policy::containers::from_containers_policy;
+use vouch_policy::decision::Status;
 use vouch_policy::evidence::{Evidence, MemorySource, TagEvidence};
+use vouch_policy::policy::Signer;
 use vouch_policy::policy::{Action, Requirement, SignedIdentity, Tlog};
 use vouch_policy::{Decision, Denial, ImageName, PolicyError, TrustPolicy, Verdict};
+use vouch_verifier::check::Check;
 use vouch_verifier::time::UnixTime;
+use vouch_verifier::trust_root::TrustedRoot;
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/containers-policy");
 
@@ -209,22 +220,145 @@ const FULCIO_SCOPES: [&str; 2] = [
 ];
 const PKI_SCOPE: &str = "hostname:5000/myns/sigstore-signed-byopki";
 
-#[test]
-fn the_manual_locked_down_example_is_refused_at_its_first_fulcio_requirement() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = fixture("locked-down.json");
-    let (line, reason) = refusal(dir.path(), &text);
-    assert_eq!(line.unwrap().0, line_of(&text, "\"fulcio\""), "{reason}");
-    assert!(reason.starts_with("fulcio is not supported"), "{reason}");
-    assert!(reason.contains("SCT"), "{reason}");
-    assert!(reason.contains("certificate-transparency log"), "{reason}");
+/// The subject alternative name of the `happy-path-v0.1` certificate: a URI (a GitHub
+/// workflow), not an email. vouch compares `subjectEmail` with every subject alternative
+/// name (a documented difference from containers/image, which compares email names only),
+/// which is what lets this real certificate stand in for a Fulcio email identity here.
+const KEYLESS_IDENTITY: &str = "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
+const KEYLESS_ISSUER: &str = "https://token.actions.githubusercontent.com";
+
+fn conformance(path: &str) -> Vec<u8> {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../verifier/tests/data/conformance"
+    );
+    std::fs::read(Path::new(dir).join(path)).unwrap()
+}
+
+fn certificate_pem(der: &[u8]) -> String {
+    let body = STANDARD.encode(der);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    )
+}
+
+/// PEM files made from the embedded public-good trusted root, in `dir`.
+struct PublicGoodFiles {
+    /// The current Fulcio's intermediate and root (which issued the `happy-path-v0.1`
+    /// certificate), then the first Fulcio's root: two self-signed certificates.
+    ca: PathBuf,
+    /// The first Fulcio's root alone (it did not issue the certificate).
+    old_ca: PathBuf,
+    /// The current Fulcio's intermediate alone (no root).
+    intermediate: PathBuf,
+    /// The key of rekor.sigstore.dev (Rekor v1), which logged the signature.
+    rekor: PathBuf,
+}
+
+fn public_good_files(dir: &Path) -> PublicGoodFiles {
+    let root = TrustedRoot::public_good().unwrap();
+    let current = &root.certificate_authorities[1].cert_chain;
+    let first = &root.certificate_authorities[0].cert_chain;
+    assert_eq!((current.len(), first.len()), (2, 1));
+    let write = |name: &str, text: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let rekor = root
+        .tlogs
+        .iter()
+        .find(|log| log.base_url == "https://rekor.sigstore.dev")
+        .unwrap();
+    let rekor_key = vouch_keys::PublicKey::from_spki_der(&rekor.public_key.raw_bytes).unwrap();
+    PublicGoodFiles {
+        ca: write(
+            "fulcio.pem",
+            format!(
+                "# sigstore-intermediate, sigstore (current Fulcio), sigstore (first Fulcio)\n{}{}{}",
+                certificate_pem(&current[0]),
+                certificate_pem(&current[1]),
+                certificate_pem(&first[0])
+            ),
+        ),
+        old_ca: write("fulcio-v1-root.pem", certificate_pem(&first[0])),
+        intermediate: write("fulcio-intermediate.pem", certificate_pem(&current[0])),
+        rekor: write("rekor.pub", rekor_key.to_pem()),
+    }
+}
+
+/// The keyless signature of `happy-path-v0.1` as a cosign `.sig` layer (signature,
+/// certificate and Rekor bundle annotations, as `cosign sign` writes them). Its payload is a
+/// text file, not a simple-signing document: every check up to the signature's identity
+/// can pass, and then the `statement` check refuses it.
+fn keyless_layer() -> SignatureLayer {
+    let bundle: Value =
+        serde_json::from_slice(&conformance("happy-path-v0.1/bundle.sigstore.json")).unwrap();
+    let material = &bundle["verificationMaterial"];
+    let cert = STANDARD
+        .decode(
+            material["x509CertificateChain"]["certificates"][0]["rawBytes"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+    let entry = &material["tlogEntries"][0];
+    let log_id = STANDARD
+        .decode(entry["logId"]["keyId"].as_str().unwrap())
+        .unwrap();
+    let rekor_bundle = json!({
+        "SignedEntryTimestamp": entry["inclusionPromise"]["signedEntryTimestamp"],
+        "Payload": {
+            "body": entry["canonicalizedBody"],
+            "integratedTime": entry["integratedTime"].as_str().unwrap().parse::<i64>().unwrap(),
+            "logIndex": entry["logIndex"].as_str().unwrap().parse::<i64>().unwrap(),
+            "logID": vouch_keys::hex(&log_id),
+        }
+    });
+    let payload = conformance("a.txt");
+    SignatureLayer {
+        index: 0,
+        media_type: SIMPLE_SIGNING_MEDIA_TYPE.into(),
+        digest: Digest::sha256(&payload),
+        annotations: BTreeMap::from([
+            (
+                SIGNATURE_ANNOTATION.to_owned(),
+                bundle["messageSignature"]["signature"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            ),
+            (CERTIFICATE_ANNOTATION.to_owned(), certificate_pem(&cert)),
+            (BUNDLE_ANNOTATION.to_owned(), rekor_bundle.to_string()),
+        ]),
+        payload: Ok(payload),
+    }
+}
+
+/// The check the only authority failed on the only piece of evidence of `decision`, which
+/// denied the image for want of an accepted signature.
+#[track_caller]
+fn failed_check(decision: &Decision) -> Check {
+    assert_denied(decision, Denial::NoAcceptedSignature);
+    assert_eq!(decision.evidence.len(), 1, "{decision:?}");
+    let results = &decision.evidence[0].results;
+    assert_eq!(results.len(), 1, "{decision:?}");
+    assert_eq!(results[0].status, Status::Fail, "{decision:?}");
+    results[0].check.unwrap()
 }
 
 #[test]
 fn the_manual_locked_down_example_refuses_pki_and_signed_by_by_name_with_their_lines() {
     let dir = tempfile::tempdir().unwrap();
-    // (Without preserve_order, serde_json writes the transports sorted: atomic first.)
-    let text = locked_down_without(&FULCIO_SCOPES, &["atomic"]);
+    // The whole file: its fulcio requirements pass the checks made before any file is read,
+    // and its pki requirement is refused.
+    let text = fixture("locked-down.json");
     let (line, reason) = refusal(dir.path(), &text);
     assert_eq!(line.unwrap().0, line_of(&text, "\"pki\""), "{reason}");
     assert!(
@@ -232,8 +366,8 @@ fn the_manual_locked_down_example_refuses_pki_and_signed_by_by_name_with_their_l
         "{reason}"
     );
 
-    let scopes = [FULCIO_SCOPES[0], FULCIO_SCOPES[1], PKI_SCOPE];
-    let text = locked_down_without(&scopes, &[]);
+    // (Without preserve_order, serde_json writes the transports sorted: atomic first.)
+    let text = locked_down_without(&[PKI_SCOPE], &[]);
     let (line, reason) = refusal(dir.path(), &text);
     assert_eq!(
         line.unwrap().0,
@@ -249,6 +383,22 @@ fn the_manual_locked_down_example_refuses_pki_and_signed_by_by_name_with_their_l
         error.starts_with(&format!("policy.json:{}:", line_of(&text, "\"signedBy\""))),
         "{error}"
     );
+
+    // Without them: the scope with a space in it (a typo of the manual's) is refused, since
+    // no image name could be in it.
+    let text = locked_down_without(&[PKI_SCOPE], &["atomic"]);
+    let (line, reason) = refusal(dir.path(), &text);
+    assert_eq!(line.unwrap().0, line_of(&text, "rekor- allows"), "{reason}");
+    assert!(
+        reason.ends_with("holds ' ', which no image name has"),
+        "{reason}"
+    );
+
+    // Without it too, its fulcio requirement reads its files: the manual's paths do not
+    // exist here.
+    let text = locked_down_without(&[PKI_SCOPE, FULCIO_SCOPES[1]], &["atomic"]);
+    let error = load(dir.path(), &text).unwrap_err();
+    assert!(matches!(error, PolicyError::Read { .. }), "{error}");
 }
 
 #[test]
@@ -257,9 +407,11 @@ fn the_manual_locked_down_example_decides_as_the_manual_says_without_its_unsuppo
     let signer = key();
     let key_file = dir.path().join("sigstore-pubkey.pub");
     std::fs::write(&key_file, signer.public_key().to_pem()).unwrap();
-    let scopes = [FULCIO_SCOPES[0], FULCIO_SCOPES[1], PKI_SCOPE];
-    let text = locked_down_without(&scopes, &["atomic"])
-        .replace("/path/to/sigstore-pubkey.pub", key_file.to_str().unwrap());
+    let files = public_good_files(dir.path());
+    let text = locked_down_without(&[PKI_SCOPE, FULCIO_SCOPES[1]], &["atomic"])
+        .replace("/path/to/sigstore-pubkey.pub", key_file.to_str().unwrap())
+        .replace("/path/to/fulcio_v1.crt.pem", files.ca.to_str().unwrap())
+        .replace("/path/to/rekor.pub", files.rekor.to_str().unwrap());
     let policy = load(dir.path(), &text).unwrap();
     assert_eq!(policy.default, Action::Deny);
     assert_eq!(policy.warnings.len(), 1, "{:?}", policy.warnings);
@@ -345,6 +497,22 @@ fn the_manual_locked_down_example_decides_as_the_manual_says_without_its_unsuppo
         &[&signer],
         Some(&format!("{any_tag}:v1")),
     ));
+
+    // "A sigstore-signed repository using the community Fulcio+Rekor servers": a keyless
+    // authority for test-user@example.com from GitHub's OAuth issuer. The public-good
+    // signature here is by a GitHub workflow: refused at its identity, past its certificate
+    // chain and its log entry.
+    let image = format!("{}:v1", FULCIO_SCOPES[0]);
+    assert_denied(&decide(&policy, &image, vec![]), Denial::NoSignatures);
+    let d = decide(&policy, &image, vec![keyless_layer()]);
+    assert_eq!(failed_check(&d), Check::CertificateIdentity, "{d:?}");
+    assert_eq!(
+        d.authorities[0].name,
+        format!(
+            "docker:{} #1 fulcio test-user@example.com issued by https://github.com/login/oauth",
+            FULCIO_SCOPES[0]
+        )
+    );
 }
 
 #[test]
@@ -892,13 +1060,6 @@ fn what_vouch_cannot_enforce_is_refused_by_name_with_its_line() {
         ),
         (
             in_scope(
-                r#"{"type": "sigstoreSigned", "fulcio": {"caPath": "/ca.pem", "oidcIssuer": "https://issuer", "subjectEmail": "a@b"}, "rekorPublicKeyPath": "/rekor.pub"}"#,
-            ),
-            "fulcio",
-            "fulcio is not supported",
-        ),
-        (
-            in_scope(
                 r#"{"type": "sigstoreSigned", "fulcio": {"caPath": "/ca.pem", "oidcIssuer": "https://issuer", "subjectEmail": "a@b"}}"#,
             ),
             "fulcio",
@@ -1065,4 +1226,223 @@ fn what_vouch_cannot_enforce_is_refused_by_name_with_its_line() {
             );
         }
     }
+}
+
+#[test]
+fn a_fulcio_requirement_is_a_keyless_authority_of_its_ca_file_and_rekor_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = public_good_files(dir.path());
+    let policy_text = |ca: &Path, email: &str, issuer: &str, rekor: &Path| {
+        format!(
+            r#"{{
+    "default": [{{"type": "reject"}}],
+    "transports": {{"docker": {{"registry.example/app": [{{
+        "type": "sigstoreSigned",
+        "fulcio": {{"caPath": "{}", "oidcIssuer": "{issuer}", "subjectEmail": "{email}"}},
+        "rekorPublicKeyPath": "{}"
+    }}]}}}}
+}}"#,
+            ca.file_name().unwrap().to_str().unwrap(),
+            rekor.file_name().unwrap().to_str().unwrap()
+        )
+    };
+    let load_with = |ca: &Path, email: &str, issuer: &str, rekor: &Path| {
+        load(dir.path(), &policy_text(ca, email, issuer, rekor)).unwrap()
+    };
+    let image = "registry.example/app:v1";
+
+    let policy = load_with(&files.ca, KEYLESS_IDENTITY, KEYLESS_ISSUER, &files.rekor);
+    assert_eq!(policy.authorities.len(), 1);
+    let authority = &policy.authorities[0];
+    assert_eq!(
+        authority.name,
+        format!(
+            "docker:registry.example/app #1 fulcio {KEYLESS_IDENTITY} issued by {KEYLESS_ISSUER}"
+        )
+    );
+    assert!(matches!(&authority.signer, Signer::Keyless(_)));
+    assert_eq!(authority.tlog, Tlog::Required);
+    assert!(!authority.require_sct);
+    // Two self-signed certificates, two authorities; the intermediate before its root.
+    let root = &authority.trusted_root;
+    assert_eq!(root.certificate_authorities.len(), 2);
+    assert_eq!(root.certificate_authorities[0].cert_chain.len(), 2);
+    assert_eq!(root.certificate_authorities[1].cert_chain.len(), 1);
+    assert_eq!(
+        root.certificate_authorities[0].common_name,
+        "sigstore (fulcio caPath fulcio.pem)"
+    );
+    assert_eq!(root.tlogs.len(), 1);
+    assert_eq!(
+        root.tlogs[0].base_url,
+        "the Rekor log of rekorPublicKeyPath rekor.pub"
+    );
+    assert!(root.ctlogs.is_empty() && root.timestamp_authorities.is_empty());
+
+    // The real signature passes the certificate chain (to the public-good Fulcio at the
+    // log's time), the signed entry timestamp (by the Rekor key), the OIDC issuer and the
+    // subject, with no SCT asked for; it is refused at its payload, a text file and not a
+    // simple-signing document, the first check after those.
+    let d = decide(&policy, image, vec![keyless_layer()]);
+    assert_eq!(failed_check(&d), Check::Statement, "{d:?}");
+    assert!(d.authorities[0].by.is_empty());
+
+    // Another subject or issuer: refused at the identity.
+    for (email, issuer) in [
+        ("test-user@example.com", KEYLESS_ISSUER),
+        (KEYLESS_IDENTITY, "https://github.com/login/oauth"),
+    ] {
+        let policy = load_with(&files.ca, email, issuer, &files.rekor);
+        let d = decide(&policy, image, vec![keyless_layer()]);
+        assert_eq!(failed_check(&d), Check::CertificateIdentity, "{d:?}");
+    }
+    // A CA file whose root did not issue it: refused at the certificate chain.
+    let policy = load_with(
+        &files.old_ca,
+        KEYLESS_IDENTITY,
+        KEYLESS_ISSUER,
+        &files.rekor,
+    );
+    let d = decide(&policy, image, vec![keyless_layer()]);
+    assert_eq!(failed_check(&d), Check::CertificateChain, "{d:?}");
+    // A Rekor key that is not the log's: refused at the log entry.
+    let other = dir.path().join("other-rekor.pub");
+    std::fs::write(&other, key().public_key().to_pem()).unwrap();
+    let policy = load_with(&files.ca, KEYLESS_IDENTITY, KEYLESS_ISSUER, &other);
+    let d = decide(&policy, image, vec![keyless_layer()]);
+    assert_eq!(failed_check(&d), Check::TlogEntry, "{d:?}");
+    // No log entry at all: the same.
+    let mut unlogged = keyless_layer();
+    unlogged.annotations.remove(BUNDLE_ANNOTATION);
+    let policy = load_with(&files.ca, KEYLESS_IDENTITY, KEYLESS_ISSUER, &files.rekor);
+    let d = decide(&policy, image, vec![unlogged]);
+    assert_eq!(failed_check(&d), Check::TlogEntry, "{d:?}");
+
+    // caData is the CA file's contents in base64, and decides the same.
+    let data = STANDARD.encode(std::fs::read(&files.ca).unwrap());
+    let text = policy_text(&files.ca, KEYLESS_IDENTITY, KEYLESS_ISSUER, &files.rekor).replace(
+        "\"caPath\": \"fulcio.pem\"",
+        &format!("\"caData\": \"{data}\""),
+    );
+    let policy = load(dir.path(), &text).unwrap();
+    assert_eq!(
+        policy.authorities[0].trusted_root.certificate_authorities[0].common_name,
+        "sigstore (fulcio caData)"
+    );
+    let d = decide(&policy, image, vec![keyless_layer()]);
+    assert_eq!(failed_check(&d), Check::Statement, "{d:?}");
+
+    // The CA file is part of the policy's digest.
+    let first = load_with(&files.ca, KEYLESS_IDENTITY, KEYLESS_ISSUER, &files.rekor).digest;
+    std::fs::copy(&files.old_ca, &files.ca).unwrap();
+    let second = load_with(&files.ca, KEYLESS_IDENTITY, KEYLESS_ISSUER, &files.rekor).digest;
+    assert_ne!(first, second);
+}
+
+#[test]
+fn fulcio_requirements_vouch_cannot_use_are_refused_with_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = public_good_files(dir.path());
+    let in_scope = |fulcio: &str, rest: &str| {
+        format!(
+            "{{\n  \"default\": [{{\"type\": \"reject\"}}],\n  \"transports\": {{\"docker\": {{\n    \"registry.example/app\": [\n      {{\"type\": \"sigstoreSigned\",\n       \"fulcio\": {fulcio}{rest}}}\n    ]\n  }}}}\n}}"
+        )
+    };
+    let rekor = ",\n       \"rekorPublicKeyPath\": \"rekor.pub\"";
+    let ca = |path: &Path| path.file_name().unwrap().to_str().unwrap().to_owned();
+    let with_ca = |ca: &str| {
+        format!(r#"{{"caPath": "{ca}", "oidcIssuer": "https://issuer", "subjectEmail": "a@b"}}"#)
+    };
+    // (policy, the text on the line the refusal names, what the refusal says)
+    let cases: Vec<(String, &str, String)> = vec![
+        (
+            in_scope(&with_ca(&ca(&files.ca)), ""),
+            "sigstoreSigned",
+            "fulcio needs one of rekorPublicKeyPath".into(),
+        ),
+        (
+            in_scope(r#"{"caPath": "x.pem", "subjectEmail": "a@b"}"#, rekor),
+            "fulcio",
+            "fulcio needs oidcIssuer".into(),
+        ),
+        (
+            in_scope(
+                r#"{"caPath": "x.pem", "oidcIssuer": "https://issuer", "subjectEmail": ""}"#,
+                rekor,
+            ),
+            "fulcio",
+            "fulcio needs subjectEmail".into(),
+        ),
+        (
+            in_scope(
+                r#"{"oidcIssuer": "https://issuer", "subjectEmail": "a@b"}"#,
+                rekor,
+            ),
+            "fulcio",
+            "fulcio needs caPath or caData".into(),
+        ),
+        (
+            in_scope(
+                r#"{"caPath": "x.pem", "caData": "AAAA", "oidcIssuer": "https://issuer", "subjectEmail": "a@b"}"#,
+                rekor,
+            ),
+            "fulcio",
+            "fulcio takes caPath or caData, not both".into(),
+        ),
+        (
+            in_scope(&with_ca(""), rekor),
+            "fulcio",
+            "fulcio caPath is empty".into(),
+        ),
+        (
+            in_scope(
+                r#"{"caData": "not base64!", "oidcIssuer": "https://issuer", "subjectEmail": "a@b"}"#,
+                rekor,
+            ),
+            "fulcio",
+            "fulcio caData is not base64".into(),
+        ),
+        (
+            in_scope(
+                r#"{"caPath": "x.pem", "oidcIssuer": "https://issuer", "subjectEmail": "a@b", "subjectHostname": "h"}"#,
+                rekor,
+            ),
+            "fulcio",
+            "unknown field `subjectHostname`".into(),
+        ),
+        (
+            in_scope(&with_ca(&ca(&files.intermediate)), rekor),
+            "fulcio",
+            "fulcio caPath fulcio-intermediate.pem: holds no self-signed (root) certificate".into(),
+        ),
+        (
+            in_scope(&with_ca("rekor.pub"), rekor),
+            "fulcio",
+            "fulcio caPath rekor.pub: PEM block 1 is \"PUBLIC KEY\", not CERTIFICATE".into(),
+        ),
+        (
+            in_scope(
+                &with_ca(&ca(&files.ca)),
+                ",\n       \"rekorPublicKeyPath\": \"fulcio.pem\"",
+            ),
+            "rekorPublicKeyPath",
+            "rekorPublicKeyPath fulcio.pem: not a public key".into(),
+        ),
+    ];
+    for (text, marker, says) in cases {
+        let (line, reason) = refusal(dir.path(), &text);
+        assert!(reason.contains(&says), "{says:?} not in {reason:?}\n{text}");
+        assert_eq!(
+            line.map(|(l, _)| l),
+            Some(line_of(&text, marker)),
+            "{reason}\n{text}"
+        );
+    }
+
+    // A CA file that does not exist fails the load, as a key file does.
+    let text = in_scope(&with_ca("missing.pem"), rekor);
+    assert!(matches!(
+        load(dir.path(), &text),
+        Err(PolicyError::Read { .. })
+    ));
 }
