@@ -442,27 +442,7 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
     file: &str,
     text: &str,
 ) -> Result<T, PolicyError> {
-    let mut options = serde_saphyr::Options::default();
-    options.with_snippet = false;
-    serde_saphyr::from_str_with_options(text, options).map_err(|e| {
-        let line = e.location().map(|l| (l.line(), l.column()));
-        // The message without the location the crate appends: it is given up front.
-        let message = e.to_string();
-        let message = message
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .split(" at line ")
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_owned();
-        PolicyError::Invalid {
-            file: file.to_owned(),
-            line,
-            reason: message,
-        }
-    })
+    serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| yaml_error(file, &e))
 }
 
 /// Parses every YAML document of `text` (separated by `---`) into `T`, as strictly as
@@ -471,26 +451,35 @@ pub(crate) fn parse_yaml_documents<T: serde::de::DeserializeOwned>(
     file: &str,
     text: &str,
 ) -> Result<Vec<T>, PolicyError> {
+    serde_saphyr::from_str_multiple_with_options(text, yaml_options())
+        .map_err(|e| yaml_error(file, &e))
+}
+
+/// serde-saphyr's defaults (repeated keys refused, budgets on), with one-line errors.
+fn yaml_options() -> serde_saphyr::Options {
     let mut options = serde_saphyr::Options::default();
     options.with_snippet = false;
-    serde_saphyr::from_str_multiple_with_options(text, options).map_err(|e| {
-        let line = e.location().map(|l| (l.line(), l.column()));
-        let message = e.to_string();
-        let message = message
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .split(" at line ")
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_owned();
-        PolicyError::Invalid {
-            file: file.to_owned(),
-            line,
-            reason: message,
-        }
-    })
+    options
+}
+
+/// A YAML error as [`PolicyError::Invalid`]: the place up front, the message without the
+/// location the crate appends.
+fn yaml_error(file: &str, e: &serde_saphyr::Error) -> PolicyError {
+    let message = e.to_string();
+    let message = message
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split(" at line ")
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    PolicyError::Invalid {
+        file: file.to_owned(),
+        line: e.location().map(|l| (l.line(), l.column())),
+        reason: message,
+    }
 }
 
 /// The `apiVersion` and `kind` of a document, to tell the formats apart.
