@@ -163,16 +163,18 @@ impl CertificateIdentity {
                 });
             }
         }
-        let issuer = cert.fulcio_issuer()?.ok_or(VerifyError::IdentityMismatch {
-            what: "OIDC issuer",
-            expected: self.issuer.to_string(),
-            found: "no Fulcio issuer extension".into(),
-        })?;
+        // A certificate from a private CA may have no issuer extension: as cosign does, its
+        // issuer is then the empty text, which only a regular expression like `.*` matches.
+        let issuer = cert.fulcio_issuer()?.unwrap_or_default();
         if !self.issuer.matches(&issuer) {
             return Err(VerifyError::IdentityMismatch {
                 what: "OIDC issuer",
                 expected: self.issuer.to_string(),
-                found: format!("{issuer:?}"),
+                found: if issuer.is_empty() {
+                    "no Fulcio issuer extension".into()
+                } else {
+                    format!("{issuer:?}")
+                },
             });
         }
         let names = cert.subject_alt_names()?;
@@ -194,6 +196,36 @@ impl CertificateIdentity {
                         .join(", ")
                 },
             }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_certificate_without_an_issuer_extension_has_the_empty_issuer() {
+        // A timestamp authority's certificate: no Fulcio extensions at all.
+        let pem = include_str!("../tests/data/cosign/tsa_leaf.crt.pem");
+        let cert = Certificate::from_pem(pem).unwrap();
+        let exact = CertificateIdentity::new(
+            Matcher::regex(".*").unwrap(),
+            Matcher::Exact("https://accounts.example".into()),
+        );
+        match exact.check(&cert) {
+            Err(VerifyError::IdentityMismatch { what, found, .. }) => {
+                assert_eq!(what, "OIDC issuer");
+                assert_eq!(found, "no Fulcio issuer extension");
+            }
+            other => panic!("{other:?}"),
+        }
+        // `.*` takes the missing issuer, as cosign's --certificate-oidc-issuer-regexp does;
+        // the subject is then what is checked.
+        let any =
+            CertificateIdentity::new(Matcher::regex(".*").unwrap(), Matcher::regex(".*").unwrap());
+        if let Err(VerifyError::IdentityMismatch { what, .. }) = any.check(&cert) {
+            assert_ne!(what, "OIDC issuer");
         }
     }
 }
