@@ -1,11 +1,13 @@
 //! The trust decision: given an image's digest, what is stored about it, and the trust
 //! material the caller chose, say yes or no, and why.
 //!
-//! The core is sans-I/O: callers fetch signature layers with `vouch-registry` (or any other
-//! way) and hand them in; nothing here reads the network, the filesystem or the clock. Every
-//! rejection names the check that failed ([`cosign::Rejection`]), and a passing result is a
-//! [`Verified`] value that only this crate can construct, so code downstream (printing,
-//! policy) cannot be handed an unchecked signature by mistake.
+//! The core is sans-I/O: callers fetch signature layers and bundles with `vouch-registry` (or
+//! any other way) and hand them in; nothing here reads the network, the filesystem or the
+//! clock. Every refusal names the check that failed ([`check::Check`]), and a passing result
+//! is a [`Verified`] value that only this crate can construct, so code downstream (printing,
+//! policy) cannot be handed an unchecked signature by mistake. Image evidence in either store,
+//! cosign's tag layout or bundle referrers, key-signed or keyless, is verified one way
+//! ([`image`]):
 //!
 //! ```
 //! use std::collections::BTreeMap;
@@ -13,12 +15,14 @@
 //! use vouch_attestations::simple_signing::SimpleSigning;
 //! use vouch_keys::{Digest, KeyType, PrivateKey};
 //! use vouch_attestations::cosign::{SignatureLayer, SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE};
-//! use vouch_verifier::cosign::{verify_image_signatures, CosignRequirements};
+//! use vouch_verifier::check::Check;
+//! use vouch_verifier::time::UnixTime;
+//! use vouch_verifier::trust_root::TrustedRoot;
+//! use vouch_verifier::verify::{Options, Policy, Verifier};
 //!
 //! let key = PrivateKey::generate(KeyType::Ed25519).unwrap();
 //! let image = Digest::sha256(b"an image manifest");
 //! let payload = SimpleSigning::new("example.com/app", image.clone(), &BTreeMap::new()).to_vec();
-//!
 //! let signature = base64::engine::general_purpose::STANDARD.encode(key.sign(&payload).unwrap());
 //! let layer = SignatureLayer {
 //!     index: 0,
@@ -28,9 +32,16 @@
 //!     payload: Ok(payload),
 //! };
 //!
-//! let requirements = CosignRequirements { key: key.public_key().clone(), annotations: BTreeMap::new() };
-//! let verdict = verify_image_signatures(&image, &[layer], &requirements);
-//! assert!(verdict.is_verified());
+//! let verifier = Verifier::new(TrustedRoot::public_good().unwrap()).unwrap();
+//! let options = Options {
+//!     require_tlog: false,
+//!     ..Options::at(UnixTime::from_system_time(std::time::SystemTime::now()))
+//! };
+//! let key_policy = Policy::Key(key.public_key().clone());
+//! assert!(verifier.verify_signature_layer(&layer, &image, &key_policy, options).is_ok());
+//! let other = Digest::sha256(b"another manifest");
+//! let refused = verifier.verify_signature_layer(&layer, &other, &key_policy, options).unwrap_err();
+//! assert_eq!(refused.check(), Check::ArtifactDigest);
 //! ```
 //!
 //! Sigstore bundles ([`bundle`]) are verified by [`verify::Verifier`] against a trusted root
@@ -71,10 +82,8 @@
 //! assert_eq!(denied.check(), Check::ArtifactDigest);
 //! ```
 
-pub mod attestation;
 pub mod check;
 pub mod checkpoint;
-pub mod cosign;
 pub mod entry;
 pub mod error;
 pub mod identity;
@@ -108,47 +117,6 @@ impl<T> Verified<T> {
     /// The verified value, owned (it stays what was verified; it just no longer says so).
     pub fn into_inner(self) -> T {
         self.0
-    }
-}
-
-/// The outcome of checking every layer of one of an image's cosign tag-layout manifests
-/// (signatures or attestations): each layer is either verified or rejected with the first
-/// check it failed.
-#[derive(Debug, Clone)]
-pub struct LayerVerdict<T, R> {
-    /// The image's manifest digest.
-    pub image: vouch_keys::Digest,
-    /// Layers that hold. Only this crate can build a [`Verified`].
-    pub verified: Vec<Verified<T>>,
-    /// Layers that do not, with their reasons.
-    pub rejected: Vec<R>,
-}
-
-impl<T, R> LayerVerdict<T, R> {
-    /// True when at least one layer holds.
-    pub fn is_verified(&self) -> bool {
-        !self.verified.is_empty()
-    }
-
-    /// Checks each of `layers` with `check`, rejecting a failure with `reject(layer, reason)`.
-    pub(crate) fn of<L, E>(
-        image: &vouch_keys::Digest,
-        layers: &[L],
-        check: impl Fn(&L) -> Result<T, E>,
-        reject: impl Fn(&L, E) -> R,
-    ) -> Self {
-        let mut verdict = Self {
-            image: image.clone(),
-            verified: Vec::new(),
-            rejected: Vec::new(),
-        };
-        for layer in layers {
-            match check(layer) {
-                Ok(value) => verdict.verified.push(Verified(value)),
-                Err(reason) => verdict.rejected.push(reject(layer, reason)),
-            }
-        }
-        verdict
     }
 }
 
