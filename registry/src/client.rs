@@ -108,7 +108,18 @@ type AuthKey = (String, String, Access);
 pub struct RegistryClient {
     http: reqwest::Client,
     options: ClientOptions,
-    authorizations: Arc<Mutex<HashMap<AuthKey, HeaderValue>>>,
+    shared: Arc<Shared>,
+}
+
+/// What the clones of one client learn together.
+#[derive(Default)]
+struct Shared {
+    /// Authorizations obtained, per registry, repository and access.
+    authorizations: Mutex<HashMap<AuthKey, HeaderValue>>,
+    /// Registries (API hosts) that answered a referrers request with 404: they have no
+    /// referrers API (distribution-spec v1.1: a registry with the API must not answer 404),
+    /// so their referrers are read from the tag schema without asking again.
+    no_referrers_api: Mutex<std::collections::HashSet<String>>,
 }
 
 /// The registry's error body (distribution-spec "Error Codes").
@@ -299,7 +310,7 @@ impl RegistryClient {
         Ok(Self {
             http,
             options,
-            authorizations: Arc::new(Mutex::new(HashMap::new())),
+            shared: Arc::default(),
         })
     }
 
@@ -392,7 +403,7 @@ impl RegistryClient {
         let authorization = self
             .authorize(reference, access, operation, &challenge)
             .await?;
-        if let Ok(mut cache) = self.authorizations.lock() {
+        if let Ok(mut cache) = self.shared.authorizations.lock() {
             cache.insert(key, authorization.clone());
         }
         exchange(build(&self.http).header(header::AUTHORIZATION, authorization))
@@ -401,7 +412,8 @@ impl RegistryClient {
     }
 
     fn cached_authorization(&self, key: &AuthKey) -> Option<HeaderValue> {
-        self.authorizations
+        self.shared
+            .authorizations
             .lock()
             .ok()
             .and_then(|cache| cache.get(key).cloned())
@@ -796,6 +808,19 @@ impl RegistryClient {
         artifact_type: Option<&str>,
     ) -> Result<Option<ImageIndex>, RegistryError> {
         let what = format!("referrers of {subject} in {}", reference.repository());
+        let host = reference.api_host().to_owned();
+        let known_without = self
+            .shared
+            .no_referrers_api
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&host);
+        if known_without {
+            tracing::debug!(
+                "{host} has no referrers API (it answered 404 before): tag schema only"
+            );
+            return Ok(None);
+        }
         let first = format!("{}/referrers/{subject}", self.base_url(reference));
         let mut url = reqwest::Url::parse(&first).map_err(|e| RegistryError::InvalidReference {
             input: reference.to_string(),
@@ -840,6 +865,11 @@ impl RegistryClient {
                 })
                 .await?;
             let Some((bytes, link)) = page else {
+                self.shared
+                    .no_referrers_api
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(host);
                 return Ok(None);
             };
             let page = referrers_page(&what, bytes)?;

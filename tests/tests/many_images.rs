@@ -62,3 +62,41 @@ fn every_image_gets_its_result_and_the_exit_code_is_the_worst() {
     vouch(&["verify", "--key", public, &signed.tagged, &unsigned.tagged]).expect_code(1);
     vouch(&["verify", "--key", public, &signed.tagged, &signed.tagged]).expect_code(0);
 }
+
+#[test]
+fn a_registry_without_the_referrers_api_is_asked_once() {
+    // distribution 2.8 answers the referrers API with 404, which the distribution spec
+    // forbids a registry that has the API: one 404 is enough for every image after it.
+    let registry = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let key = generate_key(dir.path(), "k", "ecdsa-p256");
+    // More images than are decided at once (8): the ones after the first answer skip it.
+    let images: Vec<_> = (0..10)
+        .map(|_| push_image(&registry, &unique("no-referrers-api"), "v1"))
+        .collect();
+    let mut sign = vec!["sign", "--key", key.key.to_str().unwrap()];
+    sign.extend(images.iter().map(|i| i.tagged.as_str()));
+    vouch_with_password(&key.password, &sign).expect_code(0);
+    let mut verify = vec!["-v", "verify", "--key", key.public.to_str().unwrap()];
+    verify.extend(images.iter().map(|i| i.tagged.as_str()));
+    let run = vouch(&verify).expect_code(0);
+    let asked = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("/referrers/sha256:") && l.contains(" -> 404"))
+        .count();
+    // Up to 8 images are decided at once, so the first requests may cross; never one per
+    // image after the first answer.
+    assert!(
+        (1..images.len()).contains(&asked),
+        "{asked} referrers requests: {}",
+        run.stderr
+    );
+    // The tag schema is still read for each image.
+    let tag_schema = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("/manifests/sha256-") && !l.contains(".sig"))
+        .count();
+    assert!(tag_schema >= images.len(), "{}", run.stderr);
+}
