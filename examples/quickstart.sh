@@ -119,6 +119,23 @@ REGO
 run vouch verify-attestation --key "$WORK/cosign.pub" --type slsaprovenance1 \
   --policy "$WORK/policy.rego" "oci:$WORK/image:v1"
 
+say "Deciding it with a trust policy: signed by the key with release=quickstart, and provenance that passes the Rego policy"
+cat > "$WORK/trust.yaml" <<'YAML'
+apiVersion: vouch.dev/v1
+kind: TrustPolicy
+authorities:
+  release: {key: {path: cosign.pub}}
+scopes:
+  - images: ["**"]
+    authorities: [release]
+    annotations: {release: quickstart}
+    attestations:
+      - type: https://slsa.dev/provenance/v1
+        rego: policy.rego
+YAML
+run vouch policy lint "$WORK/trust.yaml"
+run vouch verify --policy "$WORK/trust.yaml" "oci:$WORK/image:v1"
+
 say "Tampering: a different image under the same tag, with the original signature copied to it"
 rm -rf "$WORK/tampered"
 cp -r "$WORK/image" "$WORK/tampered"
@@ -140,4 +157,12 @@ if [ "$status" -ne 1 ]; then
   echo "quickstart: expected exit 1 (denied) from the tampered image, got $status" >&2
   exit 1
 fi
-say "Done: the tampered image was denied (exit $status). Files are in $WORK"
+set +e
+run vouch verify --policy "$WORK/trust.yaml" "oci:$WORK/tampered:v1"
+policy_status=$?
+set -e
+if [ "$policy_status" -ne 1 ]; then
+  echo "quickstart: expected exit 1 (denied) from the trust policy on the tampered image, got $policy_status" >&2
+  exit 1
+fi
+say "Done: the tampered image was denied (exit $status), by the key and by the trust policy. Files are in $WORK"

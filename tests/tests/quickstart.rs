@@ -25,6 +25,19 @@ fn quickstart_runs() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(stdout.contains("Verified oci:"), "{stdout}");
+    // The trust policy step: it lints clean, allows the image and denies the tampered one.
+    assert!(
+        stdout.contains("trust.yaml: ok (1 authority, 1 scope, 0 warnings)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  policy ") && stdout.contains(" scope **"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("by the key and by the trust policy"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("Verified 1 attestation of type https://slsa.dev/provenance/v1"),
         "{stdout}"
