@@ -324,8 +324,7 @@ pub(crate) async fn verify_attestation(args: VerifyAttestationArgs) -> Result<Ex
     }
     let digest: Digest = decision
         .digest
-        .as_deref()
-        .and_then(|d| d.parse().ok())
+        .clone()
         .ok_or_else(|| CliError::Internal("the decision names no digest".into()))?;
     let image = source
         .target()

@@ -191,16 +191,10 @@ async fn decide_one(
         decision.verdict
     );
     let image = match &decision.digest {
-        Some(digest) => {
-            source
-                .target()
-                .store
-                .describe(&ManifestRef::Digest(digest.parse().map_err(|_| {
-                    CliError::Internal(format!(
-                        "the decision names a digest that does not parse: {digest}"
-                    ))
-                })?))
-        }
+        Some(digest) => source
+            .target()
+            .store
+            .describe(&ManifestRef::Digest(digest.clone())),
         None => source.target().describe(),
     };
     Ok(Outcome { image, decision })
@@ -357,7 +351,7 @@ fn outcome_json(outcome: &Outcome) -> serde_json::Value {
         "image": outcome.image,
         "digest": decision.digest,
         "verified": decision.allowed,
-        "signature_tag": decision.digest.as_deref().and_then(|d| d.parse::<Digest>().ok()).map(|d| signature_tag(&d)),
+        "signature_tag": decision.digest.as_ref().map(signature_tag),
         "reason": decision.reason,
         "signatures": passing(decision).map(|(report, result)| serde_json::json!({
             "source": source_of(report),

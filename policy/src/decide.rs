@@ -612,7 +612,7 @@ impl TrustPolicy {
             Some(resolved) => resolved?,
             None => source.resolve().await?,
         };
-        decision.digest = Some(subject.digest.to_string());
+        decision.digest = Some(subject.digest.clone());
         let outcome = self
             .check_digest(requirement, image, &subject.digest, source, now)
             .await?;

@@ -4,6 +4,7 @@
 //! ([`SCHEMA_VERSION`]) and described by the JSON Schema in `policy/decision.schema.json`.
 
 use serde::Serialize;
+use vouch_keys::Digest;
 use vouch_verifier::check::Check;
 use vouch_verifier::identity::FoundIdentity;
 use vouch_verifier::verify::{PassedCheck, VerifiedTime};
@@ -62,7 +63,7 @@ pub struct Decision {
     /// The image as named.
     pub image: String,
     /// The manifest digest decided, once resolved.
-    pub digest: Option<String>,
+    pub digest: Option<Digest>,
     /// The policy's name.
     pub policy: String,
     /// The policy's digest (the policy and every file it names).

@@ -255,7 +255,7 @@ fn in_process(policy_path: &Path, images: &[String], passes: usize) -> InProcess
                     latencies.push(elapsed.as_secs_f64() * 1e3);
                 }
                 if pass == passes {
-                    let digest: Digest = decision.digest.as_deref().unwrap().parse().unwrap();
+                    let digest: Digest = decision.digest.clone().unwrap();
                     let key = CacheKey::new(&name.repository, &digest, &policy.digest);
                     decided.push((key, decision));
                 }
