@@ -998,8 +998,9 @@ impl TrustPolicy {
                 }
                 outcome.by.push(location.clone());
                 if let Some(rego) = &attestation.rego {
-                    let statement = signed.get().statement.clone().unwrap_or_default();
-                    let (allowed, messages, warnings) = match rego.evaluate(&statement) {
+                    // An attestation's payload is its statement.
+                    let statement = &signed.get().payload;
+                    let (allowed, messages, warnings) = match rego.evaluate(statement) {
                         Ok(d) => (d.allowed, d.messages, d.warnings),
                         Err(e) => (false, vec![e.to_string()], Vec::new()),
                     };

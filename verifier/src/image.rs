@@ -81,9 +81,8 @@ pub struct ImageEvidence {
     /// The annotations signed with it: a simple-signing payload's `optional` section, or a
     /// bundle signature's `predicate.annotations`.
     pub annotations: BTreeMap<String, serde_json::Value>,
-    /// The in-toto statement, for attestations and bundle signatures.
-    pub statement: Option<serde_json::Value>,
-    /// What was signed, as JSON: the simple-signing document, or the statement.
+    /// What was signed, as JSON: the simple-signing document, or the in-toto statement (of
+    /// attestations and bundle signatures).
     pub payload: serde_json::Value,
     /// Who signed, when, and every check made.
     pub verification: BundleVerification,
@@ -360,21 +359,15 @@ impl Verifier<'_> {
         policy: &Policy,
         options: Options,
     ) -> Result<Verified<ImageEvidence>, VerifyError> {
-        if layer.media_type != SIMPLE_SIGNING_MEDIA_TYPE {
-            return Err(VerifyError::EvidenceMalformed {
-                reason: format!(
-                    "layer media type is {}, not a cosign simple-signing payload",
-                    layer.media_type
-                ),
-            });
-        }
-        let bundles = layer_bundles(layer)?;
-        let payload = payload(layer)?;
-        let verification = first_ok(
-            bundles
-                .iter()
-                .map(|b| self.verify(b, Artifact::Bytes(payload), policy, options)),
+        let verification = self.verify_layer(
+            layer,
+            SIMPLE_SIGNING_MEDIA_TYPE,
+            "a cosign simple-signing payload",
+            Artifact::Bytes,
+            policy,
+            options,
         )?;
+        let payload = payload(layer)?;
         let signed =
             SimpleSigning::from_slice(payload).map_err(|e| VerifyError::StatementMalformed {
                 reason: format!("the signed simple-signing payload: {e}"),
@@ -395,7 +388,6 @@ impl Verifier<'_> {
                 .optional()
                 .map(|(k, v)| (k.to_owned(), v.clone()))
                 .collect(),
-            statement: None,
             payload: serde_json::to_value(&signed).unwrap_or_default(),
             verification,
         }))
@@ -411,24 +403,20 @@ impl Verifier<'_> {
         policy: &Policy,
         options: Options,
     ) -> Result<Verified<ImageEvidence>, VerifyError> {
-        if layer.media_type != DSSE_LAYER_MEDIA_TYPE {
-            return Err(VerifyError::EvidenceMalformed {
-                reason: format!(
-                    "layer media type is {}, not a DSSE envelope",
-                    layer.media_type
-                ),
-            });
-        }
-        let bundles = layer_bundles(layer)?;
-        let verification = first_ok(
-            bundles
-                .iter()
-                .map(|b| self.verify(b, Artifact::Digest(image), policy, options)),
+        let verification = self.verify_layer(
+            layer,
+            DSSE_LAYER_MEDIA_TYPE,
+            "a DSSE envelope",
+            |_| Artifact::Digest(image),
+            policy,
+            options,
         )?;
+        let predicate_type = verification.predicate_type()?.to_owned();
         Ok(Verified(statement_evidence(
             verification,
             ImageClaim::Attestation,
-        )?))
+            predicate_type,
+        )))
     }
 
     /// Verifies a bundle attached to the image as a referrer ([`Verifier::verify_image_bundle`])
@@ -446,7 +434,34 @@ impl Verifier<'_> {
         Ok(Verified(statement_evidence(
             verified.bundle,
             verified.claim,
-        )?))
+            verified.predicate_type,
+        )))
+    }
+
+    /// A tag-layout layer of `media_type` (`what` it holds, for the refusal) read into the
+    /// bundle model and verified against the artifact `artifact` gives for its payload: the
+    /// first of its signatures that holds, else the refusal that says most.
+    fn verify_layer<'l>(
+        &self,
+        layer: &'l SignatureLayer,
+        media_type: &str,
+        what: &str,
+        artifact: impl Fn(&'l [u8]) -> Artifact<'l>,
+        policy: &Policy,
+        options: Options,
+    ) -> Result<BundleVerification, VerifyError> {
+        if layer.media_type != media_type {
+            return Err(VerifyError::EvidenceMalformed {
+                reason: format!("layer media type is {}, not {what}", layer.media_type),
+            });
+        }
+        let bundles = layer_bundles(layer)?;
+        let artifact = artifact(payload(layer)?);
+        first_ok(
+            bundles
+                .iter()
+                .map(|b| self.verify(b, artifact, policy, options)),
+        )
     }
 }
 
@@ -455,33 +470,24 @@ impl Verifier<'_> {
 fn statement_evidence(
     verification: BundleVerification,
     claim: ImageClaim,
-) -> Result<ImageEvidence, VerifyError> {
-    let statement = verification.statement.clone();
-    let predicate_type = statement
-        .as_ref()
-        .and_then(|s| s.get("predicateType"))
-        .and_then(serde_json::Value::as_str)
-        .map(str::to_owned)
-        .ok_or_else(|| VerifyError::NotAnImageStatement {
-            reason: "its DSSE payload has no predicate type".into(),
-        })?;
+    predicate_type: String,
+) -> ImageEvidence {
+    let statement = verification.statement.clone().unwrap_or_default();
     let annotations = if predicate_type == COSIGN_SIGN_PREDICATE_TYPE {
         statement
-            .as_ref()
-            .and_then(|s| s.pointer("/predicate/annotations"))
+            .pointer("/predicate/annotations")
             .and_then(serde_json::Value::as_object)
             .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default()
     } else {
         BTreeMap::new()
     };
-    Ok(ImageEvidence {
+    ImageEvidence {
         claim,
         predicate_type: Some(predicate_type),
         docker_reference: None,
         annotations,
-        payload: statement.clone().unwrap_or_default(),
-        statement,
+        payload: statement,
         verification,
-    })
+    }
 }

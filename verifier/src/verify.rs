@@ -117,6 +117,19 @@ pub struct BundleVerification {
 }
 
 impl BundleVerification {
+    /// The predicate type of the verified in-toto statement (which [`Verifier::verify`] parsed
+    /// strictly and matched to the artifact before keeping it); refused as
+    /// [`VerifyError::NotAnImageStatement`] when there is none.
+    pub fn predicate_type(&self) -> Result<&str, VerifyError> {
+        self.statement
+            .as_ref()
+            .and_then(|s| s.get("predicateType"))
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| VerifyError::NotAnImageStatement {
+                reason: "its DSSE payload has no predicate type".into(),
+            })
+    }
+
     /// Checks that the verified bundle is an attestation (an in-toto statement in a DSSE
     /// envelope, [`VerifyError::NotAnAttestation`] otherwise) of the predicate type `wanted`,
     /// when one is asked for ([`VerifyError::PredicateTypeMismatch`]): what
@@ -274,16 +287,7 @@ impl<'r> Verifier<'r> {
             });
         }
         let verification = self.verify(bundle, Artifact::Digest(image), policy, options)?;
-        // `verify` parsed the statement strictly and checked its subject before keeping it.
-        let predicate_type = verification
-            .statement
-            .as_ref()
-            .and_then(|s| s.get("predicateType"))
-            .and_then(serde_json::Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| VerifyError::NotAnImageStatement {
-                reason: "its DSSE payload has no predicate type".into(),
-            })?;
+        let predicate_type = verification.predicate_type()?.to_owned();
         let claim = if predicate_type == vouch_attestations::intoto::COSIGN_SIGN_PREDICATE_TYPE {
             ImageClaim::Signature
         } else {
