@@ -482,11 +482,10 @@ fn yaml_error(file: &str, e: &serde_saphyr::Error) -> PolicyError {
     }
 }
 
-/// The `apiVersion` and `kind` of a document, to tell the formats apart.
+/// The `kind` of a document, to tell the formats apart (each format checks its own
+/// `apiVersion`).
 #[derive(Deserialize)]
 struct Header {
-    #[serde(default, rename = "apiVersion")]
-    api_version: Option<String>,
     #[serde(default)]
     kind: Option<String>,
 }
@@ -665,7 +664,6 @@ impl TrustPolicy {
         if let Some(header) = headers.first()
             && header.kind.as_deref() == Some(crate::cluster_image_policy::KIND)
         {
-            let _ = &header.api_version;
             return crate::cluster_image_policy::from_cluster_image_policies(name, base, bytes);
         }
         let raw: RawPolicy = parse_yaml(name, text)?;
