@@ -5,7 +5,7 @@
 //! manifest of an index. The mode is applied last.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use futures_util::StreamExt as _;
 use vouch_attestations::bundle::Bundle;
@@ -112,23 +112,46 @@ type Gathered = (
     Result<crate::evidence::Evidence, EvidenceError>,
 );
 
-/// A source that gathers each digest's evidence once per decision, however many scopes and
-/// alternatives ask for it.
-struct Memo<'s, S> {
+/// A trust root's verifier, built when first needed.
+type LazyVerifier<'p> = OnceLock<Result<Verifier<'p>, VerifyError>>;
+
+/// The work one decision shares among its scopes, alternatives and platform manifests: each
+/// digest's evidence gathered once, and one [`Verifier`] per trust root, built the first time
+/// an authority of that root verifies something.
+struct Memo<'s, 'p, S> {
     source: &'s S,
     evidence: tokio::sync::Mutex<Vec<Gathered>>,
+    verifiers: Vec<(&'p Arc<TrustedRoot>, LazyVerifier<'p>)>,
 }
 
-impl<'s, S: EvidenceSource> Memo<'s, S> {
-    fn new(source: &'s S) -> Self {
+impl<'s, 'p, S: EvidenceSource> Memo<'s, 'p, S> {
+    fn new(source: &'s S, policy: &'p TrustPolicy) -> Self {
+        let mut verifiers: Vec<(&Arc<TrustedRoot>, OnceLock<_>)> = Vec::new();
+        for authority in &policy.authorities {
+            let root = &authority.trusted_root;
+            if !verifiers.iter().any(|(r, _)| Arc::ptr_eq(r, root)) {
+                verifiers.push((root, OnceLock::new()));
+            }
+        }
         Self {
             source,
             evidence: tokio::sync::Mutex::new(Vec::new()),
+            verifiers,
         }
+    }
+
+    /// The verifier of `root`, one of the policy's authorities' roots.
+    fn verifier(&self, root: &Arc<TrustedRoot>) -> &Result<Verifier<'p>, VerifyError> {
+        let (root, verifier) = self
+            .verifiers
+            .iter()
+            .find(|(r, _)| Arc::ptr_eq(r, root))
+            .expect("every authority's root is listed");
+        verifier.get_or_init(|| Verifier::new(root))
     }
 }
 
-impl<S: EvidenceSource> EvidenceSource for Memo<'_, S> {
+impl<S: EvidenceSource> EvidenceSource for Memo<'_, '_, S> {
     fn describe(&self) -> String {
         self.source.describe()
     }
@@ -458,7 +481,7 @@ impl TrustPolicy {
             return decision;
         }
         // Evidence is gathered once for every scope and alternative that asks for it.
-        let source = Memo::new(source);
+        let source = Memo::new(source, self);
         let resolved = match resolved {
             Some(resolved) => Some(resolved),
             None if scopes.iter().any(|(s, _)| s.requirement.needs_evidence()) => {
@@ -532,7 +555,7 @@ impl TrustPolicy {
         &self,
         requirement: &Requirement,
         image: &ImageName,
-        source: &Memo<'_, S>,
+        source: &Memo<'_, '_, S>,
         now: UnixTime,
         resolved: Option<&Result<Subject, EvidenceError>>,
         decision: &mut Decision,
@@ -603,7 +626,7 @@ impl TrustPolicy {
         &self,
         requirement: &SignedRequirement,
         image: &ImageName,
-        source: &S,
+        source: &Memo<'_, '_, S>,
         now: UnixTime,
         resolved: Option<Result<Subject, EvidenceError>>,
         decision: &mut Decision,
@@ -667,7 +690,7 @@ impl TrustPolicy {
         requirement: &SignedRequirement,
         image: &ImageName,
         digest: &Digest,
-        source: &S,
+        source: &Memo<'_, '_, S>,
         now: UnixTime,
     ) -> Result<DigestOutcome, EvidenceError> {
         let evidence = source.evidence(digest, Self::wanted(requirement)).await?;
@@ -706,23 +729,6 @@ impl TrustPolicy {
                 )
             })
             .collect();
-        // One verifier per distinct trust root.
-        let mut verifiers: Vec<(usize, Result<Verifier<'_>, VerifyError>)> = Vec::new();
-        for p in prepared.values() {
-            let ptr = Arc::as_ptr(p.root) as usize;
-            if !verifiers.iter().any(|(q, _)| *q == ptr) {
-                verifiers.push((ptr, Verifier::new(p.root)));
-            }
-        }
-        let verifier_for = |p: &Prepared<'_>| {
-            let ptr = Arc::as_ptr(p.root) as usize;
-            verifiers
-                .iter()
-                .find(|(q, _)| *q == ptr)
-                .map(|(_, v)| v)
-                .expect("a verifier was made for every root")
-        };
-
         let mut items = Vec::new();
         for layer in &evidence.signatures.layers {
             items.push(Item::SignatureLayer(
@@ -761,7 +767,7 @@ impl TrustPolicy {
                     require_tlog: p.require_tlog,
                     require_sct: p.require_sct,
                 };
-                let result = match verifier_for(p) {
+                let result = match source.verifier(p.root) {
                     Err(e) => Err(e.clone()),
                     Ok(verifier) => match item {
                         Item::SignatureLayer(layer, _, _) => {
