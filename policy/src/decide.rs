@@ -651,7 +651,9 @@ impl TrustPolicy {
             Platforms::Index => Vec::new(),
         };
         if !platforms.is_empty() {
-            let results: Vec<_> = futures_util::stream::iter(&platforms)
+            // Owned items: a stream over borrowed ones makes a future the compiler cannot
+            // prove `Send` for every lifetime, which a server spawning decisions needs.
+            let results: Vec<_> = futures_util::stream::iter(platforms)
                 .map(|platform| async move {
                     let outcome = self
                         .check_digest(requirement, image, &platform.digest, source, now)

@@ -168,3 +168,17 @@ fn the_oldest_entry_goes_first_when_the_cache_is_full() {
     assert!(cache.get(&keys[1]).is_some());
     assert!(cache.get(&keys[2]).is_some());
 }
+
+#[test]
+fn a_decision_can_be_made_on_any_thread() {
+    // A server spawns decisions on a multi-threaded runtime: their futures must be Send.
+    fn is_send<T: Send>(_: &T) {}
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy(dir.path(), "deny");
+    let image = ImageName::parse("registry.test/app:v1").unwrap();
+    let now = UnixTime::from_system_time(std::time::SystemTime::now());
+    let source = counting("one");
+    let cache = MemoryCache::new(1, Duration::from_secs(1));
+    is_send(&policy.decide(&image, &source, now));
+    is_send(&policy.decide_cached(&cache, &image, &source, now));
+}
