@@ -71,7 +71,8 @@ fn decide(
         add(
             source.evidence.entry(digest.clone()).or_default(),
             spec,
-            &keys[spec.by.as_str()],
+            keys,
+            None,
             &name,
             &digest,
             "",

@@ -1,6 +1,7 @@
 //! Every scenario of `tests/scenarios/scenarios.yaml`, decided in memory: keys generated for
 //! the run, signatures and attestations made with them in the forms cosign and vouch store
-//! (tag-layout layers, Sigstore bundle referrers), held by a `MemorySource`. The same
+//! (tag-layout layers, Sigstore bundle referrers), and keyless ones by in-process Sigstore
+//! instances (`vouch_tests::fake_sigstore`), held by a `MemorySource`. The same
 //! scenarios run end to end through `vouch verify --policy` in `tests/tests/policy_scenarios.rs`.
 #![allow(clippy::unwrap_used)]
 
@@ -12,11 +13,15 @@ use common::{add, manifest_digest};
 use vouch_keys::{KeyType, PrivateKey};
 use vouch_policy::evidence::{MemorySource, PlatformManifest};
 use vouch_policy::{EvidenceError, ImageName, TrustPolicy};
-use vouch_tests::scenarios::{self, SIGNERS, Scenario};
+use vouch_tests::scenarios::{self, SIGNERS, Scenario, Sigstores};
 use vouch_verifier::time::UnixTime;
 
 /// Decides one scenario in memory; the error says what differs from what it expects.
-fn run(scenario: &Scenario, keys: &BTreeMap<&str, PrivateKey>) -> Result<(), String> {
+fn run(
+    scenario: &Scenario,
+    keys: &BTreeMap<&str, PrivateKey>,
+    sigstores: &Sigstores,
+) -> Result<(), String> {
     let dir = tempfile::tempdir().unwrap();
     let prefix = format!("registry.test/{}", scenario.name);
     std::fs::create_dir(dir.path().join("keys")).unwrap();
@@ -27,6 +32,7 @@ fn run(scenario: &Scenario, keys: &BTreeMap<&str, PrivateKey>) -> Result<(), Str
         )
         .unwrap();
     }
+    sigstores.write_roots(dir.path());
     for (name, text) in &scenario.files {
         std::fs::write(dir.path().join(name), text).unwrap();
     }
@@ -61,13 +67,11 @@ fn run(scenario: &Scenario, keys: &BTreeMap<&str, PrivateKey>) -> Result<(), Str
         } else {
             top.clone()
         };
-        let key = keys
-            .get(spec.by.as_str())
-            .ok_or_else(|| format!("no signer {}", spec.by))?;
         add(
             source.evidence.entry(digest.clone()).or_default(),
             spec,
-            key,
+            keys,
+            Some(sigstores),
             &image,
             &digest,
             &prefix,
@@ -109,9 +113,14 @@ fn every_scenario_decides_as_expected_in_memory() {
         .iter()
         .map(|name| (*name, PrivateKey::generate(KeyType::EcdsaP256).unwrap()))
         .collect();
+    let sigstores = Sigstores::default();
     let failures: Vec<String> = scenarios
         .iter()
-        .filter_map(|s| run(s, &keys).err().map(|e| format!("{}: {e}", s.name)))
+        .filter_map(|s| {
+            run(s, &keys, &sigstores)
+                .err()
+                .map(|e| format!("{}: {e}", s.name))
+        })
         .collect();
     assert!(
         failures.is_empty(),

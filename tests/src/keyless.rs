@@ -231,16 +231,23 @@ fn number(value: &Value) -> Value {
 }
 
 /// What `cosign sign` stores for the keyless message-signature `bundle` (as [`sign_keyless`]
-/// writes it): the base64 signature, and the layer annotations other than the signature's:
-/// the leaf certificate's PEM; the Rekor bundle (`{"SignedEntryTimestamp", "Payload": {body,
-/// integratedTime, logIndex, logID (hex)}}`) when the bundle has a log entry; the RFC 3161
-/// timestamp (`{"SignedRFC3161Timestamp"}`) when it has one.
+/// writes it): the base64 signature, and the layer annotations other than the signature's
+/// ([`cosign_material_annotations`]).
 pub fn cosign_layer_annotations(bundle: &Value) -> (String, BTreeMap<String, String>) {
-    let material = &bundle["verificationMaterial"];
     let signature = bundle["messageSignature"]["signature"]
         .as_str()
         .expect("the bundle has no message signature")
         .to_owned();
+    (signature, cosign_material_annotations(bundle))
+}
+
+/// The layer annotations `cosign sign` and `cosign attest` write for the verification
+/// material of a keyless `bundle`: the leaf certificate's PEM; the Rekor bundle
+/// (`{"SignedEntryTimestamp", "Payload": {body, integratedTime, logIndex, logID (hex)}}`) when
+/// the bundle has a log entry; the RFC 3161 timestamp (`{"SignedRFC3161Timestamp"}`) when it
+/// has one.
+pub fn cosign_material_annotations(bundle: &Value) -> BTreeMap<String, String> {
+    let material = &bundle["verificationMaterial"];
     let mut annotations = BTreeMap::new();
     let certificate = material["certificate"]["rawBytes"]
         .as_str()
@@ -269,7 +276,7 @@ pub fn cosign_layer_annotations(bundle: &Value) -> (String, BTreeMap<String, Str
         let value = json!({"SignedRFC3161Timestamp": timestamp["signedTimestamp"]});
         annotations.insert(RFC3161_TIMESTAMP_ANNOTATION.to_owned(), value.to_string());
     }
-    (signature, annotations)
+    annotations
 }
 
 /// A keyless signature a test put on an image, with what an independent verifier needs.

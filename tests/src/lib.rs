@@ -20,6 +20,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod fake_sigstore;
 pub mod hostile;
 pub mod keyless;
 mod rekor;

@@ -326,7 +326,7 @@ fn answer(state: &LogState, behavior: RekorBehavior, index: usize) -> Value {
 /// A Rekor v1 signed checkpoint: origin `<host> - <tree ID>`, size, base64 root, a timestamp
 /// extension line, then `— <host> base64(key hint || ECDSA signature)` with the key hint the
 /// first four bytes of SHA-256 of the log's SPKI.
-fn checkpoint(key: &PrivateKey, size: usize, root: &Hash) -> String {
+pub(crate) fn checkpoint(key: &PrivateKey, size: usize, root: &Hash) -> String {
     let text = format!(
         "127.0.0.1 - {FAKE_TREE_ID}\n{size}\n{}\nTimestamp: {}\n",
         STANDARD.encode(root),
@@ -344,7 +344,7 @@ fn checkpoint(key: &PrivateKey, size: usize, root: &Hash) -> String {
 }
 
 /// The RFC 6962 root hash of `leaves` (at least one).
-fn tree_hash(leaves: &[Hash]) -> Hash {
+pub(crate) fn tree_hash(leaves: &[Hash]) -> Hash {
     if leaves.len() == 1 {
         return leaves[0];
     }
@@ -353,7 +353,7 @@ fn tree_hash(leaves: &[Hash]) -> Hash {
 }
 
 /// The RFC 6962 audit path of leaf `index` (RFC 6962 section 2.1.1, `PATH(m, D[n])`).
-fn audit_path(index: usize, leaves: &[Hash]) -> Vec<Hash> {
+pub(crate) fn audit_path(index: usize, leaves: &[Hash]) -> Vec<Hash> {
     if leaves.len() <= 1 {
         return Vec::new();
     }
@@ -381,7 +381,7 @@ fn split_point(n: usize) -> usize {
 
 /// JSON text with every object's keys sorted and no white space (RFC 8785 for the strings,
 /// integers and objects Rekor entries hold).
-fn canonical_json(value: &Value) -> String {
+pub(crate) fn canonical_json(value: &Value) -> String {
     match value {
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();

@@ -1,7 +1,9 @@
 //! Every trust-policy scenario of `policy/tests/scenarios/scenarios.yaml`, end to end: the
 //! image pushed to the registry (an index of two platforms where the scenario says so), its
 //! signatures and attestations made with `vouch sign` and `vouch attest` (cosign's tag layout,
-//! or Sigstore bundle referrers), and the decision asked of `vouch verify --policy`, whose exit
+//! or Sigstore bundle referrers), keyless ones made by in-process Sigstore instances
+//! (`vouch_tests::fake_sigstore`) and pushed as cosign and `actions/attest` push them, and the
+//! decision asked of `vouch verify --policy`, whose exit
 //! code and JSON decision must be the scenario's. `vouch-policy` runs the same scenarios in
 //! memory.
 #![allow(clippy::unwrap_used)]
@@ -9,7 +11,13 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use vouch_tests::scenarios::{self, EvidenceSpec, SIGNERS, Scenario};
+use vouch_registry::cosign::{NewAttestation, NewSignature, attach_attestation, attach_signature};
+use vouch_registry::manifest::Descriptor;
+use vouch_registry::referrers::{
+    SIGSTORE_BUNDLE_MEDIA_TYPE, attach_referrer, sigstore_bundle_annotations,
+};
+use vouch_registry::{ClientOptions, Digest, ImageReference, RegistryClient, Store};
+use vouch_tests::scenarios::{self, EvidenceSpec, KeylessEvidence, SIGNERS, Scenario, Sigstores};
 use vouch_tests::{
     KeyPair, Peer, Registry, generate_key, push_index, skopeo_push, umoci_image, vouch,
     vouch_with_password, workspace_dir,
@@ -22,6 +30,76 @@ fn repo_and_tag<'a>(image: &'a str, addr: &str) -> (&'a str, &'a str) {
         .and_then(|r| r.strip_prefix('/'))
         .unwrap_or_else(|| panic!("{image} is not on {addr}"));
     rest.rsplit_once(':').unwrap_or((rest, "latest"))
+}
+
+/// Pushes one piece of keyless evidence made by an in-process Sigstore instance to the image
+/// `target` (`ADDR/REPO@DIGEST`), as cosign (tag layout) or cosign v3 and `actions/attest`
+/// (bundle referrers) store it.
+fn push_keyless(spec: &EvidenceSpec, sigstores: &Sigstores, target: &str, prefix: &str) {
+    let reference = ImageReference::parse(target).unwrap();
+    let client = RegistryClient::new(ClientOptions::default()).unwrap();
+    let opened = Store::open(&client, &reference).unwrap();
+    let store = &opened.store;
+    let (_, digest) = target.rsplit_once('@').unwrap();
+    let digest: Digest = digest.parse().unwrap();
+    let repository = target.split_once('@').unwrap().0;
+    let made = scenarios::keyless_evidence(spec, sigstores, repository, &digest, prefix);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        match made {
+            KeylessEvidence::Signature {
+                payload,
+                signature,
+                annotations,
+            } => {
+                let signature = NewSignature {
+                    payload,
+                    signature,
+                    annotations,
+                };
+                attach_signature(store, &digest, &signature).await.unwrap();
+            }
+            KeylessEvidence::Attestation {
+                envelope,
+                predicate_type,
+                annotations,
+            } => {
+                let attestation = NewAttestation {
+                    envelope,
+                    predicate_type,
+                    annotations,
+                };
+                attach_attestation(store, &digest, &attestation, false)
+                    .await
+                    .unwrap();
+            }
+            KeylessEvidence::Bundle {
+                json,
+                predicate_type,
+            } => {
+                let manifest = opened.resolve().await.unwrap().manifest;
+                let subject = Descriptor::of(&manifest.media_type, &manifest.bytes);
+                let annotations = sigstore_bundle_annotations(
+                    "dsse-envelope",
+                    Some(&predicate_type),
+                    std::time::SystemTime::now(),
+                );
+                attach_referrer(
+                    store,
+                    &subject,
+                    SIGSTORE_BUNDLE_MEDIA_TYPE,
+                    SIGSTORE_BUNDLE_MEDIA_TYPE,
+                    &json,
+                    annotations,
+                )
+                .await
+                .unwrap();
+            }
+        }
+    });
 }
 
 /// Makes one piece of evidence with the vouch CLI.
@@ -69,6 +147,7 @@ fn run(
     scenario: &Scenario,
     registry: &Registry,
     keys: &BTreeMap<&str, KeyPair>,
+    sigstores: &Sigstores,
     base: &Path,
 ) -> Result<serde_json::Value, String> {
     let dir = tempfile::tempdir().unwrap();
@@ -100,14 +179,11 @@ fn run(
             let digest = digests
                 .get(&spec.platform)
                 .ok_or_else(|| format!("no manifest for platform {:?}", spec.platform))?;
-            let key = &keys[spec.by.as_str()];
-            make(
-                spec,
-                key,
-                &format!("{addr}/{repo}@{digest}"),
-                &prefix,
-                dir.path(),
-            );
+            let target = format!("{addr}/{repo}@{digest}");
+            match &spec.by {
+                Some(by) => make(spec, &keys[by.as_str()], &target, &prefix, dir.path()),
+                None => push_keyless(spec, sigstores, &target, &prefix),
+            }
         }
     }
 
@@ -115,6 +191,7 @@ fn run(
     for (name, key) in keys {
         std::fs::copy(&key.public, dir.path().join(format!("keys/{name}.pub"))).unwrap();
     }
+    sigstores.write_roots(dir.path());
     for (name, text) in &scenario.files {
         std::fs::write(dir.path().join(name), text).unwrap();
     }
@@ -186,12 +263,13 @@ fn every_scenario_decides_as_expected_through_verify_policy() {
     let layout = keys_dir.path().join("layout");
     umoci_image(&layout, "v1", "amd64");
 
+    let sigstores = Sigstores::default();
     let scenarios = scenarios::load();
     assert!(scenarios.len() >= 40, "{} scenarios", scenarios.len());
     let mut decisions = Vec::new();
     let mut failures = Vec::new();
     for scenario in &scenarios {
-        match run(scenario, &registry, &keys, &layout) {
+        match run(scenario, &registry, &keys, &sigstores, &layout) {
             Ok(decision) => decisions.push(decision),
             Err(e) => failures.push(format!("{}: {e}", scenario.name)),
         }

@@ -11,31 +11,16 @@ use vouch_attestations::cosign::{
     SIMPLE_SIGNING_MEDIA_TYPE, SignatureLayer,
 };
 use vouch_attestations::dsse::{self, Envelope, IN_TOTO_PAYLOAD_TYPE};
-use vouch_attestations::intoto::{COSIGN_SIGN_PREDICATE_TYPE, ResourceDescriptor, Statement};
+use vouch_attestations::intoto::COSIGN_SIGN_PREDICATE_TYPE;
 use vouch_attestations::simple_signing::SimpleSigning;
 use vouch_keys::{Digest, PrivateKey};
 use vouch_policy::ImageName;
 use vouch_policy::evidence::{BundleEvidence, Evidence};
-use vouch_tests::scenarios::{self, EvidenceSpec};
+use vouch_tests::scenarios::{self, EvidenceSpec, KeylessEvidence, Sigstores, statement};
 
 /// The digest the in-memory image (or index, or platform manifest) has.
 pub fn manifest_digest(image: &str, platform: Option<&str>) -> Digest {
     Digest::sha256(format!("manifest of {image} {platform:?}").as_bytes())
-}
-
-pub fn statement(
-    repository: &str,
-    digest: &Digest,
-    predicate_type: &str,
-    predicate: serde_json::Value,
-) -> Vec<u8> {
-    Statement::new(
-        vec![ResourceDescriptor::for_digest(repository, digest)],
-        predicate_type,
-        Some(predicate),
-    )
-    .unwrap()
-    .to_vec()
 }
 
 pub fn bundle(key: &PrivateKey, payload: Vec<u8>, predicate_type: &str) -> BundleEvidence {
@@ -52,15 +37,27 @@ pub fn bundle(key: &PrivateKey, payload: Vec<u8>, predicate_type: &str) -> Bundl
     }
 }
 
-/// Adds one piece of evidence, made with `key`, to `evidence`.
+/// Adds one piece of evidence to `evidence`: made with the key `spec.by` names in `keys`, or
+/// keylessly by an instance of `sigstores`.
 pub fn add(
     evidence: &mut Evidence,
     spec: &EvidenceSpec,
-    key: &PrivateKey,
+    keys: &BTreeMap<&str, PrivateKey>,
+    sigstores: Option<&Sigstores>,
     image: &ImageName,
     digest: &Digest,
     prefix: &str,
 ) {
+    if spec.keyless.is_some() {
+        let sigstores = sigstores.expect("keyless evidence needs the Sigstore instances");
+        add_keyless(
+            evidence,
+            scenarios::keyless_evidence(spec, sigstores, &image.repository, digest, prefix),
+        );
+        return;
+    }
+    let by = spec.by.as_deref().expect("a key signer");
+    let key = keys.get(by).unwrap_or_else(|| panic!("no signer {by}"));
     let b64 = base64::engine::general_purpose::STANDARD;
     if spec.is_attestation() {
         let predicate_type = spec.predicate_type.as_deref().unwrap();
@@ -122,5 +119,51 @@ pub fn add(
             )]),
             payload: Ok(payload),
         });
+    }
+}
+
+/// Adds keyless evidence as the store would list it.
+fn add_keyless(evidence: &mut Evidence, made: KeylessEvidence) {
+    match made {
+        KeylessEvidence::Signature {
+            payload,
+            signature,
+            mut annotations,
+        } => {
+            annotations.insert(SIGNATURE_ANNOTATION.to_owned(), signature);
+            evidence.signatures.found = true;
+            evidence.signatures.layers.push(SignatureLayer {
+                index: evidence.signatures.layers.len(),
+                media_type: SIMPLE_SIGNING_MEDIA_TYPE.into(),
+                digest: Digest::sha256(&payload),
+                annotations,
+                payload: Ok(payload),
+            });
+        }
+        KeylessEvidence::Attestation {
+            envelope,
+            predicate_type,
+            mut annotations,
+        } => {
+            annotations.insert(PREDICATE_TYPE_ANNOTATION.to_owned(), predicate_type);
+            annotations.insert(SIGNATURE_ANNOTATION.to_owned(), String::new());
+            evidence.attestations.found = true;
+            evidence.attestations.layers.push(SignatureLayer {
+                index: evidence.attestations.layers.len(),
+                media_type: DSSE_LAYER_MEDIA_TYPE.into(),
+                digest: Digest::sha256(&envelope),
+                annotations,
+                payload: Ok(envelope),
+            });
+        }
+        KeylessEvidence::Bundle {
+            json,
+            predicate_type,
+        } => evidence.bundles.push(BundleEvidence {
+            referrer: Digest::sha256(&json),
+            listing: "referrers-tag-schema".into(),
+            annotated_predicate_type: Some(predicate_type),
+            bytes: Ok(json),
+        }),
     }
 }
