@@ -77,6 +77,12 @@ pub(crate) enum CliError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A network or operating-system failure that is not a file's (binding a port).
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
 }
 
 impl CliError {
@@ -102,6 +108,7 @@ impl CliError {
             CliError::Registry(_)
             | CliError::LogAnswer { .. }
             | CliError::Write { .. }
+            | CliError::Io { .. }
             | CliError::KeyOperation(_)
             | CliError::Internal(_) => 3,
         }

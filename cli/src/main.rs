@@ -22,6 +22,7 @@ mod predicate;
 mod provenance;
 mod rekor;
 mod sbom;
+mod serve;
 mod shell;
 mod sign;
 mod signer;
@@ -127,6 +128,9 @@ enum Command {
     /// Verify a file's attestation (a DSSE bundle, as attest-blob writes) offline, of --type
     /// when given.
     VerifyBlobAttestation(blob::VerifyBlobAttestationArgs),
+    /// Serve a read-only pull-through registry that hands out only images the trust policy
+    /// allows (403 DENIED with the reason otherwise).
+    Serve(serve::ServeArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion(shell::CompletionArgs),
     /// Print the man page of vouch, or of one of its commands (`vouch man verify | man -l -`).
@@ -170,6 +174,7 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::AttestBlob(args) => blob::attest_blob(args).await,
         // Handled in `main`, without the runtime.
         Command::VerifyBlob(args) => blob::verify_blob(args),
+        Command::Serve(args) => serve::run(args),
         Command::VerifyBlobAttestation(args) => blob::verify_blob_attestation(args),
         Command::Completion(args) => Ok(shell::completion(args, Cli::command())),
         Command::Man(args) => shell::man(args, Cli::command()),
@@ -207,6 +212,8 @@ fn main() -> ExitCode {
     };
     let command = match command {
         Command::VerifyBlob(args) => return local(blob::verify_blob(args)),
+        // A server runs until it is stopped, on its own multi-threaded runtime.
+        Command::Serve(args) => return local(serve::run(args)),
         Command::VerifyBlobAttestation(args) => return local(blob::verify_blob_attestation(args)),
         Command::Completion(args) => return shell::completion(args, Cli::command()),
         Command::Man(args) => return local(shell::man(args, Cli::command())),

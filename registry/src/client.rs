@@ -1,6 +1,8 @@
 //! The OCI distribution client (distribution-spec v1.1 `spec.md`): manifests and blobs,
 //! pulled with hard size limits and digest checks, pushed with monolithic uploads.
 
+mod tags;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -48,6 +48,7 @@ pub mod referrers;
 pub mod rekor;
 mod settle;
 mod store;
+mod stream;
 
 use std::path::PathBuf;
 
@@ -57,6 +58,7 @@ pub use client::{ClientOptions, Limits, RegistryClient};
 pub use layout::Layout;
 pub use reference::{DOCKER_HUB, ImageReference, LayoutReference, Reference};
 pub use store::{ManifestRef, PushedManifest, ResolvedImage, Store, Target};
+pub use stream::{BlobStream, TagPage};
 pub use vouch_keys::Digest;
 
 /// How a network exchange failed below HTTP.

@@ -25,6 +25,7 @@ pub mod hostile;
 pub mod keyless;
 mod rekor;
 pub mod scenarios;
+pub mod serve;
 
 pub use rekor::{FAKE_TREE_ID, FakeRekor, RekorBehavior};
 
@@ -51,6 +52,18 @@ impl Registry {
             },
             _ => Registry::spawn(""),
         }
+    }
+
+    /// The file holding blob `digest` (`sha256:<hex>`) in the storage of a registry this
+    /// process started; `None` for a shared one. Tests overwrite it to make the registry serve
+    /// bytes that do not match their digest.
+    pub fn blob_file(&self, digest: &str) -> Option<PathBuf> {
+        let hex = digest.strip_prefix("sha256:")?;
+        let dir = self._dir.as_ref()?;
+        Some(dir.path().join(format!(
+            "data/docker/registry/v2/blobs/sha256/{}/{hex}/data",
+            &hex[..2]
+        )))
     }
 
     /// A new registry of its own, with `extra` appended to its YAML configuration (for

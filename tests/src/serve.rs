@@ -1,0 +1,210 @@
+//! `vouch serve` as the end-to-end tests run it: a child process listening on a free port of
+//! 127.0.0.1, stopped (SIGTERM, then reaped) when dropped, with its audit lines collected.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::vouch_command;
+
+/// A running `vouch serve`.
+pub struct Serve {
+    child: Child,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    audit: Arc<Mutex<Vec<serde_json::Value>>>,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Serve {
+    /// Starts `vouch serve --listen 127.0.0.1:0` with `args` and waits for its
+    /// `listening on` line (at most 30 s).
+    pub fn start(args: &[&str]) -> Serve {
+        let mut all = vec!["serve", "--listen", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        let mut child = vouch_command(&all)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let audit = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stdout = child.stdout.take().unwrap();
+        let lines = audit.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("an audit line is not JSON ({e}): {line}"));
+                lines.lock().unwrap().push(value);
+            }
+        });
+        let stderr = child.stderr.take().unwrap();
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split_once("listening on http://") {
+                    let addr = rest.1.split_whitespace().next().unwrap_or_default();
+                    let _ = sender.send(addr.to_owned());
+                }
+                kept.lock().unwrap().push(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let addr = loop {
+            if let Ok(addr) = receiver.recv_timeout(Duration::from_millis(100)) {
+                break addr;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "vouch serve exited with {status}:\n{}",
+                    log.lock().unwrap().join("\n")
+                );
+            }
+            assert!(Instant::now() < deadline, "vouch serve did not start");
+        };
+        Serve {
+            child,
+            addr,
+            audit,
+            log,
+        }
+    }
+
+    /// The audit lines written so far, each a JSON object.
+    pub fn audit(&self) -> Vec<serde_json::Value> {
+        self.audit.lock().unwrap().clone()
+    }
+
+    /// The server's standard error so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// `GET http://ADDR/path`.
+    pub fn get(&self, path: &str) -> HttpAnswer {
+        http_request(&self.addr, "GET", path, &[])
+    }
+
+    /// Sends SIGTERM and waits (at most 40 s) for the exit status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        terminate(&mut self.child)
+    }
+}
+
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return child.wait().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            terminate(&mut self.child);
+        }
+    }
+}
+
+/// An HTTP answer as [`http_request`] reads it.
+#[derive(Debug, Clone)]
+pub struct HttpAnswer {
+    /// The status code.
+    pub status: u16,
+    /// Header names (lowercase) and values, in order.
+    pub headers: Vec<(String, String)>,
+    /// The body (de-chunked).
+    pub body: Vec<u8>,
+}
+
+impl HttpAnswer {
+    /// The first value of header `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// One HTTP/1.1 request to `addr` (`127.0.0.1:PORT`) with `Connection: close`: `method`,
+/// `path` (with its query) and extra `headers`. Status 0 when the server closed the
+/// connection without answering. Panics when the exchange fails otherwise.
+pub fn http_request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> HttpAnswer {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    // A connection cut mid-answer keeps what arrived.
+    let _ = stream.read_to_end(&mut raw);
+    let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        // The server closed the connection before answering.
+        return HttpAnswer {
+            status: 0,
+            headers: Vec::new(),
+            body: Vec::new(),
+        };
+    };
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut body = raw[split + 4..].to_vec();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    if headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"))
+    {
+        let mut decoded = Vec::new();
+        let mut rest = &body[..];
+        loop {
+            let line_end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+            let size_text = String::from_utf8_lossy(&rest[..line_end]).into_owned();
+            let size =
+                usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).unwrap();
+            rest = &rest[line_end + 2..];
+            if size == 0 {
+                break;
+            }
+            decoded.extend_from_slice(&rest[..size]);
+            rest = &rest[size + 2..];
+        }
+        body = decoded;
+    }
+    HttpAnswer {
+        status,
+        headers,
+        body,
+    }
+}
