@@ -29,13 +29,46 @@ pub(crate) struct ServeArgs {
 
     /// An upstream registry clients reach as /v2/NAME/... (or with containerd's ?ns=NAME):
     /// `NAME=https://HOST[:PORT]` (`http://` for loopback hosts only). Repeat for more.
-    #[arg(long = "upstream", value_name = "NAME=URL", required = true)]
+    #[arg(
+        long = "upstream",
+        value_name = "NAME=URL",
+        required_unless_present = "webhook"
+    )]
     upstreams: Vec<String>,
+
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+
+    /// Also answer Kubernetes admission reviews at /validate and /mutate (AdmissionReview
+    /// admission.k8s.io/v1): deny workloads whose images the policy does not allow, and with
+    /// /mutate pin allowed images to the digest that was decided.
+    #[arg(long)]
+    webhook: bool,
+
+    /// Seconds an admission review may take before it is denied for the time (1 to 30; the
+    /// API server's own webhook timeout must be longer).
+    #[arg(long, value_name = "SECONDS", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=30))]
+    webhook_timeout: u64,
 
     /// Seconds a decision is reused, and an allowed image's manifests and blobs stay
     /// servable, before it is decided again.
     #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     cache_ttl: u64,
+
+    /// Where decisions are kept: `memory` (this process), or `redis://HOST:PORT[/DB]` to
+    /// share them with other replicas (each replica still keeps its own in memory; Redis
+    /// being down degrades to that, with a warning).
+    #[arg(
+        long,
+        value_name = "memory|redis://HOST:PORT",
+        default_value = "memory"
+    )]
+    cache: String,
 
     #[command(flatten)]
     registry: RegistryArgs,
@@ -58,6 +91,27 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         client: args.registry.client()?,
         cache: Arc::new(MemoryCache::new(CACHE_ENTRIES, ttl)),
         grant_ttl: ttl,
+        shared_cache: match args.cache.as_str() {
+            "memory" => None,
+            url if url.starts_with("redis://") || url.starts_with("rediss://") => {
+                Some((url.to_owned(), ttl))
+            }
+            other => {
+                return Err(CliError::Usage(format!(
+                    "--cache {other}: expected memory or redis://HOST:PORT"
+                )));
+            }
+        },
+        tls: match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some(vouch_server::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        },
+        webhook_budget: args
+            .webhook
+            .then(|| Duration::from_secs(args.webhook_timeout)),
         audit: Some(Arc::new(move |line: &str| {
             use std::io::Write as _;
             let mut out = stdout.lock().unwrap_or_else(|e| e.into_inner());
@@ -85,8 +139,22 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
             .map(|u| format!("{} -> {}", u.name, u.registry))
             .collect();
         eprintln!(
-            "vouch serve: listening on http://{address} (upstreams: {})",
-            names.join(", ")
+            "vouch serve: listening on {}://{address} (upstreams: {}{})",
+            if args.tls_cert.is_some() {
+                "https"
+            } else {
+                "http"
+            },
+            if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(", ")
+            },
+            if args.webhook {
+                "; admission webhook at /validate and /mutate"
+            } else {
+                ""
+            }
         );
         server
             .run(listener, shutdown_signal())

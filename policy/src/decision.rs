@@ -3,7 +3,7 @@
 //! and attestation with pass, fail or skip and why. Its JSON form is versioned
 //! ([`SCHEMA_VERSION`]) and described by the JSON Schema in `policy/decision.schema.json`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use vouch_keys::Digest;
 use vouch_verifier::check::Check;
 use vouch_verifier::identity::FoundIdentity;
@@ -15,7 +15,7 @@ use crate::policy::Mode;
 pub const SCHEMA_VERSION: &str = "vouch.dev/decision/v1";
 
 /// Whether the image met its scope's requirements, before the mode is applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     /// Every requirement holds.
@@ -29,7 +29,7 @@ pub enum Verdict {
 /// What kind of reason blocked the image: lets a script tell "no signatures at all" from
 /// "signatures, none by an accepted authority" from "signed, but the attestation policy
 /// denied".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Denial {
     /// No scope covers the image and the policy's default is deny.

@@ -45,11 +45,14 @@ pub(crate) struct State {
     pub(crate) metrics: Arc<Metrics>,
     inflight: Mutex<HashMap<CacheKey, Arc<OnceCell<Decision>>>>,
     audit: Option<crate::AuditSink>,
+    webhook: Option<std::time::Duration>,
+    shared: Option<crate::shared::Redis>,
 }
 
 impl State {
-    pub(crate) fn new(config: ServeConfig) -> Self {
+    pub(crate) fn new(config: ServeConfig, shared: Option<crate::shared::Redis>) -> Self {
         Self {
+            shared,
             policy: config.policy,
             upstreams: config.upstreams,
             client: config.client,
@@ -58,7 +61,138 @@ impl State {
             metrics: Arc::default(),
             inflight: Mutex::new(HashMap::new()),
             audit: config.audit,
+            webhook: config.webhook_budget,
         }
+    }
+
+    /// The registry client for upstream and image requests.
+    pub(crate) fn client(&self) -> &RegistryClient {
+        &self.client
+    }
+
+    /// Counts and writes the audit line of a decision made for an admission review.
+    pub(crate) fn record_admission(
+        &self,
+        result: &str,
+        mode: &str,
+        image: &str,
+        workload: &str,
+        decision: Option<&Decision>,
+    ) {
+        self.metrics.decision(result, mode);
+        let mut line = decision.map_or_else(
+            || serde_json::json!({"event": "decision", "result": result}),
+            |d| audit_line(d, result, None),
+        );
+        line["source"] = "admission".into();
+        line["workload"] = workload.into();
+        line["requested"] = image.into();
+        self.write_audit(&line);
+    }
+
+    /// Evaluates a decision here, and keeps it in the in-process cache unless its evidence
+    /// could not be gathered.
+    async fn evaluate(&self, name: &ImageName, pinned: &str, key: &CacheKey) -> Decision {
+        self.metrics.evaluation();
+        let now = vouch_keys::time::UnixTime::from_system_time(std::time::SystemTime::now());
+        let decision = match ImageReference::parse(pinned)
+            .map_err(|e| e.to_string())
+            .and_then(|image| StoreSource::open(&self.client, &image).map_err(|e| e.to_string()))
+        {
+            Ok(source) => self.policy.decide(name, &source, now).await,
+            Err(reason) => {
+                let failing = vouch_policy::evidence::MemorySource {
+                    name: name.display.clone(),
+                    failure: Some(vouch_policy::EvidenceError {
+                        image: name.display.clone(),
+                        reason,
+                        input: true,
+                    }),
+                    ..Default::default()
+                };
+                self.policy.decide(name, &failing, now).await
+            }
+        };
+        if decision.verdict != Verdict::Error {
+            self.cache.put(key.clone(), decision.clone());
+        }
+        decision
+    }
+
+    fn write_audit(&self, line: &serde_json::Value) {
+        let line = line.to_string();
+        tracing::debug!("decision: {line}");
+        if let Some(sink) = &self.audit {
+            sink(&line);
+        }
+    }
+
+    /// Decides the image `name` at `digest`, whose evidence is read from `pinned`
+    /// (`host/repository@digest`): from the cache, or evaluated once however many requests
+    /// ask at the same time.
+    pub(crate) async fn decide_pinned(
+        &self,
+        name: &ImageName,
+        pinned: &str,
+        digest: &Digest,
+    ) -> Decision {
+        let key = CacheKey::new(
+            &format!("{}@{digest}", name.repository),
+            digest,
+            &self.policy.digest,
+        );
+        if let Some(decision) = self.cache.get(&key) {
+            self.metrics.cache_hit();
+            return decision;
+        }
+        let cell = {
+            let mut inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+            inflight.entry(key.clone()).or_default().clone()
+        };
+        let decision = cell
+            .get_or_init(|| async {
+                // Another request may have finished it between the cache look-up and now.
+                if let Some(decision) = self.cache.get(&key) {
+                    self.metrics.cache_hit();
+                    return decision;
+                }
+                if let Some(shared) = &self.shared {
+                    let waited_until = Instant::now() + crate::shared::LOCK_TTL;
+                    loop {
+                        match shared.lookup(&key).await {
+                            crate::shared::Lookup::Found(decision) => {
+                                self.metrics.cache_hit();
+                                self.cache.put(key.clone(), (*decision).clone());
+                                return *decision;
+                            }
+                            crate::shared::Lookup::Missing { locked: true } => {
+                                let decision = self.evaluate(name, pinned, &key).await;
+                                if decision.verdict == Verdict::Error {
+                                    shared.release(&key).await;
+                                } else {
+                                    shared.store(&key, &decision).await;
+                                }
+                                return decision;
+                            }
+                            // Another replica is evaluating it: wait for its answer.
+                            crate::shared::Lookup::Missing { locked: false }
+                                if Instant::now() < waited_until =>
+                            {
+                                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                            }
+                            _ => break,
+                        }
+                    }
+                }
+                self.evaluate(name, pinned, &key).await
+            })
+            .await
+            .clone();
+        let mut inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+        if inflight.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+            inflight.remove(&key);
+        }
+        decision
     }
 }
 
@@ -113,6 +247,20 @@ pub(crate) async fn handle(state: &State, request: Request<Incoming>) -> Respons
         Ok(Route::Health | Route::Ready | Route::Metrics) => "operations",
         Err(_) => "invalid",
     };
+    let webhook = match path.as_str() {
+        "/validate" => Some(crate::webhook::Endpoint::Validate),
+        "/mutate" => Some(crate::webhook::Endpoint::Mutate),
+        _ => None,
+    };
+    if let (Some(endpoint), Some(budget)) = (webhook, state.webhook) {
+        let label = match endpoint {
+            crate::webhook::Endpoint::Validate => "validate",
+            crate::webhook::Endpoint::Mutate => "mutate",
+        };
+        let response = admission(state, endpoint, budget, method, request).await;
+        state.metrics.request(label, response.status().as_u16());
+        return response;
+    }
     let mut response = if method != Method::GET && method != Method::HEAD {
         let mut refused = oci_error(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -141,6 +289,63 @@ pub(crate) async fn handle(state: &State, request: Request<Incoming>) -> Respons
         *response.body_mut() = empty();
     }
     response
+}
+
+/// A plain-text (JSON) answer with `status`.
+fn json_answer(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
+    let mut response = Response::new(full(body.to_string()));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
+    response
+}
+
+/// `POST /validate`, `POST /mutate`: the body read up to
+/// [`crate::webhook::MAX_REVIEW_BYTES`], answered with an AdmissionReview, or `400` with a
+/// JSON `{"error": ...}` that says what is wrong with it.
+async fn admission(
+    state: &State,
+    endpoint: crate::webhook::Endpoint,
+    budget: std::time::Duration,
+    method: Method,
+    request: Request<Incoming>,
+) -> Response<Body> {
+    let bad = |status: StatusCode, message: String| {
+        json_answer(status, &serde_json::json!({"error": message}))
+    };
+    if method != Method::POST {
+        return bad(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "an admission review is POSTed".into(),
+        );
+    }
+    let limit = crate::webhook::MAX_REVIEW_BYTES;
+    let body = match http_body_util::Limited::new(request.into_body(), limit)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            return bad(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the AdmissionReview is larger than {limit} bytes"),
+            );
+        }
+        Err(e) => {
+            return bad(
+                StatusCode::BAD_REQUEST,
+                format!("the request body could not be read: {e}"),
+            );
+        }
+    };
+    match crate::webhook::review(state, endpoint, &body, budget).await {
+        Ok(review) => json_answer(StatusCode::OK, &review),
+        Err(crate::webhook::BadReview(reason)) => bad(StatusCode::BAD_REQUEST, reason),
+    }
 }
 
 async fn answer(
@@ -404,7 +609,9 @@ async fn manifest(
         (false, _) => "denied",
     };
     state.metrics.decision(result, &mode);
-    audit(state, &decision, result, tag);
+    let mut line = audit_line(&decision, result, tag);
+    line["source"] = "registry".into();
+    state.write_audit(&line);
     let reason = decision.reason.clone().unwrap_or_default();
     if decision.allowed {
         let warning = (decision.verdict != Verdict::Pass).then(|| reason.clone());
@@ -427,9 +634,9 @@ async fn manifest(
     oci_error(StatusCode::FORBIDDEN, "DENIED", &reason)
 }
 
-/// One JSON line per decision served: the audit trail.
-fn audit(state: &State, decision: &Decision, result: &str, tag: Option<&str>) {
-    let line = serde_json::json!({
+/// The audit line of a decision: one JSON object.
+fn audit_line(decision: &Decision, result: &str, tag: Option<&str>) -> serde_json::Value {
+    serde_json::json!({
         "event": "decision",
         "result": result,
         "image": decision.image,
@@ -444,16 +651,10 @@ fn audit(state: &State, decision: &Decision, result: &str, tag: Option<&str>) {
         "policy": decision.policy,
         "policyDigest": decision.policy_digest,
         "decidedAt": decision.decided_at,
-    });
-    let line = line.to_string();
-    tracing::debug!("decision: {line}");
-    if let Some(sink) = &state.audit {
-        sink(&line);
-    }
+    })
 }
 
-/// The decision for `digest` of `upstream`/`repository`, named as the client named it: from
-/// the cache, or evaluated once however many requests ask at the same time.
+/// The decision for `digest` of `upstream`/`repository`, named as the client named it.
 async fn decide(
     state: &State,
     upstream: &Upstream,
@@ -467,57 +668,8 @@ async fn decide(
         digest: Some(digest.clone()),
         display: format!("{}/{repository}@{digest}", upstream.name),
     };
-    let key = CacheKey::new(&name.display, digest, &state.policy.digest);
-    if let Some(decision) = state.cache.get(&key) {
-        state.metrics.cache_hit();
-        return decision;
-    }
-    let cell = {
-        let mut inflight = state.inflight.lock().unwrap_or_else(|e| e.into_inner());
-        inflight.entry(key.clone()).or_default().clone()
-    };
-    let decision = cell
-        .get_or_init(|| async {
-            // Another request may have finished it between the cache look-up and now.
-            if let Some(decision) = state.cache.get(&key) {
-                state.metrics.cache_hit();
-                return decision;
-            }
-            state.metrics.evaluation();
-            let now = vouch_keys::time::UnixTime::from_system_time(std::time::SystemTime::now());
-            let decision = match ImageReference::parse(&format!(
-                "{}/{repository}@{digest}",
-                upstream.registry
-            ))
-            .map_err(|e| e.to_string())
-            .and_then(|image| StoreSource::open(&state.client, &image).map_err(|e| e.to_string()))
-            {
-                Ok(source) => state.policy.decide(&name, &source, now).await,
-                Err(reason) => {
-                    let failing = vouch_policy::evidence::MemorySource {
-                        name: name.display.clone(),
-                        failure: Some(vouch_policy::EvidenceError {
-                            image: name.display.clone(),
-                            reason,
-                            input: true,
-                        }),
-                        ..Default::default()
-                    };
-                    state.policy.decide(&name, &failing, now).await
-                }
-            };
-            if decision.verdict != Verdict::Error {
-                state.cache.put(key.clone(), decision.clone());
-            }
-            decision
-        })
-        .await
-        .clone();
-    let mut inflight = state.inflight.lock().unwrap_or_else(|e| e.into_inner());
-    if inflight.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
-        inflight.remove(&key);
-    }
-    decision
+    let pinned = format!("{}/{repository}@{digest}", upstream.registry);
+    state.decide_pinned(&name, &pinned, digest).await
 }
 
 /// `bytes=START-END`, `bytes=START-` or `bytes=-SUFFIX` within a blob of `size` bytes, as an

@@ -37,6 +37,9 @@
 //!     cache: Arc::new(MemoryCache::new(10_000, Duration::from_secs(300))),
 //!     grant_ttl: Duration::from_secs(3600),
 //!     audit: Some(Arc::new(|line: &str| println!("{line}"))),
+//!     shared_cache: None,
+//!     tls: None,
+//!     webhook_budget: Some(vouch_server::webhook::DEFAULT_BUDGET),
 //! })?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:5000").await?;
 //! server.run(listener, async { let _ = tokio::signal::ctrl_c().await; }).await?;
@@ -47,6 +50,8 @@ mod front;
 mod grants;
 pub mod metrics;
 pub mod route;
+mod shared;
+pub mod webhook;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -71,6 +76,14 @@ pub enum ServeError {
     Upstream {
         /// The text given.
         spec: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A setting that cannot be used.
+    #[error("{setting}: {reason}")]
+    Config {
+        /// Which setting.
+        setting: String,
         /// What is wrong with it.
         reason: String,
     },
@@ -158,6 +171,100 @@ pub struct ServeConfig {
     pub grant_ttl: Duration,
     /// Where the audit trail goes: one JSON object per decision served, as one line of text.
     pub audit: Option<AuditSink>,
+    /// Share decisions with other replicas through this Redis (`redis://HOST:PORT[/DB]`);
+    /// each is kept there for the cache's TTL.
+    pub shared_cache: Option<(String, Duration)>,
+    /// Serve HTTPS with this certificate chain and key instead of plain HTTP (the
+    /// Kubernetes API server calls webhooks over HTTPS only).
+    pub tls: Option<TlsFiles>,
+    /// Answer admission reviews at `/validate` and `/mutate`, each within this budget
+    /// (at most [`webhook::MAX_BUDGET`]); `None` leaves those paths unanswered.
+    pub webhook_budget: Option<Duration>,
+}
+
+/// PEM files of a TLS server identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert: std::path::PathBuf,
+    /// The private key (PKCS#8, SEC1 or PKCS#1).
+    pub key: std::path::PathBuf,
+}
+
+/// How long a client has to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A TLS acceptor for `files`, HTTP/1.1 over TLS 1.2 or 1.3.
+fn tls_acceptor(files: &TlsFiles) -> Result<tokio_rustls::TlsAcceptor, ServeError> {
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let fail = |setting: &str, path: &std::path::Path, reason: String| ServeError::Config {
+        setting: format!("{setting} {}", path.display()),
+        reason,
+    };
+    let certs = CertificateDer::pem_file_iter(&files.cert)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|e| fail("--tls-cert", &files.cert, e.to_string()))?;
+    if certs.is_empty() {
+        return Err(fail(
+            "--tls-cert",
+            &files.cert,
+            "no PEM certificate in the file".into(),
+        ));
+    }
+    // The key's own error text is never shown: it could quote key material.
+    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|_| {
+        fail(
+            "--tls-key",
+            &files.key,
+            "not a readable PEM private key (PKCS#8, SEC1 or PKCS#1)".into(),
+        )
+    })?;
+    let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| fail("--tls-cert", &files.cert, e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| {
+            fail(
+                "--tls-key",
+                &files.key,
+                format!("does not fit the certificate: {e}"),
+            )
+        })?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Serves one connection (plain or TLS) until it ends, or gracefully once `stop` changes.
+async fn serve_connection<I>(
+    io: I,
+    state: Arc<front::State>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |request| {
+        let state = state.clone();
+        async move { Ok::<_, std::convert::Infallible>(front::handle(&state, request).await) }
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30))
+        .serve_connection(hyper_util::rt::TokioIo::new(io), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "connection ended");
+            }
+        }
+        _ = stop.changed() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
 }
 
 /// A receiver of audit lines (the CLI writes them to standard output).
@@ -166,11 +273,24 @@ pub type AuditSink = Arc<dyn Fn(&str) + Send + Sync>;
 /// The server: shared state, ready to run on a listener.
 pub struct Server {
     state: Arc<front::State>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Server {
     /// A server for `config`; refuses two upstreams with the same name.
     pub fn new(config: ServeConfig) -> Result<Self, ServeError> {
+        if config
+            .webhook_budget
+            .is_some_and(|b| b.is_zero() || b > webhook::MAX_BUDGET)
+        {
+            return Err(ServeError::Config {
+                setting: "--webhook-timeout".into(),
+                reason: format!(
+                    "the budget is 1 to {} seconds (the Kubernetes API server allows no more)",
+                    webhook::MAX_BUDGET.as_secs()
+                ),
+            });
+        }
         for (i, upstream) in config.upstreams.iter().enumerate() {
             if config.upstreams[..i]
                 .iter()
@@ -182,8 +302,21 @@ impl Server {
                 });
             }
         }
+        let tls = config.tls.as_ref().map(tls_acceptor).transpose()?;
+        let shared = match &config.shared_cache {
+            Some((url, ttl)) => {
+                Some(
+                    shared::Redis::new(url, *ttl).map_err(|reason| ServeError::Config {
+                        setting: "--cache".into(),
+                        reason,
+                    })?,
+                )
+            }
+            None => None,
+        };
         Ok(Self {
-            state: Arc::new(front::State::new(config)),
+            state: Arc::new(front::State::new(config, shared)),
+            tls,
         })
     }
 
@@ -221,26 +354,17 @@ impl Server {
                     };
                     let _ = stream.set_nodelay(true);
                     let state = self.state.clone();
-                    let mut stop = stop_rx.clone();
+                    let stop = stop_rx.clone();
+                    let tls = self.tls.clone();
                     connections.spawn(async move {
-                        let service = hyper::service::service_fn(move |request| {
-                            let state = state.clone();
-                            async move { Ok::<_, std::convert::Infallible>(front::handle(&state, request).await) }
-                        });
-                        let connection = hyper::server::conn::http1::Builder::new()
-                            .timer(hyper_util::rt::TokioTimer::new())
-                            .header_read_timeout(Duration::from_secs(30))
-                            .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-                        tokio::pin!(connection);
-                        tokio::select! {
-                            result = connection.as_mut() => {
-                                if let Err(e) = result {
-                                    tracing::debug!(error = %e, "connection ended");
+                        match tls {
+                            None => serve_connection(stream, state, stop).await,
+                            Some(acceptor) => {
+                                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                                    Ok(Ok(tls_stream)) => serve_connection(tls_stream, state, stop).await,
+                                    Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                                    Err(_) => tracing::debug!("TLS handshake timed out"),
                                 }
-                            }
-                            _ = stop.changed() => {
-                                connection.as_mut().graceful_shutdown();
-                                let _ = connection.await;
                             }
                         }
                     });

@@ -44,11 +44,14 @@ impl Serve {
         let kept = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split_once("listening on http://") {
+                kept.lock().unwrap().push(line.clone());
+                if let Some(rest) = line
+                    .split_once("listening on http://")
+                    .or_else(|| line.split_once("listening on https://"))
+                {
                     let addr = rest.1.split_whitespace().next().unwrap_or_default();
                     let _ = sender.send(addr.to_owned());
                 }
-                kept.lock().unwrap().push(line);
             }
         });
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -206,5 +209,67 @@ pub fn http_request(addr: &str, method: &str, path: &str, headers: &[(&str, &str
         status,
         headers,
         body,
+    }
+}
+
+/// A throwaway `redis-server` on 127.0.0.1 (no persistence), stopped when dropped.
+pub struct RedisServer {
+    child: Child,
+    /// `redis://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl RedisServer {
+    /// Starts Debian's `redis-server` on a free port and waits until it accepts connections;
+    /// `None` (after [`crate::unavailable`]) when it is not installed.
+    pub fn start() -> Option<RedisServer> {
+        if std::process::Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            crate::unavailable(
+                "redis-server",
+                "Debian's redis-server package is not installed",
+            );
+            return None;
+        }
+        crate::peer_ran("redis-server");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(RedisServer {
+            child,
+            url: format!("redis://127.0.0.1:{port}"),
+        })
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

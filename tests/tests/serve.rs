@@ -7,7 +7,7 @@
 //! serving; SIGTERM stops it cleanly.
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use vouch_tests::serve::{Serve, http_request};
 use vouch_tests::{
@@ -56,6 +56,11 @@ struct Setup {
 /// An upstream with `app:v1` signed by `release`, `unsigned:v1`, and `evil:v1` signed by
 /// another key, and `vouch serve` in front of it.
 fn setup() -> Setup {
+    setup_with(&[])
+}
+
+/// [`setup`], with more `vouch serve` arguments.
+fn setup_with(extra: &[&str]) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let upstream = Registry::spawn("");
     let release = generate_key(dir.path(), "release", "ecdsa-p256");
@@ -66,12 +71,15 @@ fn setup() -> Setup {
     let evil = push_image(&upstream, "evil", "v1");
     sign(&mallory, &evil);
     let policy = policy(dir.path(), &release, &upstream);
-    let serve = Serve::start(&[
+    let upstream_flag = format!("upstream.example=http://{}", upstream.addr);
+    let mut args = vec![
         "--policy",
-        &policy,
+        policy.as_str(),
         "--upstream",
-        &format!("upstream.example=http://{}", upstream.addr),
-    ]);
+        upstream_flag.as_str(),
+    ];
+    args.extend_from_slice(extra);
+    let serve = Serve::start(&args);
     Setup {
         _dir: dir,
         upstream,
@@ -223,19 +231,13 @@ fn podman_pulls_through_a_registries_conf_rewrite_and_sees_the_denial() {
     let s = setup();
     peer_ran("podman");
     let dir = tempfile::tempdir().unwrap();
+    // The example of deploy/clients, pointed at this proxy.
     let conf = dir.path().join("registries.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "unqualified-search-registries = []\n\
-             [[registry]]\n\
-             prefix = \"upstream.example\"\n\
-             location = \"{}/upstream.example\"\n\
-             insecure = true\n",
-            s.serve.addr
-        ),
+    let example = std::fs::read_to_string(
+        vouch_tests::workspace_dir().join("deploy/clients/registries.conf"),
     )
     .unwrap();
+    std::fs::write(&conf, example.replace("PROXY", &s.serve.addr)).unwrap();
     let root = dir.path().join("root");
     let runroot = dir.path().join("runroot");
     let podman = |image: &str| {
@@ -531,4 +533,313 @@ fn a_blob_whose_bytes_do_not_match_its_digest_upstream_is_never_delivered_whole(
     // The server keeps serving.
     assert_eq!(s.serve.get("/healthz").status, 200);
     assert!(s.serve.log().contains("cut off"), "{}", s.serve.log());
+}
+
+/// A CA and a server certificate for 127.0.0.1 made with openssl: (ca.pem, server.pem,
+/// server.key).
+fn tls_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let p = |name: &str| dir.join(name);
+    let s = |path: &PathBuf| path.to_str().unwrap().to_owned();
+    let (ca_key, ca, key, csr, cert, ext) = (
+        p("ca.key"),
+        p("ca.pem"),
+        p("server.key"),
+        p("server.csr"),
+        p("server.pem"),
+        p("ext.cnf"),
+    );
+    vouch_tests::tool(
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &s(&ca_key),
+            "-out",
+            &s(&ca),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=vouch test CA",
+        ],
+    );
+    vouch_tests::tool(
+        "openssl",
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &s(&key),
+            "-out",
+            &s(&csr),
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
+    std::fs::write(
+        &ext,
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    vouch_tests::tool(
+        "openssl",
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &s(&csr),
+            "-CA",
+            &s(&ca),
+            "-CAkey",
+            &s(&ca_key),
+            "-CAcreateserial",
+            "-out",
+            &s(&cert),
+            "-days",
+            "1",
+            "-extfile",
+            &s(&ext),
+        ],
+    );
+    (ca, cert, key)
+}
+
+#[test]
+fn over_tls_skopeo_pulls_and_curl_posts_an_admission_review() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = tls_files(dir.path());
+    let s = setup_with(&[
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+        "--webhook",
+    ]);
+    peer_ran("skopeo");
+    peer_ran("curl");
+    assert!(
+        s.serve.log().contains("listening on https://"),
+        "{}",
+        s.serve.log()
+    );
+    // skopeo trusts the CA from a cert dir and verifies the server's certificate.
+    let certs = dir.path().join("certs");
+    std::fs::create_dir(&certs).unwrap();
+    std::fs::copy(&ca, certs.join("ca.crt")).unwrap();
+    let inspected = run(
+        "skopeo",
+        &[
+            "inspect",
+            "--raw",
+            "--cert-dir",
+            certs.to_str().unwrap(),
+            &format!("docker://{}/upstream.example/app:v1", s.serve.addr),
+        ],
+    );
+    assert_eq!(inspected.code, 0, "{inspected:#?}");
+    assert_eq!(
+        format!(
+            "sha256:{}",
+            vouch_tests::sha256_hex(inspected.stdout.as_bytes())
+        ),
+        s.signed.digest
+    );
+    // Without the CA, the certificate is refused: it really is TLS.
+    let untrusted = run(
+        "skopeo",
+        &[
+            "inspect",
+            "--raw",
+            &format!("docker://{}/upstream.example/app:v1", s.serve.addr),
+        ],
+    );
+    assert_ne!(untrusted.code, 0);
+
+    let review_file = dir.path().join("review.json");
+    let mut review: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            vouch_tests::workspace_dir().join("tests/data/admission/connaisseur/02_pod.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    review["request"]["object"]["spec"]["containers"][0]["image"] = s.signed.tagged.clone().into();
+    std::fs::write(&review_file, serde_json::to_vec(&review).unwrap()).unwrap();
+    let posted = run(
+        "curl",
+        &[
+            "--silent",
+            "--show-error",
+            "--cacert",
+            ca.to_str().unwrap(),
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            &format!("@{}", review_file.display()),
+            &format!("https://{}/mutate", s.serve.addr),
+        ],
+    );
+    assert_eq!(posted.code, 0, "{posted:#?}");
+    let answer = posted.json();
+    // The policy names the images as the proxy's clients see them (upstream.example/...);
+    // the image as a pod names it is outside every scope.
+    assert_eq!(answer["response"]["allowed"], false, "{answer:#}");
+    assert!(
+        answer["response"]["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no scope"),
+        "{answer:#}"
+    );
+}
+
+#[test]
+fn an_unusable_tls_key_is_refused_before_listening_without_showing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, cert, _) = tls_files(dir.path());
+    let key = generate_key(dir.path(), "k", "ecdsa-p256");
+    let upstream = Registry::start();
+    let policy = policy(dir.path(), &key, &upstream);
+    let bad_key = dir.path().join("bad.key");
+    std::fs::write(
+        &bad_key,
+        "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LXNlY3JldA==\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let refused = vouch_tests::vouch(&[
+        "serve",
+        "--policy",
+        &policy,
+        "--upstream",
+        "a=http://127.0.0.1:1",
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        bad_key.to_str().unwrap(),
+    ]);
+    assert_eq!(refused.code, 2, "{refused:#?}");
+    assert!(refused.stderr.contains("--tls-key"), "{refused:#?}");
+    assert!(!refused.stderr.contains("c2VjcmV0"), "{refused:#?}");
+}
+
+/// containerd 1.6 with its own root, state and socket in `dir`, stopped when dropped.
+struct Containerd {
+    child: std::process::Child,
+    socket: PathBuf,
+}
+
+impl Containerd {
+    fn start(dir: &Path) -> Containerd {
+        let config = dir.join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "version = 2\nroot = \"{0}/root\"\nstate = \"{0}/state\"\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n[grpc]\n  address = \"{0}/containerd.sock\"\n",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        let child = std::process::Command::new("containerd")
+            .arg("--config")
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let socket = dir.join("containerd.sock");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while run("ctr", &["--address", socket.to_str().unwrap(), "version"]).code != 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "containerd did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Containerd { child, socket }
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn containerd_pulls_through_a_hosts_toml_and_sees_the_denial() {
+    if run("containerd", &["--version"]).code != 0 {
+        unavailable("containerd", "Debian's containerd package is not installed");
+        return;
+    }
+    let s = setup();
+    peer_ran("containerd");
+    let dir = tempfile::tempdir().unwrap();
+    let containerd = Containerd::start(dir.path());
+    // The example of deploy/clients, pointed at this proxy.
+    let hosts = dir.path().join("hosts");
+    std::fs::create_dir_all(hosts.join("upstream.example")).unwrap();
+    let example = std::fs::read_to_string(
+        vouch_tests::workspace_dir().join("deploy/clients/containerd/upstream.example/hosts.toml"),
+    )
+    .unwrap();
+    std::fs::write(
+        hosts.join("upstream.example/hosts.toml"),
+        example.replace("PROXY", &s.serve.addr),
+    )
+    .unwrap();
+    let ctr = |image: &str| {
+        run(
+            "ctr",
+            &[
+                "--address",
+                containerd.socket.to_str().unwrap(),
+                "images",
+                "pull",
+                "--plain-http",
+                "--snapshotter",
+                "native",
+                "--hosts-dir",
+                hosts.to_str().unwrap(),
+                image,
+            ],
+        )
+    };
+    let pulled = ctr("upstream.example/app:v1");
+    assert_eq!(pulled.code, 0, "{pulled:#?}\n{}", s.serve.log());
+    let listed = run(
+        "ctr",
+        &[
+            "--address",
+            containerd.socket.to_str().unwrap(),
+            "images",
+            "ls",
+        ],
+    );
+    assert!(listed.stdout.contains(&s.signed.digest), "{listed:#?}");
+    let refused = ctr("upstream.example/unsigned:v1");
+    assert_ne!(refused.code, 0);
+    let said = format!("{}{}", refused.stdout, refused.stderr);
+    assert!(
+        said.contains("no signatures found") || said.contains("403"),
+        "{refused:#?}"
+    );
+    // containerd named the upstream with ?ns=, which the audit line shows as the image name.
+    assert!(
+        s.serve.audit().iter().any(|l| l["image"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("upstream.example/unsigned@")),
+        "{:#?}",
+        s.serve.audit()
+    );
 }

@@ -1,0 +1,102 @@
+//! Two `vouch serve` replicas sharing decisions through one `redis-server`: 200 concurrent
+//! manifest requests for 50 signed images, spread over both, are decided with 50 evaluations
+//! in total; with Redis gone, a replica decides for itself and says so.
+#![allow(clippy::unwrap_used)]
+
+use vouch_tests::serve::{RedisServer, Serve, http_request};
+use vouch_tests::{Registry, generate_key, push_image, vouch_with_password};
+
+const IMAGES: usize = 50;
+const REQUESTS: usize = 200;
+
+fn evaluations(serve: &Serve) -> u64 {
+    serve
+        .get("/metrics")
+        .text()
+        .lines()
+        .find_map(|l| l.strip_prefix("vouch_decision_evaluations_total "))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn replicas_sharing_redis_evaluate_each_image_once_and_survive_its_loss() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = Registry::spawn("");
+    let key = generate_key(dir.path(), "release", "ecdsa-p256");
+    let images: Vec<_> = (0..=IMAGES)
+        .map(|i| push_image(&upstream, &format!("app{i}"), "v1"))
+        .collect();
+    let mut sign = vec!["sign", "--key", key.key.to_str().unwrap()];
+    sign.extend(images.iter().map(|i| i.by_digest.as_str()));
+    vouch_with_password(&key.password, &sign).expect_code(0);
+
+    std::fs::copy(&key.public, dir.path().join("trusted.pub")).unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "apiVersion: vouch.dev/v1\nkind: TrustPolicy\nauthorities:\n  release: {{key: {{path: trusted.pub}}}}\nscopes:\n  - images: [\"up/**\"]\n    authorities: [release]\n    signedIdentity: {{type: remapIdentity, prefix: up, signedPrefix: \"{}\"}}\n",
+            upstream.addr
+        ),
+    )
+    .unwrap();
+    let upstream_flag = format!("up=http://{}", upstream.addr);
+    let start = || {
+        Serve::start(&[
+            "--policy",
+            policy.to_str().unwrap(),
+            "--upstream",
+            &upstream_flag,
+            "--cache",
+            &redis.url,
+        ])
+    };
+    let replicas = [start(), start()];
+    let addrs: Vec<String> = replicas.iter().map(|r| r.addr.clone()).collect();
+    let threads: Vec<_> = (0..REQUESTS)
+        .map(|n| {
+            let addr = addrs[n % 2].clone();
+            std::thread::spawn(move || {
+                let path = format!("/v2/up/app{}/manifests/v1", n % IMAGES);
+                http_request(&addr, "GET", &path, &[]).status
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let total = evaluations(&replicas[0]) + evaluations(&replicas[1]);
+    assert_eq!(
+        total,
+        IMAGES as u64,
+        "evaluations: {} + {}\n{}\n{}",
+        evaluations(&replicas[0]),
+        evaluations(&replicas[1]),
+        replicas[0].log(),
+        replicas[1].log()
+    );
+
+    // Redis gone: the last image is still decided (here), with a warning, never allowed
+    // without a decision.
+    drop(redis);
+    let answer = http_request(
+        &replicas[0].addr,
+        "GET",
+        &format!("/v2/up/app{IMAGES}/manifests/v1"),
+        &[],
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(
+        evaluations(&replicas[0]) + evaluations(&replicas[1]),
+        IMAGES as u64 + 1
+    );
+    assert!(
+        replicas[0].log().contains("shared decision cache"),
+        "{}",
+        replicas[0].log()
+    );
+}
