@@ -681,7 +681,7 @@ impl Checker<'_> {
                 source: KeySource::Path(path.value),
             },
             (None, Some(data)) => {
-                let bytes = base64_decode(&data.value)
+                let bytes = crate::roots::go_base64_bytes(&data.value)
                     .ok_or_else(|| self.error(loc(&data), "fulcio caData is not base64"))?;
                 KeyRef {
                     at: loc(&data),
@@ -723,7 +723,7 @@ impl Checker<'_> {
             })
         };
         let data_key = |name: String, data: Spanned<String>| {
-            let bytes = base64_decode(&data.value).filter(|b| !b.is_empty());
+            let bytes = crate::roots::go_base64_bytes(&data.value).filter(|b| !b.is_empty());
             let bytes = bytes.ok_or_else(|| {
                 self.error(
                     loc(&data),
@@ -987,44 +987,6 @@ fn first_bare_scalar(text: &str) -> Option<(u64, u64, &'static str)> {
     None
 }
 
-/// Decodes standard base64 with padding, ignoring line breaks (Go's `encoding/json` reading
-/// a `[]byte` field); `None` when it is not that.
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let symbols: Vec<u8> = text
-        .bytes()
-        .filter(|b| !matches!(b, b'\r' | b'\n'))
-        .collect();
-    if !symbols.len().is_multiple_of(4) {
-        return None;
-    }
-    let value = |b: u8| -> Option<u32> {
-        Some(match b {
-            b'A'..=b'Z' => b - b'A',
-            b'a'..=b'z' => b - b'a' + 26,
-            b'0'..=b'9' => b - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let mut out = Vec::with_capacity(symbols.len() / 4 * 3);
-    let quads = symbols.len() / 4;
-    for (n, quad) in symbols.chunks(4).enumerate() {
-        let padding = quad.iter().rev().take_while(|&&b| b == b'=').count();
-        if padding > 2 || (padding > 0 && n + 1 != quads) {
-            return None;
-        }
-        let mut bits = 0u32;
-        for &b in &quad[..4 - padding] {
-            bits = (bits << 6) | value(b)?;
-        }
-        bits <<= 6 * padding as u32;
-        let bytes = bits.to_be_bytes();
-        out.extend_from_slice(&bytes[1..4 - padding]);
-    }
-    Some(out)
-}
-
 // ----- the compiled policy -----
 
 struct Compiler<'a> {
@@ -1233,17 +1195,6 @@ impl Compiler<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_is_read_as_go_reads_byte_fields() {
-        assert_eq!(base64_decode("aGVsbG8=").unwrap(), b"hello");
-        assert_eq!(base64_decode("aGVs\nbG8h").unwrap(), b"hello!");
-        assert_eq!(base64_decode("aGk=").unwrap(), b"hi");
-        assert_eq!(base64_decode("").unwrap(), b"");
-        for bad in ["aGVsbG8", "aGk=aGk=", "a===", "aGV sbG8=", "aGk*"] {
-            assert!(base64_decode(bad).is_none(), "{bad}");
-        }
-    }
 
     #[test]
     fn bare_scalars_are_found_outside_strings() {

@@ -647,7 +647,7 @@ impl TrustPolicy {
 
     /// Compiles a policy document named `name` (for messages), reading the files it names
     /// relative to `base`. The format is told by the first document's `kind`: vouch's
-    /// `TrustPolicy`, or policy-controller's `ClusterImagePolicy`
+    /// `TrustPolicy`, or policy-controller's `ClusterImagePolicy` or `TrustRoot`
     /// ([`crate::cluster_image_policy`]); a JSON object with `default` and no `kind` is
     /// containers' `policy.json` ([`crate::containers`]).
     pub fn from_bytes(name: &str, base: &Path, bytes: &[u8]) -> Result<Self, PolicyError> {
@@ -662,7 +662,13 @@ impl TrustPolicy {
         }
         let headers: Vec<Header> = parse_yaml_documents(name, text).unwrap_or_default();
         if let Some(header) = headers.first()
-            && header.kind.as_deref() == Some(crate::cluster_image_policy::KIND)
+            && matches!(
+                header.kind.as_deref(),
+                Some(
+                    crate::cluster_image_policy::KIND
+                        | crate::cluster_image_policy::TRUST_ROOT_KIND
+                )
+            )
         {
             return crate::cluster_image_policy::from_cluster_image_policies(name, base, bytes);
         }

@@ -91,10 +91,26 @@ pub fn rekor_log(key: &PublicKey, name: &str) -> Result<TransparencyLogInstance,
             ));
         }
     };
+    Ok(keyed_log(
+        format!("the Rekor log of {name}"),
+        HashAlgorithm::Sha2_256,
+        key,
+        key_details,
+    ))
+}
+
+/// A log known only by its public key, trusted at every time: its log id is the SHA-256 of
+/// the key's SubjectPublicKeyInfo (how Rekor v1 and CT logs name themselves).
+pub(crate) fn keyed_log(
+    base_url: String,
+    hash_algorithm: HashAlgorithm,
+    key: &PublicKey,
+    key_details: KeyDetails,
+) -> TransparencyLogInstance {
     let spki = key.spki_der().to_vec();
-    Ok(TransparencyLogInstance {
-        base_url: format!("the Rekor log of {name}"),
-        hash_algorithm: HashAlgorithm::Sha2_256,
+    TransparencyLogInstance {
+        base_url,
+        hash_algorithm,
         log_id: Digest::sha256(&spki).to_bytes(),
         public_key: TrustedPublicKey {
             raw_bytes: spki,
@@ -106,7 +122,7 @@ pub fn rekor_log(key: &PublicKey, name: &str) -> Result<TransparencyLogInstance,
         },
         checkpoint_key_id: None,
         operator: String::new(),
-    })
+    }
 }
 
 /// Every certificate of the PEM text `text`, named `name` in messages, in order. Text
@@ -145,6 +161,17 @@ pub fn certificates_from_pem(text: &str, name: &str) -> Result<Vec<Certificate>,
         return Err(invalid(name, "holds no PEM certificate"));
     }
     Ok(certificates)
+}
+
+/// Decodes standard base64 with padding, ignoring line breaks, as Go's `encoding/json` reads a
+/// `[]byte` field (policy-controller's TrustRoot gives its keys and certificate chains so);
+/// `None` when the text is not that.
+pub(crate) fn go_base64_bytes(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let symbols: String = text.chars().filter(|c| !matches!(c, '\r' | '\n')).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(symbols)
+        .ok()
 }
 
 /// The index in `pool` of the self-signed certificate `pool[from]` leads to, following
@@ -393,6 +420,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("PEM block 2 is \"X509 CRL\""), "{error}");
+    }
+
+    #[test]
+    fn base64_is_read_as_go_reads_byte_fields() {
+        assert_eq!(go_base64_bytes("aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(go_base64_bytes("aGVs\nbG8h").unwrap(), b"hello!");
+        assert_eq!(go_base64_bytes("").unwrap(), b"");
+        for bad in ["aGVsbG8", "aGV=bG8h", "aGVsbG8h===", "-----BEGIN"] {
+            assert!(go_base64_bytes(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! policy-controller's ClusterImagePolicy, read by `vouch-policy` and decided with its own
 //! semantics: every matching policy must pass, any authority of one suffices, an authority
 //! with attestations needs them (and their Rego), `static` decides alone, `warn` allows with a
-//! warning; what vouch cannot do is refused by name with its line.
+//! warning; what vouch cannot do is refused by name with its line. A `trustRootRef` names a
+//! policy-controller `TrustRoot` of the same file, whose Sigstore instance the authority then
+//! trusts instead of the public-good one.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -9,12 +11,15 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use common::{add, manifest_digest};
-use vouch_keys::{KeyType, PrivateKey};
+use vouch_keys::{Digest, KeyType, PrivateKey};
 use vouch_policy::evidence::MemorySource;
-use vouch_policy::policy::{Combination, Requirement};
+use vouch_policy::policy::{Combination, Requirement, Tlog};
 use vouch_policy::{Decision, ImageName, TrustPolicy};
-use vouch_tests::scenarios::EvidenceSpec;
+use vouch_tests::fake_sigstore::FakeSigstore;
+use vouch_tests::scenarios::{EvidenceSpec, Sigstores};
 use vouch_verifier::time::UnixTime;
 
 fn fixture(name: &str) -> String {
@@ -60,6 +65,17 @@ fn decide(
     specs: &[EvidenceSpec],
     keys: &BTreeMap<&str, PrivateKey>,
 ) -> Decision {
+    decide_with(policy, image, specs, keys, None)
+}
+
+/// [`decide`], with keyless evidence made by the instances of `sigstores`.
+fn decide_with(
+    policy: &TrustPolicy,
+    image: &str,
+    specs: &[EvidenceSpec],
+    keys: &BTreeMap<&str, PrivateKey>,
+    sigstores: Option<&Sigstores>,
+) -> Decision {
     let name = ImageName::parse(image).unwrap();
     let digest = manifest_digest(&name.display, None);
     let mut source = MemorySource {
@@ -72,7 +88,7 @@ fn decide(
             source.evidence.entry(digest.clone()).or_default(),
             spec,
             keys,
-            None,
+            sigstores,
             &name,
             &digest,
             "",
@@ -276,7 +292,7 @@ fn what_vouch_cannot_do_is_refused_by_name_with_its_line() {
         ),
         (
             "    - keyless:\n        trustRootRef: private-sigstore\n",
-            "keyless.trustRootRef is not supported",
+            "keyless.trustRootRef private-sigstore names no TrustRoot of this file (it has none)",
             10,
         ),
         (
@@ -329,4 +345,321 @@ fn what_vouch_cannot_do_is_refused_by_name_with_its_line() {
         error.to_string().contains("spec.policy is not supported"),
         "{error}"
     );
+}
+
+/// The TrustRoot fixture's placeholders filled with `sigstore`'s trust material, as
+/// policy-controller's `sigstoreKeys` wants it: base64 of the PEM chain or key.
+fn with_trust_root(text: &str, sigstore: &FakeSigstore) -> String {
+    sigstore.fill_trust_root_template(text)
+}
+
+fn keyless(instance: &str, subject: &str, store: &str) -> EvidenceSpec {
+    serde_json::from_value(serde_json::json!({
+        "keyless": {
+            "subject": subject,
+            "issuer": "https://token.actions.githubusercontent.com",
+            "instance": instance,
+        },
+        "store": store,
+    }))
+    .unwrap()
+}
+
+#[test]
+fn a_trust_root_in_the_file_is_what_its_authorities_trust() {
+    let sigstores = Sigstores::default();
+    let text = with_trust_root(&fixture("private-sigstore.yaml"), sigstores.get("private"));
+    let policy = load("private-sigstore.yaml", &text);
+    assert!(policy.warnings.is_empty(), "{:?}", policy.warnings);
+    // The TrustRoot's four parts, as a trusted root: the logs known by their derived ids.
+    let authority = &policy.authorities[0];
+    assert_eq!(authority.tlog, Tlog::Required);
+    let root = &authority.trusted_root;
+    assert_eq!(root.certificate_authorities.len(), 1);
+    assert_eq!(
+        root.certificate_authorities[0].uri,
+        "https://fulcio.private.test"
+    );
+    assert_eq!(root.timestamp_authorities[0].cert_chain.len(), 2);
+    let private = sigstores.get("private").trusted_root();
+    for (section, logs) in [("tlogs", &root.tlogs), ("ctlogs", &root.ctlogs)] {
+        let spki = STANDARD
+            .decode(
+                private[section][0]["publicKey"]["rawBytes"]
+                    .as_str()
+                    .unwrap(),
+            )
+            .unwrap();
+        assert_eq!(
+            logs[0].log_id,
+            Digest::sha256(&spki).to_bytes(),
+            "{section}"
+        );
+    }
+
+    let keys = keys();
+    let subject = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1";
+    let image = "registry.test/acme/app:v1";
+    for store in ["tag", "bundle"] {
+        let signed = decide_with(
+            &policy,
+            image,
+            &[keyless("private", subject, store)],
+            &keys,
+            Some(&sigstores),
+        );
+        assert!(
+            signed.allowed,
+            "{store}: {}",
+            serde_json::to_string_pretty(&signed).unwrap()
+        );
+    }
+    // The same identity from another Sigstore instance is not trusted; nor is another
+    // identity from the private one.
+    let other = decide_with(
+        &policy,
+        image,
+        &[keyless("test", subject, "tag")],
+        &keys,
+        Some(&sigstores),
+    );
+    assert!(!other.allowed, "{other:#?}");
+    assert!(
+        other
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("private-keyless/release"),
+        "{other:#?}"
+    );
+    let stranger = decide_with(
+        &policy,
+        image,
+        &[keyless("private", "https://github.com/mallory/x", "tag")],
+        &keys,
+        Some(&sigstores),
+    );
+    assert!(!stranger.allowed, "{stranger:#?}");
+
+    // Each part of the trusted root from the field that names it: the certificate authority
+    // from keyless.trustRootRef, the transparency log from ctlog.trustRootRef. A signature of
+    // the test instance then has a trusted log entry and an untrusted certificate.
+    let (private_root, cip) = text.split_once("---\n").unwrap();
+    let test_root = with_trust_root(
+        &fixture("private-sigstore.yaml").replace("private-sigstore", "test-sigstore"),
+        sigstores.get("test"),
+    );
+    let test_root = test_root.split_once("---\n").unwrap().0;
+    let mixed = format!(
+        "{private_root}---\n{test_root}---\n{}",
+        cip.replace(
+            "        url: https://rekor.private.test\n        trustRootRef: private-sigstore\n",
+            "        trustRootRef: test-sigstore\n",
+        )
+    );
+    let policy = load("mixed.yaml", &mixed);
+    assert!(policy.warnings.is_empty(), "{:?}", policy.warnings);
+    let root = &policy.authorities[0].trusted_root;
+    let test = sigstores.get("test").trusted_root();
+    let test_rekor = STANDARD
+        .decode(test["tlogs"][0]["publicKey"]["rawBytes"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(root.tlogs[0].log_id, Digest::sha256(&test_rekor).to_bytes());
+    assert_eq!(
+        root.certificate_authorities[0].uri,
+        "https://fulcio.private.test"
+    );
+    for instance in ["test", "private"] {
+        let decision = decide_with(
+            &policy,
+            image,
+            &[keyless(instance, subject, "tag")],
+            &keys,
+            Some(&sigstores),
+        );
+        assert!(!decision.allowed, "{decision:#?}");
+        let reason = decision.reason.as_deref().unwrap();
+        assert_eq!(
+            reason.contains("[tlog-entry]"),
+            instance == "private",
+            "{instance}: {reason}"
+        );
+    }
+
+    // Without the TrustRoot's logs (only its certificate authority and CT log), the private
+    // Rekor's entries are not trusted: ctlog.url names the public-good Rekor.
+    let public_rekor = text.replace(
+        "        url: https://rekor.private.test\n        trustRootRef: private-sigstore\n",
+        "        url: https://rekor.sigstore.dev\n",
+    );
+    assert_ne!(public_rekor, text);
+    let policy = load("public-rekor.yaml", &public_rekor);
+    let root = &policy.authorities[0].trusted_root;
+    assert_eq!(root.certificate_authorities.len(), 1);
+    assert_ne!(
+        root.tlogs,
+        load("p.yaml", &text).authorities[0].trusted_root.tlogs
+    );
+    let unlogged = decide_with(
+        &policy,
+        image,
+        &[keyless("private", subject, "tag")],
+        &keys,
+        Some(&sigstores),
+    );
+    assert!(!unlogged.allowed, "{unlogged:#?}");
+}
+
+#[test]
+fn trust_roots_are_checked_and_refused_with_their_place() {
+    let sigstores = Sigstores::default();
+    let text = with_trust_root(&fixture("private-sigstore.yaml"), sigstores.get("private"));
+    let (trust_root, policy) = text.split_once("---\n").unwrap();
+    let refused = |text: &str| {
+        let error =
+            TrustPolicy::from_bytes("cip.yaml", Path::new("."), text.as_bytes()).unwrap_err();
+        assert!(error.is_input_error());
+        error.to_string()
+    };
+    // Where `needle` is in `text`: line and column, from 1.
+    let place_of = |text: &str, needle: &str| {
+        let at = text.find(needle).unwrap_or_else(|| panic!("no {needle}"));
+        let line = text[..at].matches('\n').count() + 1;
+        let column = at - text[..at].rfind('\n').map_or(0, |n| n + 1) + 1;
+        format!("cip.yaml:{line}:{column}: ")
+    };
+
+    // A trustRootRef to a name no TrustRoot of the file has.
+    let misnamed = text.replacen(
+        "trustRootRef: private-sigstore",
+        "trustRootRef: privat-sigstore",
+        1,
+    );
+    let message = refused(&misnamed);
+    assert!(
+        message.starts_with(&place_of(&misnamed, "privat-sigstore")),
+        "{message}"
+    );
+    assert!(
+        message.contains(
+            "keyless.trustRootRef privat-sigstore names no TrustRoot of this file (it has private-sigstore)"
+        ),
+        "{message}"
+    );
+    let message = refused(&format!("{policy}---\n"));
+    assert!(message.contains("(it has none)"), "{message}");
+
+    // The TUF forms are refused by name, at the field.
+    for (form, value) in [
+        ("repository", "\n    root: e30=\n    mirrorFS: e30=\n"),
+        (
+            "remote",
+            "\n    root: e30=\n    mirror: https://tuf.example\n",
+        ),
+    ] {
+        let tuf = format!(
+            "apiVersion: policy.sigstore.dev/v1alpha1\nkind: TrustRoot\nmetadata:\n  name: private-sigstore\nspec:\n  {form}:{value}---\n{policy}"
+        );
+        let message = refused(&tuf);
+        assert!(message.starts_with("cip.yaml:7:5: "), "{form}: {message}");
+        assert!(
+            message.contains(&format!(
+                "TrustRoot private-sigstore: spec.{form} is not supported"
+            )),
+            "{message}"
+        );
+    }
+
+    // Two TrustRoots of one name.
+    let twice = format!("{trust_root}---\n{trust_root}---\n{policy}");
+    let message = refused(&twice);
+    let second = trust_root.lines().count() + 2 + 3;
+    assert!(
+        message.starts_with(&format!("cip.yaml:{second}:9: ")),
+        "{message}"
+    );
+    assert!(
+        message.contains("TrustRoot private-sigstore is defined twice (first at line 4)"),
+        "{message}"
+    );
+
+    // Keys and certificates that do not read, and fields policy-controller does not have.
+    let chain = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("certChain: "))
+        .unwrap()
+        .to_owned();
+    let rekor_key = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("publicKey: "))
+        .unwrap()
+        .to_owned();
+    let not_a_key = STANDARD.encode("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n");
+    let cases = [
+        (
+            text.replacen(&rekor_key, &not_a_key, 1),
+            not_a_key.clone(),
+            "TrustRoot private-sigstore tLogs[0].publicKey is not a PEM public key",
+        ),
+        (
+            text.replacen(&chain, "\"-----BEGIN CERTIFICATE-----\"", 1),
+            "\"-----BEGIN".to_owned(),
+            "certificateAuthorities[0].certChain is not base64 of PEM text (it is PEM text itself)",
+        ),
+        (
+            text.replacen("sha-256", "md5", 1),
+            "md5".to_owned(),
+            "tLogs[0].hashAlgorithm \"md5\" is not sha-256, sha-384 or sha-512",
+        ),
+        (
+            text.replacen(
+                "        uri: https://fulcio.private.test\n",
+                "        uri: https://fulcio.private.test\n        validFor: {start: \"2024-01-01T00:00:00Z\"}\n",
+                1,
+            ),
+            "validFor".to_owned(),
+            "unknown field",
+        ),
+    ];
+    for (text, needle, says) in &cases {
+        let message = refused(text);
+        assert!(message.contains(says), "{says}: {message}");
+        let line = place_of(text, needle);
+        let line = line.rsplitn(3, ':').nth(2).unwrap();
+        assert!(
+            message.starts_with(&format!("{line}:")),
+            "{says}: {message}"
+        );
+    }
+    // A certificate chain that does not end in its root.
+    let tsa_chain = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("certChain: "))
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let tsa_pem = String::from_utf8(STANDARD.decode(&tsa_chain).unwrap()).unwrap();
+    let leaf_only =
+        STANDARD.encode(&tsa_pem[..tsa_pem.find("-----END CERTIFICATE-----").unwrap() + 26]);
+    let message = refused(&text.replacen(&chain, &leaf_only, 1));
+    assert!(
+        message.contains("the last certificate of a certificate chain must be the root"),
+        "{message}"
+    );
+
+    // A TrustRoot nothing names is a warning; one alone is no policy.
+    let unused = text.replace("trustRootRef: private-sigstore", "trustRootRef: other");
+    let unused = format!(
+        "{}---\n{unused}",
+        trust_root.replace("name: private-sigstore", "name: other")
+    );
+    let policy = load("unused.yaml", &unused);
+    assert_eq!(policy.warnings.len(), 1, "{:?}", policy.warnings);
+    assert!(
+        policy.warnings[0]
+            .message
+            .contains("TrustRoot private-sigstore is not named by any trustRootRef")
+    );
+    let message = refused(trust_root);
+    assert!(message.contains("holds no ClusterImagePolicy"), "{message}");
 }

@@ -200,6 +200,27 @@ impl FakeSigstore {
         })
     }
 
+    /// `text` (a policy-controller `TrustRoot` template) with its placeholders filled with
+    /// this instance's trust material as `spec.sigstoreKeys` takes it, the base64 of the PEM:
+    /// `FULCIO_CHAIN` and `TSA_CHAIN` (certificate chains), `REKOR_KEY` and `CTFE_KEY` (the
+    /// transparency and CT logs' keys).
+    pub fn fill_trust_root_template(&self, text: &str) -> String {
+        let chain = |issued: &[&Issued]| {
+            let pem: String = issued.iter().map(|i| pem(&i.der)).collect();
+            STANDARD.encode(pem)
+        };
+        text.replace("FULCIO_CHAIN", &chain(&[&self.fulcio]))
+            .replace("TSA_CHAIN", &chain(&[&self.tsa, &self.tsa_root]))
+            .replace(
+                "REKOR_KEY",
+                &STANDARD.encode(self.rekor.public_key().to_pem()),
+            )
+            .replace(
+                "CTFE_KEY",
+                &STANDARD.encode(self.ct_log.public_key().to_pem()),
+            )
+    }
+
     /// Writes [`Self::trusted_root`] to `path`.
     pub fn write_trusted_root(&self, path: &Path) {
         std::fs::write(

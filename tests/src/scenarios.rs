@@ -9,6 +9,12 @@ use serde_json::Value;
 use vouch_attestations::intoto::{COSIGN_SIGN_PREDICATE_TYPE, ResourceDescriptor, Statement};
 use vouch_attestations::simple_signing::SimpleSigning;
 use vouch_keys::Digest;
+use vouch_registry::cosign::{NewAttestation, NewSignature, attach_attestation, attach_signature};
+use vouch_registry::manifest::Descriptor;
+use vouch_registry::referrers::{
+    SIGSTORE_BUNDLE_MEDIA_TYPE, attach_referrer, sigstore_bundle_annotations,
+};
+use vouch_registry::{ClientOptions, ImageReference, RegistryClient, Store};
 
 use crate::fake_sigstore::{FakeSigstore, GITHUB_CLAIMS, KeylessSigner, Signed, now};
 use crate::keyless::{cosign_layer_annotations, cosign_material_annotations};
@@ -406,4 +412,74 @@ pub fn keyless_evidence(
         signature,
         annotations,
     }
+}
+
+/// Pushes one piece of keyless evidence made by an in-process Sigstore instance to the image
+/// `target` (`ADDR/REPO@DIGEST`), as cosign (tag layout) or cosign v3 and `actions/attest`
+/// (bundle referrers) store it. Panics when the registry refuses it.
+pub fn push_keyless(spec: &EvidenceSpec, sigstores: &Sigstores, target: &str, prefix: &str) {
+    let reference = ImageReference::parse(target).unwrap();
+    let client = RegistryClient::new(ClientOptions::default()).unwrap();
+    let opened = Store::open(&client, &reference).unwrap();
+    let store = &opened.store;
+    let (_, digest) = target.rsplit_once('@').unwrap();
+    let digest: Digest = digest.parse().unwrap();
+    let repository = target.split_once('@').unwrap().0;
+    let made = keyless_evidence(spec, sigstores, repository, &digest, prefix);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        match made {
+            KeylessEvidence::Signature {
+                payload,
+                signature,
+                annotations,
+            } => {
+                let signature = NewSignature {
+                    payload,
+                    signature,
+                    annotations,
+                };
+                attach_signature(store, &digest, &signature).await.unwrap();
+            }
+            KeylessEvidence::Attestation {
+                envelope,
+                predicate_type,
+                annotations,
+            } => {
+                let attestation = NewAttestation {
+                    envelope,
+                    predicate_type,
+                    annotations,
+                };
+                attach_attestation(store, &digest, &attestation, false)
+                    .await
+                    .unwrap();
+            }
+            KeylessEvidence::Bundle {
+                json,
+                predicate_type,
+            } => {
+                let manifest = opened.resolve().await.unwrap().manifest;
+                let subject = Descriptor::of(&manifest.media_type, &manifest.bytes);
+                let annotations = sigstore_bundle_annotations(
+                    "dsse-envelope",
+                    Some(&predicate_type),
+                    std::time::SystemTime::now(),
+                );
+                attach_referrer(
+                    store,
+                    &subject,
+                    SIGSTORE_BUNDLE_MEDIA_TYPE,
+                    SIGSTORE_BUNDLE_MEDIA_TYPE,
+                    &json,
+                    annotations,
+                )
+                .await
+                .unwrap();
+            }
+        }
+    });
 }

@@ -1,11 +1,14 @@
 //! `vouch policy lint`, `vouch policy test`, and how a policy that does not load is refused:
-//! with FILE:LINE:COLUMN, exit 2, before any registry is asked.
+//! with FILE:LINE:COLUMN, exit 2, before any registry is asked; ClusterImagePolicies (with the
+//! TrustRoots they name) and containers' policy.json deciding images on a registry.
 #![allow(clippy::unwrap_used)]
 
 use std::fs;
 use std::path::Path;
 
-use vouch_tests::{generate_key, umoci_image, vouch, vouch_with_password};
+use vouch_tests::fake_sigstore::FakeSigstore;
+use vouch_tests::scenarios::{EvidenceSpec, Sigstores, push_keyless};
+use vouch_tests::{generate_key, umoci_image, vouch, vouch_with_password, workspace_dir};
 
 const GOOD: &str = r#"apiVersion: vouch.dev/v1
 kind: TrustPolicy
@@ -237,6 +240,78 @@ fn a_cluster_image_policy_decides_images_on_the_registry() {
     assert!(
         run.stdout
             .contains("release-signed/release: no signatures found"),
+        "{run:#?}"
+    );
+}
+
+/// The TrustRoot fixture of `vouch-policy`'s tests filled with `sigstore`'s trust material
+/// (base64 of the PEM chains and keys, as policy-controller's `sigstoreKeys` takes them), its
+/// ClusterImagePolicy covering the images under `addr`.
+fn private_sigstore_policy(sigstore: &FakeSigstore, addr: &str) -> String {
+    sigstore
+        .fill_trust_root_template(
+            &fs::read_to_string(
+                workspace_dir()
+                    .join("policy/tests/data/cluster-image-policy/private-sigstore.yaml"),
+            )
+            .unwrap(),
+        )
+        .replace("registry.test/**", &format!("{addr}/**"))
+}
+
+#[test]
+fn a_cluster_image_policy_trusts_the_trust_root_it_names() {
+    let registry = vouch_tests::Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sigstores = Sigstores::default();
+    let evidence = |instance: &str| -> EvidenceSpec {
+        serde_json::from_value(serde_json::json!({"keyless": {
+            "subject": "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1",
+            "issuer": "https://token.actions.githubusercontent.com",
+            "instance": instance,
+        }}))
+        .unwrap()
+    };
+    let private = vouch_tests::push_image(&registry, &vouch_tests::unique("cip-private"), "v1");
+    push_keyless(&evidence("private"), &sigstores, &private.by_digest, "");
+    let other = vouch_tests::push_image(&registry, &vouch_tests::unique("cip-other"), "v1");
+    push_keyless(&evidence("test"), &sigstores, &other.by_digest, "");
+    let policy = write(
+        dir.path(),
+        "cip.yaml",
+        &private_sigstore_policy(sigstores.get("private"), &registry.addr),
+    );
+
+    let run = vouch(&["verify", "--policy", &policy, "-o", "json", &private.tagged]);
+    let decision = &run.json()[0]["decision"];
+    assert_eq!(run.code, 0, "{decision:#}");
+    assert_eq!(decision["verdict"], "pass", "{decision:#}");
+    assert_eq!(
+        decision["authorities"][0]["name"], "private-keyless/release",
+        "{decision:#}"
+    );
+    let run = vouch(&["verify", "--policy", &policy, &other.tagged]).expect_code(1);
+    assert!(
+        run.stdout
+            .contains("private-keyless/release: 1 signature found, none by an accepted authority"),
+        "{run:#?}"
+    );
+
+    // A trustRootRef to a TrustRoot the file does not have is refused before any request.
+    let text = fs::read_to_string(&policy).unwrap();
+    let misnamed = write(
+        dir.path(),
+        "misnamed.yaml",
+        &text.replace(
+            "trustRootRef: private-sigstore\n        identities",
+            "trustRootRef: private\n        identities",
+        ),
+    );
+    let run = vouch(&["verify", "--policy", &misnamed, &private.tagged]).expect_code(2);
+    assert!(
+        run.stderr.contains(&format!(
+            "{misnamed}:39:23: keyless.trustRootRef private names no TrustRoot of this file"
+        )),
         "{run:#?}"
     );
 }

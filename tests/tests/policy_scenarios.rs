@@ -11,13 +11,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use vouch_registry::cosign::{NewAttestation, NewSignature, attach_attestation, attach_signature};
-use vouch_registry::manifest::Descriptor;
-use vouch_registry::referrers::{
-    SIGSTORE_BUNDLE_MEDIA_TYPE, attach_referrer, sigstore_bundle_annotations,
-};
-use vouch_registry::{ClientOptions, Digest, ImageReference, RegistryClient, Store};
-use vouch_tests::scenarios::{self, EvidenceSpec, KeylessEvidence, SIGNERS, Scenario, Sigstores};
+use vouch_tests::scenarios::{self, EvidenceSpec, SIGNERS, Scenario, Sigstores, push_keyless};
 use vouch_tests::{
     KeyPair, Peer, Registry, generate_key, push_index, skopeo_push, umoci_image, vouch,
     vouch_with_password, workspace_dir,
@@ -30,76 +24,6 @@ fn repo_and_tag<'a>(image: &'a str, addr: &str) -> (&'a str, &'a str) {
         .and_then(|r| r.strip_prefix('/'))
         .unwrap_or_else(|| panic!("{image} is not on {addr}"));
     rest.rsplit_once(':').unwrap_or((rest, "latest"))
-}
-
-/// Pushes one piece of keyless evidence made by an in-process Sigstore instance to the image
-/// `target` (`ADDR/REPO@DIGEST`), as cosign (tag layout) or cosign v3 and `actions/attest`
-/// (bundle referrers) store it.
-fn push_keyless(spec: &EvidenceSpec, sigstores: &Sigstores, target: &str, prefix: &str) {
-    let reference = ImageReference::parse(target).unwrap();
-    let client = RegistryClient::new(ClientOptions::default()).unwrap();
-    let opened = Store::open(&client, &reference).unwrap();
-    let store = &opened.store;
-    let (_, digest) = target.rsplit_once('@').unwrap();
-    let digest: Digest = digest.parse().unwrap();
-    let repository = target.split_once('@').unwrap().0;
-    let made = scenarios::keyless_evidence(spec, sigstores, repository, &digest, prefix);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        match made {
-            KeylessEvidence::Signature {
-                payload,
-                signature,
-                annotations,
-            } => {
-                let signature = NewSignature {
-                    payload,
-                    signature,
-                    annotations,
-                };
-                attach_signature(store, &digest, &signature).await.unwrap();
-            }
-            KeylessEvidence::Attestation {
-                envelope,
-                predicate_type,
-                annotations,
-            } => {
-                let attestation = NewAttestation {
-                    envelope,
-                    predicate_type,
-                    annotations,
-                };
-                attach_attestation(store, &digest, &attestation, false)
-                    .await
-                    .unwrap();
-            }
-            KeylessEvidence::Bundle {
-                json,
-                predicate_type,
-            } => {
-                let manifest = opened.resolve().await.unwrap().manifest;
-                let subject = Descriptor::of(&manifest.media_type, &manifest.bytes);
-                let annotations = sigstore_bundle_annotations(
-                    "dsse-envelope",
-                    Some(&predicate_type),
-                    std::time::SystemTime::now(),
-                );
-                attach_referrer(
-                    store,
-                    &subject,
-                    SIGSTORE_BUNDLE_MEDIA_TYPE,
-                    SIGSTORE_BUNDLE_MEDIA_TYPE,
-                    &json,
-                    annotations,
-                )
-                .await
-                .unwrap();
-            }
-        }
-    });
 }
 
 /// Makes one piece of evidence with the vouch CLI.
