@@ -75,6 +75,27 @@ impl Serve {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// How many file descriptors the server has open, and its resident memory in KiB, from
+    /// `/proc`.
+    pub fn resources(&self) -> (usize, u64) {
+        let pid = self.child.id();
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .count();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let rss = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap();
+        (fds, rss)
+    }
+
     /// The audit lines written so far, each a JSON object.
     pub fn audit(&self) -> Vec<serde_json::Value> {
         self.audit.lock().unwrap().clone()
