@@ -126,10 +126,13 @@ impl Store {
         n: Option<usize>,
         last: Option<&str>,
     ) -> Result<TagPage, RegistryError> {
-        match self {
-            Store::Registry { client, repository } => client.get_tags(repository, n, last).await,
+        let (mut tags, mut more) = match self {
+            Store::Registry { client, repository } => {
+                let page = client.get_tags(repository, n, last).await?;
+                (page.tags, page.more)
+            }
             Store::Layout { layout, .. } => {
-                let mut tags: Vec<String> = layout
+                let tags = layout
                     .index()?
                     .manifests
                     .iter()
@@ -138,16 +141,21 @@ impl Store {
                             .get(crate::manifest::REF_NAME_ANNOTATION)
                             .cloned()
                     })
-                    .filter(|t| last.is_none_or(|last| t.as_str() > last))
                     .collect();
-                tags.sort();
-                tags.dedup();
-                let more = n.is_some_and(|n| tags.len() > n);
-                if let Some(n) = n {
-                    tags.truncate(n);
-                }
-                Ok(TagPage { tags, more })
+                (tags, false)
             }
+        };
+        // Registries that do not page (distribution 2.8 ignores `n` and `last`) are paged
+        // here, which changes nothing for one that did.
+        tags.retain(|t| last.is_none_or(|last| t.as_str() > last));
+        tags.sort();
+        tags.dedup();
+        if let Some(n) = n
+            && tags.len() > n
+        {
+            tags.truncate(n);
+            more = true;
         }
+        Ok(TagPage { tags, more })
     }
 }

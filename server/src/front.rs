@@ -204,6 +204,24 @@ fn oci_error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
+    // The reason in the status line too: a client that shows only the status (containerd,
+    // after a HEAD, which has no body) shows why.
+    if status == StatusCode::FORBIDDEN {
+        let phrase: String = format!("Forbidden: {message}")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_graphic() || c == ' ' {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .take(300)
+            .collect();
+        if let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(phrase.into_bytes()) {
+            response.extensions_mut().insert(phrase);
+        }
+    }
     response
 }
 
