@@ -111,6 +111,9 @@ pub trait EvidenceSource: Sync {
 /// An image in a registry or an OCI layout, read through `vouch-registry` with its limits.
 pub struct StoreSource {
     target: Target,
+    /// The manifest the image's tag resolved to: the platforms of that digest are read from
+    /// it rather than fetched again (the bytes are the ones the digest names).
+    resolved: std::sync::Mutex<Option<vouch_registry::manifest::FetchedManifest>>,
 }
 
 /// How many referrer blobs of one image are fetched at once.
@@ -122,7 +125,10 @@ impl StoreSource {
     pub fn open(client: &RegistryClient, image: &ImageReference) -> Result<Self, EvidenceError> {
         let target =
             Store::open(client, image).map_err(|e| evidence_error(&image.to_string(), &e))?;
-        Ok(Self { target })
+        Ok(Self {
+            target,
+            resolved: std::sync::Mutex::default(),
+        })
     }
 
     /// The store and manifest read.
@@ -216,28 +222,39 @@ impl EvidenceSource for StoreSource {
         let digest = match &self.target.manifest {
             ManifestRef::Digest(digest) => digest.clone(),
             _ => {
-                self.target
-                    .resolve()
-                    .await
-                    .map_err(|e| self.error(&e))?
-                    .digest
+                let resolved = self.target.resolve().await.map_err(|e| self.error(&e))?;
+                *self
+                    .resolved
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(resolved.manifest);
+                resolved.digest
             }
         };
         Ok(Subject { digest })
     }
 
     async fn platforms(&self, digest: &Digest) -> Result<Vec<PlatformManifest>, EvidenceError> {
-        let fetched = self
-            .target
-            .store
-            .manifest(&ManifestRef::Digest(digest.clone()))
-            .await
-            .map_err(|e| self.error(&e))?
-            .ok_or_else(|| EvidenceError {
-                image: self.describe(),
-                reason: "the image does not exist".into(),
-                input: true,
-            })?;
+        let resolved = self
+            .resolved
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .filter(|manifest| manifest.digest == *digest)
+            .cloned();
+        let fetched = match resolved {
+            Some(manifest) => manifest,
+            None => self
+                .target
+                .store
+                .manifest(&ManifestRef::Digest(digest.clone()))
+                .await
+                .map_err(|e| self.error(&e))?
+                .ok_or_else(|| EvidenceError {
+                    image: self.describe(),
+                    reason: "the image does not exist".into(),
+                    input: true,
+                })?,
+        };
         Ok(match fetched.parse().map_err(|e| self.error(&e))? {
             Manifest::Image(_) => Vec::new(),
             Manifest::Index(index) => index

@@ -118,11 +118,18 @@ pub struct RegistryClient {
 struct Shared {
     /// Authorizations obtained, per registry, repository and access.
     authorizations: Mutex<HashMap<AuthKey, HeaderValue>>,
-    /// Registries (API hosts) that answered a referrers request with 404: they have no
-    /// referrers API (distribution-spec v1.1: a registry with the API must not answer 404),
-    /// so their referrers are read from the tag schema without asking again.
-    no_referrers_api: Mutex<std::collections::HashSet<String>>,
+    /// What each registry (API host) has shown of its referrers API
+    /// ([`RegistryClient::get_referrers`]).
+    referrers_api: Mutex<HashMap<String, ReferrersApi>>,
 }
+
+/// Whether a registry has a referrers API, once known: `Some(false)` after it answered a
+/// referrers request with 404 (distribution-spec v1.1: a registry with the API must not), so
+/// its referrers are read from the tag schema without asking again; `Some(true)` after it
+/// answered one with an index. Whoever asks while it is not known holds the lock until the
+/// answer: requests for the same registry starting together (a CLI deciding eight images at
+/// once, a server's first requests) wait for that one answer instead of all asking.
+type ReferrersApi = Arc<tokio::sync::Mutex<Option<bool>>>;
 
 /// The registry's error body (distribution-spec "Error Codes").
 #[derive(Deserialize)]
@@ -228,6 +235,9 @@ pub(crate) async fn execute_logged(
     http: &reqwest::Client,
     request: reqwest::Request,
 ) -> Result<Response, reqwest::Error> {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return http.execute(request).await;
+    }
     let method = request.method().clone();
     let url = logged_url(request.url());
     let started = std::time::Instant::now();
@@ -810,14 +820,31 @@ impl RegistryClient {
         artifact_type: Option<&str>,
     ) -> Result<Option<ImageIndex>, RegistryError> {
         let what = format!("referrers of {subject} in {}", reference.repository());
-        let host = reference.api_host().to_owned();
-        let known_without = self
+        let host = reference.api_host();
+        let api = self
             .shared
-            .no_referrers_api
+            .referrers_api
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .contains(&host);
-        if known_without {
+            .entry(host.to_owned())
+            .or_default()
+            .clone();
+        // Held while this request finds out whether the registry has the API (dropped,
+        // leaving it unknown, if the request fails). A request that finds another one finding
+        // out waits for that answer, once: should it fail, it asks on its own rather than
+        // take its turn, so that a registry that never answers delays no one twice.
+        let mut finding_out = None;
+        let known = match api.clone().try_lock_owned() {
+            Ok(known) => {
+                let state = *known;
+                if state.is_none() {
+                    finding_out = Some(known);
+                }
+                state
+            }
+            Err(_) => *api.lock().await,
+        };
+        if known == Some(false) {
             tracing::debug!(
                 "{host} has no referrers API (it answered 404 before): tag schema only"
             );
@@ -867,14 +894,16 @@ impl RegistryClient {
                 })
                 .await?;
             let Some((bytes, link)) = page else {
-                self.shared
-                    .no_referrers_api
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .insert(host);
+                match finding_out.take() {
+                    Some(mut known) => *known = Some(false),
+                    None => *api.lock().await = Some(false),
+                }
                 return Ok(None);
             };
             let page = referrers_page(&what, bytes)?;
+            if let Some(mut known) = finding_out.take() {
+                *known = Some(true);
+            }
             let index = match &mut merged {
                 Some(index) => {
                     index.manifests.extend(page.manifests);
@@ -1154,6 +1183,60 @@ mod tests {
     #[test]
     fn form_encoding_escapes_reserved_bytes() {
         assert_eq!(form_encode("a b&c=d/é"), "a+b%26c%3Dd%2F%C3%A9");
+    }
+
+    /// Requests for the referrers of many images of a registry without the API, starting
+    /// together: one asks, the others wait for its 404 and ask no more.
+    #[tokio::test]
+    async fn a_registry_without_the_referrers_api_is_asked_once_by_requests_starting_together() {
+        use std::io::{BufRead as _, BufReader, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = asked.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let counter = counter.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut stream = stream;
+                    loop {
+                        let mut head = String::new();
+                        loop {
+                            let mut line = String::new();
+                            match reader.read_line(&mut line) {
+                                Ok(0) | Err(_) => return,
+                                Ok(_) if line == "\r\n" => break,
+                                Ok(_) => head.push_str(&line),
+                            }
+                        }
+                        if head.contains("/referrers/") {
+                            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            // Slow enough that every request has started before the answer.
+                            std::thread::sleep(Duration::from_millis(100));
+                        }
+                        let answer = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+                        if stream.write_all(answer.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let client = RegistryClient::new(ClientOptions::default()).unwrap();
+        let lookups = (0..8).map(|i| {
+            let client = client.clone();
+            async move {
+                let reference = Reference::parse(&format!("127.0.0.1:{port}/r{i}")).unwrap();
+                let subject = Digest::sha256(format!("image {i}").as_bytes());
+                client.get_referrers(&reference, &subject, None).await
+            }
+        });
+        for listed in futures_util::future::join_all(lookups).await {
+            assert!(listed.unwrap().is_none());
+        }
+        assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[test]
