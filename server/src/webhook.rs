@@ -124,6 +124,19 @@ pub(crate) async fn review(
 ) -> Result<Value, BadReview> {
     let raw: Value = serde_json::from_slice(body)
         .map_err(|e| BadReview(format!("the body is not JSON: {e}")))?;
+    let kind = raw.get("kind").and_then(Value::as_str).unwrap_or_default();
+    let version = raw
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if raw.is_object()
+        && (kind != "AdmissionReview"
+            || !matches!(version, "admission.k8s.io/v1" | "admission.k8s.io/v1beta1"))
+    {
+        return Err(BadReview(format!(
+            "expected kind AdmissionReview of apiVersion admission.k8s.io/v1 (or v1beta1), got kind {kind:?} of {version:?}"
+        )));
+    }
     if raw.get("request").is_none_or(Value::is_null) {
         return Err(BadReview(
             "the AdmissionReview has no request (kind AdmissionReview, apiVersion admission.k8s.io/v1, request with uid, kind, operation, object)".into(),

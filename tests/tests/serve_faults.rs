@@ -39,6 +39,9 @@ fn upstream_failures_are_oci_errors_never_a_pass() {
     let huge = FakeRegistry::start(FakeBehavior::HugeManifest(20 * 1024 * 1024));
     let closing = FakeRegistry::start(FakeBehavior::Close);
     let failing = FakeRegistry::start(FakeBehavior::Status500);
+    // Accepts connections and never answers: the upstream request times out.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_addr = silent.local_addr().unwrap().to_string();
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead_addr = dead.local_addr().unwrap().to_string();
     drop(dead);
@@ -48,11 +51,19 @@ fn upstream_failures_are_oci_errors_never_a_pass() {
         ("closing", &closing.addr),
         ("failing", &failing.addr),
         ("dead", &dead_addr),
+        ("silent", &silent_addr),
     ]
     .iter()
     .map(|(name, addr)| format!("{name}=http://{addr}"))
     .collect();
-    let mut args = vec!["--policy", policy.as_str(), "--registry-attempts", "1"];
+    let mut args = vec![
+        "--policy",
+        policy.as_str(),
+        "--registry-attempts",
+        "1",
+        "--registry-timeout",
+        "2",
+    ];
     for flag in &flags {
         args.extend(["--upstream", flag.as_str()]);
     }
@@ -62,6 +73,7 @@ fn upstream_failures_are_oci_errors_never_a_pass() {
         ("closing", 502),
         ("failing", 502),
         ("dead", 503),
+        ("silent", 503),
     ] {
         let answer = http_request(
             &serve.addr,
@@ -77,6 +89,7 @@ fn upstream_failures_are_oci_errors_never_a_pass() {
         );
     }
     assert_eq!(serve.get("/healthz").status, 200);
+    drop(silent);
 }
 
 #[test]
