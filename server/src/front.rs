@@ -21,7 +21,7 @@ use vouch_registry::{
     ImageReference, ManifestRef, RegistryClient, RegistryError, Store, TransportFailure,
 };
 
-use crate::grants::{Grant, Grants, Key};
+use crate::grants::{Grant, Granted, Grants, Key};
 use crate::metrics::Metrics;
 use crate::route::{self, ManifestReference, Route};
 use crate::{ServeConfig, Upstream};
@@ -47,12 +47,14 @@ pub(crate) struct State {
     audit: Option<crate::AuditSink>,
     webhook: Option<std::time::Duration>,
     shared: Option<crate::shared::Redis>,
+    grant_ttl: std::time::Duration,
 }
 
 impl State {
     pub(crate) fn new(config: ServeConfig, shared: Option<crate::shared::Redis>) -> Self {
         Self {
             shared,
+            grant_ttl: config.grant_ttl,
             policy: config.policy,
             upstreams: config.upstreams,
             client: config.client,
@@ -88,6 +90,34 @@ impl State {
         line["workload"] = workload.into();
         line["requested"] = image.into();
         self.write_audit(&line);
+    }
+
+    /// Grants `key` here and, with a shared cache, to the other replicas: a client's next
+    /// request (a blob, a platform manifest) may reach another one.
+    async fn grant(&self, key: &Key, manifest: &Manifest, grant: Grant) {
+        let granted = self.grants.grant(key, manifest, grant);
+        if let Some(shared) = &self.shared {
+            let entries: Vec<(String, String)> = granted
+                .iter()
+                .filter_map(|g| Some((g.shared_name(), serde_json::to_string(g).ok()?)))
+                .collect();
+            shared.publish(&entries, self.grant_ttl).await;
+        }
+    }
+
+    /// A grant another replica made for `key`, recorded here when there is one.
+    async fn shared_grant(&self, kind: &str, key: &Key) -> Option<Granted> {
+        let shared = self.shared.as_ref()?;
+        let text = shared.fetch(&Granted::name(kind, key)).await?;
+        let granted: Granted = serde_json::from_str(&text).ok()?;
+        let same_key = match &granted {
+            Granted::Manifest(k, _) | Granted::Blob(k, _) => k == key,
+        };
+        if !same_key {
+            return None;
+        }
+        self.grants.insert(std::slice::from_ref(&granted));
+        Some(granted)
     }
 
     /// Evaluates a decision here, and keeps it in the in-process cache unless its evidence
@@ -594,19 +624,31 @@ async fn manifest(
         fetched.digest.clone(),
     );
     if is_evidence(&reference, &parsed) {
-        state.grants.grant(&key, &parsed, Grant::Evidence);
+        state.grant(&key, &parsed, Grant::Evidence).await;
         return manifest_response(&fetched, None);
     }
-    match state.grants.manifest(&key) {
-        Some(Grant::Evidence) => return manifest_response(&fetched, None),
+    let granted = match state.grants.manifest(&key) {
+        Some(grant) => Some(grant),
+        None => match state.shared_grant("manifest", &key).await {
+            Some(Granted::Manifest(_, grant)) => Some(grant),
+            _ => None,
+        },
+    };
+    match granted {
+        Some(Grant::Evidence) => {
+            state.grant(&key, &parsed, Grant::Evidence).await;
+            return manifest_response(&fetched, None);
+        }
         Some(Grant::Allowed { warning }) => {
-            state.grants.grant(
-                &key,
-                &parsed,
-                Grant::Allowed {
-                    warning: warning.clone(),
-                },
-            );
+            state
+                .grant(
+                    &key,
+                    &parsed,
+                    Grant::Allowed {
+                        warning: warning.clone(),
+                    },
+                )
+                .await;
             return manifest_response(&fetched, warning.as_deref());
         }
         None => {}
@@ -633,13 +675,15 @@ async fn manifest(
     let reason = decision.reason.clone().unwrap_or_default();
     if decision.allowed {
         let warning = (decision.verdict != Verdict::Pass).then(|| reason.clone());
-        state.grants.grant(
-            &key,
-            &parsed,
-            Grant::Allowed {
-                warning: warning.clone(),
-            },
-        );
+        state
+            .grant(
+                &key,
+                &parsed,
+                Grant::Allowed {
+                    warning: warning.clone(),
+                },
+            )
+            .await;
         return manifest_response(&fetched, warning.as_deref());
     }
     if decision.verdict == Verdict::Error {
@@ -726,7 +770,14 @@ async fn blob(
     range: Option<&str>,
 ) -> Response<Body> {
     let key: Key = (upstream.name.clone(), repository.to_owned(), digest.clone());
-    let Some(descriptor) = state.grants.blob(&key) else {
+    let descriptor = match state.grants.blob(&key) {
+        Some(descriptor) => Some(descriptor),
+        None => match state.shared_grant("blob", &key).await {
+            Some(Granted::Blob(_, descriptor)) => Some(descriptor),
+            _ => None,
+        },
+    };
+    let Some(descriptor) = descriptor else {
         return oci_error(
             StatusCode::FORBIDDEN,
             "DENIED",

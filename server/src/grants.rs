@@ -13,8 +13,36 @@ use vouch_registry::manifest::{Descriptor, Manifest};
 /// Where something lives: upstream name, repository, digest.
 pub(crate) type Key = (String, String, Digest);
 
+/// One grant, as replicas share it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) enum Granted {
+    /// A manifest may be served.
+    Manifest(Key, Grant),
+    /// A blob may be served; its descriptor (size, digest) is what the stream is checked by.
+    Blob(Key, Descriptor),
+}
+
+impl Granted {
+    /// The name of a grant in the shared store: what kind, where.
+    pub(crate) fn name(kind: &str, key: &Key) -> String {
+        let (upstream, repository, digest) = key;
+        format!(
+            "vouch:grant:{}",
+            Digest::sha256(format!("{kind}\n{upstream}\n{repository}\n{digest}").as_bytes()).hex()
+        )
+    }
+
+    /// This grant's name in the shared store.
+    pub(crate) fn shared_name(&self) -> String {
+        match self {
+            Granted::Manifest(key, _) => Self::name("manifest", key),
+            Granted::Blob(key, _) => Self::name("blob", key),
+        }
+    }
+}
+
 /// Why a manifest may be served.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Grant {
     /// A decision allowed it (or the index that lists it); the warning of a `warn` decision.
     Allowed {
@@ -104,40 +132,47 @@ impl Grants {
     }
 
     /// Grants the manifest `key` (parsed as `manifest`): the blobs of an image manifest, and,
-    /// for an allowed index, the manifests it lists, under the same grant.
-    pub(crate) fn grant(&self, key: &Key, manifest: &Manifest, grant: Grant) {
-        let now = Instant::now();
-        let expires = now + self.ttl;
+    /// for an allowed index, the manifests it lists, under the same grant. Gives what it
+    /// granted beside the manifest itself, for other replicas.
+    pub(crate) fn grant(&self, key: &Key, manifest: &Manifest, grant: Grant) -> Vec<Granted> {
         let (upstream, repository, _) = key;
         let at = |digest: &Digest| (upstream.clone(), repository.clone(), digest.clone());
-        let mut tables = self.lock();
+        let mut granted = vec![Granted::Manifest(key.clone(), grant.clone())];
         match manifest {
             Manifest::Image(image) => {
                 for descriptor in std::iter::once(&image.config).chain(&image.layers) {
-                    tables.blobs.put(
-                        at(&descriptor.digest),
-                        descriptor.clone(),
-                        expires,
-                        self.capacity,
-                        now,
-                    );
+                    granted.push(Granted::Blob(at(&descriptor.digest), descriptor.clone()));
                 }
             }
             Manifest::Index(index) => {
                 for child in &index.manifests {
-                    tables.manifests.put(
-                        at(&child.digest),
-                        grant.clone(),
-                        expires,
-                        self.capacity,
-                        now,
-                    );
+                    granted.push(Granted::Manifest(at(&child.digest), grant.clone()));
                 }
             }
         }
-        tables
-            .manifests
-            .put(key.clone(), grant, expires, self.capacity, now);
+        self.insert(&granted);
+        granted
+    }
+
+    /// Records grants (made here, or by another replica).
+    pub(crate) fn insert(&self, granted: &[Granted]) {
+        let now = Instant::now();
+        let expires = now + self.ttl;
+        let mut tables = self.lock();
+        for entry in granted {
+            match entry {
+                Granted::Manifest(key, grant) => {
+                    tables
+                        .manifests
+                        .put(key.clone(), grant.clone(), expires, self.capacity, now);
+                }
+                Granted::Blob(key, descriptor) => {
+                    tables
+                        .blobs
+                        .put(key.clone(), descriptor.clone(), expires, self.capacity, now);
+                }
+            }
+        }
     }
 
     /// Marks the manifests `digests` of `upstream`/`repository` as evidence (listed referrers).

@@ -247,6 +247,45 @@ impl Redis {
         }
     }
 
+    /// Stores `entries` (name, JSON) for `ttl`, in one round trip.
+    pub(crate) async fn publish(&self, entries: &[(String, String)], ttl: Duration) {
+        if entries.is_empty() {
+            return;
+        }
+        let Some(mut connection) = self.connection().await else {
+            return;
+        };
+        let mut pipe = redis::pipe();
+        for (name, value) in entries {
+            pipe.cmd("SET")
+                .arg(name)
+                .arg(value)
+                .arg("EX")
+                .arg(ttl.as_secs().max(1))
+                .ignore();
+        }
+        let stored: Result<(), _> = pipe.query_async(&mut connection).await;
+        if let Err(e) = stored {
+            self.forget_connection(&e).await;
+        }
+    }
+
+    /// The JSON stored under `name`, if any (and Redis can be asked).
+    pub(crate) async fn fetch(&self, name: &str) -> Option<String> {
+        let mut connection = self.connection().await?;
+        let found: Result<Option<String>, _> = redis::cmd("GET")
+            .arg(name)
+            .query_async(&mut connection)
+            .await;
+        match found {
+            Ok(found) => found,
+            Err(e) => {
+                self.forget_connection(&e).await;
+                None
+            }
+        }
+    }
+
     /// Releases the key's lock without storing (the evaluation failed).
     pub(crate) async fn release(&self, key: &CacheKey) {
         let Some(mut connection) = self.connection().await else {

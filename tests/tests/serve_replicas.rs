@@ -1,6 +1,7 @@
 //! Two `vouch serve` replicas sharing decisions through one `redis-server`: 200 concurrent
 //! manifest requests for 50 signed images, spread over both, are decided with 50 evaluations
-//! in total; with Redis gone, a replica decides for itself and says so.
+//! in total; a blob is served by a replica other than the one that served its manifest;
+//! with Redis gone, a replica decides for itself and says so.
 #![allow(clippy::unwrap_used)]
 
 use vouch_tests::serve::{RedisServer, Serve, http_request};
@@ -79,6 +80,27 @@ fn replicas_sharing_redis_evaluate_each_image_once_and_survive_its_loss() {
         replicas[0].log(),
         replicas[1].log()
     );
+
+    // A client's requests may reach different replicas: app0's manifest was served by the
+    // first only (even request numbers), its blobs are served by the second, through the
+    // grant the first shared, without a decision of its own.
+    let manifest = http_request(&replicas[0].addr, "GET", "/v2/up/app0/manifests/v1", &[]);
+    assert_eq!(manifest.status, 200);
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest.body).unwrap();
+    let config = manifest["config"]["digest"].as_str().unwrap();
+    let before = evaluations(&replicas[1]);
+    let blob = http_request(
+        &replicas[1].addr,
+        "GET",
+        &format!("/v2/up/app0/blobs/{config}"),
+        &[],
+    );
+    assert_eq!(blob.status, 200, "{}", blob.text());
+    assert_eq!(
+        format!("sha256:{}", vouch_tests::sha256_hex(&blob.body)),
+        config
+    );
+    assert_eq!(evaluations(&replicas[1]), before);
 
     // Redis gone: the last image is still decided (here), with a warning, never allowed
     // without a decision.
