@@ -521,9 +521,19 @@ fn trust_roots_are_checked_and_refused_with_their_place() {
         assert!(error.is_input_error());
         error.to_string()
     };
-    // Where `needle` is in `text`: line and column, from 1.
+    // Where `needle` is in `text`, as a whole word (not inside the base64 of a key or a
+    // certificate, which may hold any short text): line and column, from 1.
     let place_of = |text: &str, needle: &str| {
-        let at = text.find(needle).unwrap_or_else(|| panic!("no {needle}"));
+        let word =
+            |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || "+/=".contains(c));
+        let at = text
+            .match_indices(needle)
+            .map(|(at, _)| at)
+            .find(|&at| {
+                !word(text[..at].chars().next_back())
+                    && !word(text[at + needle.len()..].chars().next())
+            })
+            .unwrap_or_else(|| panic!("no {needle}"));
         let line = text[..at].matches('\n').count() + 1;
         let column = at - text[..at].rfind('\n').map_or(0, |n| n + 1) + 1;
         format!("cip.yaml:{line}:{column}: ")
