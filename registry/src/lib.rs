@@ -56,7 +56,9 @@ pub use auth::Credentials;
 pub use budget::EvidenceBudget;
 pub use client::{ClientOptions, Limits, RegistryClient};
 pub use layout::Layout;
-pub use reference::{DOCKER_HUB, ImageReference, LayoutReference, Reference};
+pub use reference::{
+    DOCKER_HUB, ImageReference, LayoutReference, Reference, valid_path_component, valid_tag,
+};
 pub use store::{ManifestRef, PushedManifest, ResolvedImage, Store, Target};
 pub use stream::{BlobStream, TagPage};
 pub use vouch_keys::Digest;

@@ -39,8 +39,9 @@ fn invalid(input: &str, reason: impl Into<String>) -> RegistryError {
     }
 }
 
-/// `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*` (distribution/reference `pathComponent`).
-fn valid_path_component(component: &str) -> bool {
+/// Whether `component` is one component of a repository path as the distribution grammar
+/// has it: `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*` (distribution/reference `pathComponent`).
+pub fn valid_path_component(component: &str) -> bool {
     let bytes = component.as_bytes();
     let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
     if bytes.is_empty() || !alnum(bytes[0]) || !alnum(bytes[bytes.len() - 1]) {
@@ -68,8 +69,8 @@ fn valid_path_component(component: &str) -> bool {
     true
 }
 
-/// `[\w][\w.-]{0,127}`.
-pub(crate) fn valid_tag(tag: &str) -> bool {
+/// Whether `tag` is a tag as the distribution grammar has it: `[\w][\w.-]{0,127}`.
+pub fn valid_tag(tag: &str) -> bool {
     let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
     let bytes = tag.as_bytes();
     !bytes.is_empty()

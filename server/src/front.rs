@@ -624,8 +624,7 @@ async fn manifest(
         fetched.digest.clone(),
     );
     if is_evidence(&reference, &parsed) {
-        state.grant(&key, &parsed, Grant::Evidence).await;
-        return manifest_response(&fetched, None);
+        return serve_granted(state, &key, &parsed, &fetched, Grant::Evidence).await;
     }
     let granted = match state.grants.manifest(&key) {
         Some(grant) => Some(grant),
@@ -634,24 +633,8 @@ async fn manifest(
             _ => None,
         },
     };
-    match granted {
-        Some(Grant::Evidence) => {
-            state.grant(&key, &parsed, Grant::Evidence).await;
-            return manifest_response(&fetched, None);
-        }
-        Some(Grant::Allowed { warning }) => {
-            state
-                .grant(
-                    &key,
-                    &parsed,
-                    Grant::Allowed {
-                        warning: warning.clone(),
-                    },
-                )
-                .await;
-            return manifest_response(&fetched, warning.as_deref());
-        }
-        None => {}
+    if let Some(grant) = granted {
+        return serve_granted(state, &key, &parsed, &fetched, grant).await;
     }
     let tag = match &reference {
         ManifestReference::Tag(tag) => Some(tag.as_str()),
@@ -675,16 +658,7 @@ async fn manifest(
     let reason = decision.reason.clone().unwrap_or_default();
     if decision.allowed {
         let warning = (decision.verdict != Verdict::Pass).then(|| reason.clone());
-        state
-            .grant(
-                &key,
-                &parsed,
-                Grant::Allowed {
-                    warning: warning.clone(),
-                },
-            )
-            .await;
-        return manifest_response(&fetched, warning.as_deref());
+        return serve_granted(state, &key, &parsed, &fetched, Grant::Allowed { warning }).await;
     }
     if decision.verdict == Verdict::Error {
         return oci_error(
@@ -694,6 +668,22 @@ async fn manifest(
         );
     }
     oci_error(StatusCode::FORBIDDEN, "DENIED", &reason)
+}
+
+/// Serves a manifest under `grant`, granting (again) what it lets be served.
+async fn serve_granted(
+    state: &State,
+    key: &Key,
+    parsed: &Manifest,
+    fetched: &FetchedManifest,
+    grant: Grant,
+) -> Response<Body> {
+    let warning = match &grant {
+        Grant::Allowed { warning } => warning.clone(),
+        Grant::Evidence => None,
+    };
+    state.grant(key, parsed, grant).await;
+    manifest_response(fetched, warning.as_deref())
 }
 
 /// The audit line of a decision: one JSON object.
