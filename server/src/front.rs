@@ -591,9 +591,7 @@ async fn manifest(
         Ok(target) => target,
         Err(refused) => return refused,
     };
-    let started = Instant::now();
-    let fetched = target.store.manifest(&at).await;
-    state.metrics.upstream(started.elapsed().as_secs_f64());
+    let fetched = timed(state, target.store.manifest(&at)).await;
     let fetched = match fetched {
         Ok(Some(fetched)) => fetched,
         Ok(None) => {
@@ -641,16 +639,7 @@ async fn manifest(
         ManifestReference::Digest(_) => None,
     };
     let decision = decide(state, upstream, repository, tag, &fetched.digest).await;
-    let mode = serde_json::to_value(decision.mode)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    let result = match (decision.allowed, decision.verdict) {
-        (true, Verdict::Pass) => "allowed",
-        (true, _) => "warned",
-        (false, Verdict::Error) => "error",
-        (false, _) => "denied",
-    };
+    let (result, mode) = outcome(&decision);
     state.metrics.decision(result, &mode);
     let mut line = audit_line(&decision, result, tag);
     line["source"] = "registry".into();
@@ -684,6 +673,30 @@ async fn serve_granted(
     };
     state.grant(key, parsed, grant).await;
     manifest_response(fetched, warning.as_deref())
+}
+
+/// How a decision is counted and logged: its result (`allowed`, `warned`, `error`, `denied`)
+/// and its mode's name.
+pub(crate) fn outcome(decision: &Decision) -> (&'static str, String) {
+    let result = match (decision.allowed, decision.verdict) {
+        (true, Verdict::Pass) => "allowed",
+        (true, _) => "warned",
+        (false, Verdict::Error) => "error",
+        (false, _) => "denied",
+    };
+    let mode = serde_json::to_value(decision.mode)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    (result, mode)
+}
+
+/// Awaits one upstream request, adding the time it took to the metrics.
+async fn timed<T>(state: &State, request: impl std::future::Future<Output = T>) -> T {
+    let started = Instant::now();
+    let answer = request.await;
+    state.metrics.upstream(started.elapsed().as_secs_f64());
+    answer
 }
 
 /// The audit line of a decision: one JSON object.
@@ -801,9 +814,7 @@ async fn blob(
         Ok(target) => target,
         Err(refused) => return refused,
     };
-    let started = Instant::now();
-    let opened = target.store.stream_blob(&descriptor).await;
-    state.metrics.upstream(started.elapsed().as_secs_f64());
+    let opened = timed(state, target.store.stream_blob(&descriptor)).await;
     let stream = match opened {
         Ok(stream) => stream,
         Err(e) => return upstream_error(&e, "BLOB_UNKNOWN"),
@@ -924,9 +935,7 @@ async fn tags(
         Ok(target) => target,
         Err(refused) => return refused,
     };
-    let started = Instant::now();
-    let page = target.store.tags(n, last).await;
-    state.metrics.upstream(started.elapsed().as_secs_f64());
+    let page = timed(state, target.store.tags(n, last)).await;
     let page = match page {
         Ok(page) => page,
         Err(e) => return upstream_error(&e, "NAME_UNKNOWN"),
@@ -958,10 +967,11 @@ async fn referrers(
         Ok(target) => target,
         Err(refused) => return refused,
     };
-    let started = Instant::now();
-    let listed =
-        vouch_registry::referrers::list_referrers(&target.store, digest, artifact_type).await;
-    state.metrics.upstream(started.elapsed().as_secs_f64());
+    let listed = timed(
+        state,
+        vouch_registry::referrers::list_referrers(&target.store, digest, artifact_type),
+    )
+    .await;
     let listed = match listed {
         Ok(listed) => listed,
         Err(e) => return upstream_error(&e, "MANIFEST_UNKNOWN"),

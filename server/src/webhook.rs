@@ -26,6 +26,10 @@ use crate::front::State;
 /// The largest AdmissionReview read (the Kubernetes API server's own request limit is 3 MiB).
 pub const MAX_REVIEW_BYTES: usize = 3 * 1024 * 1024;
 
+/// How many images of one review are decided at the same time (as `vouch verify` decides
+/// images): a review listing thousands of containers does not open thousands of requests.
+pub const MAX_CONCURRENT_DECISIONS: usize = 8;
+
 /// The default time budget for one review.
 pub const DEFAULT_BUDGET: Duration = Duration::from_secs(8);
 
@@ -221,10 +225,23 @@ async fn answer(
     let mut distinct: Vec<&str> = images.iter().map(|c| c.image.as_str()).collect();
     distinct.sort_unstable();
     distinct.dedup();
+    // At most MAX_CONCURRENT_DECISIONS at once however many containers the object lists, all
+    // within the one budget.
     let deadline = tokio::time::Instant::now() + budget;
+    let permits = tokio::sync::Semaphore::new(MAX_CONCURRENT_DECISIONS);
+    let permits = &permits;
     let decided = futures_util::future::join_all(distinct.iter().map(|image| async move {
-        let outcome = tokio::time::timeout_at(deadline, decide_image(state, image)).await;
-        (*image, outcome)
+        let decision = async {
+            // The semaphore is never closed: a permit always comes.
+            let _permit = permits.acquire().await.ok();
+            // A permit freed by a decision that ran out of time comes when the budget is
+            // spent: start nothing then (the timeout answers).
+            if tokio::time::Instant::now() >= deadline {
+                std::future::pending::<()>().await;
+            }
+            decide_image(state, image).await
+        };
+        (*image, tokio::time::timeout_at(deadline, decision).await)
     }))
     .await;
 
@@ -254,19 +271,8 @@ async fn answer(
             Ok(Ok(decision)) => decision,
         };
         let reason = decision.reason.clone().unwrap_or_default();
-        let result = match (decision.allowed, decision.verdict) {
-            (true, Verdict::Pass) => "allowed",
-            (true, _) => "warned",
-            (false, Verdict::Error) => "error",
-            (false, _) => "denied",
-        };
-        state.record_admission(
-            result,
-            &mode_name(decision),
-            image,
-            &workload,
-            Some(decision),
-        );
+        let (result, mode) = crate::front::outcome(decision);
+        state.record_admission(result, &mode, image, &workload, Some(decision));
         if !decision.allowed {
             denials.push(format!("{image}: {reason}"));
         } else if decision.verdict != Verdict::Pass {
@@ -311,13 +317,6 @@ async fn answer(
         }
     }
     response
-}
-
-fn mode_name(decision: &Decision) -> String {
-    serde_json::to_value(decision.mode)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -363,12 +363,29 @@ fn slow_registries_huge_and_broken_reviews_get_clear_answers_and_the_server_keep
         "--webhook-timeout",
         "1",
     ]);
-    // A registry that accepts connections and never answers.
+    // A registry that accepts connections, counts them, and never answers.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let silent_addr = silent.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let held = accepted.clone();
+    std::thread::spawn(move || {
+        for stream in silent.incoming().map_while(Result::ok) {
+            held.lock().unwrap().push(stream);
+        }
+    });
+    // A Pod of 40 containers, each a different image there.
     let text = std::fs::read_to_string(data_dir().join("connaisseur/02_pod.json")).unwrap();
     let mut review: Value = serde_json::from_str(&text).unwrap();
-    rewrite_images(&mut review, &|_| format!("{silent_addr}/app:v1"));
+    let container = review["request"]["object"]["spec"]["containers"][0].clone();
+    let containers: Vec<Value> = (0..40)
+        .map(|i| {
+            let mut c = container.clone();
+            c["name"] = format!("c{i}").into();
+            c["image"] = format!("{silent_addr}/app{i}:v1").into();
+            c
+        })
+        .collect();
+    review["request"]["object"]["spec"]["containers"] = containers.into();
     let started = std::time::Instant::now();
     let answer = post(&serve, "/validate", &serde_json::to_vec(&review).unwrap());
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
@@ -379,6 +396,12 @@ fn slow_registries_huge_and_broken_reviews_get_clear_answers_and_the_server_keep
     assert!(
         message.contains("not decided within the webhook's budget of 1s"),
         "{message}"
+    );
+    // However many images a review lists, at most 8 are being decided at once.
+    let connections = accepted.lock().unwrap().len();
+    assert!(
+        (1..=8).contains(&connections),
+        "{connections} connections at once"
     );
 
     // Larger than the API server would ever send.
@@ -404,5 +427,4 @@ fn slow_registries_huge_and_broken_reviews_get_clear_answers_and_the_server_keep
     let get = vouch_tests::serve::http_request(&serve.addr, "GET", "/validate", &[]);
     assert_eq!(get.status, 405);
     assert_eq!(serve.get("/healthz").status, 200);
-    drop(silent);
 }
