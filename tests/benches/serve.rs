@@ -30,7 +30,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use vouch_tests::serve::Serve;
+use vouch_tests::serve::{Serve, key_policy, release_scope};
 use vouch_tests::{Registry, generate_key, one_layer_layout, push_image, skopeo_push};
 
 const LAYER_BYTES: usize = 100 * 1024 * 1024;
@@ -133,15 +133,7 @@ fn main() {
     let key = generate_key(dir.path(), "release", "ecdsa-p256");
 
     // A 100 MiB layer of bytes that do not compress.
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    let layer: Vec<u8> = (0..LAYER_BYTES)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
+    let layer = vouch_tests::incompressible_bytes(LAYER_BYTES);
     one_layer_layout(
         &dir.path().join("layout"),
         "application/vnd.oci.image.layer.v1.tar",
@@ -163,16 +155,15 @@ fn main() {
     sign.extend(cold.iter().map(|i| i.by_digest.as_str()));
     vouch_tests::vouch_with_password(&key.password, &sign).expect_code(0);
 
-    std::fs::copy(&key.public, dir.path().join("trusted.pub")).unwrap();
-    let policy = dir.path().join("policy.yaml");
-    std::fs::write(
-        &policy,
-        format!(
-            "apiVersion: vouch.dev/v1\nkind: TrustPolicy\nauthorities:\n  release: {{key: {{path: trusted.pub}}}}\nscopes:\n  - images: [\"up/**\"]\n    authorities: [release]\n    signedIdentity: {{type: remapIdentity, prefix: up, signedPrefix: \"{0}\"}}\n  - images: [\"{0}/**\"]\n    authorities: [release]\n",
-            upstream.addr
-        ),
-    )
-    .unwrap();
+    // The proxy's names for the upstream's images, and the webhook's (their own).
+    let policy = key_policy(
+        dir.path(),
+        &key,
+        &[
+            release_scope("up/**", Some(("up", upstream.addr.as_str()))),
+            release_scope(&format!("{}/**", upstream.addr), None),
+        ],
+    );
     let upstream_flag = format!("up=http://{}", upstream.addr);
     let serve = Serve::start(&[
         "--policy",

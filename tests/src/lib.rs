@@ -310,6 +310,20 @@ impl Image {
     }
 }
 
+/// `len` pseudo-random bytes (xorshift64 from a fixed seed: the same on every run) that do
+/// not compress, for layers whose size must survive skopeo's gzip on the way to a registry.
+pub fn incompressible_bytes(len: usize) -> Vec<u8> {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
 /// Writes an OCI layout at `dir` holding one linux/amd64 image of one layer (`layer`, of
 /// `media_type`), tagged `v1` (`oci:DIR:v1`); gives the layout and the layer's descriptor.
 pub fn one_layer_layout(

@@ -2,11 +2,42 @@
 //! 127.0.0.1, stopped (SIGTERM, then reaped) when dropped, with its audit lines collected.
 
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::vouch_command;
+use crate::{KeyPair, vouch_command};
+
+/// Writes `dir/policy.yaml`: a trust policy whose one authority, `release`, is `key`'s public
+/// key (copied beside it as `trusted.pub`), with the scopes `scopes` (each made by
+/// [`release_scope`], or YAML list items of the same indentation). Gives its path.
+pub fn key_policy(dir: &Path, key: &KeyPair, scopes: &[String]) -> PathBuf {
+    std::fs::copy(&key.public, dir.join("trusted.pub")).unwrap();
+    let path = dir.join("policy.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: vouch.dev/v1\nkind: TrustPolicy\nauthorities:\n  release: {{key: {{path: trusted.pub}}}}\nscopes:\n{}",
+            scopes.concat()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// A scope of [`key_policy`]: images matching `pattern` need `release`'s signature; with
+/// `remap` (`prefix`, `signed_prefix`), images named `prefix/...` were signed as
+/// `signed_prefix/...` (the proxy's names for an upstream's images).
+pub fn release_scope(pattern: &str, remap: Option<(&str, &str)>) -> String {
+    let mut scope = format!("  - images: [\"{pattern}\"]\n    authorities: [release]\n");
+    if let Some((prefix, signed)) = remap {
+        scope.push_str(&format!(
+            "    signedIdentity: {{type: remapIdentity, prefix: {prefix}, signedPrefix: \"{signed}\"}}\n"
+        ));
+    }
+    scope
+}
 
 /// A running `vouch serve`.
 pub struct Serve {
@@ -96,6 +127,17 @@ impl Serve {
         (fds, rss)
     }
 
+    /// How many decisions the server evaluated (its `vouch_decision_evaluations_total`).
+    pub fn evaluations(&self) -> u64 {
+        self.get("/metrics")
+            .text()
+            .lines()
+            .find_map(|l| l.strip_prefix("vouch_decision_evaluations_total "))
+            .expect("the metrics count evaluations")
+            .parse()
+            .unwrap()
+    }
+
     /// The audit lines written so far, each a JSON object.
     pub fn audit(&self) -> Vec<serde_json::Value> {
         self.audit.lock().unwrap().clone()
@@ -172,6 +214,19 @@ impl HttpAnswer {
 /// `path` (with its query) and extra `headers`. Status 0 when the server closed the
 /// connection without answering. Panics when the exchange fails otherwise.
 pub fn http_request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> HttpAnswer {
+    http_exchange(addr, method, path, headers, &[])
+}
+
+/// [`http_request`] with a request body (sent with its `Content-Length`). A server that
+/// refuses a body may answer, and close the connection, before reading all of it: what it
+/// answered is read all the same.
+pub fn http_exchange(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpAnswer {
     use std::io::{Read as _, Write as _};
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream
@@ -181,8 +236,12 @@ pub fn http_request(addr: &str, method: &str, path: &str, headers: &[(&str, &str
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
+    if !body.is_empty() {
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
     request.push_str("\r\n");
     stream.write_all(request.as_bytes()).unwrap();
+    let _ = stream.write_all(body);
     let mut raw = Vec::new();
     // A connection cut mid-answer keeps what arrived.
     let _ = stream.read_to_end(&mut raw);
@@ -195,7 +254,7 @@ pub fn http_request(addr: &str, method: &str, path: &str, headers: &[(&str, &str
         };
     };
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut body = raw[split + 4..].to_vec();
+    let mut answer_body = raw[split + 4..].to_vec();
     let mut lines = head.lines();
     let status = lines
         .next()
@@ -211,7 +270,7 @@ pub fn http_request(addr: &str, method: &str, path: &str, headers: &[(&str, &str
         .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"))
     {
         let mut decoded = Vec::new();
-        let mut rest = &body[..];
+        let mut rest = &answer_body[..];
         loop {
             let line_end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
             let size_text = String::from_utf8_lossy(&rest[..line_end]).into_owned();
@@ -224,12 +283,12 @@ pub fn http_request(addr: &str, method: &str, path: &str, headers: &[(&str, &str
             decoded.extend_from_slice(&rest[..size]);
             rest = &rest[size + 2..];
         }
-        body = decoded;
+        answer_body = decoded;
     }
     HttpAnswer {
         status,
         headers,
-        body,
+        body: answer_body,
     }
 }
 

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use vouch_tests::serve::{Serve, http_request};
+use vouch_tests::serve::{Serve, http_request, key_policy, release_scope};
 use vouch_tests::{
     Image, KeyPair, Registry, generate_key, peer_ran, push_image, run, unavailable,
     vouch_with_password,
@@ -18,23 +18,11 @@ use vouch_tests::{
 /// The policy: `release` signs everything under `upstream.example/`, whose images were signed
 /// under the upstream's own address.
 fn policy(dir: &Path, key: &KeyPair, upstream: &Registry) -> String {
-    let path = dir.join("policy.yaml");
-    std::fs::copy(&key.public, dir.join("trusted.pub")).unwrap();
-    std::fs::write(
-        &path,
-        format!(
-            "apiVersion: vouch.dev/v1\n\
-             kind: TrustPolicy\n\
-             authorities:\n  release: {{key: {{path: trusted.pub}}}}\n\
-             scopes:\n\
-             \x20 - images: [\"upstream.example/**\"]\n\
-             \x20   authorities: [release]\n\
-             \x20   signedIdentity: {{type: remapIdentity, prefix: upstream.example, signedPrefix: \"{}\"}}\n",
-            upstream.addr
-        ),
-    )
-    .unwrap();
-    path.to_str().unwrap().to_owned()
+    let scope = release_scope(
+        "upstream.example/**",
+        Some(("upstream.example", upstream.addr.as_str())),
+    );
+    key_policy(dir, key, &[scope]).to_str().unwrap().to_owned()
 }
 
 fn sign(key: &KeyPair, image: &Image) {
@@ -505,11 +493,7 @@ fn concurrent_requests_for_one_image_are_decided_once() {
     for thread in threads {
         assert_eq!(thread.join().unwrap(), 200);
     }
-    let metrics = s.serve.get("/metrics").text();
-    assert!(
-        metrics.contains("vouch_decision_evaluations_total 1\n"),
-        "{metrics}"
-    );
+    assert_eq!(s.serve.evaluations(), 1);
 }
 
 #[test]

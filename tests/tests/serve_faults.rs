@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use vouch_tests::serve::{Serve, http_request};
+use vouch_tests::serve::{Serve, http_request, key_policy, release_scope};
 use vouch_tests::{
     FakeBehavior, FakeRegistry, KeyPair, Registry, generate_key, one_layer_layout, peer_ran,
     push_index, run, skopeo_push, vouch_with_password,
@@ -15,16 +15,8 @@ use vouch_tests::{
 
 /// A policy trusting `key` for everything under `name/`, signed under `signed_prefix`.
 fn policy(dir: &Path, key: &KeyPair, name: &str, signed_prefix: &str) -> String {
-    std::fs::copy(&key.public, dir.join("trusted.pub")).unwrap();
-    let path = dir.join("policy.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "apiVersion: vouch.dev/v1\nkind: TrustPolicy\nauthorities:\n  release: {{key: {{path: trusted.pub}}}}\nscopes:\n  - images: [\"{name}/**\"]\n    authorities: [release]\n    signedIdentity: {{type: remapIdentity, prefix: {name}, signedPrefix: \"{signed_prefix}\"}}\n"
-        ),
-    )
-    .unwrap();
-    path.to_str().unwrap().to_owned()
+    let scope = release_scope(&format!("{name}/**"), Some((name, signed_prefix)));
+    key_policy(dir, key, &[scope]).to_str().unwrap().to_owned()
 }
 
 fn error_code(body: &[u8]) -> String {
@@ -99,15 +91,7 @@ fn clients_hanging_up_mid_blob_leak_nothing() {
     let key = generate_key(dir.path(), "release", "ecdsa-p256");
     // A 4 MiB layer, so that a client that reads a little and hangs up leaves most unsent.
     // (Bytes that do not compress: skopeo gzips the layer on its way to the registry.)
-    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-    let layer: Vec<u8> = (0..4 * 1024 * 1024)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
+    let layer = vouch_tests::incompressible_bytes(4 * 1024 * 1024);
     one_layer_layout(
         &dir.path().join("layout"),
         "application/vnd.oci.image.layer.v1.tar",
@@ -212,11 +196,7 @@ fn an_index_is_served_with_its_platform_manifests_under_its_decision() {
         "{refused:#?}"
     );
     // One decision for the index; its platform manifests were served under it.
-    let metrics = serve.get("/metrics").text();
-    assert!(
-        metrics.contains("vouch_decision_evaluations_total 2\n"),
-        "{metrics}"
-    );
+    assert_eq!(serve.evaluations(), 2);
 }
 
 #[test]
@@ -225,13 +205,11 @@ fn warn_mode_serves_a_failing_image_with_a_warning_header_and_says_so() {
     let upstream = Registry::spawn("");
     let key = generate_key(dir.path(), "release", "ecdsa-p256");
     vouch_tests::push_image(&upstream, "legacy", "v1");
-    std::fs::copy(&key.public, dir.path().join("trusted.pub")).unwrap();
-    let policy = dir.path().join("policy.yaml");
-    std::fs::write(
-        &policy,
-        "apiVersion: vouch.dev/v1\nkind: TrustPolicy\nauthorities:\n  release: {key: {path: trusted.pub}}\nscopes:\n  - images: [\"up/**\"]\n    mode: warn\n    authorities: [release]\n",
-    )
-    .unwrap();
+    let policy = key_policy(
+        dir.path(),
+        &key,
+        &["  - images: [\"up/**\"]\n    mode: warn\n    authorities: [release]\n".to_owned()],
+    );
     let upstream_flag = format!("up=http://{}", upstream.addr);
     let serve = Serve::start(&[
         "--policy",

@@ -4,22 +4,11 @@
 //! with Redis gone, a replica decides for itself and says so.
 #![allow(clippy::unwrap_used)]
 
-use vouch_tests::serve::{RedisServer, Serve, http_request};
+use vouch_tests::serve::{RedisServer, Serve, http_request, key_policy, release_scope};
 use vouch_tests::{Registry, generate_key, push_image, vouch_with_password};
 
 const IMAGES: usize = 50;
 const REQUESTS: usize = 200;
-
-fn evaluations(serve: &Serve) -> u64 {
-    serve
-        .get("/metrics")
-        .text()
-        .lines()
-        .find_map(|l| l.strip_prefix("vouch_decision_evaluations_total "))
-        .unwrap()
-        .parse()
-        .unwrap()
-}
 
 #[test]
 fn replicas_sharing_redis_evaluate_each_image_once_and_survive_its_loss() {
@@ -36,16 +25,11 @@ fn replicas_sharing_redis_evaluate_each_image_once_and_survive_its_loss() {
     sign.extend(images.iter().map(|i| i.by_digest.as_str()));
     vouch_with_password(&key.password, &sign).expect_code(0);
 
-    std::fs::copy(&key.public, dir.path().join("trusted.pub")).unwrap();
-    let policy = dir.path().join("policy.yaml");
-    std::fs::write(
-        &policy,
-        format!(
-            "apiVersion: vouch.dev/v1\nkind: TrustPolicy\nauthorities:\n  release: {{key: {{path: trusted.pub}}}}\nscopes:\n  - images: [\"up/**\"]\n    authorities: [release]\n    signedIdentity: {{type: remapIdentity, prefix: up, signedPrefix: \"{}\"}}\n",
-            upstream.addr
-        ),
-    )
-    .unwrap();
+    let policy = key_policy(
+        dir.path(),
+        &key,
+        &[release_scope("up/**", Some(("up", upstream.addr.as_str())))],
+    );
     let upstream_flag = format!("up=http://{}", upstream.addr);
     let start = || {
         Serve::start(&[
@@ -70,13 +54,13 @@ fn replicas_sharing_redis_evaluate_each_image_once_and_survive_its_loss() {
         .collect();
     let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
-    let total = evaluations(&replicas[0]) + evaluations(&replicas[1]);
+    let total = replicas[0].evaluations() + replicas[1].evaluations();
     assert_eq!(
         total,
         IMAGES as u64,
         "evaluations: {} + {}\n{}\n{}",
-        evaluations(&replicas[0]),
-        evaluations(&replicas[1]),
+        replicas[0].evaluations(),
+        replicas[1].evaluations(),
         replicas[0].log(),
         replicas[1].log()
     );
@@ -88,7 +72,7 @@ fn replicas_sharing_redis_evaluate_each_image_once_and_survive_its_loss() {
     assert_eq!(manifest.status, 200);
     let manifest: serde_json::Value = serde_json::from_slice(&manifest.body).unwrap();
     let config = manifest["config"]["digest"].as_str().unwrap();
-    let before = evaluations(&replicas[1]);
+    let before = replicas[1].evaluations();
     let blob = http_request(
         &replicas[1].addr,
         "GET",
@@ -100,7 +84,7 @@ fn replicas_sharing_redis_evaluate_each_image_once_and_survive_its_loss() {
         format!("sha256:{}", vouch_tests::sha256_hex(&blob.body)),
         config
     );
-    assert_eq!(evaluations(&replicas[1]), before);
+    assert_eq!(replicas[1].evaluations(), before);
 
     // Redis gone: the last image is still decided (here), with a warning, never allowed
     // without a decision.
@@ -113,7 +97,7 @@ fn replicas_sharing_redis_evaluate_each_image_once_and_survive_its_loss() {
     );
     assert_eq!(answer.status, 200, "{}", answer.text());
     assert_eq!(
-        evaluations(&replicas[0]) + evaluations(&replicas[1]),
+        replicas[0].evaluations() + replicas[1].evaluations(),
         IMAGES as u64 + 1
     );
     assert!(

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::Value;
-use vouch_tests::serve::{HttpAnswer, Serve};
+use vouch_tests::serve::{HttpAnswer, Serve, http_exchange, key_policy, release_scope};
 use vouch_tests::{Registry, generate_key, push_image, tool, vouch_with_password};
 
 #[derive(Deserialize)]
@@ -135,16 +135,11 @@ fn world(cases: &Cases) -> World {
         }
         digests.insert(name.clone(), image.digest.clone());
     }
-    let policy = dir.path().join("policy.yaml");
-    std::fs::copy(&release.public, dir.path().join("trusted.pub")).unwrap();
-    std::fs::write(
-        &policy,
-        format!(
-            "apiVersion: vouch.dev/v1\nkind: TrustPolicy\nauthorities:\n  release: {{key: {{path: trusted.pub}}}}\nscopes:\n  - images: [\"{}/**\"]\n    authorities: [release]\n",
-            registry.addr
-        ),
-    )
-    .unwrap();
+    let policy = key_policy(
+        dir.path(),
+        &release,
+        &[release_scope(&format!("{}/**", registry.addr), None)],
+    );
     let serve = Serve::start(&["--policy", policy.to_str().unwrap(), "--webhook"]);
     World {
         _dir: dir,
@@ -170,33 +165,13 @@ fn collect_images(value: &Value, into: &mut Vec<String>) {
 }
 
 fn post(serve: &Serve, path: &str, body: &[u8]) -> HttpAnswer {
-    use std::io::{Read as _, Write as _};
-    let mut stream = std::net::TcpStream::connect(&serve.addr).unwrap();
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        serve.addr,
-        body.len()
-    );
-    // A server that refuses a body answers before reading all of it, and may close the
-    // connection while it is still being written: what it answered is read all the same.
-    let _ = stream.write_all(head.as_bytes());
-    let _ = stream.write_all(body);
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw);
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let headers = head
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    HttpAnswer {
-        status,
-        headers,
-        body: raw[split + 4..].to_vec(),
-    }
+    http_exchange(
+        &serve.addr,
+        "POST",
+        path,
+        &[("Content-Type", "application/json")],
+        body,
+    )
 }
 
 #[test]
@@ -240,13 +215,7 @@ fn every_connaisseur_fixture_is_answered_as_written_down() {
     );
     // Each distinct digest was evaluated once, however many reviews named it and by
     // whichever tag.
-    let metrics = w.serve.get("/metrics").text();
-    let evaluations: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("vouch_decision_evaluations_total "))
-        .unwrap()
-        .parse()
-        .unwrap();
+    let evaluations = w.serve.evaluations();
     let mut decided: Vec<String> = w
         .serve
         .audit()
@@ -255,7 +224,7 @@ fn every_connaisseur_fixture_is_answered_as_written_down() {
         .collect();
     decided.sort();
     decided.dedup();
-    assert_eq!(evaluations, decided.len() as u64, "{metrics}\n{decided:#?}");
+    assert_eq!(evaluations, decided.len() as u64, "{decided:#?}");
 }
 
 fn check(
@@ -349,13 +318,7 @@ fn pointer_value(review: &Value, path: &str) -> String {
 fn slow_registries_huge_and_broken_reviews_get_clear_answers_and_the_server_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
     let key = generate_key(dir.path(), "release", "ecdsa-p256");
-    std::fs::copy(&key.public, dir.path().join("trusted.pub")).unwrap();
-    let policy = dir.path().join("policy.yaml");
-    std::fs::write(
-        &policy,
-        "apiVersion: vouch.dev/v1\nkind: TrustPolicy\nauthorities:\n  release: {key: {path: trusted.pub}}\nscopes:\n  - images: [\"**\"]\n    authorities: [release]\n",
-    )
-    .unwrap();
+    let policy = key_policy(dir.path(), &key, &[release_scope("**", None)]);
     let serve = Serve::start(&[
         "--policy",
         policy.to_str().unwrap(),
