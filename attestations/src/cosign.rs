@@ -23,7 +23,11 @@
 
 use std::collections::BTreeMap;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use vouch_keys::Digest;
+
+use crate::bundle::{SignerMaterial, VerificationMaterial};
 
 /// Media type of a signature layer: the simple-signing payload.
 pub const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
@@ -78,4 +82,58 @@ impl SignatureLayer {
             .get(PREDICATE_TYPE_ANNOTATION)
             .map(String::as_str)
     }
+}
+
+/// The layer annotations `cosign sign` and `cosign attest` write for a signature's
+/// verification material, besides the signature itself: the signing certificate
+/// ([`CERTIFICATE_ANNOTATION`], PEM) and the rest of its chain as the certificate authority
+/// gave it ([`CHAIN_ANNOTATION`], PEM, issuers in order; `chain` holds them, DER) for a
+/// certificate; the first log entry as a Rekor bundle ([`BUNDLE_ANNOTATION`]:
+/// `{"SignedEntryTimestamp", "Payload": {"body", "integratedTime", "logIndex", "logID"}}`, the
+/// log id in hex) when it has a signed entry timestamp; the first RFC 3161 timestamp
+/// ([`RFC3161_TIMESTAMP_ANNOTATION`]: `{"SignedRFC3161Timestamp": base64}`). A key signature
+/// without log entry or timestamp gets none. `vouch_verifier::image` reads them back.
+pub fn material_annotations(
+    material: &VerificationMaterial,
+    chain: &[Vec<u8>],
+) -> BTreeMap<String, String> {
+    let mut annotations = BTreeMap::new();
+    if let Some(leaf) = material.signer.leaf_certificate() {
+        annotations.insert(
+            CERTIFICATE_ANNOTATION.to_owned(),
+            vouch_keys::pem_encode("CERTIFICATE", leaf),
+        );
+        let issuers: Vec<&[u8]> = match &material.signer {
+            SignerMaterial::X509CertificateChain(with_leaf) => {
+                with_leaf.iter().skip(1).map(Vec::as_slice).collect()
+            }
+            _ => chain.iter().map(Vec::as_slice).collect(),
+        };
+        if !issuers.is_empty() {
+            let pem: String = issuers
+                .iter()
+                .map(|der| vouch_keys::pem_encode("CERTIFICATE", der))
+                .collect();
+            annotations.insert(CHAIN_ANNOTATION.to_owned(), pem);
+        }
+    }
+    if let Some(entry) = material.tlog_entries.first()
+        && let Some(promise) = &entry.inclusion_promise
+    {
+        let bundle = serde_json::json!({
+            "SignedEntryTimestamp": STANDARD.encode(&promise.signed_entry_timestamp),
+            "Payload": {
+                "body": STANDARD.encode(&entry.canonicalized_body),
+                "integratedTime": entry.integrated_time,
+                "logIndex": entry.log_index,
+                "logID": vouch_keys::hex(&entry.log_id),
+            },
+        });
+        annotations.insert(BUNDLE_ANNOTATION.to_owned(), bundle.to_string());
+    }
+    if let Some(timestamp) = material.rfc3161_timestamps.first() {
+        let value = serde_json::json!({ "SignedRFC3161Timestamp": STANDARD.encode(timestamp) });
+        annotations.insert(RFC3161_TIMESTAMP_ANNOTATION.to_owned(), value.to_string());
+    }
+    annotations
 }

@@ -28,7 +28,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use serde::de::Error as _;
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use vouch_keys::{PrivateKey, PublicKey};
+use vouch_keys::{PublicKey, Signer};
 
 use crate::AttestationError;
 use crate::strict_json::{self, Object, UniqueKeys};
@@ -100,7 +100,7 @@ impl Envelope {
     pub fn sign(
         payload_type: impl Into<String>,
         payload: impl Into<Vec<u8>>,
-        key: &PrivateKey,
+        key: &dyn Signer,
         keyid: impl Into<String>,
     ) -> Result<Self, AttestationError> {
         let mut envelope = Self {
@@ -116,7 +116,7 @@ impl Envelope {
     /// envelopes). Existing signatures are kept as they are.
     pub fn add_signature(
         &mut self,
-        key: &PrivateKey,
+        key: &dyn Signer,
         keyid: impl Into<String>,
     ) -> Result<(), AttestationError> {
         let sig = key
@@ -254,6 +254,7 @@ impl<'de> Deserialize<'de> for Envelope {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vouch_keys::PrivateKey;
 
     /// An envelope of `count` signatures over `payload`: garbage ones, then `key`'s last.
     fn flooded(payload: &[u8], count: usize, key: &PrivateKey) -> Vec<u8> {

@@ -38,9 +38,26 @@ pub struct ProposedEntry {
     json: Value,
 }
 
-/// Base64 of the key's PEM text, as Rekor v1 takes keys (`format: byte` over PEM).
-fn pem_base64(key: &PublicKey) -> String {
-    STANDARD.encode(key.to_pem())
+/// Who a log entry says signed: the key or certificate Rekor checks the signature with and
+/// records in the entry.
+#[derive(Debug, Clone, Copy)]
+pub enum EntryVerifier<'a> {
+    /// A public key (key-signed signatures).
+    Key(&'a PublicKey),
+    /// A signing certificate, DER (keyless signatures): the entry records the certificate,
+    /// as cosign and sigstore clients propose it.
+    Certificate(&'a [u8]),
+}
+
+impl EntryVerifier<'_> {
+    /// Base64 of the PEM text, as Rekor v1 takes keys and certificates (`format: byte` over
+    /// PEM).
+    fn pem_base64(self) -> String {
+        STANDARD.encode(match self {
+            EntryVerifier::Key(key) => key.to_pem(),
+            EntryVerifier::Certificate(der) => vouch_keys::pem_encode("CERTIFICATE", der),
+        })
+    }
 }
 
 impl ProposedEntry {
@@ -51,6 +68,15 @@ impl ProposedEntry {
     /// B64(PEM)}}}}`. The log checks the signature over the digest, so the digest must be
     /// the one the key's scheme signs (SHA-384 for ECDSA P-384, ...).
     pub fn hashed_rekord(digest: &Digest, signature: &[u8], key: &PublicKey) -> Self {
+        Self::hashed_rekord_by(digest, signature, EntryVerifier::Key(key))
+    }
+
+    /// [`ProposedEntry::hashed_rekord`] for a signature by a key or a certificate.
+    pub fn hashed_rekord_by(
+        digest: &Digest,
+        signature: &[u8],
+        verifier: EntryVerifier<'_>,
+    ) -> Self {
         Self {
             kind: "hashedrekord",
             api_version: "0.0.1",
@@ -66,7 +92,7 @@ impl ProposedEntry {
                     },
                     "signature": {
                         "content": STANDARD.encode(signature),
-                        "publicKey": { "content": pem_base64(key) },
+                        "publicKey": { "content": verifier.pem_base64() },
                     },
                 },
             }),
@@ -79,6 +105,11 @@ impl ProposedEntry {
     /// as a JSON string. The log verifies every envelope signature with the verifiers and
     /// stores only hashes, signatures and keys.
     pub fn dsse(envelope_json: &str, key: &PublicKey) -> Self {
+        Self::dsse_by(envelope_json, EntryVerifier::Key(key))
+    }
+
+    /// [`ProposedEntry::dsse`] for an envelope signed by a key or a certificate.
+    pub fn dsse_by(envelope_json: &str, verifier: EntryVerifier<'_>) -> Self {
         Self {
             kind: "dsse",
             api_version: "0.0.1",
@@ -88,7 +119,7 @@ impl ProposedEntry {
                 "spec": {
                     "proposedContent": {
                         "envelope": envelope_json,
-                        "verifiers": [pem_base64(key)],
+                        "verifiers": [verifier.pem_base64()],
                     },
                 },
             }),

@@ -24,19 +24,20 @@ use vouch_policy::decision::{EvidenceReport, Status};
 use vouch_policy::evidence::{EvidenceSource as _, StoreSource};
 use vouch_policy::{Decision, EvidenceError, ImageName, PolicyError, TrustPolicy};
 use vouch_verifier::time::UnixTime;
+use vouch_verifier::verify::Artifact;
 
 use crate::bundles::{self, BundleFormat, source_name};
 use crate::error::{CliError, read_input};
 use crate::output::{OutputFormat, none_holds, outln, print_json};
 use crate::predicate::{predicate_type_uri, read_predicate};
 use crate::sign::{recorded_text, subject_descriptor};
+use crate::signing::{Content, Signing, SigningArgs};
 use crate::{OutputArgs, RegistryArgs};
 
 #[derive(Args)]
 pub(crate) struct AttestArgs {
-    /// The private key (cosign's encrypted format, or PKCS#8 / SEC1 / PKCS#1 PEM).
-    #[arg(long, short = 'k', value_name = "FILE")]
-    key: PathBuf,
+    #[command(flatten)]
+    signing: SigningArgs,
     /// The predicate: a JSON document (at most 16 MiB), or an in-toto statement about the
     /// image (as `vouch provenance` writes), whose predicate and type are used.
     #[arg(long, value_name = "FILE")]
@@ -52,15 +53,10 @@ pub(crate) struct AttestArgs {
     /// pushed as an OCI 1.1 referrer of the image.
     #[arg(long, value_enum, default_value_t = BundleFormat::Legacy)]
     bundle_format: BundleFormat,
-    /// Accept an empty password for an encrypted key.
-    #[arg(long)]
-    allow_empty_password: bool,
     #[command(flatten)]
     registry: RegistryArgs,
     #[command(flatten)]
     output: OutputArgs,
-    #[command(flatten)]
-    compat: crate::SigningCompat,
     /// The image: `registry/repository[:tag][@digest]` or `oci:PATH[:TAG]`.
     #[arg(value_name = "IMAGE")]
     image: String,
@@ -105,7 +101,6 @@ pub(crate) struct TreeArgs {
 }
 
 pub(crate) async fn attest(args: AttestArgs) -> Result<ExitCode, CliError> {
-    args.compat.check()?;
     let reference = ImageReference::parse(&args.image)?;
     if args.replace && args.bundle_format == BundleFormat::V3 {
         return Err(CliError::Usage(
@@ -119,7 +114,7 @@ pub(crate) async fn attest(args: AttestArgs) -> Result<ExitCode, CliError> {
     if let Some(name) = &args.predicate_type {
         predicate_type_uri(name)?;
     }
-    let key = crate::keys::load_private_key(&args.key, args.allow_empty_password)?;
+    let signing = Signing::prepare(&args.signing).await?;
     let client = args.registry.client()?;
     let target = Store::open(&client, &reference)?;
     let resolved = target.resolve().await?;
@@ -147,7 +142,7 @@ pub(crate) async fn attest(args: AttestArgs) -> Result<ExitCode, CliError> {
         &target.store,
         &subject,
         &statement,
-        &key,
+        &signing,
         args.bundle_format,
         args.replace,
     )
@@ -158,7 +153,8 @@ pub(crate) async fn attest(args: AttestArgs) -> Result<ExitCode, CliError> {
             "digest": resolved.digest.to_string(),
             "predicate_type": predicate_type,
             "stored": stored,
-            "key_fingerprint": key.public_key().fingerprint(),
+            "key_fingerprint": signing.public_key().fingerprint(),
+            "signer": signing.signer_json(),
         })),
         OutputFormat::Text => outln!("Attested {image} ({predicate_type}): {where_text}"),
     }
@@ -172,19 +168,42 @@ pub(crate) async fn store_attestation(
     store: &Store,
     subject: &vouch_registry::manifest::Descriptor,
     statement: &vouch_attestations::intoto::Statement,
-    key: &vouch_keys::PrivateKey,
+    signing: &Signing,
     format: BundleFormat,
     replace: bool,
 ) -> Result<(Value, String), CliError> {
     let predicate_type = statement.predicate_type().to_owned();
+    let payload = statement.to_vec();
+    let signature = signing.sign(&vouch_attestations::dsse::pae(
+        IN_TOTO_PAYLOAD_TYPE,
+        &payload,
+    ))?;
+    // Logged, timestamped and verified before anything is pushed.
+    let bundle = signing
+        .seal(
+            Content::Dsse {
+                payload_type: IN_TOTO_PAYLOAD_TYPE.into(),
+                payload: payload.clone(),
+                signature: signature.clone(),
+            },
+            Artifact::Digest(&subject.digest),
+        )
+        .await?
+        .bundle;
     Ok(match format {
         BundleFormat::Legacy => {
-            let envelope = Envelope::sign(IN_TOTO_PAYLOAD_TYPE, statement.to_vec(), key, "")
-                .map_err(|e| CliError::Internal(format!("cannot sign the statement: {e}")))?;
+            let envelope = Envelope {
+                payload_type: IN_TOTO_PAYLOAD_TYPE.into(),
+                payload,
+                signatures: vec![vouch_attestations::dsse::Signature {
+                    keyid: String::new(),
+                    sig: signature,
+                }],
+            };
             let attestation = NewAttestation {
                 envelope: envelope.to_vec(),
                 predicate_type: predicate_type.clone(),
-                annotations: BTreeMap::new(),
+                annotations: signing.layer_annotations(&bundle),
             };
             let attached =
                 cosign::attach_attestation(store, &subject.digest, &attestation, replace).await?;
@@ -215,7 +234,6 @@ pub(crate) async fn store_attestation(
             (json, text)
         }
         BundleFormat::V3 => {
-            let bundle = bundles::dsse_bundle(key, statement)?;
             let pushed =
                 bundles::push_bundle(store, subject, &bundle, Some(&predicate_type)).await?;
             let text = format!(

@@ -1,9 +1,9 @@
 //! `vouch sign-blob`, `vouch attest-blob` and `vouch verify-blob`: Sigstore bundles for files.
 //!
-//! Signing writes a v0.3 bundle with a public-key hint and no certificate. Without
-//! `--rekor-url` it has no log entry and nothing is contacted; with it, the signature is
-//! uploaded to that Rekor v1 log and the entry, once verified ([`crate::rekor`]), goes in the
-//! bundle. Verifying reads any bundle version, offline, against the embedded
+//! Signing writes a v0.3 bundle: with `--key`, a public-key hint, and a log entry or timestamp
+//! only when `--rekor-url` or `--timestamp-server-url` asks for one; keylessly, the Fulcio
+//! certificate, a log entry and the timestamps the signing config names. Whatever the services
+//! answer is verified before the bundle is written ([`crate::signing`]). Verifying reads any bundle version, offline, against the embedded
 //! public-good trusted root or `--trusted-root`, with an identity policy (Fulcio certificate
 //! bundles) or `--key` (key-signed bundles).
 
@@ -23,7 +23,7 @@ use vouch_verifier::verify::{Artifact, Options, Policy, Verifier};
 use crate::OutputArgs;
 use crate::error::{CliError, MAX_BUNDLE_BYTES, read_document};
 use crate::output::{OutputFormat, outln, print_json, refuse_existing, write_file};
-use crate::rekor::{RecordedEntry, RekorArgs, TransparencyLog};
+use crate::signing::{Content, RecordedEntry, Sealed, Signing, SigningArgs};
 
 #[derive(Args)]
 pub(crate) struct VerifyBlobArgs {
@@ -60,9 +60,8 @@ pub(crate) struct VerifyBlobArgs {
 
 #[derive(Args)]
 pub(crate) struct SignBlobArgs {
-    /// The private key (cosign's encrypted format, or PKCS#8 / SEC1 / PKCS#1 PEM).
-    #[arg(long, short = 'k', value_name = "FILE")]
-    key: PathBuf,
+    #[command(flatten)]
+    signing: SigningArgs,
     /// Where to write the bundle.
     #[arg(
         long,
@@ -74,18 +73,12 @@ pub(crate) struct SignBlobArgs {
     /// `verify-blob --signature` and cosign read.
     #[arg(long, value_name = "FILE")]
     output_signature: Option<PathBuf>,
-    /// cosign's certificate output for keyless signing: not supported (a key signature has no
-    /// certificate).
-    #[arg(long, value_name = "FILE", hide = true)]
+    /// Keyless: also write the signing certificate (PEM) to FILE, as cosign does.
+    #[arg(long, value_name = "FILE", conflicts_with = "key")]
     output_certificate: Option<PathBuf>,
-    /// Replace the bundle and signature files if they exist.
+    /// Replace the bundle, signature and certificate files if they exist.
     #[arg(long)]
     force: bool,
-    /// Accept an empty password for an encrypted key.
-    #[arg(long)]
-    allow_empty_password: bool,
-    #[command(flatten)]
-    rekor: RekorArgs,
     #[command(flatten)]
     output: OutputArgs,
     /// The file to sign.
@@ -95,9 +88,8 @@ pub(crate) struct SignBlobArgs {
 
 #[derive(Args)]
 pub(crate) struct AttestBlobArgs {
-    /// The private key (cosign's encrypted format, or PKCS#8 / SEC1 / PKCS#1 PEM).
-    #[arg(long, short = 'k', value_name = "FILE")]
-    key: PathBuf,
+    #[command(flatten)]
+    signing: SigningArgs,
     /// The predicate: a JSON document (at most 16 MiB), or an in-toto statement about FILE
     /// (as `vouch provenance` writes), whose predicate and type are used.
     #[arg(long, value_name = "FILE")]
@@ -112,11 +104,6 @@ pub(crate) struct AttestBlobArgs {
     /// Replace the bundle file if it exists.
     #[arg(long)]
     force: bool,
-    /// Accept an empty password for an encrypted key.
-    #[arg(long)]
-    allow_empty_password: bool,
-    #[command(flatten)]
-    rekor: RekorArgs,
     #[command(flatten)]
     output: OutputArgs,
     /// The file the statement is about (its subject).
@@ -134,7 +121,7 @@ fn open_artifact(path: &Path) -> Result<InputFile, CliError> {
 }
 
 /// The hash a key's signature scheme uses over the message, which the bundle records.
-fn message_hash(key_type: KeyType) -> DigestAlgorithm {
+pub(crate) fn message_hash(key_type: KeyType) -> DigestAlgorithm {
     match key_type {
         KeyType::EcdsaP384 => DigestAlgorithm::Sha384,
         KeyType::EcdsaP521 => DigestAlgorithm::Sha512,
@@ -147,7 +134,8 @@ struct Written<'a> {
     content: &'static str,
     file: &'a Path,
     digest: &'a Digest,
-    logged: Option<RecordedEntry>,
+    logged: Vec<RecordedEntry>,
+    signer: serde_json::Value,
 }
 
 fn write_bundle(
@@ -163,6 +151,7 @@ fn write_bundle(
         file,
         digest,
         logged,
+        signer,
     } = written;
     match output {
         OutputFormat::Json => {
@@ -172,8 +161,9 @@ fn write_bundle(
                 "content": content,
                 "artifact": file,
                 "digest": digest.to_string(),
+                "signer": signer,
             });
-            if let (Some(entry), Some(map)) = (&logged, report.as_object_mut()) {
+            if let (Some(entry), Some(map)) = (logged.first(), report.as_object_mut()) {
                 map.insert(
                     "tlogEntry".into(),
                     serde_json::json!({
@@ -192,7 +182,7 @@ fn write_bundle(
                 file.display(),
                 path.display()
             );
-            if let Some(entry) = &logged {
+            for entry in &logged {
                 outln!(
                     "Recorded in {} at index {} (entry {})",
                     entry.url,
@@ -205,58 +195,42 @@ fn write_bundle(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Records `bundle` in the log when there is one (verifying the answer), else returns it as
-/// it is.
-async fn logged(
-    log: Option<&TransparencyLog>,
-    bundle: Bundle,
-    artifact: Artifact<'_>,
-    key: &PublicKey,
-) -> Result<(Bundle, Option<RecordedEntry>), CliError> {
-    match log {
-        Some(log) => {
-            let (bundle, entry) = log.record(bundle, artifact, key).await?;
-            Ok((bundle, Some(entry)))
-        }
-        None => Ok((bundle, None)),
-    }
-}
-
 pub(crate) async fn sign_blob(args: SignBlobArgs) -> Result<ExitCode, CliError> {
     // The whole file: a key signs the message itself (Ed25519 cannot sign a digest).
-    if args.output_certificate.is_some() {
+    let contents = open_artifact(&args.file)?.read_whole()?;
+    let outputs: Vec<&PathBuf> = [
+        &args.bundle,
+        &args.output_signature,
+        &args.output_certificate,
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    for (index, path) in outputs.iter().enumerate() {
+        if outputs[..index].contains(path) {
+            return Err(CliError::Usage(format!(
+                "{} is named as two outputs",
+                path.display()
+            )));
+        }
+        refuse_existing(path, args.force)?;
+    }
+    let signing = Signing::prepare(&args.signing).await?;
+    if signing.records() && args.bundle.is_none() {
         return Err(CliError::Usage(
-            "--output-certificate: vouch signs blobs with keys only, and a key signature has no \
-             certificate"
+            "the transparency-log entry and timestamps are kept in the bundle: pass --bundle"
                 .into(),
         ));
     }
-    let contents = open_artifact(&args.file)?.read_whole()?;
-    for path in [&args.bundle, &args.output_signature].into_iter().flatten() {
-        refuse_existing(path, args.force)?;
-    }
-    let log = TransparencyLog::from_args(&args.rekor)?;
-    if log.is_some() && args.bundle.is_none() {
-        return Err(CliError::Usage(
-            "--rekor-url needs --bundle: the log entry is kept in the bundle".into(),
-        ));
-    }
-    let key = crate::keys::load_private_key(&args.key, args.allow_empty_password)?;
-    let signature = key.sign(&contents)?;
-    let digest_algorithm = message_hash(key.key_type());
-    let digest = Digest::compute(digest_algorithm, &contents);
-    let bundle = Bundle::key_signed_message(key.public_key(), &digest, signature);
-    if log.is_some() {
-        // Checked before anything is sent.
-        TransparencyLog::proposed_entry(&bundle, key.public_key())?;
-    }
-    let (bundle, entry) = logged(
-        log.as_ref(),
-        bundle,
-        Artifact::Bytes(&contents),
-        key.public_key(),
-    )
-    .await?;
+    signing.check_recordable(true)?;
+    let signature = signing.sign(&contents)?;
+    let digest = Digest::compute(message_hash(signing.key_type()), &contents);
+    let Sealed { bundle, entries } = signing
+        .seal(
+            Content::Message { digest, signature },
+            Artifact::Bytes(&contents),
+        )
+        .await?;
     let digest = Digest::sha256(&contents);
     if let Some(path) = &args.output_signature {
         let BundleContent::MessageSignature(message) = &bundle.content else {
@@ -264,6 +238,9 @@ pub(crate) async fn sign_blob(args: SignBlobArgs) -> Result<ExitCode, CliError> 
         };
         let encoded = base64::engine::general_purpose::STANDARD.encode(&message.signature);
         write_file(path, encoded.as_bytes(), 0o644, args.force)?;
+    }
+    if let (Some(path), Some(pem)) = (&args.output_certificate, signing.certificate_pem()) {
+        write_file(path, pem.as_bytes(), 0o644, args.force)?;
     }
     match &args.bundle {
         Some(path) => write_bundle(
@@ -275,7 +252,8 @@ pub(crate) async fn sign_blob(args: SignBlobArgs) -> Result<ExitCode, CliError> 
                 content: "message-signature",
                 file: &args.file,
                 digest: &digest,
-                logged: entry,
+                logged: entries,
+                signer: signing.signer_json(),
             },
         ),
         None => {
@@ -317,17 +295,23 @@ pub(crate) async fn attest_blob(args: AttestBlobArgs) -> Result<ExitCode, CliErr
         path: args.predicate.clone(),
         reason: e.to_string(),
     })?;
-    let log = TransparencyLog::from_args(&args.rekor)?;
-    let key = crate::keys::load_private_key(&args.key, args.allow_empty_password)?;
-    let bundle = crate::bundles::dsse_bundle(&key, &statement)?;
+    let signing = Signing::prepare(&args.signing).await?;
+    let payload = statement.to_vec();
+    let signature = signing.sign(&vouch_attestations::dsse::pae(
+        vouch_attestations::dsse::IN_TOTO_PAYLOAD_TYPE,
+        &payload,
+    ))?;
     // A DSSE bundle is checked against the artifact's digest alone.
-    let (bundle, entry) = logged(
-        log.as_ref(),
-        bundle,
-        Artifact::Digest(&digest),
-        key.public_key(),
-    )
-    .await?;
+    let Sealed { bundle, entries } = signing
+        .seal(
+            Content::Dsse {
+                payload_type: vouch_attestations::dsse::IN_TOTO_PAYLOAD_TYPE.into(),
+                payload,
+                signature,
+            },
+            Artifact::Digest(&digest),
+        )
+        .await?;
     write_bundle(
         &bundle,
         &args.bundle,
@@ -337,7 +321,8 @@ pub(crate) async fn attest_blob(args: AttestBlobArgs) -> Result<ExitCode, CliErr
             content: "dsse-envelope",
             file: &args.file,
             digest: &digest,
-            logged: entry,
+            logged: entries,
+            signer: signing.signer_json(),
         },
     )
 }

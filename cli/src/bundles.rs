@@ -11,9 +11,8 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use serde_json::Value;
-use vouch_attestations::dsse;
 use vouch_attestations::intoto::{ResourceDescriptor, Statement};
-use vouch_keys::{Digest, PrivateKey};
+use vouch_keys::Digest;
 use vouch_registry::Store;
 use vouch_registry::manifest::Descriptor;
 use vouch_registry::referrers::{
@@ -34,18 +33,6 @@ pub(crate) enum BundleFormat {
     Legacy,
     /// A Sigstore bundle v0.3 as an OCI 1.1 referrer (cosign v3's default).
     V3,
-}
-
-/// A key-signed v0.3 bundle holding `statement` in a DSSE envelope.
-pub(crate) fn dsse_bundle(key: &PrivateKey, statement: &Statement) -> Result<Bundle, CliError> {
-    let payload = statement.to_vec();
-    let sig = key.sign(&dsse::pae(dsse::IN_TOTO_PAYLOAD_TYPE, &payload))?;
-    Ok(Bundle::key_signed_dsse(
-        key.public_key(),
-        dsse::IN_TOTO_PAYLOAD_TYPE,
-        payload,
-        sig,
-    ))
 }
 
 /// The statement of an image signature or attestation: the image digest as the one subject.

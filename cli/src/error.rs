@@ -31,6 +31,10 @@ pub(crate) enum CliError {
     /// A key file that could not be used.
     #[error("{}: {source}", .path.display())]
     Key { path: PathBuf, source: KeyError },
+    /// A key on a PKCS#11 token (`--key pkcs11:...`) that could not be used: the URI is shown
+    /// as [`vouch_keys::pkcs11::Pkcs11Uri`] displays it, its PIN redacted.
+    #[error("{uri}: {source}")]
+    Pkcs11 { uri: String, source: KeyError },
     /// A key operation that failed with no file involved (generating, signing, encrypting):
     /// the machine's failure, not the user's input.
     #[error(transparent)]
@@ -59,15 +63,20 @@ pub(crate) enum CliError {
     /// An output file exists and --force was not given.
     #[error("{} already exists; pass --force to overwrite it", .path.display())]
     Exists { path: PathBuf },
-    /// A transparency log answered, but its answer does not verify: nothing is written.
+    /// A Sigstore service (a transparency log, Fulcio, a timestamp authority) answered, but
+    /// its answer does not verify: nothing is written or pushed.
     #[error(
-        "transparency log {url}: its answer does not verify: [{check}] {reason}; no bundle written"
+        "{service}: its answer does not verify: [{check}] {reason}; nothing was written or pushed"
     )]
-    LogAnswer {
-        url: String,
+    ServiceAnswer {
+        service: String,
         check: vouch_verifier::check::Check,
         reason: String,
     },
+    /// An identity token that cannot buy a certificate (missing, malformed, expired, for
+    /// another audience). Never holds the token.
+    #[error("{0}")]
+    IdentityToken(String),
     /// A trust policy that could not be loaded, or evidence that could not be gathered.
     #[error(transparent)]
     Policy(#[from] vouch_policy::PolicyError),
@@ -101,12 +110,20 @@ impl CliError {
             | CliError::ReadInput { .. }
             | CliError::InputFile(_)
             | CliError::Input { .. }
-            | CliError::Exists { .. } => 2,
+            | CliError::Exists { .. }
+            | CliError::IdentityToken(_) => 2,
             CliError::Registry(e) if e.is_input_error() => 2,
+            // A bad URI, a wrong PIN, no such token or key: the user's to correct; the token
+            // failing an operation it was rightly asked for is the machine's.
+            CliError::Pkcs11 {
+                source: KeyError::Pkcs11 { kind, .. },
+                ..
+            } if !kind.is_input_error() => 3,
+            CliError::Pkcs11 { .. } => 2,
             CliError::Policy(vouch_policy::PolicyError::Evidence(e)) if !e.input => 3,
             CliError::Policy(_) => 2,
             CliError::Registry(_)
-            | CliError::LogAnswer { .. }
+            | CliError::ServiceAnswer { .. }
             | CliError::Write { .. }
             | CliError::Io { .. }
             | CliError::KeyOperation(_)

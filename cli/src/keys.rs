@@ -73,8 +73,9 @@ pub(crate) struct ImportArgs {
 
 #[derive(Args)]
 pub(crate) struct PublicKeyArgs {
-    /// The private key.
-    #[arg(long, short = 'k', value_name = "FILE")]
+    /// The private key: a key file, or a key in a PKCS#11 token
+    /// (`pkcs11:token=T;object=O?module-path=...`).
+    #[arg(long, short = 'k', value_name = "FILE|URI")]
     key: PathBuf,
     /// Write the public key to FILE instead of standard output.
     #[arg(long, value_name = "FILE")]
@@ -87,6 +88,34 @@ pub(crate) struct PublicKeyArgs {
     allow_empty_password: bool,
     #[command(flatten)]
     output: OutputArgs,
+}
+
+/// The signer `--key` names: a key on a PKCS#11 token when it is a `pkcs11:` URI (RFC 7512,
+/// as cosign takes it; the key never leaves the token), else a private key file (see
+/// [`load_private_key`]). Every signing verb loads its key through here, so each kind of key
+/// works with every verb.
+pub(crate) fn load_signer(
+    key: &Path,
+    allow_empty_password: bool,
+) -> Result<Box<dyn vouch_keys::Signer>, CliError> {
+    use vouch_keys::pkcs11::{Pkcs11Key, Pkcs11Uri, redact_pin};
+
+    let text = key.as_os_str().to_string_lossy();
+    if Pkcs11Uri::is_pkcs11_uri(&text) {
+        // Errors name the URI as Display writes it, or, when it does not parse, redacted:
+        // never with its PIN.
+        let uri = Pkcs11Uri::parse(&text).map_err(|source| CliError::Pkcs11 {
+            uri: redact_pin(&text),
+            source,
+        })?;
+        let signer = Pkcs11Key::open(&uri).map_err(|source| CliError::Pkcs11 {
+            uri: uri.to_string(),
+            source,
+        })?;
+        tracing::debug!(signer = %vouch_keys::Signer::describe(&signer), "signing key opened");
+        return Ok(Box::new(signer));
+    }
+    Ok(Box::new(load_private_key(key, allow_empty_password)?))
 }
 
 /// Reads a private key, asking for the password only if the file is encrypted. A key file
@@ -228,7 +257,8 @@ pub(crate) fn public_key(args: PublicKeyArgs) -> Result<ExitCode, CliError> {
     if let Some(path) = &args.outfile {
         refuse_existing(path, args.force)?;
     }
-    let key = load_private_key(&args.key, args.allow_empty_password)?;
+    // Through load_signer, so that a key on a PKCS#11 token (`--key pkcs11:...`) works too.
+    let key = load_signer(&args.key, args.allow_empty_password)?;
     let pem = key.public_key().to_pem();
     if let Some(path) = &args.outfile {
         write_file(path, pem.as_bytes(), 0o644, args.force)?;

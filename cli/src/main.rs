@@ -14,18 +14,19 @@ mod attest;
 mod blob;
 mod bundles;
 mod error;
+mod identity_token;
 mod keys;
 mod output;
 mod password;
 mod policy;
 mod predicate;
 mod provenance;
-mod rekor;
 mod sbom;
 mod serve;
 mod shell;
 mod sign;
 mod signer;
+mod signing;
 mod trust;
 mod verify;
 
@@ -137,6 +138,9 @@ enum Command {
     Man(shell::ManArgs),
     /// Print the version and how this binary was built (commit, compiler, target, profile).
     Version(shell::VersionArgs),
+    /// Keep the Sigstore trust roots current over TUF (update), and show which one
+    /// verification uses (show).
+    Trust(trust::TrustArgs),
 }
 
 fn init_logging(verbose: u8) {
@@ -179,6 +183,7 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Completion(args) => Ok(shell::completion(args, Cli::command())),
         Command::Man(args) => shell::man(args, Cli::command()),
         Command::Version(args) => Ok(shell::version(args)),
+        Command::Trust(args) => trust::run(args).await,
     }
 }
 
@@ -359,33 +364,6 @@ pub(crate) fn parse_annotation(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
         _ => Err(format!("\"{text}\" is not KEY=VALUE")),
-    }
-}
-
-/// cosign's signing flags that vouch takes so that cosign scripts run unchanged.
-#[derive(clap::Args, Clone, Copy, Debug)]
-pub(crate) struct SigningCompat {
-    /// Accepted for cosign compatibility: vouch asks no confirmation before signing.
-    #[arg(short = 'y', long)]
-    yes: bool,
-    /// cosign's transparency-log upload. vouch signs images with keys and logs nothing, which
-    /// is what --tlog-upload=false asks; true is refused (sign-blob and attest-blob log with
-    /// --rekor-url).
-    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, default_value_t = false)]
-    tlog_upload: bool,
-}
-
-impl SigningCompat {
-    /// Refuses what vouch cannot do as asked.
-    pub(crate) fn check(self) -> Result<(), CliError> {
-        let _ = self.yes;
-        if self.tlog_upload {
-            return Err(CliError::Usage(
-                "--tlog-upload=true: vouch does not log image signatures in a transparency log;                  pass --tlog-upload=false, or log blob signatures with sign-blob --rekor-url"
-                    .into(),
-            ));
-        }
-        Ok(())
     }
 }
 

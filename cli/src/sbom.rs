@@ -55,22 +55,18 @@ pub(crate) struct SbomArgs {
     /// (default: this machine's).
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     platform: Option<String>,
-    /// Also attest the document beside the image (signed with --key), as cosign attest
-    /// does with --type cyclonedx or spdxjson.
-    #[arg(long, requires = "key")]
+    /// Also attest the document beside the image, as cosign attest does with --type
+    /// cyclonedx or spdxjson: signed with --key, or keylessly.
+    #[arg(long)]
     attest: bool,
-    /// The private key to attest with.
-    #[arg(long, short = 'k', value_name = "FILE")]
-    key: Option<PathBuf>,
+    #[command(flatten)]
+    signing: crate::signing::SigningArgs,
     /// With --attest: replace earlier SBOM attestations of the same format (tag layout).
     #[arg(long, requires = "attest")]
     replace: bool,
     /// With --attest: cosign's `.att` tag layout, or (v3) a Sigstore bundle referrer.
     #[arg(long, value_enum, default_value_t = BundleFormat::Legacy, requires = "attest")]
     bundle_format: BundleFormat,
-    /// Accept an empty password for an encrypted key.
-    #[arg(long)]
-    allow_empty_password: bool,
     /// Layers read at once (default: one per CPU).
     #[arg(long, value_name = "N", default_value_t = 0)]
     parallel_layers: usize,
@@ -112,16 +108,16 @@ pub(crate) async fn run(args: SbomArgs) -> Result<ExitCode, CliError> {
     if let Some(path) = &args.output_file {
         refuse_existing(path, args.force)?;
     }
-    // The key is read (and its password asked for) before the long part.
-    let key = match (&args.key, args.attest) {
-        (Some(path), true) => Some(crate::keys::load_private_key(
-            path,
-            args.allow_empty_password,
-        )?),
-        (Some(_), false) => {
-            return Err(CliError::Usage("--key is for --attest".into()));
+    // The signer is made ready (a password asked for, a certificate bought) before the
+    // long part.
+    let signing = match args.attest {
+        true => Some(crate::signing::Signing::prepare(&args.signing).await?),
+        false if args.signing.key.is_some() || args.signing.identity_token.is_some() => {
+            return Err(CliError::Usage(
+                "--key and --identity-token are for --attest".into(),
+            ));
         }
-        _ => None,
+        false => None,
     };
 
     let client = args.registry.client()?;
@@ -213,7 +209,7 @@ pub(crate) async fn run(args: SbomArgs) -> Result<ExitCode, CliError> {
         }
     );
 
-    if let Some(key) = key {
+    if let Some(signing) = &signing {
         let predicate: serde_json::Value = serde_json::from_slice(&document)
             .map_err(|e| CliError::Internal(format!("the SBOM vouch wrote is not JSON: {e}")))?;
         let statement = bundles::image_statement(
@@ -229,7 +225,7 @@ pub(crate) async fn run(args: SbomArgs) -> Result<ExitCode, CliError> {
             &target.store,
             &descriptor,
             &statement,
-            &key,
+            signing,
             args.bundle_format,
             args.replace,
         )

@@ -14,19 +14,20 @@ use vouch_registry::cosign::{self, NewSignature};
 use vouch_registry::manifest::{Descriptor, Manifest};
 use vouch_registry::referrers::{AttachedReferrer, Recorded, SIGSTORE_BUNDLE_MEDIA_TYPE};
 use vouch_verifier::bundle::Bundle;
+use vouch_verifier::verify::Artifact;
 
 use crate::bundles::{self, BundleFormat};
 use vouch_registry::{ImageReference, Store, Target};
 
 use crate::error::CliError;
 use crate::output::{OutputFormat, Staged, outln, print_json, refuse_existing};
+use crate::signing::{Content, Signing, SigningArgs};
 use crate::{OutputArgs, RegistryArgs};
 
 #[derive(Args)]
 pub(crate) struct SignArgs {
-    /// The private key (cosign's encrypted format, or PKCS#8 / SEC1 / PKCS#1 PEM).
-    #[arg(long, short = 'k', value_name = "FILE")]
-    key: PathBuf,
+    #[command(flatten)]
+    signing: SigningArgs,
     /// Annotation recorded in the signed payload's "optional" section (repeatable).
     #[arg(short = 'a', long = "annotations", value_name = "KEY=VALUE", value_parser = crate::parse_annotation)]
     annotations: Vec<(String, String)>,
@@ -50,9 +51,6 @@ pub(crate) struct SignArgs {
     /// Push the signatures (false: only write --output-* files).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     upload: bool,
-    /// Accept an empty password for an encrypted key.
-    #[arg(long)]
-    allow_empty_password: bool,
     /// Where signatures go: cosign's `.sig` tag layout, or (v3) a Sigstore bundle pushed as
     /// an OCI 1.1 referrer of the image, as cosign v3 stores them.
     #[arg(long, value_enum, default_value_t = BundleFormat::Legacy)]
@@ -61,15 +59,13 @@ pub(crate) struct SignArgs {
     registry: RegistryArgs,
     #[command(flatten)]
     output: OutputArgs,
-    #[command(flatten)]
-    compat: crate::SigningCompat,
     /// Images: `registry/repository[:tag][@digest]` or `oci:PATH[:TAG]`.
     #[arg(required = true, value_name = "IMAGE")]
     images: Vec<String>,
 }
 
 /// One manifest to sign, with everything needed to push it.
-struct Signing {
+struct Pending {
     target: Target,
     image: String,
     /// The signed manifest (media type, digest, size): a referrer's subject.
@@ -78,9 +74,12 @@ struct Signing {
     payload: Vec<u8>,
     /// The raw signature (over the payload, or over its DSSE PAE for v3).
     signature: Vec<u8>,
+    /// The signature sealed with what the services added (certificate, log entries,
+    /// timestamps), verified.
+    bundle: Bundle,
 }
 
-impl Signing {
+impl Pending {
     /// The signature as cosign stores and prints it: standard base64, padded.
     fn signature_base64(&self) -> String {
         base64::engine::general_purpose::STANDARD.encode(&self.signature)
@@ -94,7 +93,6 @@ enum Pushed {
 }
 
 pub(crate) async fn run(args: SignArgs) -> Result<ExitCode, CliError> {
-    args.compat.check()?;
     if let Some(name) = &args.sign_container_identity {
         vouch_registry::Reference::parse(name)
             .map_err(|e| CliError::Usage(format!("--sign-container-identity {name:?}: {e}")))?;
@@ -125,8 +123,9 @@ pub(crate) async fn run(args: SignArgs) -> Result<ExitCode, CliError> {
     for path in &outputs {
         refuse_existing(path, args.force)?;
     }
-    // The key first: a wrong password must not cost a registry round trip.
-    let key = crate::keys::load_private_key(&args.key, args.allow_empty_password)?;
+    // The signer first: a wrong password or a refused token must not cost a registry round
+    // trip.
+    let signing = Signing::prepare(&args.signing).await?;
     let annotations: BTreeMap<String, String> = args.annotations.into_iter().collect();
     let client = args.registry.client()?;
 
@@ -168,14 +167,35 @@ pub(crate) async fn run(args: SignArgs) -> Result<ExitCode, CliError> {
                 )?
                 .to_vec(),
             };
-            let signature = match args.bundle_format {
-                BundleFormat::Legacy => key.sign(&payload)?,
-                BundleFormat::V3 => key.sign(&vouch_attestations::dsse::pae(
-                    vouch_attestations::dsse::IN_TOTO_PAYLOAD_TYPE,
-                    &payload,
-                ))?,
+            let (signature, content, artifact_digest) = match args.bundle_format {
+                BundleFormat::Legacy => {
+                    let signature = signing.sign(&payload)?;
+                    let content = Content::Message {
+                        digest: Digest::compute(
+                            crate::blob::message_hash(signing.key_type()),
+                            &payload,
+                        ),
+                        signature: signature.clone(),
+                    };
+                    (signature, content, None)
+                }
+                BundleFormat::V3 => {
+                    let signature =
+                        signing.sign(&dsse::pae(dsse::IN_TOTO_PAYLOAD_TYPE, &payload))?;
+                    let content = Content::Dsse {
+                        payload_type: dsse::IN_TOTO_PAYLOAD_TYPE.into(),
+                        payload: payload.clone(),
+                        signature: signature.clone(),
+                    };
+                    (signature, content, Some(digest.clone()))
+                }
             };
-            signings.push(Signing {
+            let artifact = match &artifact_digest {
+                Some(digest) => Artifact::Digest(digest),
+                None => Artifact::Bytes(&payload),
+            };
+            let bundle = signing.seal(content, artifact).await?.bundle;
+            signings.push(Pending {
                 image: target
                     .store
                     .describe(&vouch_registry::ManifestRef::Digest(digest.clone())),
@@ -184,6 +204,7 @@ pub(crate) async fn run(args: SignArgs) -> Result<ExitCode, CliError> {
                 digest,
                 payload,
                 signature,
+                bundle,
             });
         }
     }
@@ -197,40 +218,34 @@ pub(crate) async fn run(args: SignArgs) -> Result<ExitCode, CliError> {
     }
 
     let mut results = Vec::new();
-    for signing in &signings {
+    for one in &signings {
         let attached = match (args.upload, args.bundle_format) {
             (false, _) => None,
             (true, BundleFormat::Legacy) => {
                 let new = NewSignature {
-                    payload: signing.payload.clone(),
-                    signature: signing.signature_base64(),
-                    annotations: BTreeMap::new(),
+                    payload: one.payload.clone(),
+                    signature: one.signature_base64(),
+                    annotations: signing.layer_annotations(&one.bundle),
                 };
                 Some(Pushed::Tag(
-                    cosign::attach_signature(&signing.target.store, &signing.digest, &new).await?,
+                    cosign::attach_signature(&one.target.store, &one.digest, &new).await?,
                 ))
             }
             (true, BundleFormat::V3) => {
                 // The bundle holds the signature already made, so the --output-* files and
                 // the pushed bundle agree.
-                let bundle = Bundle::key_signed_dsse(
-                    key.public_key(),
-                    dsse::IN_TOTO_PAYLOAD_TYPE,
-                    signing.payload.clone(),
-                    signing.signature.clone(),
-                );
                 Some(Pushed::Referrer(Box::new(
                     bundles::push_bundle(
-                        &signing.target.store,
-                        &signing.subject,
-                        &bundle,
+                        &one.target.store,
+                        &one.subject,
+                        &one.bundle,
                         Some(bundles::COSIGN_SIGN_PREDICATE),
                     )
                     .await?,
                 )))
             }
         };
-        results.push((signing, attached));
+        results.push((one, attached));
     }
     if let [only] = signings.as_slice() {
         // Both written before either is moved into place.
@@ -254,13 +269,14 @@ pub(crate) async fn run(args: SignArgs) -> Result<ExitCode, CliError> {
         OutputFormat::Json => print_json(&serde_json::Value::Array(
             results
                 .iter()
-                .map(|(signing, attached)| {
+                .map(|(one, attached)| {
                     serde_json::json!({
-                        "image": signing.image,
-                        "digest": signing.digest.to_string(),
-                        "signature": signing.signature_base64(),
-                        "payload": serde_json::from_slice::<serde_json::Value>(&signing.payload).unwrap_or_default(),
-                        "key_fingerprint": key.public_key().fingerprint(),
+                        "image": one.image,
+                        "digest": one.digest.to_string(),
+                        "signature": one.signature_base64(),
+                        "payload": serde_json::from_slice::<serde_json::Value>(&one.payload).unwrap_or_default(),
+                        "key_fingerprint": signing.public_key().fingerprint(),
+                        "signer": signing.signer_json(),
                         "format": match args.bundle_format {
                             BundleFormat::Legacy => "legacy",
                             BundleFormat::V3 => "v3",
@@ -271,26 +287,26 @@ pub(crate) async fn run(args: SignArgs) -> Result<ExitCode, CliError> {
                 .collect(),
         )),
         OutputFormat::Text => {
-            for (signing, attached) in &results {
+            for (one, attached) in &results {
                 match attached {
                     Some(Pushed::Referrer(r)) => outln!(
                         "Signed {} (Sigstore bundle referrer {}, {})",
-                        signing.image,
+                        one.image,
                         r.descriptor.digest,
                         recorded_text(&r.recorded)
                     ),
                     Some(Pushed::Tag(a)) if a.already_present => outln!(
                         "{}: this signature was already present in {} ({} signatures)",
-                        signing.image, a.tag, a.layers
+                        one.image, a.tag, a.layers
                     ),
                     Some(Pushed::Tag(a)) => outln!(
                         "Signed {} ({} now holds {} signature{})",
-                        signing.image,
+                        one.image,
                         a.tag,
                         a.layers,
                         if a.layers == 1 { "" } else { "s" }
                     ),
-                    None => outln!("Signed {} (not pushed)", signing.image),
+                    None => outln!("Signed {} (not pushed)", one.image),
                 }
             }
         }

@@ -16,6 +16,8 @@ pub const BIT_STRING: u8 = 0x03;
 pub const OCTET_STRING: u8 = 0x04;
 /// NULL.
 pub const NULL: u8 = 0x05;
+/// BOOLEAN.
+pub const BOOLEAN: u8 = 0x01;
 /// OBJECT IDENTIFIER.
 pub const OID: u8 = 0x06;
 /// SEQUENCE and SEQUENCE OF, constructed.

@@ -16,6 +16,9 @@
 //!   the other vouch crates share.
 //! * [`files`] opens the files a user names as input (keys, bundles, layouts) without blocking
 //!   on a FIFO or reading a device forever, and reads them with a size cap.
+//! * [`pkcs11`] signs with keys that never leave a PKCS#11 token (an HSM, a smart card,
+//!   SoftHSM): [`pkcs11::Pkcs11Uri`] parses cosign's RFC 7512 `pkcs11:` URIs and
+//!   [`pkcs11::Pkcs11Key`] is a [`Signer`] whose signatures the token makes.
 //!
 //! Secrets (passwords, decrypted key bytes, derived keys) are zeroized when dropped, and no
 //! error message carries secret material.
@@ -44,8 +47,10 @@ pub mod der;
 mod digest;
 mod encrypted;
 pub mod files;
+pub mod pkcs11;
 mod private;
 mod public;
+mod signer;
 pub mod time;
 
 pub use digest::{Digest, DigestAlgorithm, DigestError, Hasher};
@@ -53,6 +58,7 @@ pub use encrypted::{EncryptedPrivateKey, ScryptCost};
 pub use files::{InputFile, InputFileError, MAX_KEY_FILE_BYTES};
 pub use private::{PrivateKey, PrivateKeyPem};
 pub use public::{PublicKey, SignatureScheme};
+pub use signer::Signer;
 
 use std::fmt;
 
@@ -189,6 +195,20 @@ pub enum KeyError {
     /// The operating system's random generator or the signer failed.
     #[error("cryptographic operation failed: {0}")]
     Crypto(&'static str),
+    /// A PKCS#11 URI, module, token or key could not be used ([`pkcs11`]). The message names
+    /// what was wrong (the URI attribute, the token, the object, the `CKR_...` return value
+    /// of the call that failed), never the PIN.
+    #[error("{operation}: {reason}")]
+    Pkcs11 {
+        /// Whose fault: the user's input or the token's
+        /// ([`pkcs11::Pkcs11ErrorKind::is_input_error`]).
+        kind: pkcs11::Pkcs11ErrorKind,
+        /// What was being done (`log in to PKCS#11 token "release"`).
+        operation: String,
+        /// What went wrong
+        /// (`wrong PIN for token "release" (C_Login returned CKR_PIN_INCORRECT)`).
+        reason: String,
+    },
 }
 
 /// Turns a DER reading failure into the typed error for `structure`.
@@ -222,6 +242,19 @@ fn ec_key_type(curve: Option<der::Oid<'_>>) -> Result<KeyType, KeyError> {
             curve: curve_name(curve),
         }),
     }
+}
+
+/// `der` as PEM text with the block label `label` (`CERTIFICATE`, `PUBLIC KEY`): LF line
+/// endings and 64-column lines, as cosign, Fulcio and Rekor write it.
+pub fn pem_encode(label: &str, der: &[u8]) -> String {
+    encrypted::pem_encode(label, der.to_vec())
+}
+
+/// `len` bytes from the operating system's random generator (nonces).
+pub fn random_bytes(len: usize) -> Result<Vec<u8>, KeyError> {
+    let mut bytes = vec![0u8; len];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| KeyError::Crypto("random generation"))?;
+    Ok(bytes)
 }
 
 /// Lowercase hex of `bytes`.

@@ -17,8 +17,9 @@
 //!   writers the same way.
 //! * [`EvidenceBudget`] bounds the bytes read about one image, all its signatures,
 //!   attestations and referrers together, not only each of them.
-//! * [`rekor`] uploads signatures to a Rekor v1 transparency log and reads back the entry, with
-//!   the same HTTP setup (timeouts, retries, bounded answers, plain HTTP only for loopback).
+//! * [`sigstore`] holds the clients of Sigstore's services: [`sigstore::rekor`] uploads
+//!   signatures to a Rekor v1 transparency log and reads back the entry, with the same HTTP
+//!   setup (timeouts, retries, bounded answers, plain HTTP only for loopback).
 //!
 //! ```no_run
 //! use vouch_registry::{ClientOptions, ImageReference, RegistryClient, Store};
@@ -45,8 +46,8 @@ pub mod manifest;
 mod proxy;
 mod reference;
 pub mod referrers;
-pub mod rekor;
 mod settle;
+pub mod sigstore;
 mod store;
 mod stream;
 
@@ -229,30 +230,60 @@ pub enum RegistryError {
         /// What the limit counts (`referrers`, `pages`).
         counted: &'static str,
     },
-    /// A transparency log URL that cannot be used (`--rekor-url`).
-    #[error("invalid transparency log URL \"{input}\": {reason}")]
-    InvalidLogUrl {
+    /// A Sigstore service URL that cannot be used (`--rekor-url`, `--fulcio-url`,
+    /// `--timestamp-server-url`, a signing config's or TUF mirror's URL).
+    #[error("invalid {service} URL \"{input}\": {reason}")]
+    ServiceUrl {
+        /// Which service (`transparency log`, `Fulcio`, `timestamp authority`, ...).
+        service: &'static str,
         /// The text given.
         input: String,
         /// What is wrong with it.
         reason: String,
     },
-    /// The transparency log answered with an unexpected status.
-    #[error("{operation}: the transparency log answered {status}{}", message_suffix(.message))]
-    LogStatus {
+    /// A Sigstore service answered with an unexpected status.
+    #[error("{operation}: the {service} answered {status}{}", message_suffix(.message))]
+    ServiceStatus {
+        /// Which service.
+        service: &'static str,
         /// What was being done (`POST https://rekor.example/api/v1/log/entries`).
         operation: String,
         /// The HTTP status code.
         status: u16,
-        /// The log's error message, if it sent one.
+        /// The service's error message, if it sent one (never a credential: a service
+        /// echoing a token back has it cut out).
         message: String,
     },
-    /// The transparency log answered success with something its API does not define.
-    #[error("{operation}: the transparency log's answer is malformed: {reason}")]
-    LogAnswer {
+    /// A Sigstore service answered success with something its API does not define.
+    #[error("{operation}: the {service}'s answer is malformed: {reason}")]
+    ServiceAnswer {
+        /// Which service.
+        service: &'static str,
         /// What was being done.
         operation: String,
         /// What is wrong with the answer.
+        reason: String,
+    },
+    /// A TUF repository (`vouch trust update`) that failed verification or answered what TUF
+    /// does not allow: a role not signed by its keys, expired metadata, a rollback, a file
+    /// whose hash or version is not the one listed for it, a file over its size limit, an
+    /// error answer. The reason names the role, the versions and the times involved. Nothing
+    /// was cached.
+    #[error("TUF repository {mirror}: {reason}; nothing was cached")]
+    Tuf {
+        /// The mirror's URL.
+        mirror: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// What a TUF update or the offline use of its cache was given that cannot be used: a
+    /// starting `root.json` that does not verify with its own keys, a cache directory whose
+    /// files do not read or changed since they were verified.
+    #[error("{what}: {reason}")]
+    TufInput {
+        /// What it is (`the starting TUF root (root.json)`, `TUF cache DIR/vouch-trust.json`).
+        what: String,
+        /// What is wrong with it.
         reason: String,
     },
     /// A referrer manifest whose `subject` is not the manifest it was listed for.
@@ -342,7 +373,7 @@ impl RegistryError {
     pub fn is_transient(&self) -> bool {
         match self {
             RegistryError::Transport { failure, .. } => *failure != TransportFailure::NotTls,
-            RegistryError::Status { status, .. } | RegistryError::LogStatus { status, .. } => {
+            RegistryError::Status { status, .. } | RegistryError::ServiceStatus { status, .. } => {
                 *status >= 500 || *status == 429
             }
             _ => false,
@@ -356,10 +387,11 @@ impl RegistryError {
         matches!(
             self,
             RegistryError::InvalidReference { .. }
-                | RegistryError::InvalidLogUrl { .. }
+                | RegistryError::ServiceUrl { .. }
                 | RegistryError::NotFound { .. }
                 | RegistryError::Layout { .. }
                 | RegistryError::NoPlatform { .. }
+                | RegistryError::TufInput { .. }
         )
     }
 }

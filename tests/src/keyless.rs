@@ -52,6 +52,7 @@ pub struct SigstoreMock {
     child: Child,
     url: String,
     root: PathBuf,
+    signing_config: PathBuf,
     dir: tempfile::TempDir,
 }
 
@@ -63,11 +64,14 @@ impl SigstoreMock {
     pub fn start(peer: &InstalledPeer) -> SigstoreMock {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("trusted_root.json");
+        let signing_config = dir.path().join("signing_config.json");
         let log = dir.path().join("mock.stderr");
         let mut child = Command::new("node")
             .arg(workspace_dir().join("tests/peers/js/sigstore-mock.js"))
             .arg("--trusted-root")
             .arg(&root)
+            .arg("--signing-config")
+            .arg(&signing_config)
             .env("NODE_PATH", peer.dir.join("node_modules"))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -103,6 +107,7 @@ impl SigstoreMock {
             child,
             url: format!("http://{addr}"),
             root,
+            signing_config,
             dir,
         }
     }
@@ -118,6 +123,25 @@ impl SigstoreMock {
         &self.root
     }
 
+    /// The signing config (v0.2) naming this instance's Fulcio, Rekor and timestamp
+    /// authority.
+    pub fn signing_config(&self) -> &Path {
+        &self.signing_config
+    }
+
+    /// An identity token the mock's Fulcio takes for `subject` (its `sub`: the SAN of the
+    /// certificate it issues) from `issuer`, for the audience `sigstore`, valid ten minutes.
+    /// Unsigned: the mock decodes tokens without verifying them.
+    pub fn token(subject: &str, issuer: &str) -> String {
+        identity_token(&json!({
+            "iss": issuer,
+            "sub": subject,
+            "aud": "sigstore",
+            "iat": now_secs(),
+            "exp": now_secs() + 600,
+        }))
+    }
+
     /// A folder that lives as long as the mock, for the tests' own files.
     pub fn dir(&self) -> &Path {
         self.dir.path()
@@ -127,6 +151,25 @@ impl SigstoreMock {
     fn scratch(&self, prefix: &str, ext: &str) -> PathBuf {
         self.dir.path().join(format!("{}.{ext}", unique(prefix)))
     }
+}
+
+/// Seconds since the epoch.
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// An unsigned JSON Web Token (`alg: none`) with these claims.
+pub fn identity_token(claims: &Value) -> String {
+    let part =
+        |value: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string());
+    format!(
+        "{}.{}.c2lnbmF0dXJl",
+        part(&json!({"alg": "none", "typ": "JWT"})),
+        part(claims)
+    )
 }
 
 impl Drop for SigstoreMock {
@@ -487,4 +530,86 @@ pub fn push_keyless_bundle(
         bundle_path,
         artifact,
     }
+}
+
+/// Sends `request` (with `body` in place of its own) to `upstream` (`http://127.0.0.1:PORT`)
+/// as HTTP/1.0, so that the answer ends with the connection, and returns the answer as a
+/// [`crate::hostile::Reply`] a [`crate::hostile::HostileServer`] script gives back: a tampering proxy in front
+/// of the mock is a script that changes the request or the answer on the way.
+pub fn forward(
+    upstream: &str,
+    request: &crate::hostile::Request,
+    body: &[u8],
+) -> crate::hostile::Reply {
+    use std::io::{Read, Write};
+    let addr = upstream.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let mut head = format!(
+        "{} {} HTTP/1.0\r\nHost: {addr}\r\n",
+        request.method, request.target
+    );
+    for (name, value) in &request.headers {
+        if !matches!(
+            name.as_str(),
+            "host" | "content-length" | "connection" | "transfer-encoding"
+        ) {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    let split = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&answer[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines.next().unwrap().split_once(' ').unwrap().1.to_owned();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(n, _)| {
+            !matches!(
+                n.to_ascii_lowercase().as_str(),
+                "content-length" | "connection" | "transfer-encoding" | "date" | "keep-alive"
+            )
+        })
+        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let refs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    crate::hostile::Reply::with_headers(&status, &refs, &answer[split + 4..])
+}
+
+/// Writes, in a fresh folder of `mock`'s, a trust policy with one keyless authority (the
+/// mock's trusted root, `issuer`, subjects matching `subject`) for every image of `registry`;
+/// returns the policy file.
+pub fn keyless_policy(
+    mock: &SigstoreMock,
+    registry: &crate::Registry,
+    issuer: &str,
+    subject: &str,
+) -> PathBuf {
+    let dir = mock.dir().join(unique("policy"));
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::copy(mock.trusted_root(), dir.join("trusted_root.json")).unwrap();
+    let policy = format!(
+        "apiVersion: vouch.dev/v1
+kind: TrustPolicy
+authorities:
+  ci:
+    keyless:
+      issuer: {issuer}
+      subjectRegExp: '{subject}'
+    trustedRoot: {{path: trusted_root.json}}
+scopes:
+  - images: [\"{}/**\"]
+    authorities: [ci]
+",
+        registry.addr
+    );
+    let path = dir.join("policy.yaml");
+    std::fs::write(&path, policy).unwrap();
+    path
 }

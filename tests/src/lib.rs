@@ -228,7 +228,7 @@ pub fn vouch_bin() -> &'static Path {
     })
 }
 
-/// Builds a `vouch` command with a clean password environment.
+/// Builds a `vouch` command with a clean password and identity-token environment.
 pub fn vouch_command(args: &[&str]) -> Command {
     let mut command = Command::new(vouch_bin());
     command
@@ -236,8 +236,20 @@ pub fn vouch_command(args: &[&str]) -> Command {
         .env_remove("VOUCH_PASSWORD")
         .env_remove("COSIGN_PASSWORD")
         .env_remove("RUST_LOG")
+        .env_remove("SIGSTORE_ID_TOKEN")
+        .env_remove("ACTIONS_ID_TOKEN_REQUEST_URL")
+        .env_remove("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+        // Never a developer's own `~/.cache/vouch/tuf`: an empty cache of the test process.
+        .env("VOUCH_TUF_CACHE", empty_tuf_cache())
         .stdin(Stdio::null());
     command
+}
+
+/// An empty directory, for the whole test process, that `vouch_command` names as the TUF
+/// cache (tests of the cache give their own).
+fn empty_tuf_cache() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().unwrap()).path()
 }
 
 /// Runs `vouch` with `args`.

@@ -420,6 +420,11 @@ fn str_at<'v>(value: &'v Value, path: &[&str]) -> Result<&'v str, String> {
 fn key_from_b64_pem(text: &str) -> Result<PublicKey, String> {
     let pem = STANDARD.decode(text).map_err(|_| "key is not base64")?;
     let pem = String::from_utf8(pem).map_err(|_| "key is not PEM text")?;
+    // A keyless signer is named by its certificate, whose key checks the signature.
+    if pem.contains("-----BEGIN CERTIFICATE-----") {
+        let cert = vouch_verifier::x509::Certificate::from_pem(&pem).map_err(|e| e.to_string())?;
+        return cert.public_key().map_err(|e| e.to_string());
+    }
     PublicKey::from_pem(&pem).map_err(|e| e.to_string())
 }
 

@@ -148,6 +148,36 @@ impl Serve {
         self.log.lock().unwrap().join("\n")
     }
 
+    /// The audit lines once one satisfies `wanted`, waiting up to 10 seconds for it: the
+    /// server writes a decision's line as it answers, and the client may read the answer
+    /// before this process has read the line. Returns the lines either way.
+    pub fn audit_once(
+        &self,
+        wanted: impl Fn(&serde_json::Value) -> bool,
+    ) -> Vec<serde_json::Value> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let audit = self.audit();
+            if audit.iter().any(&wanted) || std::time::Instant::now() > deadline {
+                return audit;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The server's standard error once it contains `needle`, waiting up to 10 seconds (see
+    /// [`Serve::audit_once`]). Returns the log either way.
+    pub fn log_once(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if log.contains(needle) || std::time::Instant::now() > deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// `GET http://ADDR/path`.
     pub fn get(&self, path: &str) -> HttpAnswer {
         http_request(&self.addr, "GET", path, &[])

@@ -10,8 +10,8 @@ use base64::Engine as _;
 use serde_json::Value;
 use vouch_registry::cosign::BUNDLE_ANNOTATION;
 use vouch_tests::keyless::{
-    Keyless, KeylessSigned, SigstoreMock, push_keyless_bundle_signature, push_keyless_signature,
-    push_keyless_signature_with,
+    Keyless, KeylessSigned, SigstoreMock, keyless_policy, push_keyless_bundle_signature,
+    push_keyless_signature, push_keyless_signature_with,
 };
 use vouch_tests::{Image, InstalledPeer, Peer, Registry, Run, push_image, unique, vouch};
 
@@ -280,32 +280,6 @@ fn timestamp_only_keyless_signature_needs_insecure_ignore_tlog() {
     s.sigstore_js_verifies(&signed, 0);
 }
 
-/// A trust policy with one keyless authority (the mock's trusted root, [`ISSUER`], subjects
-/// matching `subject`) for every image of the registry; returns the policy file.
-fn write_policy(s: &Setup, subject: &str) -> std::path::PathBuf {
-    let dir = s.mock.dir().join(unique("policy"));
-    std::fs::create_dir(&dir).unwrap();
-    std::fs::copy(s.mock.trusted_root(), dir.join("trusted_root.json")).unwrap();
-    let policy = format!(
-        "apiVersion: vouch.dev/v1
-kind: TrustPolicy
-authorities:
-  ci:
-    keyless:
-      issuer: {ISSUER}
-      subjectRegExp: '{subject}'
-    trustedRoot: {{path: trusted_root.json}}
-scopes:
-  - images: [\"{}/**\"]
-    authorities: [ci]
-",
-        s.registry.addr
-    );
-    let path = dir.join("policy.yaml");
-    std::fs::write(&path, policy).unwrap();
-    path
-}
-
 #[test]
 fn trust_policy_decides_keyless_signatures_by_subject() {
     let Some(s) = Setup::start() else { return };
@@ -314,7 +288,7 @@ fn trust_policy_decides_keyless_signatures_by_subject() {
     let signed = push_keyless_signature(&s.peer, &s.mock, &image, &signer());
     let bundle = push_keyless_bundle_signature(&s.peer, &s.mock, &bundled, &signer());
 
-    let acme = write_policy(&s, r"^https://github\.com/acme/");
+    let acme = keyless_policy(&s.mock, &s.registry, ISSUER, r"^https://github\.com/acme/");
     let acme = acme.to_str().unwrap();
     for (image, source) in [
         (&image, tag_source(&image)),
@@ -325,7 +299,12 @@ fn trust_policy_decides_keyless_signatures_by_subject() {
         assert_eq!(allowed["decision"]["verdict"], "pass", "{allowed:#}");
     }
 
-    let others = write_policy(&s, r"^https://github\.com/someone-else/");
+    let others = keyless_policy(
+        &s.mock,
+        &s.registry,
+        ISSUER,
+        r"^https://github\.com/someone-else/",
+    );
     for image in [&image, &bundled] {
         let denied = result(s.verify(image, &["--policy", others.to_str().unwrap()]), 1);
         assert_eq!(denied["verified"], false, "{denied:#}");

@@ -248,7 +248,7 @@ fn a_log_answer_that_does_not_verify_writes_no_bundle() {
             .sign(&key, "release.tar", "sig.json", &s.log_args())
             .expect_code(3);
         assert!(
-            run.stderr.contains(check) && run.stderr.contains("no bundle written"),
+            run.stderr.contains(check) && run.stderr.contains("nothing was written or pushed"),
             "{behavior:?}: {}",
             run.stderr
         );

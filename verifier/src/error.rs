@@ -83,6 +83,19 @@ pub enum VerifyError {
     /// The timestamp's message imprint is not the hash of the signature it should stamp.
     #[error("the RFC 3161 timestamp does not cover this signature (message imprint differs)")]
     TimestampImprint,
+    /// A signing config that cannot be used.
+    #[error("signing config: {reason}")]
+    SigningConfig {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A timestamp authority's answer that is not for the request it was sent (another
+    /// imprint, another nonce): refused when signing, before anything is kept.
+    #[error("the timestamp authority's answer does not match the request: {reason}")]
+    TimestampMismatch {
+        /// What differs.
+        reason: String,
+    },
     /// The timestamp authority's signature does not verify.
     #[error("RFC 3161 timestamp signature invalid: {reason}")]
     TimestampSignature {
@@ -483,6 +496,7 @@ impl VerifyError {
             E::SctMalformed { .. } | E::SctMissing | E::SctInvalid { .. } => Check::CertificateSct,
             E::TimestampMalformed { .. }
             | E::TimestampImprint
+            | E::TimestampMismatch { .. }
             | E::TimestampSignature { .. }
             | E::TimestampUntrusted { .. }
             | E::TimestampOutsideAuthorityValidity { .. } => Check::Rfc3161Timestamp,
@@ -523,7 +537,7 @@ impl VerifyError {
             E::SetFieldOutOfRange { .. } | E::SetSignatureInvalid { .. } => {
                 Check::TlogSignedEntryTimestamp
             }
-            E::TrustedValidityMissing { .. } => Check::TrustedRoot,
+            E::TrustedValidityMissing { .. } | E::SigningConfig { .. } => Check::TrustedRoot,
             E::RegoSyntax { .. } | E::RegoInvalid { .. } | E::RegoEvaluation { .. } => {
                 Check::Policy
             }

@@ -92,6 +92,7 @@ pub mod merkle;
 pub mod rego;
 pub mod rekor;
 pub mod sct;
+pub mod signing_config;
 pub mod time;
 pub mod trust_root;
 pub mod tsa;

@@ -29,6 +29,70 @@ const RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 
 /// id-ecPublicKey used as a CMS signature algorithm.
 const EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
 
+/// A `TimeStampReq` (RFC 3161 section 2.4.1) for the bytes whose digest is `imprint`: version
+/// 1, the message imprint (the digest's algorithm with NULL parameters, as most authorities
+/// expect), `nonce` (big-endian; a leading zero bit is added when needed so that it reads as
+/// positive), and `certReq` true, so that the token carries the signing certificate. DER.
+pub fn timestamp_request(imprint: &Digest, nonce: &[u8]) -> Vec<u8> {
+    let algorithm = match imprint.algorithm() {
+        DigestAlgorithm::Sha256 => x509::oids::SHA256,
+        DigestAlgorithm::Sha384 => x509::oids::SHA384,
+        DigestAlgorithm::Sha512 => x509::oids::SHA512,
+    };
+    let mut algorithm_identifier = der::tlv(OID, algorithm);
+    algorithm_identifier.extend(der::tlv(der::NULL, &[]));
+    let mut message_imprint = der::tlv(SEQUENCE, &algorithm_identifier);
+    message_imprint.extend(der::tlv(OCTET_STRING, &imprint.to_bytes()));
+    let mut body = der::tlv(INTEGER, &[1]);
+    body.extend(der::tlv(SEQUENCE, &message_imprint));
+    body.extend(der::tlv(INTEGER, &integer_octets(nonce)));
+    body.extend(der::tlv(der::BOOLEAN, &[0xff]));
+    der::tlv(SEQUENCE, &body)
+}
+
+/// The content octets of a non-negative DER INTEGER holding the big-endian `value`: no
+/// redundant leading zeros, and one zero added when the top bit is set.
+fn integer_octets(value: &[u8]) -> Vec<u8> {
+    let significant = value
+        .iter()
+        .position(|&b| b != 0)
+        .map_or(&[0u8][..], |at| &value[at..]);
+    let mut out = Vec::with_capacity(significant.len() + 1);
+    if significant[0] & 0x80 != 0 {
+        out.push(0);
+    }
+    out.extend_from_slice(significant);
+    out
+}
+
+/// Checks that the authority's answer `response` (a DER `TimeStampResp`) grants a timestamp
+/// for the request [`timestamp_request`] made of `imprint` and `nonce`: status granted, the
+/// same imprint (algorithm and bytes) and the same nonce. The token's signature and chain are
+/// not checked here: [`verify_timestamp`] does that against trusted authorities. Returns the
+/// token.
+pub fn check_response(
+    response: &[u8],
+    imprint: &Digest,
+    nonce: &[u8],
+) -> Result<TimestampToken, VerifyError> {
+    let token = TimestampToken::from_der(response)?;
+    if token.imprint_algorithm != imprint.algorithm() || token.imprint != imprint.to_bytes() {
+        return Err(VerifyError::TimestampMismatch {
+            reason: format!(
+                "the timestamp is over {}, not over {imprint}",
+                Digest::from_bytes(token.imprint_algorithm, &token.imprint)
+                    .map_or_else(|_| "bytes of another length".to_owned(), |d| d.to_string())
+            ),
+        });
+    }
+    if token.nonce.as_deref() != Some(&integer_octets(nonce)[..]) {
+        return Err(VerifyError::TimestampMismatch {
+            reason: "the timestamp does not echo the request's nonce (a replayed answer?)".into(),
+        });
+    }
+    Ok(token)
+}
+
 /// A timestamp authority the caller trusts: its certificate chain (signer first when the
 /// trusted root lists it, the root last) and when the trusted root says it may be relied on.
 #[derive(Debug, Clone)]
@@ -50,6 +114,8 @@ pub struct TimestampToken {
     pub imprint_algorithm: DigestAlgorithm,
     /// The imprint: the hash of what was stamped.
     pub imprint: Vec<u8>,
+    /// The request's nonce, echoed (the INTEGER's content octets), when the request had one.
+    pub nonce: Option<Vec<u8>>,
     tst_info: Vec<u8>,
     certificates: Vec<Certificate>,
     signer: SignerId,
@@ -238,11 +304,15 @@ impl TimestampToken {
         info.expect(INTEGER).map_err(malformed("serialNumber"))?;
         let gen_time = info.expect(0x18).map_err(malformed("genTime"))?;
         let gen_time = UnixTime::parse_generalized_time(gen_time)?;
+        info.optional(SEQUENCE).map_err(malformed("accuracy"))?;
+        info.optional(der::BOOLEAN).map_err(malformed("ordering"))?;
+        let nonce = info.optional(INTEGER).map_err(malformed("nonce"))?;
 
         Ok(Self {
             gen_time,
             imprint_algorithm,
             imprint: hashed.to_vec(),
+            nonce: nonce.map(<[u8]>::to_vec),
             tst_info: tst_info.to_vec(),
             certificates,
             signer,

@@ -23,7 +23,7 @@ use crate::check::Check;
 use crate::entry::{SignedContent, VerifierMaterial, check_entry_body};
 use crate::identity::{CertificateIdentity, FoundIdentity};
 use crate::rekor::{self, RekorLog};
-use crate::sct::verify_embedded_scts;
+use crate::sct::{Sct, verify_embedded_scts};
 use crate::time::UnixTime;
 use crate::trust_root::{KeyEncoding, LogKind, TimeRange, TransparencyLogInstance, TrustedRoot};
 use crate::tsa::{TimestampAuthority, TimestampToken, verify_timestamp};
@@ -540,16 +540,7 @@ impl<'r> Verifier<'r> {
                 issuer = Some(path[0]);
             }
             if let Some(issuer) = issuer.filter(|_| options.require_sct) {
-                let sct = verify_embedded_scts(leaf, issuer, |log_id, time| {
-                    let (instance, key) = self.log(LogKind::CertificateTransparency, log_id)?;
-                    if !key.valid_for.contains(time) {
-                        return Err(VerifyError::TrustedKeyUnusable {
-                            log: instance.base_url.clone(),
-                            reason: format!("the CT log key was not valid at {time}"),
-                        });
-                    }
-                    Ok(key.key.clone())
-                })?;
+                let sct = self.verify_sct(leaf, issuer)?;
                 check(
                     Check::CertificateSct,
                     format!(
@@ -681,6 +672,39 @@ impl<'r> Verifier<'r> {
     }
 
     /// A path from `leaf` to a trusted Fulcio CA valid at `time`.
+    /// Checks that an embedded SCT of `leaf` (issued by `issuer`) verifies against a CT log
+    /// of the trusted root whose key was valid at the SCT's time.
+    fn verify_sct(&self, leaf: &Certificate, issuer: &Certificate) -> Result<Sct, VerifyError> {
+        verify_embedded_scts(leaf, issuer, |log_id, time| {
+            let (instance, key) = self.log(LogKind::CertificateTransparency, log_id)?;
+            if !key.valid_for.contains(time) {
+                return Err(VerifyError::TrustedKeyUnusable {
+                    log: instance.base_url.clone(),
+                    reason: format!("the CT log key was not valid at {time}"),
+                });
+            }
+            Ok(key.key.clone())
+        })
+    }
+
+    /// Checks a signing certificate as a signer must before signing with it (a certificate
+    /// Fulcio just issued): it chains to a certificate authority of the trusted root at
+    /// `time` with the code-signing purpose, and, with `require_sct`, carries an embedded SCT
+    /// that verifies against a CT log of the trusted root. Returns the name of the
+    /// authority it chains to. The identity it names is the caller's to compare.
+    pub fn verify_signing_certificate(
+        &self,
+        leaf: &Certificate,
+        time: UnixTime,
+        require_sct: bool,
+    ) -> Result<String, VerifyError> {
+        let (authority, path) = self.certificate_path(leaf, time)?;
+        if require_sct {
+            self.verify_sct(leaf, path[0])?;
+        }
+        Ok(authority.name.clone())
+    }
+
     fn certificate_path<'a>(
         &'a self,
         leaf: &Certificate,

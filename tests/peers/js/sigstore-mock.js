@@ -17,8 +17,10 @@
 //   GET  /api/v1/log/entries/UUID       an entry logged here, as the POST returned it
 //   GET  /api/v1/log/entries?logIndex=N
 //   GET  /api/v1/log/publicKey          the log's key (PEM)
-//   POST /api/v1/timestamp              TSA: an RFC 3161 response for {artifactHash,
-//                                       hashAlgorithm[, nonce, certificates]} (JSON)
+//   POST /api/v1/timestamp              TSA: an RFC 3161 response for a DER TimeStampReq
+//                                       (application/timestamp-query, as RFC 3161 clients send
+//                                       it) or for {artifactHash, hashAlgorithm[, nonce,
+//                                       certificates]} (JSON, as sigstore-js sends it)
 //
 // What @sigstore/mock issues:
 // - Fulcio: a leaf certificate valid 10 minutes, signed (ECDSA P-256, SHA-384) directly by a
@@ -37,6 +39,9 @@ const crypto = require('crypto');
 const fs = require('fs');
 const http = require('http');
 const { parseArgs } = require('util');
+// @sigstore/mock's own ASN.1 and PKI libraries (its dependencies), to read DER TSA requests.
+const asn1js = require('asn1js');
+const pkijs = require('pkijs');
 const {
   fulcioHandler,
   initializeCA,
@@ -296,7 +301,8 @@ async function main() {
   const entries = new Map(); // UUID -> the {UUID: entry} Rekor returned
   const indexes = new Map(); // logIndex -> UUID
 
-  routes['POST /api/v2/signingCert'] = async (body) => {
+  routes['POST /api/v2/signingCert'] = async (bytes) => {
+    const body = bytes.toString('utf8');
     checkProofOfPossession(body);
     const out = await fulcio(body);
     if (out.statusCode === 201) {
@@ -309,8 +315,8 @@ async function main() {
     }
     return out;
   };
-  routes['POST /api/v1/log/entries'] = async (body) => {
-    const out = await rekor(JSON.stringify(canonicalBody(JSON.parse(body))));
+  routes['POST /api/v1/log/entries'] = async (bytes) => {
+    const out = await rekor(JSON.stringify(canonicalBody(JSON.parse(bytes.toString('utf8')))));
     if (out.statusCode !== 201) return out;
     // The entry's UUID, as in the real Rekor: the Merkle leaf hash of its body. The real Rekor
     // refuses a duplicate with 409 and the existing entry's location.
@@ -359,10 +365,35 @@ async function main() {
   // takes exactly three digits): one timestamp in ten would not verify in sigstore-js.
   // Requests run one at a time, so that each reads the clock it set.
   let tsaQueue = Promise.resolve();
-  routes['POST /api/v1/timestamp'] = (body) => {
+  // A DER request is answered by the same TSA, with the request's nonce echoed whole (the
+  // mock's TSTInfo takes a JavaScript number, too small for the 128-bit nonces clients send).
+  const derTimestamp = async (der) => {
+    const request = pkijs.TimeStampReq.fromBER(new Uint8Array(der).buffer);
+    const nonce = request.nonce ? Buffer.from(request.nonce.valueBlock.valueHexView) : null;
+    const original = tsa.tstInfo.bind(tsa);
+    tsa.tstInfo = (req) => {
+      const info = original({ ...req, nonce: 1 });
+      info.nonce = nonce ? new asn1js.Integer({ valueHex: nonce }) : undefined;
+      return info;
+    };
+    try {
+      const response = await tsa.timestamp({
+        artifactHash: Buffer.from(request.messageImprint.hashedMessage.valueBlock.valueHexView),
+        hashAlgorithmOID: request.messageImprint.hashAlgorithm.algorithmId,
+        nonce: 1,
+        policyOID: '1.3.6.1.4.1.57264.2',
+        certReq: request.certReq || false,
+      });
+      return { statusCode: 201, response, contentType: 'application/timestamp-reply' };
+    } finally {
+      tsa.tstInfo = original;
+    }
+  };
+  routes['POST /api/v1/timestamp'] = (body, _, headers) => {
+    const der = (headers['content-type'] || '').startsWith('application/timestamp-query');
     const out = tsaQueue.then(() => {
       tsaClock.setTime(Math.floor(Date.now() / 1000) * 1000);
-      return timestamp(body);
+      return der ? derTimestamp(body) : timestamp(body.toString('utf8'));
     });
     tsaQueue = out.catch(() => {});
     return out;
@@ -459,7 +490,7 @@ function serve(routes, req, res) {
       out = { statusCode: 404, response: `no route for ${req.method} ${url.pathname}` };
     } else {
       try {
-        out = await route(Buffer.concat(chunks).toString('utf8'), url);
+        out = await route(Buffer.concat(chunks), url, req.headers);
       } catch (e) {
         out = { statusCode: 400, response: e.message };
       }

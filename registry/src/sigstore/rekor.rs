@@ -20,7 +20,7 @@
 //!
 //! ```no_run
 //! use vouch_registry::ClientOptions;
-//! use vouch_registry::rekor::{ProposedEntry, RekorClient};
+//! use vouch_registry::sigstore::rekor::{ProposedEntry, RekorClient};
 //!
 //! # async fn run(digest: &vouch_keys::Digest, signature: &[u8], key: &vouch_keys::PublicKey)
 //! # -> Result<(), vouch_registry::RegistryError> {
@@ -32,14 +32,17 @@
 //! # Ok(()) }
 //! ```
 
+use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap};
-use reqwest::{Response, StatusCode, Url};
-use serde::Deserialize;
 
+use super::{base, service_url, status_error};
 use crate::RegistryError;
 use crate::client::{
     ClientOptions, exchange, http_client, read_limited, retrying, transport_error,
 };
+
+/// How errors name the service.
+const SERVICE: &str = "transparency log";
 
 /// The entries endpoint, below the log's base URL.
 pub const ENTRIES_PATH: &str = "/api/v1/log/entries";
@@ -47,16 +50,10 @@ pub const ENTRIES_PATH: &str = "/api/v1/log/entries";
 pub use vouch_attestations::rekor::{LoggedEntry, MAX_ANSWER_BYTES, ProposedEntry};
 use vouch_attestations::rekor::{is_entry_uuid, parse_entry_answer};
 
-/// Rekor's error body (`definitions/Error`).
-#[derive(Deserialize)]
-struct ErrorBody {
-    #[serde(default)]
-    message: String,
-}
-
 /// Reads a log's answer to `operation`, refusing one that is not a complete entry.
 fn parse_answer(operation: &str, bytes: &[u8]) -> Result<LoggedEntry, RegistryError> {
-    parse_entry_answer(bytes).map_err(|e| RegistryError::LogAnswer {
+    parse_entry_answer(bytes).map_err(|e| RegistryError::ServiceAnswer {
+        service: SERVICE,
         operation: operation.to_owned(),
         reason: e.to_string(),
     })
@@ -69,24 +66,6 @@ fn conflict_uuid(headers: &HeaderMap) -> Option<String> {
     let path = location.split(['?', '#']).next()?;
     let uuid = path.trim_end_matches('/').rsplit('/').next()?;
     is_entry_uuid(uuid).then(|| uuid.to_owned())
-}
-
-/// Turns a non-success answer into an error carrying the log's own message.
-async fn status_error(response: Response, operation: &str) -> RegistryError {
-    let status = response.status();
-    let body = read_limited(response, 64 * 1024, operation)
-        .await
-        .unwrap_or_default();
-    let message = serde_json::from_slice::<ErrorBody>(&body)
-        .ok()
-        .map(|b| b.message)
-        .filter(|m| !m.is_empty())
-        .unwrap_or_else(|| status.canonical_reason().unwrap_or_default().to_owned());
-    RegistryError::LogStatus {
-        operation: operation.to_owned(),
-        status: status.as_u16(),
-        message: message.chars().take(512).collect(),
-    }
 }
 
 /// What one upload attempt ended with.
@@ -105,39 +84,15 @@ pub struct RekorClient {
 
 impl RekorClient {
     /// A client for the log at `url` (`https://rekor.sigstore.dev`, or a base path below
-    /// which `/api/v1/...` lives). Refuses, as [`RegistryError::InvalidLogUrl`], a URL that
+    /// which `/api/v1/...` lives). Refuses, as [`RegistryError::ServiceUrl`], a URL that
     /// does not parse, is not `http` or `https`, has no host, or has a query or fragment;
     /// and plain `http` for a host other than loopback (`localhost`, `127.0.0.0/8`, `::1`)
     /// unless [`ClientOptions::allow_http`].
     pub fn new(url: &str, options: ClientOptions) -> Result<Self, RegistryError> {
-        let invalid = |reason: &str| RegistryError::InvalidLogUrl {
-            input: url.to_owned(),
-            reason: reason.to_owned(),
-        };
-        let parsed = Url::parse(url).map_err(|e| invalid(&e.to_string()))?;
-        let host = parsed.host_str().ok_or_else(|| invalid("no host"))?;
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
-        let loopback = bare.eq_ignore_ascii_case("localhost")
-            || bare.to_ascii_lowercase().ends_with(".localhost")
-            || bare
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
-        match parsed.scheme() {
-            "https" => {}
-            "http" if loopback || options.allow_http => {}
-            "http" => {
-                return Err(invalid(
-                    "plain HTTP is allowed only for a log on the loopback interface; use https",
-                ));
-            }
-            _ => return Err(invalid("the scheme must be https (or http for loopback)")),
-        }
-        if parsed.query().is_some() || parsed.fragment().is_some() {
-            return Err(invalid("a log URL has no query or fragment"));
-        }
+        let parsed = service_url(SERVICE, url, &options, false)?;
         Ok(Self {
             http: http_client(&options)?,
-            base: parsed.as_str().trim_end_matches('/').to_owned(),
+            base: base(&parsed),
             options,
         })
     }
@@ -151,8 +106,8 @@ impl RekorClient {
     /// or, when the log already holds an equal one (`409 Conflict`), that entry as
     /// [`RekorClient::get_entry`] reads it. Transport failures, 5xx and 429 answers are
     /// retried ([`ClientOptions::attempts`]); another status is
-    /// [`RegistryError::LogStatus`], an answer that is not a log entry (or larger than
-    /// [`MAX_ANSWER_BYTES`]) [`RegistryError::LogAnswer`] ([`RegistryError::TooLarge`]).
+    /// [`RegistryError::ServiceStatus`], an answer that is not a log entry (or larger than
+    /// [`MAX_ANSWER_BYTES`]) [`RegistryError::ServiceAnswer`] ([`RegistryError::TooLarge`]).
     pub async fn create_entry(&self, entry: &ProposedEntry) -> Result<LoggedEntry, RegistryError> {
         let url = format!("{}{ENTRIES_PATH}", self.base);
         let operation = format!("POST {url}");
@@ -173,7 +128,7 @@ impl RekorClient {
                     read_limited(response, MAX_ANSWER_BYTES as u64, operation).await?,
                 )),
                 StatusCode::CONFLICT => Ok(Upload::Exists(conflict_uuid(response.headers()))),
-                _ => Err(status_error(response, operation).await),
+                _ => Err(status_error(SERVICE, response, operation).await),
             }
         })
         .await?;
@@ -183,7 +138,8 @@ impl RekorClient {
                 tracing::debug!(%uuid, "the log already holds this entry; fetching it");
                 self.get_entry(&uuid).await
             }
-            Upload::Exists(None) => Err(RegistryError::LogStatus {
+            Upload::Exists(None) => Err(RegistryError::ServiceStatus {
+                service: SERVICE,
                 operation: operation.clone(),
                 status: 409,
                 message: "the entry exists, but the answer names no entry in Location".into(),
@@ -193,12 +149,13 @@ impl RekorClient {
 
     /// Reads the entry with this UUID or entry ID (`getLogEntryByUUID`), with a current
     /// inclusion proof. Failures as for [`RekorClient::create_entry`]; an unknown entry is
-    /// [`RegistryError::LogStatus`] 404.
+    /// [`RegistryError::ServiceStatus`] 404.
     pub async fn get_entry(&self, uuid: &str) -> Result<LoggedEntry, RegistryError> {
         let url = format!("{}{ENTRIES_PATH}/{uuid}", self.base);
         let operation = format!("GET {url}");
         if !is_entry_uuid(uuid) {
-            return Err(RegistryError::LogAnswer {
+            return Err(RegistryError::ServiceAnswer {
+                service: SERVICE,
                 operation,
                 reason: format!("{uuid:?} is not an entry UUID"),
             });
@@ -213,7 +170,7 @@ impl RekorClient {
             .await
             .map_err(|e| transport_error(operation, &e))?;
             if response.status() != StatusCode::OK {
-                return Err(status_error(response, operation).await);
+                return Err(status_error(SERVICE, response, operation).await);
             }
             read_limited(response, MAX_ANSWER_BYTES as u64, operation).await
         })
@@ -252,7 +209,7 @@ mod tests {
         ] {
             let error = ok(bad).unwrap_err();
             assert!(
-                matches!(error, RegistryError::InvalidLogUrl { .. }) && error.is_input_error(),
+                matches!(error, RegistryError::ServiceUrl { .. }) && error.is_input_error(),
                 "{bad}: {error}"
             );
         }
