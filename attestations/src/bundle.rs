@@ -381,6 +381,16 @@ impl Bundle {
         }
     }
 
+    /// Reads one `TransparencyLogEntry` as protobuf JSON (what a Rekor v2 log answers to an
+    /// upload), with the rules of a v0.3 bundle's entries: `logId`, `kindVersion` and an
+    /// inclusion proof with its checkpoint are required. Nothing is verified.
+    pub fn tlog_entry_from_json(bytes: &[u8]) -> Result<TransparencyLogEntry, AttestationError> {
+        const ENTRY: Document = Document::Bundle;
+        let json = protojson::parse(ENTRY, bytes)?;
+        let root = Obj::root(ENTRY, &json)?;
+        read_tlog_entry(BundleVersion::V0_3, &root)
+    }
+
     /// The bundle as protobuf JSON (camelCase names, base64 bytes, int64 as strings, zero
     /// values omitted), as sigstore clients write it; [`Bundle::from_json`] reads it back to
     /// an equal value.
@@ -421,10 +431,14 @@ impl Bundle {
                     "kindVersion".into(),
                     json!({"kind": entry.kind_version.kind, "version": entry.kind_version.version}),
                 );
-                e.insert(
-                    "integratedTime".into(),
-                    json!(entry.integrated_time.to_string()),
-                );
+                // Zero (a Rekor v2 entry has no integrated time) is omitted, as protobuf
+                // JSON omits default values.
+                if entry.integrated_time != 0 {
+                    e.insert(
+                        "integratedTime".into(),
+                        json!(entry.integrated_time.to_string()),
+                    );
+                }
                 if let Some(promise) = &entry.inclusion_promise {
                     e.insert(
                         "inclusionPromise".into(),

@@ -25,7 +25,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use vouch_keys::{Digest, PublicKey};
+use vouch_keys::{Digest, KeyType, PublicKey};
 
 use crate::AttestationError;
 use crate::bundle::{InclusionPromise, InclusionProof, KindVersion, TransparencyLogEntry};
@@ -141,6 +141,124 @@ impl ProposedEntry {
         // A tree of plain values always serializes.
         serde_json::to_vec(&self.json).unwrap_or_default()
     }
+}
+
+/// The `PublicKeyDetails` name of a key type's one scheme, as a Rekor v2 verifier and a
+/// trusted root name it (`PKIX_ECDSA_P256_SHA_256`, ...).
+pub fn key_details(key_type: KeyType) -> &'static str {
+    match key_type {
+        KeyType::EcdsaP256 => "PKIX_ECDSA_P256_SHA_256",
+        KeyType::EcdsaP384 => "PKIX_ECDSA_P384_SHA_384",
+        KeyType::EcdsaP521 => "PKIX_ECDSA_P521_SHA_512",
+        KeyType::Ed25519 => "PKIX_ED25519",
+        KeyType::Rsa { bits } if bits <= 2048 => "PKIX_RSA_PKCS1V15_2048_SHA256",
+        KeyType::Rsa { bits } if bits <= 3072 => "PKIX_RSA_PKCS1V15_3072_SHA256",
+        KeyType::Rsa { .. } => "PKIX_RSA_PKCS1V15_4096_SHA256",
+    }
+}
+
+/// An entry to propose to a Rekor v2 log: the JSON body of `POST /api/v2/log/entries`, a
+/// `CreateEntryRequest` (rekor-tiles `api/proto/rekor/v2`) in protobuf JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProposedEntryV2 {
+    kind: &'static str,
+    json: Value,
+}
+
+impl EntryVerifier<'_> {
+    /// A Rekor v2 `Verifier`: `{"publicKey": {"rawBytes"}}` or `{"x509Certificate":
+    /// {"rawBytes"}}` (DER), with the `keyDetails` of `key_type`.
+    fn v2(self, key_type: KeyType) -> Value {
+        let mut verifier = match self {
+            EntryVerifier::Key(key) => {
+                json!({ "publicKey": { "rawBytes": STANDARD.encode(key.spki_der()) } })
+            }
+            EntryVerifier::Certificate(der) => {
+                json!({ "x509Certificate": { "rawBytes": STANDARD.encode(der) } })
+            }
+        };
+        verifier["keyDetails"] = json!(key_details(key_type));
+        verifier
+    }
+}
+
+impl ProposedEntryV2 {
+    /// A `hashedrekord` v0.0.2 request: `{"hashedRekordRequestV002": {"digest": B64,
+    /// "signature": {"content": B64, "verifier": ...}}}`. The log checks the signature over
+    /// the digest with the verifier's key, by `key_type`'s scheme.
+    pub fn hashed_rekord(
+        digest: &Digest,
+        signature: &[u8],
+        verifier: EntryVerifier<'_>,
+        key_type: KeyType,
+    ) -> Self {
+        Self {
+            kind: "hashedrekord",
+            json: json!({
+                "hashedRekordRequestV002": {
+                    "digest": STANDARD.encode(digest.to_bytes()),
+                    "signature": {
+                        "content": STANDARD.encode(signature),
+                        "verifier": verifier.v2(key_type),
+                    },
+                },
+            }),
+        }
+    }
+
+    /// The request for a DSSE envelope's one signature, as the Rekor v2 specification
+    /// (section 6.1.4) records envelopes: a `hashedrekord` v0.0.2 entry over the hash of the
+    /// envelope's PAE (`digest`, in the algorithm `key_type`'s scheme hashes with).
+    pub fn dsse_as_hashed_rekord(
+        pae_digest: &Digest,
+        signature: &[u8],
+        verifier: EntryVerifier<'_>,
+        key_type: KeyType,
+    ) -> Self {
+        Self::hashed_rekord(pae_digest, signature, verifier, key_type)
+    }
+
+    /// The entry kind (`hashedrekord`); its version is `0.0.2`.
+    pub fn kind(&self) -> &str {
+        self.kind
+    }
+
+    /// The request body.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.json).unwrap_or_default()
+    }
+}
+
+/// Reads a Rekor v2 log's answer to an upload: a `TransparencyLogEntry` in protobuf JSON,
+/// which goes into a bundle as it is, and must be a `0.0.2` entry of `kind`. Unverified.
+pub fn parse_entry_answer_v2(
+    bytes: &[u8],
+    kind: &str,
+) -> Result<TransparencyLogEntry, AttestationError> {
+    if bytes.len() > MAX_ANSWER_BYTES {
+        return Err(AttestationError::TooLarge {
+            format: "Rekor v2 log entry",
+            size: bytes.len(),
+            limit: MAX_ANSWER_BYTES,
+        });
+    }
+    let entry = crate::bundle::Bundle::tlog_entry_from_json(bytes)?;
+    if entry.kind_version.kind != kind || entry.kind_version.version != "0.0.2" {
+        return Err(AttestationError::Malformed {
+            format: "Rekor v2 log entry",
+            reason: format!(
+                "it is a {} {} entry, not {kind} 0.0.2",
+                entry.kind_version.kind, entry.kind_version.version
+            ),
+        });
+    }
+    if entry.canonicalized_body.is_empty() {
+        return Err(AttestationError::Malformed {
+            format: "Rekor v2 log entry",
+            reason: "it has no canonicalizedBody".into(),
+        });
+    }
+    Ok(entry)
 }
 
 /// An entry as a Rekor v1 log answered it, in the bundle's form. Unverified.

@@ -115,6 +115,9 @@ pub(crate) async fn attest(args: AttestArgs) -> Result<ExitCode, CliError> {
         predicate_type_uri(name)?;
     }
     let signing = Signing::prepare(&args.signing).await?;
+    if args.bundle_format == BundleFormat::Legacy {
+        signing.check_tag_layout()?;
+    }
     let client = args.registry.client()?;
     let target = Store::open(&client, &reference)?;
     let resolved = target.resolve().await?;
@@ -172,6 +175,9 @@ pub(crate) async fn store_attestation(
     format: BundleFormat,
     replace: bool,
 ) -> Result<(Value, String), CliError> {
+    if format == BundleFormat::Legacy {
+        signing.check_tag_layout()?;
+    }
     let predicate_type = statement.predicate_type().to_owned();
     let payload = statement.to_vec();
     let signature = signing.sign(&vouch_attestations::dsse::pae(

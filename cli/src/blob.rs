@@ -183,12 +183,14 @@ fn write_bundle(
                 path.display()
             );
             for entry in &logged {
-                outln!(
-                    "Recorded in {} at index {} (entry {})",
-                    entry.url,
-                    entry.log_index,
-                    entry.uuid
-                );
+                match &entry.uuid {
+                    Some(uuid) => outln!(
+                        "Recorded in {} at index {} (entry {uuid})",
+                        entry.url,
+                        entry.log_index
+                    ),
+                    None => outln!("Recorded in {} at index {}", entry.url, entry.log_index),
+                }
             }
         }
     }

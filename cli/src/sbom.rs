@@ -111,7 +111,13 @@ pub(crate) async fn run(args: SbomArgs) -> Result<ExitCode, CliError> {
     // The signer is made ready (a password asked for, a certificate bought) before the
     // long part.
     let signing = match args.attest {
-        true => Some(crate::signing::Signing::prepare(&args.signing).await?),
+        true => {
+            let signing = crate::signing::Signing::prepare(&args.signing).await?;
+            if args.bundle_format == BundleFormat::Legacy {
+                signing.check_tag_layout()?;
+            }
+            Some(signing)
+        }
         false if args.signing.key.is_some() || args.signing.identity_token.is_some() => {
             return Err(CliError::Usage(
                 "--key and --identity-token are for --attest".into(),

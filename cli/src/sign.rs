@@ -126,6 +126,9 @@ pub(crate) async fn run(args: SignArgs) -> Result<ExitCode, CliError> {
     // The signer first: a wrong password or a refused token must not cost a registry round
     // trip.
     let signing = Signing::prepare(&args.signing).await?;
+    if args.bundle_format == BundleFormat::Legacy {
+        signing.check_tag_layout()?;
+    }
     let annotations: BTreeMap<String, String> = args.annotations.into_iter().collect();
     let client = args.registry.client()?;
 

@@ -26,11 +26,11 @@ use vouch_attestations::bundle::{
     VerificationMaterial,
 };
 use vouch_attestations::dsse::{Envelope, Signature};
-use vouch_attestations::rekor::{EntryVerifier, ProposedEntry};
+use vouch_attestations::rekor::{EntryVerifier, ProposedEntry, ProposedEntryV2};
 use vouch_keys::{Digest, KeyType, PrivateKey, PublicKey, Signer};
 use vouch_registry::ClientOptions;
 use vouch_registry::sigstore::fulcio::FulcioClient;
-use vouch_registry::sigstore::rekor::RekorClient;
+use vouch_registry::sigstore::rekor::{RekorClient, RekorV2Client};
 use vouch_registry::sigstore::tsa::TimestampClient;
 use vouch_verifier::bundle::{Bundle, BundleContent, HashAlgorithm};
 use vouch_verifier::check::Check;
@@ -130,8 +130,8 @@ pub(crate) enum Content {
 pub(crate) struct RecordedEntry {
     /// The log's base URL.
     pub(crate) url: String,
-    /// The entry's UUID.
-    pub(crate) uuid: String,
+    /// The entry's UUID (Rekor v1; v2 entries have none).
+    pub(crate) uuid: Option<String>,
     /// The entry's log index.
     pub(crate) log_index: u64,
     /// When the log integrated it (seconds since the epoch).
@@ -146,11 +146,28 @@ pub(crate) struct Sealed {
     pub(crate) entries: Vec<RecordedEntry>,
 }
 
+/// A transparency log to record signatures in, by its API version.
+enum Log {
+    /// Rekor v1: a signed entry timestamp and an inclusion proof, with the integrated time.
+    V1(RekorClient),
+    /// Rekor v2: an inclusion proof only; the signing time comes from a timestamp.
+    V2(RekorV2Client),
+}
+
+impl Log {
+    fn url(&self) -> &str {
+        match self {
+            Log::V1(client) => client.url(),
+            Log::V2(client) => client.url(),
+        }
+    }
+}
+
 /// A signer ready to sign, with the services that record its signatures.
 pub(crate) struct Signing {
     signer: Box<dyn Signer>,
     certified: Option<Certified>,
-    tlogs: Vec<RekorClient>,
+    tlogs: Vec<Log>,
     timestamp_authorities: Vec<TimestampClient>,
     root: TrustedRoot,
 }
@@ -237,12 +254,17 @@ impl Signing {
             }
             None => Default::default(),
         };
-        let tlog_urls: Vec<String> = match (&args.rekor_url, args.tlog_upload) {
+        // (URL, Rekor API version); --rekor-url names a v1 log, as cosign's does.
+        let tlog_urls: Vec<(String, u32)> = match (&args.rekor_url, args.tlog_upload) {
             (_, Some(false)) => Vec::new(),
-            (Some(url), _) => vec![url.clone()],
+            (Some(url), _) => vec![(url.clone(), 1)],
             // Keys log only when asked to.
             (None, None) if args.key.is_some() => Vec::new(),
-            (None, _) => selected.tlogs.clone(),
+            (None, _) => selected
+                .tlogs
+                .iter()
+                .map(|s| (s.url.clone(), s.major_api_version))
+                .collect(),
         };
         if args.tlog_upload == Some(true) && tlog_urls.is_empty() {
             return Err(CliError::Usage(
@@ -252,7 +274,11 @@ impl Signing {
         let tsa_urls: Vec<String> = match &args.timestamp_server_url {
             Some(url) => vec![url.clone()],
             None if args.key.is_some() => Vec::new(),
-            None => selected.timestamp_authorities.clone(),
+            None => selected
+                .timestamp_authorities
+                .iter()
+                .map(|s| s.url.clone())
+                .collect(),
         };
         if args.key.is_some()
             && tlog_urls.is_empty()
@@ -280,12 +306,24 @@ impl Signing {
         }
         let tlogs = tlog_urls
             .iter()
-            .map(|url| RekorClient::new(url, service_options()))
+            .map(|(url, version)| match version {
+                2 => RekorV2Client::new(url, service_options()).map(Log::V2),
+                _ => RekorClient::new(url, service_options()).map(Log::V1),
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let timestamp_authorities = tsa_urls
             .iter()
             .map(|url| TimestampClient::new(url, service_options()))
             .collect::<Result<Vec<_>, _>>()?;
+        if args.key.is_none()
+            && timestamp_authorities.is_empty()
+            && let Some(log) = tlogs.iter().find(|l| matches!(l, Log::V2(_)))
+        {
+            return Err(CliError::Usage(format!(
+                "{} is a Rekor v2 log, whose entries carry no signing time: a keyless signature logged there needs a timestamp authority too (--timestamp-server-url, or a signing config that names one)",
+                log.url()
+            )));
+        }
 
         let (signer, certified): (Box<dyn Signer>, _) = match &args.key {
             Some(path) => (
@@ -301,7 +339,7 @@ impl Signing {
                 let fulcio_url = args
                     .fulcio_url
                     .clone()
-                    .or(selected.ca)
+                    .or(selected.ca.map(|ca| ca.url))
                     .ok_or_else(|| CliError::Usage(
                         "keyless signing needs a certificate authority: pass --fulcio-url, or a --signing-config that names one (or sign with --key)".into(),
                     ))?;
@@ -453,6 +491,61 @@ impl Signing {
         }
     }
 
+    /// The Rekor v2 request for `content`: `hashedrekord` 0.0.2 over the digest the bundle
+    /// names for a message signature, over the hash of the PAE for an envelope.
+    fn proposed_entry_v2(&self, content: &BundleContent) -> Result<ProposedEntryV2, CliError> {
+        let verifier = match &self.certified {
+            Some(c) => EntryVerifier::Certificate(&c.leaf),
+            None => EntryVerifier::Key(self.public_key()),
+        };
+        match content {
+            BundleContent::MessageSignature(message) => {
+                self.check_recordable(true)?;
+                let hint = message.message_digest.as_ref().ok_or_else(|| {
+                    CliError::Internal("the bundle has no message digest to record".into())
+                })?;
+                let algorithm = match &hint.algorithm {
+                    HashAlgorithm::Sha2_384 => vouch_keys::DigestAlgorithm::Sha384,
+                    HashAlgorithm::Sha2_512 => vouch_keys::DigestAlgorithm::Sha512,
+                    _ => vouch_keys::DigestAlgorithm::Sha256,
+                };
+                let digest = Digest::from_bytes(algorithm, &hint.digest)
+                    .map_err(|e| CliError::Internal(e.to_string()))?;
+                Ok(ProposedEntryV2::hashed_rekord(
+                    &digest,
+                    &message.signature,
+                    verifier,
+                    self.key_type(),
+                ))
+            }
+            // As the Rekor v2 specification records envelopes (section 6.1.4): a hashedrekord
+            // over the hash of the PAE, which every verifier takes (dsse 0.0.2 is deprecated).
+            BundleContent::DsseEnvelope(dsse) => {
+                let pae = vouch_attestations::dsse::pae(&dsse.payload_type, &dsse.payload);
+                let algorithm = crate::blob::message_hash(self.key_type());
+                Ok(ProposedEntryV2::dsse_as_hashed_rekord(
+                    &Digest::compute(algorithm, &pae),
+                    &dsse.signature.sig,
+                    verifier,
+                    self.key_type(),
+                ))
+            }
+        }
+    }
+
+    /// Refuses cosign's tag layout when a log is Rekor v2: its entries have no signed entry
+    /// timestamp, which is all a `dev.sigstore.cosign/bundle` annotation can carry, so only a
+    /// Sigstore bundle (`--bundle-format v3`) holds them.
+    pub(crate) fn check_tag_layout(&self) -> Result<(), CliError> {
+        match self.tlogs.iter().find(|l| matches!(l, Log::V2(_))) {
+            Some(log) => Err(CliError::Usage(format!(
+                "{} is a Rekor v2 log; its entries fit only in a Sigstore bundle: pass --bundle-format v3",
+                log.url()
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// Checks, before anything is signed, that `content`-like signatures can be recorded
     /// (an Ed25519 message signature cannot be a hashedrekord entry).
     pub(crate) fn check_recordable(&self, message: bool) -> Result<(), CliError> {
@@ -506,15 +599,27 @@ impl Signing {
         };
         let mut entries = Vec::new();
         for log in &self.tlogs {
-            let proposed = self.proposed_entry(&bundle.content)?;
-            let answer = log.create_entry(&proposed).await?;
+            let (uuid, entry) = match log {
+                Log::V1(client) => {
+                    let answer = client
+                        .create_entry(&self.proposed_entry(&bundle.content)?)
+                        .await?;
+                    (Some(answer.uuid), answer.entry)
+                }
+                Log::V2(client) => (
+                    None,
+                    client
+                        .create_entry(&self.proposed_entry_v2(&bundle.content)?)
+                        .await?,
+                ),
+            };
             entries.push(RecordedEntry {
                 url: log.url().to_owned(),
-                uuid: answer.uuid,
-                log_index: answer.entry.log_index,
-                integrated_time: answer.entry.integrated_time,
+                uuid,
+                log_index: entry.log_index,
+                integrated_time: entry.integrated_time,
             });
-            bundle.material.tlog_entries.push(answer.entry);
+            bundle.material.tlog_entries.push(entry);
         }
         let signature = match &bundle.content {
             BundleContent::MessageSignature(m) => m.signature.clone(),
@@ -539,7 +644,7 @@ impl Signing {
         for entry in &entries {
             tracing::info!(
                 url = %entry.url,
-                uuid = %entry.uuid,
+                uuid = entry.uuid.as_deref().unwrap_or("-"),
                 log_index = entry.log_index,
                 "recorded in the transparency log; its answer verified"
             );

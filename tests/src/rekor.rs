@@ -69,7 +69,9 @@ impl LogState {
     }
 }
 
-/// A fake Rekor v1 log on 127.0.0.1, serving until dropped.
+/// A fake Rekor log on 127.0.0.1, serving until dropped: Rekor v1's API
+/// (`/api/v1/log/entries`) and Rekor v2's upload (`POST /api/v2/log/entries`), over one
+/// tree.
 pub struct FakeRekor {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
@@ -201,6 +203,7 @@ fn serve(
                         Some(response) => response,
                         None => return,
                     },
+                    ("POST", "/api/v2/log/entries") => create_v2(&mut state, behavior, &body),
                     ("GET", _) if path.starts_with("/api/v1/log/entries/") => {
                         let uuid = &path["/api/v1/log/entries/".len()..];
                         match find(&state, uuid) {
@@ -327,8 +330,14 @@ fn answer(state: &LogState, behavior: RekorBehavior, index: usize) -> Value {
 /// extension line, then `— <host> base64(key hint || ECDSA signature)` with the key hint the
 /// first four bytes of SHA-256 of the log's SPKI.
 pub(crate) fn checkpoint(key: &PrivateKey, size: usize, root: &Hash) -> String {
+    signed_checkpoint(&format!("127.0.0.1 - {FAKE_TREE_ID}"), key, size, root)
+}
+
+/// A checkpoint with origin `origin` (Rekor v2: the log's host name), signed as
+/// [`checkpoint`] signs (an ECDSA key's signed-note key ID is its SPKI hint either way).
+fn signed_checkpoint(origin: &str, key: &PrivateKey, size: usize, root: &Hash) -> String {
     let text = format!(
-        "127.0.0.1 - {FAKE_TREE_ID}\n{size}\n{}\nTimestamp: {}\n",
+        "{origin}\n{size}\n{}\nTimestamp: {}\n",
         STANDARD.encode(root),
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -341,6 +350,135 @@ pub(crate) fn checkpoint(key: &PrivateKey, size: usize, root: &Hash) -> String {
         "{text}\n\u{2014} 127.0.0.1 {}\n",
         STANDARD.encode(signature)
     )
+}
+
+/// A Rekor v2 `Verifier`'s key: the certificate's or the public key's, DER.
+fn v2_key(verifier: &Value) -> Result<PublicKey, String> {
+    let b64 = |path: &[&str]| {
+        str_at(verifier, path).and_then(|t| {
+            STANDARD
+                .decode(t)
+                .map_err(|_| format!("{} is not base64", path.join(".")))
+        })
+    };
+    if verifier.get("x509Certificate").is_some() {
+        let der = b64(&["x509Certificate", "rawBytes"])?;
+        let cert = vouch_verifier::x509::Certificate::from_der(&der).map_err(|e| e.to_string())?;
+        cert.public_key().map_err(|e| e.to_string())
+    } else {
+        PublicKey::from_spki_der(&b64(&["publicKey", "rawBytes"])?).map_err(|e| e.to_string())
+    }
+}
+
+/// What a Rekor v2 log stores for a `CreateEntryRequest` (rekor-tiles `pkg/types`): a
+/// `hashedrekord` or `dsse` 0.0.2 entry with the verifiers as given, after checking every
+/// signature. Returns the kind and the canonical body.
+fn canonical_body_v2(request: &[u8]) -> Result<(&'static str, Vec<u8>), String> {
+    let request: Value = serde_json::from_slice(request).map_err(|e| e.to_string())?;
+    let b64 = |value: &Value, path: &[&str]| {
+        str_at(value, path).and_then(|t| {
+            STANDARD
+                .decode(t)
+                .map_err(|_| format!("{} is not base64", path.join(".")))
+        })
+    };
+    let (kind, spec) = if let Some(hashed) = request.get("hashedRekordRequestV002") {
+        let digest = b64(hashed, &["digest"])?;
+        let signature = b64(hashed, &["signature", "content"])?;
+        let verifier = &hashed["signature"]["verifier"];
+        let key = v2_key(verifier)?;
+        let algorithm = match key.key_type() {
+            KeyType::EcdsaP384 => vouch_keys::DigestAlgorithm::Sha384,
+            KeyType::EcdsaP521 => vouch_keys::DigestAlgorithm::Sha512,
+            _ => vouch_keys::DigestAlgorithm::Sha256,
+        };
+        let digest = Digest::from_bytes(algorithm, &digest).map_err(|e| e.to_string())?;
+        key.verify_prehashed(&digest, &signature)
+            .map_err(|_| "verifying signature: invalid signature".to_owned())?;
+        let name = match algorithm {
+            vouch_keys::DigestAlgorithm::Sha384 => "SHA2_384",
+            vouch_keys::DigestAlgorithm::Sha512 => "SHA2_512",
+            vouch_keys::DigestAlgorithm::Sha256 => "SHA2_256",
+        };
+        let spec = json!({"hashedRekordV002": {
+            "data": {"algorithm": name, "digest": STANDARD.encode(digest.to_bytes())},
+            "signature": {"content": STANDARD.encode(&signature), "verifier": verifier},
+        }});
+        ("hashedrekord", spec)
+    } else if let Some(dsse) = request.get("dsseRequestV002") {
+        let envelope = &dsse["envelope"];
+        let payload = b64(envelope, &["payload"])?;
+        let payload_type = str_at(envelope, &["payloadType"])?;
+        let pae = vouch_attestations::dsse::pae(payload_type, &payload);
+        let verifiers = dsse["verifiers"]
+            .as_array()
+            .ok_or("verifiers is not a list")?;
+        let mut signatures = Vec::new();
+        for signature in envelope["signatures"]
+            .as_array()
+            .ok_or("signatures is not a list")?
+        {
+            let sig = b64(signature, &["sig"])?;
+            let verifier = verifiers
+                .iter()
+                .find(|v| v2_key(v).is_ok_and(|key| key.verify(&pae, &sig).is_ok()))
+                .ok_or("all signatures must have a key that verifies it")?;
+            signatures.push(json!({"content": STANDARD.encode(&sig), "verifier": verifier}));
+        }
+        let spec = json!({"dsseV002": {
+            "payloadHash": {"algorithm": "SHA2_256", "digest": STANDARD.encode(Digest::sha256(&payload).to_bytes())},
+            "signatures": signatures,
+        }});
+        ("dsse", spec)
+    } else {
+        return Err("the request is neither hashedRekordRequestV002 nor dsseRequestV002".into());
+    };
+    let body = json!({"apiVersion": "0.0.2", "kind": kind, "spec": spec});
+    Ok((kind, canonical_json(&body).into_bytes()))
+}
+
+/// One Rekor v2 upload: the `TransparencyLogEntry` for the new leaf, with a proof against the
+/// current tree and a checkpoint whose origin is the log's host, `127.0.0.1`.
+fn create_v2(state: &mut LogState, behavior: RekorBehavior, request: &[u8]) -> Vec<u8> {
+    let (kind, mut body) = match canonical_body_v2(request) {
+        Ok(found) => found,
+        Err(reason) => return error(400, "Bad Request", &reason),
+    };
+    if behavior == RekorBehavior::WrongBody {
+        // Another signature than the one proposed: the first base64 "content" altered.
+        let text = String::from_utf8(body).unwrap();
+        let at = text.find("\"content\":\"").unwrap() + "\"content\":\"".len();
+        let mut bytes = text.into_bytes();
+        bytes[at] = if bytes[at] == b'M' { b'N' } else { b'M' };
+        body = bytes;
+    }
+    let hash = leaf_hash(&body);
+    state.leaves.push(Leaf {
+        body: body.clone(),
+        hash,
+        integrated_time: 0,
+    });
+    let index = state.leaves.len() - 1;
+    let hashes: Vec<Hash> = state.leaves.iter().map(|l| l.hash).collect();
+    let mut root = tree_hash(&hashes);
+    if behavior == RekorBehavior::BadProof {
+        root[0] ^= 1;
+    }
+    let path = audit_path(index, &hashes);
+    let entry = json!({
+        "logIndex": index.to_string(),
+        "logId": {"keyId": STANDARD.encode(state.log_id())},
+        "kindVersion": {"kind": kind, "version": "0.0.2"},
+        "inclusionProof": {
+            "logIndex": index.to_string(),
+            "rootHash": STANDARD.encode(root),
+            "treeSize": hashes.len().to_string(),
+            "hashes": path.iter().map(|h| STANDARD.encode(h)).collect::<Vec<_>>(),
+            "checkpoint": {"envelope": signed_checkpoint("127.0.0.1", &state.key, hashes.len(), &root)},
+        },
+        "canonicalizedBody": STANDARD.encode(&body),
+    });
+    http("201 Created", &[], &entry.to_string())
 }
 
 /// The RFC 6962 root hash of `leaves` (at least one).

@@ -3,7 +3,8 @@
 //! entry for something else could vouch for this bundle.
 //!
 //! Supported kinds, as Rekor canonicalizes them: `hashedrekord` 0.0.1 (Rekor v1) and 0.0.2
-//! (Rekor v2), `dsse` 0.0.1 and 0.0.2, `intoto` 0.0.2.
+//! (Rekor v2; for a DSSE envelope, over the hash of its PAE), `dsse` 0.0.1 and 0.0.2,
+//! `intoto` 0.0.2.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

@@ -15,8 +15,8 @@
 //! let config = SigningConfig::public_good().unwrap();
 //! let now = UnixTime::from_secs(1_800_000_000);
 //! let services = config.select(now, Supported::default()).unwrap();
-//! assert_eq!(services.ca.as_deref(), Some("https://fulcio.sigstore.dev"));
-//! assert_eq!(services.tlogs, ["https://rekor.sigstore.dev"]);
+//! assert_eq!(services.ca.unwrap().url, "https://fulcio.sigstore.dev");
+//! assert_eq!(services.tlogs[0].url, "https://rekor.sigstore.dev");
 //! ```
 
 use serde::Deserialize;
@@ -84,11 +84,11 @@ pub struct Supported {
 }
 
 impl Default for Supported {
-    /// What vouch speaks: Fulcio 1, Rekor 1, timestamp authority 1.
+    /// What vouch speaks: Fulcio 1, Rekor 1 and 2, timestamp authority 1.
     fn default() -> Self {
         Self {
             ca: &[1],
-            tlog: &[1],
+            tlog: &[1, 2],
             tsa: &[1],
         }
     }
@@ -98,11 +98,11 @@ impl Default for Supported {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Selected {
     /// The certificate authority to ask, if the config names a usable one.
-    pub ca: Option<String>,
-    /// The transparency logs to upload to.
-    pub tlogs: Vec<String>,
+    pub ca: Option<Service>,
+    /// The transparency logs to upload to (a log's API version says how).
+    pub tlogs: Vec<Service>,
     /// The timestamp authorities to ask.
-    pub timestamp_authorities: Vec<String>,
+    pub timestamp_authorities: Vec<Service>,
 }
 
 #[derive(Deserialize)]
@@ -262,9 +262,9 @@ fn valid(service: &Service, now: UnixTime) -> bool {
     service.valid_from <= now && service.valid_until.is_none_or(|end| now <= end)
 }
 
-/// The URLs of the usable services, one per operator (its highest supported API version), in
-/// the order the operators first appear.
-fn usable(services: &[Service], now: UnixTime, versions: &[u32]) -> Vec<String> {
+/// The usable services, one per operator (its highest supported API version), in the order
+/// the operators first appear.
+fn usable(services: &[Service], now: UnixTime, versions: &[u32]) -> Vec<Service> {
     let mut operators: Vec<(&str, &Service)> = Vec::new();
     for service in services
         .iter()
@@ -278,7 +278,7 @@ fn usable(services: &[Service], now: UnixTime, versions: &[u32]) -> Vec<String> 
             None => operators.push((&service.operator, service)),
         }
     }
-    operators.into_iter().map(|(_, s)| s.url.clone()).collect()
+    operators.into_iter().map(|(_, s)| s.clone()).collect()
 }
 
 fn choose(
@@ -287,7 +287,7 @@ fn choose(
     now: UnixTime,
     versions: &[u32],
     kind: &str,
-) -> Result<Vec<String>, VerifyError> {
+) -> Result<Vec<Service>, VerifyError> {
     let mut urls = usable(services, now, versions);
     match selector {
         Selector::All => {}
@@ -344,22 +344,23 @@ mod tests {
         }))
         .unwrap();
         let now = UnixTime::parse_rfc3339("2022-06-01T00:00:00Z").unwrap();
-        let chosen = c.select(now, Supported::default()).unwrap();
-        assert_eq!(chosen.ca.as_deref(), Some("https://ca"));
-        assert_eq!(chosen.tlogs, ["https://rekor-a", "https://rekor-b"]);
-        assert_eq!(
-            chosen.timestamp_authorities,
-            ["https://tsa-a", "https://tsa-b"]
-        );
-        assert_eq!(c.unsupported_tlogs(now, Supported::default()).len(), 1);
-        let v2 = Supported {
-            tlog: &[1, 2],
+        let urls =
+            |services: &[Service]| services.iter().map(|s| s.url.clone()).collect::<Vec<_>>();
+        let v1 = Supported {
+            tlog: &[1],
             ..Supported::default()
         };
+        let chosen = c.select(now, v1).unwrap();
+        assert_eq!(chosen.ca.unwrap().url, "https://ca");
+        assert_eq!(urls(&chosen.tlogs), ["https://rekor-a", "https://rekor-b"]);
         assert_eq!(
-            c.select(now, v2).unwrap().tlogs,
-            ["https://rekor-v2", "https://rekor-b"]
+            urls(&chosen.timestamp_authorities),
+            ["https://tsa-a", "https://tsa-b"]
         );
+        assert_eq!(c.unsupported_tlogs(now, v1).len(), 1);
+        let chosen = c.select(now, Supported::default()).unwrap();
+        assert_eq!(urls(&chosen.tlogs), ["https://rekor-v2", "https://rekor-b"]);
+        assert_eq!(chosen.tlogs[0].major_api_version, 2);
         let early = UnixTime::parse_rfc3339("2019-06-01T00:00:00Z").unwrap();
         let error = c.select(early, Supported::default()).unwrap_err();
         assert!(
@@ -401,11 +402,11 @@ mod tests {
         let c = SigningConfig::public_good().unwrap();
         let now = UnixTime::parse_rfc3339("2026-12-01T00:00:00Z").unwrap();
         let chosen = c.select(now, Supported::default()).unwrap();
-        assert_eq!(chosen.ca.as_deref(), Some("https://fulcio.sigstore.dev"));
-        assert_eq!(chosen.tlogs, ["https://rekor.sigstore.dev"]);
+        assert_eq!(chosen.ca.unwrap().url, "https://fulcio.sigstore.dev");
+        assert_eq!(chosen.tlogs[0].url, "https://rekor.sigstore.dev");
         assert_eq!(
-            chosen.timestamp_authorities,
-            ["https://timestamp.sigstore.dev/api/v1/timestamp"]
+            chosen.timestamp_authorities[0].url,
+            "https://timestamp.sigstore.dev/api/v1/timestamp"
         );
     }
 }

@@ -47,7 +47,11 @@ const SERVICE: &str = "transparency log";
 /// The entries endpoint, below the log's base URL.
 pub const ENTRIES_PATH: &str = "/api/v1/log/entries";
 
-pub use vouch_attestations::rekor::{LoggedEntry, MAX_ANSWER_BYTES, ProposedEntry};
+use vouch_attestations::bundle::TransparencyLogEntry;
+use vouch_attestations::rekor::parse_entry_answer_v2;
+pub use vouch_attestations::rekor::{
+    LoggedEntry, MAX_ANSWER_BYTES, ProposedEntry, ProposedEntryV2,
+};
 use vouch_attestations::rekor::{is_entry_uuid, parse_entry_answer};
 
 /// Reads a log's answer to `operation`, refusing one that is not a complete entry.
@@ -176,6 +180,51 @@ impl RekorClient {
         })
         .await?;
         parse_answer(operation, &bytes)
+    }
+}
+
+/// The entries endpoint of a Rekor v2 log, below its base URL.
+pub const ENTRIES_PATH_V2: &str = "/api/v2/log/entries";
+
+/// A client for one Rekor v2 log (rekor-tiles): `POST {url}/api/v2/log/entries` with a
+/// [`ProposedEntryV2`] answers the `TransparencyLogEntry` a bundle carries, with its inclusion
+/// proof and checkpoint; there is no signed entry timestamp and no integrated time (a signer
+/// gets its signing time from a timestamp authority). Clones share connections.
+#[derive(Clone)]
+pub struct RekorV2Client {
+    endpoint: super::Endpoint,
+}
+
+impl RekorV2Client {
+    /// A client for the log at `url` (`https://log2025-1.rekor.sigstore.dev`), refused as
+    /// [`RekorClient::new`] refuses URLs.
+    pub fn new(url: &str, options: ClientOptions) -> Result<Self, RegistryError> {
+        Ok(Self {
+            endpoint: super::Endpoint::new(SERVICE, url, options, false)?,
+        })
+    }
+
+    /// The log's base URL, without a trailing slash.
+    pub fn url(&self) -> &str {
+        &self.endpoint.base
+    }
+
+    /// Proposes `entry` and returns the entry the log answers, unverified. Transport
+    /// failures, 5xx and 429 answers are retried; another status is
+    /// [`RegistryError::ServiceStatus`], an answer that is not a `0.0.2` entry of the kind
+    /// proposed [`RegistryError::ServiceAnswer`].
+    pub async fn create_entry(
+        &self,
+        entry: &ProposedEntryV2,
+    ) -> Result<TransparencyLogEntry, RegistryError> {
+        let url = format!("{}{ENTRIES_PATH_V2}", self.endpoint.base);
+        let json = "application/json";
+        let bytes = self
+            .endpoint
+            .post(&url, json, json, &entry.to_json(), MAX_ANSWER_BYTES as u64)
+            .await?;
+        parse_entry_answer_v2(&bytes, entry.kind())
+            .map_err(|e| self.endpoint.malformed(&url, e.to_string()))
     }
 }
 
