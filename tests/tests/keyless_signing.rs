@@ -655,50 +655,38 @@ fn tokens_come_from_the_environment_and_from_github_actions() {
             Reply::status("401 Unauthorized", b"{\"message\":\"bad request token\"}")
         }
     });
-    let bundle = setup.path("github.json");
-    let out = vouch_command(
-        &[
-            &["sign-blob", "-vv", "--bundle", s(&bundle)][..],
+    // `sign-blob` into `bundle` in a job whose request bearer is `bearer`.
+    let in_github_job = |bundle: &Path, bearer: &str| {
+        let args = [
+            &["sign-blob", "-vv", "--bundle", s(bundle)][..],
             &flags[..],
             &[s(&file)],
-        ]
-        .concat(),
-    )
-    .env(
-        "ACTIONS_ID_TOKEN_REQUEST_URL",
-        format!("{}/token?api-version=2.0", github.url()),
-    )
-    .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "request-secret")
-    .output()
-    .unwrap();
-    let run = Run::from(out).expect_code(0);
+        ];
+        Run::from(
+            vouch_command(&args.concat())
+                .env(
+                    "ACTIONS_ID_TOKEN_REQUEST_URL",
+                    format!("{}/token?api-version=2.0", github.url()),
+                )
+                .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", bearer)
+                .output()
+                .unwrap(),
+        )
+    };
+    let bundle = setup.path("github.json");
+    let run = in_github_job(&bundle, "request-secret").expect_code(0);
     assert!(!run.stderr.contains("request-secret"), "{run:#?}");
     verify_blob(&setup, &bundle, &file, &[]).expect_code(0);
     assert_eq!(github.requests().len(), 1);
 
     // A refused request token is named as GitHub's refusal.
-    let out = vouch_command(
-        &[
-            &["sign-blob", "--bundle", s(&setup.path("no.json"))][..],
-            &flags[..],
-            &[s(&file)],
-        ]
-        .concat(),
-    )
-    .env(
-        "ACTIONS_ID_TOKEN_REQUEST_URL",
-        format!("{}/token?api-version=2.0", github.url()),
-    )
-    .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "wrong")
-    .output()
-    .unwrap();
-    let run = Run::from(out).expect_code(3);
+    let run = in_github_job(&setup.path("no.json"), "refused-bearer-secret").expect_code(3);
     assert!(
         run.stderr
             .contains("GitHub Actions token service answered 401"),
         "{run:#?}"
     );
-    assert!(!run.stderr.contains("wrong"), "{run:#?}");
+    assert!(!run.stderr.contains("refused-bearer-secret"), "{run:#?}");
 }
 
 #[test]
