@@ -441,11 +441,7 @@ fn verify_blob_as(
     let root = &*loaded.root;
     let trusted_root_name = loaded.name;
     let verifier = Verifier::new(root).map_err(|e| CliError::Input {
-        path: args
-            .signer
-            .trusted_root
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("embedded public-good trusted root")),
+        path: PathBuf::from(&trusted_root_name),
         reason: e.to_string(),
     })?;
     let digest;

@@ -41,7 +41,7 @@ use vouch_verifier::trust_root::TrustedRoot;
 use vouch_verifier::verify::{Artifact, Options, Policy, Verifier};
 use vouch_verifier::x509::Certificate;
 
-use crate::error::{CliError, MAX_TRUSTED_ROOT_BYTES, read_document};
+use crate::error::{CliError, read_document};
 use crate::identity_token::{self, IdentityToken};
 
 /// How far ahead of this machine's clock a service's time may be when its answer is checked:
@@ -214,20 +214,6 @@ impl SigningArgs {
             .map(Some)
             .map_err(|e| CliError::Internal(format!("the embedded signing config: {e}")))
     }
-
-    /// The trusted root the services' answers are checked against.
-    fn root(&self) -> Result<TrustedRoot, CliError> {
-        match &self.trusted_root {
-            Some(path) => {
-                let bytes = read_document(path, MAX_TRUSTED_ROOT_BYTES)?;
-                TrustedRoot::from_json(&bytes).map_err(|e| CliError::Input {
-                    path: path.clone(),
-                    reason: e.to_string(),
-                })
-            }
-            None => Ok(crate::trust::trusted_root(None)?.root.into_owned()),
-        }
-    }
 }
 
 impl Signing {
@@ -246,7 +232,7 @@ impl Signing {
                     && let Some(v2) = config.unsupported_tlogs(at, Supported::default()).first()
                 {
                     return Err(CliError::Usage(format!(
-                        "the signing config names only Rekor v{} logs ({}); vouch uploads to Rekor v1: pass --rekor-url",
+                        "the signing config names only Rekor v{} logs ({}), and vouch speaks Rekor v1 and v2: pass --rekor-url",
                         v2.major_api_version, v2.url
                     )));
                 }
@@ -289,11 +275,9 @@ impl Signing {
                 "--trusted-root checks what a transparency log or timestamp authority answers; with --key, pass --rekor-url or --timestamp-server-url too".into(),
             ));
         }
-        let root = args.root()?;
-        let root_name = args
-            .trusted_root
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(crate::trust::EMBEDDED_ROOT_NAME));
+        let loaded = crate::trust::trusted_root(args.trusted_root.as_deref())?;
+        let root = loaded.root.into_owned();
+        let root_name = PathBuf::from(loaded.name);
         Verifier::new(&root).map_err(|e| CliError::Input {
             path: root_name.clone(),
             reason: e.to_string(),
