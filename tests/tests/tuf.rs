@@ -20,20 +20,20 @@ use vouch_tests::{Run, generate_key, vouch, vouch_command, vouch_with_password, 
 
 /// `vouch trust update` of `repo` into `cache` (from `root` when given), JSON output.
 fn update(repo: &TufRepo, cache: &Path, root: Option<&Path>) -> Run {
-    let mut args = vec![
-        "trust".to_owned(),
-        "update".to_owned(),
-        "--mirror".to_owned(),
-        repo.url(),
-        "--cache-dir".to_owned(),
-        cache.display().to_string(),
-        "-o".to_owned(),
-        "json".to_owned(),
-    ];
-    if let Some(root) = root {
-        args.extend(["--root".to_owned(), root.display().to_string()]);
+    update_from(&repo.url(), cache, root, &["-o", "json"])
+}
+
+/// `vouch trust update --mirror MIRROR` into `cache` (from `root` when given), text output
+/// unless `extra` says otherwise.
+fn update_from(mirror: &str, cache: &Path, root: Option<&Path>, extra: &[&str]) -> Run {
+    let cache = cache.display().to_string();
+    let mut args = vec!["trust", "update", "--mirror", mirror, "--cache-dir", &cache];
+    let root = root.map(|r| r.display().to_string());
+    if let Some(root) = &root {
+        args.extend(["--root", root]);
     }
-    vouch(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    args.extend_from_slice(extra);
+    vouch(&args)
 }
 
 /// `vouch trust show` of `cache`, JSON output.
@@ -165,17 +165,7 @@ fn a_repository_without_a_signing_config_is_updated_all_the_same() {
     let repo = TufRepo::with_targets(&[data.join("trusted_root.json")]);
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
-    let run = vouch(&[
-        "trust",
-        "update",
-        "--mirror",
-        &repo.url(),
-        "--root",
-        repo.root_file(1).to_str().unwrap(),
-        "--cache-dir",
-        cache.to_str().unwrap(),
-    ])
-    .expect_code(0);
+    let run = update_from(&repo.url(), &cache, Some(&repo.root_file(1)), &[]).expect_code(0);
     assert!(
         run.stdout
             .contains("signing_config.v0.2.json: not in the repository; none cached"),
@@ -297,30 +287,12 @@ fn bad_input_is_exit_2_and_a_repository_that_is_not_one_is_exit_3() {
     assert!(run.stderr.contains("forged.root.json"), "{run:#?}");
     assert!(run.stderr.contains("its own root keys"), "{run:#?}");
     // Plain HTTP beyond loopback.
-    let run = vouch(&[
-        "trust",
-        "update",
-        "--mirror",
-        "http://tuf.example.com",
-        "--cache-dir",
-        cache.to_str().unwrap(),
-    ])
-    .expect_code(2);
+    let run = update_from("http://tuf.example.com", &cache, None, &[]).expect_code(2);
     assert!(run.stderr.contains("TUF mirror"), "{run:#?}");
     // A server that has no TUF repository at all.
     let empty = tempfile::tempdir().unwrap();
     let (server, _) = tuf::serve_repository(empty.path());
-    let run = vouch(&[
-        "trust",
-        "update",
-        "--mirror",
-        &server.url(),
-        "--root",
-        repo.root_file(1).to_str().unwrap(),
-        "--cache-dir",
-        cache.to_str().unwrap(),
-    ])
-    .expect_code(3);
+    let run = update_from(&server.url(), &cache, Some(&repo.root_file(1)), &[]).expect_code(3);
     assert!(
         run.stderr
             .contains("timestamp.json is not in the repository"),
@@ -351,16 +323,12 @@ fn sigstores_real_root_rotations_are_followed_to_v15_which_has_expired() {
     }
     let (server, _) = tuf::serve_repository(dir.path());
     let cache = dir.path().join("cache");
-    let run = vouch(&[
-        "trust",
-        "update",
-        "--mirror",
+    let run = update_from(
         &server.url(),
-        "--root",
-        history.join("12.root.json").to_str().unwrap(),
-        "--cache-dir",
-        cache.to_str().unwrap(),
-    ])
+        &cache,
+        Some(&history.join("12.root.json")),
+        &[],
+    )
     .expect_code(3);
     assert!(
         run.stderr
