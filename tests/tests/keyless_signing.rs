@@ -82,6 +82,21 @@ fn s(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
+/// The flags naming the services one by one: the token, Fulcio, a Rekor v1 log and the
+/// trusted root their answers are checked against.
+fn services<'a>(token: &'a str, fulcio: &'a str, rekor: &'a str, root: &'a str) -> [&'a str; 8] {
+    [
+        "--identity-token",
+        token,
+        "--fulcio-url",
+        fulcio,
+        "--rekor-url",
+        rekor,
+        "--trusted-root",
+        root,
+    ]
+}
+
 /// Runs vouch with `args`, then `extra` after them.
 fn run(args: &[&str], extra: &[&str]) -> Run {
     let mut all = args.to_vec();
@@ -704,16 +719,7 @@ fn a_fulcio_that_refuses_or_certifies_someone_else_gets_nothing_signed() {
         )
     });
     let url = refusing.url();
-    let flags = [
-        "--identity-token",
-        &token,
-        "--fulcio-url",
-        &url,
-        "--rekor-url",
-        &rekor,
-        "--trusted-root",
-        setup.root(),
-    ];
+    let flags = services(&token, &url, &rekor, setup.root());
     let (run, _) = refused_sign(&registry, &token, &flags, 3);
     assert!(run.stderr.contains("Fulcio answered 401"), "{run:#?}");
     assert!(
@@ -728,16 +734,7 @@ fn a_fulcio_that_refuses_or_certifies_someone_else_gets_nothing_signed() {
         interval: std::time::Duration::ZERO,
     });
     let url = endless.url();
-    let flags = [
-        "--identity-token",
-        &token,
-        "--fulcio-url",
-        &url,
-        "--rekor-url",
-        &rekor,
-        "--trusted-root",
-        setup.root(),
-    ];
+    let flags = services(&token, &url, &rekor, setup.root());
     let (run, _) = refused_sign(&registry, &token, &flags, 3);
     assert!(run.stderr.contains("limit"), "{run:#?}");
 
@@ -762,30 +759,12 @@ fn a_fulcio_that_refuses_or_certifies_someone_else_gets_nothing_signed() {
     std::fs::write(&path, &ours).unwrap();
     let ours_arg = format!("@{}", path.display());
     let url = swapping.url();
-    let flags = [
-        "--identity-token",
-        &ours_arg,
-        "--fulcio-url",
-        &url,
-        "--rekor-url",
-        &rekor,
-        "--trusted-root",
-        setup.root(),
-    ];
+    let flags = services(&ours_arg, &url, &rekor, setup.root());
     let (run, _) = refused_sign(&registry, &ours_arg, &flags, 3);
     assert!(run.stderr.contains("[certificate-identity]"), "{run:#?}");
     assert!(run.stderr.contains("mallory"), "{run:#?}");
     // The same token through the mock directly is certified (the control).
-    let direct = [
-        "--identity-token",
-        &ours_arg,
-        "--fulcio-url",
-        &rekor,
-        "--rekor-url",
-        &rekor,
-        "--trusted-root",
-        setup.root(),
-    ];
+    let direct = services(&ours_arg, &rekor, &rekor, setup.root());
     let image = push_image(&registry, &unique("control"), "v1");
     run_ok(&direct, &image);
 }
@@ -846,16 +825,7 @@ fn a_log_answer_for_another_entry_or_with_a_bad_proof_gets_nothing_pushed() {
         root["tlogs"] = theirs["tlogs"].clone();
         let path = setup.path(&unique("root"));
         std::fs::write(&path, root.to_string()).unwrap();
-        let flags = [
-            "--identity-token",
-            &token,
-            "--fulcio-url",
-            setup.mock.url(),
-            "--rekor-url",
-            &log.url,
-            "--trusted-root",
-            s(&path),
-        ];
+        let flags = services(&token, setup.mock.url(), &log.url, s(&path));
         let (run, _) = refused_sign(&registry, &token, &flags, 3);
         assert!(run.stderr.contains(check), "{check}: {run:#?}");
         assert!(run.stderr.contains(&log.url), "{run:#?}");
@@ -868,16 +838,7 @@ fn a_log_answer_for_another_entry_or_with_a_bad_proof_gets_nothing_pushed() {
                 serde_json::from_slice(&std::fs::read(&honest_root).unwrap()).unwrap();
             root["tlogs"] = theirs["tlogs"].clone();
             std::fs::write(&path, root.to_string()).unwrap();
-            let flags = [
-                "--identity-token",
-                &token,
-                "--fulcio-url",
-                setup.mock.url(),
-                "--rekor-url",
-                &honest.url,
-                "--trusted-root",
-                s(&path),
-            ];
+            let flags = services(&token, setup.mock.url(), &honest.url, s(&path));
             run_ok(&flags, &push_image(&registry, &unique("honest"), "v1"));
         }
     }
