@@ -35,24 +35,21 @@
 use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap};
 
-use super::{base, service_url, status_error};
-use crate::RegistryError;
-use crate::client::{
-    ClientOptions, exchange, http_client, read_limited, retrying, transport_error,
+use vouch_attestations::bundle::TransparencyLogEntry;
+pub use vouch_attestations::rekor::{
+    LoggedEntry, MAX_ANSWER_BYTES, ProposedEntry, ProposedEntryV2,
 };
+use vouch_attestations::rekor::{is_entry_uuid, parse_entry_answer, parse_entry_answer_v2};
+
+use super::{Endpoint, status_error};
+use crate::RegistryError;
+use crate::client::{ClientOptions, exchange, read_limited, retrying, transport_error};
 
 /// How errors name the service.
 const SERVICE: &str = "transparency log";
 
 /// The entries endpoint, below the log's base URL.
 pub const ENTRIES_PATH: &str = "/api/v1/log/entries";
-
-use vouch_attestations::bundle::TransparencyLogEntry;
-use vouch_attestations::rekor::parse_entry_answer_v2;
-pub use vouch_attestations::rekor::{
-    LoggedEntry, MAX_ANSWER_BYTES, ProposedEntry, ProposedEntryV2,
-};
-use vouch_attestations::rekor::{is_entry_uuid, parse_entry_answer};
 
 /// Reads a log's answer to `operation`, refusing one that is not a complete entry.
 fn parse_answer(operation: &str, bytes: &[u8]) -> Result<LoggedEntry, RegistryError> {
@@ -81,9 +78,7 @@ enum Upload {
 /// A client for one Rekor v1 log. Clones share connections.
 #[derive(Clone)]
 pub struct RekorClient {
-    http: reqwest::Client,
-    base: String,
-    options: ClientOptions,
+    endpoint: Endpoint,
 }
 
 impl RekorClient {
@@ -93,17 +88,14 @@ impl RekorClient {
     /// and plain `http` for a host other than loopback (`localhost`, `127.0.0.0/8`, `::1`)
     /// unless [`ClientOptions::allow_http`].
     pub fn new(url: &str, options: ClientOptions) -> Result<Self, RegistryError> {
-        let parsed = service_url(SERVICE, url, &options, false)?;
         Ok(Self {
-            http: http_client(&options)?,
-            base: base(&parsed),
-            options,
+            endpoint: Endpoint::new(SERVICE, url, options, false)?,
         })
     }
 
     /// The log's base URL, without a trailing slash.
     pub fn url(&self) -> &str {
-        &self.base
+        &self.endpoint.base
     }
 
     /// Proposes `entry` (`createLogEntry`) and returns what the log recorded: the new entry,
@@ -113,13 +105,14 @@ impl RekorClient {
     /// [`RegistryError::ServiceStatus`], an answer that is not a log entry (or larger than
     /// [`MAX_ANSWER_BYTES`]) [`RegistryError::ServiceAnswer`] ([`RegistryError::TooLarge`]).
     pub async fn create_entry(&self, entry: &ProposedEntry) -> Result<LoggedEntry, RegistryError> {
-        let url = format!("{}{ENTRIES_PATH}", self.base);
+        let url = format!("{}{ENTRIES_PATH}", self.endpoint.base);
         let operation = format!("POST {url}");
         let body = entry.to_json();
         let (url, operation, body) = (&url, &operation, &body);
-        let upload = retrying(&self.options, || async move {
+        let upload = retrying(&self.endpoint.options, || async move {
             let response = exchange(
-                self.http
+                self.endpoint
+                    .http
                     .post(url)
                     .header(header::CONTENT_TYPE, "application/json")
                     .header(header::ACCEPT, "application/json")
@@ -155,7 +148,7 @@ impl RekorClient {
     /// inclusion proof. Failures as for [`RekorClient::create_entry`]; an unknown entry is
     /// [`RegistryError::ServiceStatus`] 404.
     pub async fn get_entry(&self, uuid: &str) -> Result<LoggedEntry, RegistryError> {
-        let url = format!("{}{ENTRIES_PATH}/{uuid}", self.base);
+        let url = format!("{}{ENTRIES_PATH}/{uuid}", self.endpoint.base);
         let operation = format!("GET {url}");
         if !is_entry_uuid(uuid) {
             return Err(RegistryError::ServiceAnswer {
@@ -165,9 +158,10 @@ impl RekorClient {
             });
         }
         let (url, operation) = (&url, &operation);
-        let bytes = retrying(&self.options, || async move {
+        let bytes = retrying(&self.endpoint.options, || async move {
             let response = exchange(
-                self.http
+                self.endpoint
+                    .http
                     .get(url)
                     .header(header::ACCEPT, "application/json"),
             )
@@ -192,7 +186,7 @@ pub const ENTRIES_PATH_V2: &str = "/api/v2/log/entries";
 /// gets its signing time from a timestamp authority). Clones share connections.
 #[derive(Clone)]
 pub struct RekorV2Client {
-    endpoint: super::Endpoint,
+    endpoint: Endpoint,
 }
 
 impl RekorV2Client {
@@ -200,7 +194,7 @@ impl RekorV2Client {
     /// [`RekorClient::new`] refuses URLs.
     pub fn new(url: &str, options: ClientOptions) -> Result<Self, RegistryError> {
         Ok(Self {
-            endpoint: super::Endpoint::new(SERVICE, url, options, false)?,
+            endpoint: Endpoint::new(SERVICE, url, options, false)?,
         })
     }
 
@@ -234,7 +228,8 @@ mod tests {
 
     #[test]
     fn log_urls_follow_the_registry_rules() {
-        let ok = |url: &str| RekorClient::new(url, ClientOptions::default()).map(|c| c.base);
+        let ok =
+            |url: &str| RekorClient::new(url, ClientOptions::default()).map(|c| c.endpoint.base);
         assert_eq!(
             ok("https://rekor.sigstore.dev/").unwrap(),
             "https://rekor.sigstore.dev"
