@@ -46,7 +46,7 @@
 
 use std::fmt;
 use std::fs;
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -61,6 +61,7 @@ use tough::{
     TransportErrorKind, TransportStream,
 };
 use vouch_keys::Digest;
+use vouch_keys::files::InputFileError;
 use vouch_keys::time::{format_rfc3339, parse_rfc3339, unix_secs};
 
 use crate::RegistryError;
@@ -792,26 +793,26 @@ fn create_private_dir(path: &Path) -> std::io::Result<()> {
     fs::create_dir(path)
 }
 
-/// Reads at most `limit` bytes of `path`; `None` when there is no such file.
+/// Reads `path`, a regular file of at most `limit` bytes ([`vouch_keys::files::read_capped`]:
+/// a FIFO or device put in the cache is refused, not read); `None` when there is no such
+/// file.
 fn read_bounded(path: &Path, limit: u64) -> Result<Option<Vec<u8>>, RegistryError> {
-    let io = |source| RegistryError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let file = match fs::File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io(e)),
-    };
-    let mut bytes = Vec::new();
-    file.take(limit + 1).read_to_end(&mut bytes).map_err(io)?;
-    if bytes.len() as u64 > limit {
-        return Err(RegistryError::TooLarge {
+    match vouch_keys::files::read_capped(path, limit) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(InputFileError::TooLarge { limit, .. }) => Err(RegistryError::TooLarge {
             what: path.display().to_string(),
             limit,
-        });
+        }),
+        Err(InputFileError::Io { source, .. }) => Err(RegistryError::Io {
+            path: path.to_owned(),
+            source,
+        }),
+        Err(other) => Err(RegistryError::Io {
+            path: path.to_owned(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, other.to_string()),
+        }),
     }
-    Ok(Some(bytes))
 }
 
 /// The cache's current state and generation directory, if it has one.
