@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use clap::Args;
 use vouch_attestations::intoto::{ResourceDescriptor, Statement};
 use vouch_keys::files::InputFile;
-use vouch_keys::{Digest, DigestAlgorithm, KeyType, PublicKey};
+use vouch_keys::{Digest, DigestAlgorithm, PublicKey};
 use vouch_verifier::VerifyError;
 use vouch_verifier::bundle::{Bundle, BundleContent};
 use vouch_verifier::time::UnixTime;
@@ -120,15 +120,6 @@ fn open_artifact(path: &Path) -> Result<InputFile, CliError> {
     Ok(InputFile::open(path)?)
 }
 
-/// The hash a key's signature scheme uses over the message, which the bundle records.
-pub(crate) fn message_hash(key_type: KeyType) -> DigestAlgorithm {
-    match key_type {
-        KeyType::EcdsaP384 => DigestAlgorithm::Sha384,
-        KeyType::EcdsaP521 => DigestAlgorithm::Sha512,
-        _ => DigestAlgorithm::Sha256,
-    }
-}
-
 /// What a signing command wrote, for its report.
 struct Written<'a> {
     content: &'static str,
@@ -224,9 +215,9 @@ pub(crate) async fn sign_blob(args: SignBlobArgs) -> Result<ExitCode, CliError> 
                 .into(),
         ));
     }
-    signing.check_recordable(true)?;
+    signing.check_recordable()?;
     let signature = signing.sign(&contents)?;
-    let digest = Digest::compute(message_hash(signing.key_type()), &contents);
+    let digest = Digest::compute(signing.key_type().message_digest_algorithm(), &contents);
     let Sealed { bundle, entries } = signing
         .seal(
             Content::Message { digest, signature },
@@ -365,7 +356,9 @@ fn signature_bundle(path: &Path, key: &PublicKey, artifact: &str) -> Result<Bund
     }
     let digest = match artifact_digest(artifact) {
         Some(digest) => digest,
-        None => open_artifact(Path::new(artifact))?.digest(message_hash(key.key_type()))?,
+        None => {
+            open_artifact(Path::new(artifact))?.digest(key.key_type().message_digest_algorithm())?
+        }
     };
     Ok(Bundle::key_signed_message(key, &digest, signature))
 }

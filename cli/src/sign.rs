@@ -175,7 +175,7 @@ pub(crate) async fn run(args: SignArgs) -> Result<ExitCode, CliError> {
                     let signature = signing.sign(&payload)?;
                     let content = Content::Message {
                         digest: Digest::compute(
-                            crate::blob::message_hash(signing.key_type()),
+                            signing.key_type().message_digest_algorithm(),
                             &payload,
                         ),
                         signature: signature.clone(),

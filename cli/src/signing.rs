@@ -203,7 +203,7 @@ impl SigningArgs {
         }
         // The TUF cache's, when `vouch trust update` fetched one and it is current.
         if let Some((bytes, name)) = crate::trust::cached_signing_config() {
-            return SigningConfig::from_json(&bytes)
+            return SigningConfig::from_json(bytes)
                 .map(Some)
                 .map_err(|e| CliError::Input {
                     path: PathBuf::from(name),
@@ -278,7 +278,7 @@ impl Signing {
         let loaded = crate::trust::trusted_root(args.trusted_root.as_deref())?;
         let root = loaded.root.into_owned();
         let root_name = PathBuf::from(loaded.name);
-        Verifier::new(&root).map_err(|e| CliError::Input {
+        let verifier = Verifier::new(&root).map_err(|e| CliError::Input {
             path: root_name.clone(),
             reason: e.to_string(),
         })?;
@@ -337,7 +337,7 @@ impl Signing {
                         )))?;
                 let token = IdentityToken::parse(&token, source, &args.oidc_client_id, at.secs())?;
                 let key = PrivateKey::generate(KeyType::EcdsaP256)?;
-                let certified = certify(&fulcio, &token, &key, &root).await?;
+                let certified = certify(&fulcio, &token, &key, &verifier).await?;
                 tracing::info!(
                     fulcio = fulcio.url(),
                     identity = %certified.identity,
@@ -420,43 +420,43 @@ impl Signing {
         }
     }
 
-    /// The entry to propose for `content`: `hashedrekord` for a message signature, `dsse`
-    /// for an envelope.
-    fn proposed_entry(&self, content: &BundleContent) -> Result<ProposedEntry, CliError> {
-        let verifier = match &self.certified {
+    /// Who a log entry names as the signer: the certificate, or the key.
+    fn entry_verifier(&self) -> EntryVerifier<'_> {
+        match &self.certified {
             Some(c) => EntryVerifier::Certificate(&c.leaf),
             None => EntryVerifier::Key(self.public_key()),
-        };
+        }
+    }
+
+    /// Refuses to log a message signature by an Ed25519 key: a `hashedrekord` entry holds
+    /// the signed file's digest, and an Ed25519 signature covers the whole file.
+    fn refuse_ed25519_message(&self) -> Result<(), CliError> {
+        if self.key_type() == KeyType::Ed25519 {
+            return Err(CliError::Usage(
+                "a Rekor hashedrekord entry holds the signed file's digest, and an \
+                 Ed25519 signature covers the whole file; sign with an ECDSA or RSA key \
+                 to log it (DSSE attestations take Ed25519)"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The Rekor v1 entry to propose for `content`: `hashedrekord` over `digest` (the
+    /// message's, which a message signature comes with) for a message signature, `dsse` for
+    /// an envelope.
+    fn proposed_entry(
+        &self,
+        content: &BundleContent,
+        digest: Option<&Digest>,
+    ) -> Result<ProposedEntry, CliError> {
         match content {
             BundleContent::MessageSignature(message) => {
-                if self.key_type() == KeyType::Ed25519 {
-                    return Err(CliError::Usage(
-                        "a Rekor hashedrekord entry holds the signed file's digest, and an \
-                         Ed25519 signature covers the whole file; sign with an ECDSA or RSA key \
-                         to log it (DSSE attestations take Ed25519)"
-                            .into(),
-                    ));
-                }
-                let hint = message.message_digest.as_ref().ok_or_else(|| {
-                    CliError::Internal("the bundle has no message digest to record".into())
-                })?;
-                let algorithm = match &hint.algorithm {
-                    HashAlgorithm::Sha2_256 => vouch_keys::DigestAlgorithm::Sha256,
-                    HashAlgorithm::Sha2_384 => vouch_keys::DigestAlgorithm::Sha384,
-                    HashAlgorithm::Sha2_512 => vouch_keys::DigestAlgorithm::Sha512,
-                    other => {
-                        return Err(CliError::Internal(format!(
-                            "a message digest in {} cannot be recorded",
-                            other.name()
-                        )));
-                    }
-                };
-                let digest = Digest::from_bytes(algorithm, &hint.digest)
-                    .map_err(|e| CliError::Internal(e.to_string()))?;
+                self.refuse_ed25519_message()?;
                 Ok(ProposedEntry::hashed_rekord_by(
-                    &digest,
+                    message_digest(digest)?,
                     &message.signature,
-                    verifier,
+                    self.entry_verifier(),
                 ))
             }
             BundleContent::DsseEnvelope(dsse) => {
@@ -470,35 +470,25 @@ impl Signing {
                 };
                 let json = serde_json::to_string(&envelope)
                     .map_err(|e| CliError::Internal(e.to_string()))?;
-                Ok(ProposedEntry::dsse_by(&json, verifier))
+                Ok(ProposedEntry::dsse_by(&json, self.entry_verifier()))
             }
         }
     }
 
-    /// The Rekor v2 request for `content`: `hashedrekord` 0.0.2 over the digest the bundle
-    /// names for a message signature, over the hash of the PAE for an envelope.
-    fn proposed_entry_v2(&self, content: &BundleContent) -> Result<ProposedEntryV2, CliError> {
-        let verifier = match &self.certified {
-            Some(c) => EntryVerifier::Certificate(&c.leaf),
-            None => EntryVerifier::Key(self.public_key()),
-        };
+    /// The Rekor v2 request for `content`: `hashedrekord` 0.0.2 over `digest` for a message
+    /// signature, over the hash of the PAE for an envelope.
+    fn proposed_entry_v2(
+        &self,
+        content: &BundleContent,
+        digest: Option<&Digest>,
+    ) -> Result<ProposedEntryV2, CliError> {
         match content {
             BundleContent::MessageSignature(message) => {
-                self.check_recordable(true)?;
-                let hint = message.message_digest.as_ref().ok_or_else(|| {
-                    CliError::Internal("the bundle has no message digest to record".into())
-                })?;
-                let algorithm = match &hint.algorithm {
-                    HashAlgorithm::Sha2_384 => vouch_keys::DigestAlgorithm::Sha384,
-                    HashAlgorithm::Sha2_512 => vouch_keys::DigestAlgorithm::Sha512,
-                    _ => vouch_keys::DigestAlgorithm::Sha256,
-                };
-                let digest = Digest::from_bytes(algorithm, &hint.digest)
-                    .map_err(|e| CliError::Internal(e.to_string()))?;
+                self.refuse_ed25519_message()?;
                 Ok(ProposedEntryV2::hashed_rekord(
-                    &digest,
+                    message_digest(digest)?,
                     &message.signature,
-                    verifier,
+                    self.entry_verifier(),
                     self.key_type(),
                 ))
             }
@@ -506,11 +496,11 @@ impl Signing {
             // over the hash of the PAE, which every verifier takes (dsse 0.0.2 is deprecated).
             BundleContent::DsseEnvelope(dsse) => {
                 let pae = vouch_attestations::dsse::pae(&dsse.payload_type, &dsse.payload);
-                let algorithm = crate::blob::message_hash(self.key_type());
+                let algorithm = self.key_type().message_digest_algorithm();
                 Ok(ProposedEntryV2::dsse_as_hashed_rekord(
                     &Digest::compute(algorithm, &pae),
                     &dsse.signature.sig,
-                    verifier,
+                    self.entry_verifier(),
                     self.key_type(),
                 ))
             }
@@ -530,17 +520,13 @@ impl Signing {
         }
     }
 
-    /// Checks, before anything is signed, that `content`-like signatures can be recorded
-    /// (an Ed25519 message signature cannot be a hashedrekord entry).
-    pub(crate) fn check_recordable(&self, message: bool) -> Result<(), CliError> {
-        if message && !self.tlogs.is_empty() && self.key_type() == KeyType::Ed25519 {
-            let probe = BundleContent::MessageSignature(MessageSignature {
-                message_digest: None,
-                signature: Vec::new(),
-            });
-            self.proposed_entry(&probe)?;
+    /// Checks, before anything is signed, that a message signature can be recorded: with a
+    /// transparency log, not by an Ed25519 key.
+    pub(crate) fn check_recordable(&self) -> Result<(), CliError> {
+        if self.tlogs.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        self.refuse_ed25519_message()
     }
 
     /// Seals `content` into a v0.3 bundle: the key hint or certificate, a log entry from each
@@ -552,28 +538,33 @@ impl Signing {
         content: Content,
         artifact: Artifact<'_>,
     ) -> Result<Sealed, CliError> {
-        let content = match content {
-            Content::Message { digest, signature } => {
+        // A message signature's digest is kept as it is, for the log entries.
+        let (content, digest) = match content {
+            Content::Message { digest, signature } => (
                 BundleContent::MessageSignature(MessageSignature {
                     message_digest: Some(HashOutput {
                         algorithm: HashAlgorithm::of(digest.algorithm()),
                         digest: digest.to_bytes(),
                     }),
                     signature,
-                })
-            }
+                }),
+                Some(digest),
+            ),
             Content::Dsse {
                 payload_type,
                 payload,
                 signature,
-            } => BundleContent::DsseEnvelope(DsseEnvelope {
-                payload,
-                payload_type,
-                signature: DsseSignature {
-                    sig: signature,
-                    keyid: String::new(),
-                },
-            }),
+            } => (
+                BundleContent::DsseEnvelope(DsseEnvelope {
+                    payload,
+                    payload_type,
+                    signature: DsseSignature {
+                        sig: signature,
+                        keyid: String::new(),
+                    },
+                }),
+                None,
+            ),
         };
         let mut bundle = Bundle {
             media_type: vouch_attestations::bundle::MEDIA_TYPE_V0_3.into(),
@@ -586,14 +577,14 @@ impl Signing {
             let (uuid, entry) = match log {
                 Log::V1(client) => {
                     let answer = client
-                        .create_entry(&self.proposed_entry(&bundle.content)?)
+                        .create_entry(&self.proposed_entry(&bundle.content, digest.as_ref())?)
                         .await?;
                     (Some(answer.uuid), answer.entry)
                 }
                 Log::V2(client) => (
                     None,
                     client
-                        .create_entry(&self.proposed_entry_v2(&bundle.content)?)
+                        .create_entry(&self.proposed_entry_v2(&bundle.content, digest.as_ref())?)
                         .await?,
                 ),
             };
@@ -685,14 +676,19 @@ impl Signing {
     }
 }
 
+/// The digest a message signature comes with (see [`Signing::seal`]).
+fn message_digest(digest: Option<&Digest>) -> Result<&Digest, CliError> {
+    digest.ok_or_else(|| CliError::Internal("a message signature without its digest".into()))
+}
+
 /// Buys a certificate for `key` from `fulcio` with `token`, and checks it before it is used:
-/// it parses, certifies `key`, chains to a certificate authority of `root` now with an SCT
+/// it parses, certifies `key`, chains to a certificate authority of `verifier`'s root now with an SCT
 /// from one of its CT logs, and names the token's identity and issuer.
 async fn certify(
     fulcio: &FulcioClient,
     token: &IdentityToken,
     key: &PrivateKey,
-    root: &TrustedRoot,
+    verifier: &Verifier<'_>,
 ) -> Result<Certified, CliError> {
     let proof = key.sign(token.subject.as_bytes())?;
     let issued = fulcio
@@ -720,7 +716,6 @@ async fn certify(
             "the certificate comes with a detached SCT; vouch takes certificates with an embedded SCT, which every verifier can check".into(),
         ));
     }
-    let verifier = Verifier::new(root).map_err(|e| CliError::Internal(e.to_string()))?;
     let authority = verifier
         .verify_signing_certificate(&leaf, now(), true)
         .map_err(|e| refused(e.check(), e.to_string()))?;

@@ -70,10 +70,10 @@ pub(crate) fn trusted_root(path: Option<&Path>) -> Result<LoadedRoot, CliError> 
                 name: path.display().to_string(),
             })
         }
-        None => match read_cache(default_cache_dir().as_deref(), SystemTime::now()) {
+        None => match default_cache() {
             Cache::Current { cached, root } => Ok(LoadedRoot {
-                root: Cow::Owned(root),
-                name: cache_name(&cached),
+                root: Cow::Borrowed(root),
+                name: cache_name(cached),
             }),
             Cache::Absent => embedded(),
             Cache::Unused { why, .. } => {
@@ -93,14 +93,22 @@ pub(crate) fn trusted_root(path: Option<&Path>) -> Result<LoadedRoot, CliError> 
 
 /// The signing config (v0.2) of the TUF cache when the cache is current and holds one, with
 /// the name reports give it; `None` otherwise. Never fetches anything.
-pub(crate) fn cached_signing_config() -> Option<(Vec<u8>, String)> {
-    match read_cache(default_cache_dir().as_deref(), SystemTime::now()) {
-        Cache::Current { cached, .. } => {
-            let name = cache_name(&cached);
-            cached.signing_config.map(|bytes| (bytes, name))
-        }
+pub(crate) fn cached_signing_config() -> Option<(&'static [u8], String)> {
+    match default_cache() {
+        Cache::Current { cached, .. } => cached
+            .signing_config
+            .as_deref()
+            .map(|bytes| (bytes, cache_name(cached))),
         _ => None,
     }
+}
+
+/// The default TUF cache ([`default_cache_dir`]) as judged when this command first asked:
+/// read and parsed once per process, however many roots and configs the command asks for (a
+/// keyless signing asks for both). A command is short; `vouch serve` does not use it.
+fn default_cache() -> &'static Cache {
+    static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+    CACHE.get_or_init(|| read_cache(default_cache_dir().as_deref(), SystemTime::now()))
 }
 
 fn embedded() -> Result<LoadedRoot, CliError> {

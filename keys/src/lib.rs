@@ -101,6 +101,20 @@ impl KeyType {
     }
 }
 
+impl KeyType {
+    /// The digest a signature by this key type is recorded under (a bundle's
+    /// `messageDigest`, a `hashedrekord` entry): the hash its scheme signs (SHA-384 for
+    /// ECDSA P-384, SHA-512 for P-521, SHA-256 for P-256 and RSA), and SHA-256 for Ed25519,
+    /// which signs the message itself.
+    pub fn message_digest_algorithm(self) -> DigestAlgorithm {
+        match self {
+            KeyType::EcdsaP384 => DigestAlgorithm::Sha384,
+            KeyType::EcdsaP521 => DigestAlgorithm::Sha512,
+            KeyType::EcdsaP256 | KeyType::Ed25519 | KeyType::Rsa { .. } => DigestAlgorithm::Sha256,
+        }
+    }
+}
+
 impl fmt::Display for KeyType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -387,11 +387,7 @@ fn canonical_body_v2(request: &[u8]) -> Result<(&'static str, Vec<u8>), String> 
         let signature = b64(hashed, &["signature", "content"])?;
         let verifier = &hashed["signature"]["verifier"];
         let key = v2_key(verifier)?;
-        let algorithm = match key.key_type() {
-            KeyType::EcdsaP384 => vouch_keys::DigestAlgorithm::Sha384,
-            KeyType::EcdsaP521 => vouch_keys::DigestAlgorithm::Sha512,
-            _ => vouch_keys::DigestAlgorithm::Sha256,
-        };
+        let algorithm = key.key_type().message_digest_algorithm();
         let digest = Digest::from_bytes(algorithm, &digest).map_err(|e| e.to_string())?;
         key.verify_prehashed(&digest, &signature)
             .map_err(|_| "verifying signature: invalid signature".to_owned())?;
