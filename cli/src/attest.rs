@@ -594,6 +594,7 @@ pub(crate) async fn tree(args: TreeArgs) -> Result<ExitCode, CliError> {
                 "artifact_type": r.artifact_type(),
                 "predicate_type": r.descriptor.annotations.get(BUNDLE_PREDICATE_TYPE_ANNOTATION),
                 "source": source_name(r.source),
+                "artifact_type_from_manifest": r.artifact_type_from_manifest,
             })
         })
         .collect();
@@ -642,6 +643,11 @@ pub(crate) async fn tree(args: TreeArgs) -> Result<ExitCode, CliError> {
                         r.artifact_type().unwrap_or("?"),
                         r.descriptor.digest
                     );
+                    if r.artifact_type_from_manifest {
+                        outln!(
+                            "        (listed without artifactType; read from the referrer manifest)"
+                        );
+                    }
                 }
             }
         }

@@ -13,6 +13,7 @@
 mod attest;
 mod blob;
 mod bundles;
+mod copy;
 mod error;
 mod identity_token;
 mod keys;
@@ -118,6 +119,9 @@ enum Command {
     Sbom(sbom::SbomArgs),
     /// Show the signatures, attestations and referrers attached to an image.
     Tree(attest::TreeArgs),
+    /// Copy an image and all its evidence (signatures, attestations, SBOMs, referrers) between
+    /// registries and OCI layouts (oci:DIR), digests kept, only missing content sent.
+    Copy(copy::CopyArgs),
     /// Sign a file with a key; write a Sigstore bundle (v0.3, message signature), logged in
     /// Rekor with --rekor-url.
     SignBlob(blob::SignBlobArgs),
@@ -174,6 +178,7 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Provenance(args) => provenance::run(args).await,
         Command::Sbom(args) => sbom::run(args).await,
         Command::Tree(args) => attest::tree(args).await,
+        Command::Copy(args) => copy::run(args).await,
         Command::SignBlob(args) => blob::sign_blob(args).await,
         Command::AttestBlob(args) => blob::attest_blob(args).await,
         // Handled in `main`, without the runtime.
@@ -236,7 +241,7 @@ fn main() -> ExitCode {
         }
     };
     let deadline = timeout.unwrap_or(match command {
-        Command::Sbom(_) => SBOM_TIMEOUT,
+        Command::Sbom(_) | Command::Copy(_) => SBOM_TIMEOUT,
         _ => DEFAULT_TIMEOUT,
     });
     let outcome = runtime.block_on(async { tokio::time::timeout(deadline, run(command)).await });

@@ -301,6 +301,11 @@ fn print_outcome(outcome: &Outcome, show_policy: bool) {
             result.reason.as_deref().unwrap_or_default()
         );
     }
+    for report in &decision.evidence {
+        if let Some(note) = &report.note {
+            outln!("  note     {}: {note}", report.location);
+        }
+    }
     for attestation in &decision.attestations {
         outln!(
             "  {} attestation {}{}",

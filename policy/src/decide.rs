@@ -228,15 +228,16 @@ impl Item<'_> {
 
     /// A report with where the item is, and nothing checked yet.
     fn report(&self, kind: EvidenceKind, subject: &Digest) -> EvidenceReport {
-        let (tag, layer, referrer, listing) = match self {
+        let (tag, layer, referrer, listing, note) = match self {
             Item::SignatureLayer(l, _, tag) | Item::AttestationLayer(l, _, tag) => {
-                (Some((*tag).to_owned()), Some(l.index), None, None)
+                (Some((*tag).to_owned()), Some(l.index), None, None, None)
             }
             Item::Bundle { evidence, .. } => (
                 None,
                 None,
                 Some(evidence.referrer.to_string()),
                 Some(evidence.listing.clone()),
+                evidence.note.clone(),
             ),
         };
         EvidenceReport {
@@ -246,6 +247,7 @@ impl Item<'_> {
             layer,
             referrer,
             listing,
+            note,
             payload: None,
             predicate_type: None,
             subject: subject.to_string(),

@@ -186,6 +186,9 @@ pub struct EvidenceReport {
     pub referrer: Option<String>,
     /// How the referrer was listed: `referrers-api` or `referrers-tag-schema`.
     pub listing: Option<String>,
+    /// Something about how it was found that the operator should know (a referrer listed
+    /// without `artifactType`, whose type was read from its manifest).
+    pub note: Option<String>,
     /// What was signed (the simple-signing document or the statement), once an authority
     /// verified it.
     pub payload: Option<serde_json::Value>,

@@ -68,6 +68,9 @@ pub struct BundleEvidence {
     pub annotated_predicate_type: Option<String>,
     /// The bundle's bytes, or why they could not be had.
     pub bytes: Result<Vec<u8>, String>,
+    /// Something the operator should know about how it was found: its listing gave no
+    /// `artifactType`, so it was read from the referrer manifest.
+    pub note: Option<String>,
 }
 
 /// Everything stored about one manifest digest that may vouch for it.
@@ -178,6 +181,16 @@ impl StoreSource {
                     .get(BUNDLE_PREDICATE_TYPE_ANNOTATION)
                     .cloned(),
                 bytes,
+                note: referrer.artifact_type_from_manifest.then(|| {
+                    format!(
+                        "the {} listing gives no artifactType for this referrer (as older \
+                         copiers write it); its type was read from the referrer manifest",
+                        match referrer.source {
+                            ReferrerSource::Api => "referrers API",
+                            ReferrerSource::TagSchema => "referrers tag schema",
+                        }
+                    )
+                }),
             });
         }
         Ok(bundles)

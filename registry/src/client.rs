@@ -2,6 +2,9 @@
 //! pulled with hard size limits and digest checks, pushed with monolithic uploads.
 
 mod tags;
+mod upload;
+
+pub(crate) use upload::UploadStart;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,7 +12,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use reqwest::header::{self, HeaderMap, HeaderValue};
-use reqwest::{Method, Response, StatusCode};
+use reqwest::{Response, StatusCode};
 use serde::Deserialize;
 use vouch_keys::Digest;
 
@@ -674,66 +677,25 @@ impl RegistryClient {
         bytes: &[u8],
     ) -> Result<Descriptor, RegistryError> {
         let descriptor = Descriptor::of(media_type, bytes);
-        let base = self.base_url(reference);
-        let what = format!("blob {} in {}", descriptor.digest, reference.repository());
-        let head_url = format!("{base}/blobs/{}", descriptor.digest);
-        let head_operation = format!("HEAD {what}");
-        let (head_url, head_operation) = (&head_url, &head_operation);
-        let exists = self
-            .retrying(|| async move {
-                let response = self
-                    .send(reference, Access::Push, head_operation, &|http| {
-                        http.head(head_url)
-                    })
-                    .await?;
-                match response.status() {
-                    StatusCode::OK => Ok(true),
-                    StatusCode::NOT_FOUND => Ok(false),
-                    _ => check_status(response, head_operation).await.map(|_| false),
-                }
-            })
-            .await?;
-        if exists {
+        if self.has_blob(reference, &descriptor.digest, true).await? {
             return Ok(descriptor);
         }
-        let operation = format!("uploading {what}");
         let body = bytes::Bytes::copy_from_slice(bytes);
-        let (operation, base, body, digest) = (&operation, &base, &body, &descriptor.digest);
+        let (body, digest) = (&body, &descriptor.digest);
         self.retrying(|| async move {
-            let start = self
-                .send(reference, Access::Push, operation, &|http| {
-                    http.post(format!("{base}/blobs/uploads/"))
-                        .header(header::CONTENT_LENGTH, "0")
-                })
-                .await?;
-            let start = check_status(start, operation).await?;
-            let location = start
-                .headers()
-                .get(header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .ok_or_else(|| RegistryError::Status {
-                    operation: operation.clone(),
-                    status: start.status().as_u16(),
-                    message: "upload started without a Location".into(),
-                })?;
-            let mut url = start
-                .url()
-                .join(location)
-                .map_err(|_| RegistryError::Status {
-                    operation: operation.clone(),
-                    status: start.status().as_u16(),
-                    message: format!("upload Location \"{location}\" is not a URL"),
-                })?;
-            url.query_pairs_mut()
-                .append_pair("digest", &digest.to_string());
-            let done = self
-                .send(reference, Access::Push, operation, &|http| {
-                    http.request(Method::PUT, url.clone())
-                        .header(header::CONTENT_TYPE, "application/octet-stream")
-                        .body(body.clone())
-                })
-                .await?;
-            check_status(done, operation).await.map(|_| ())
+            match self.start_upload(reference, digest, None).await? {
+                UploadStart::Mounted => Ok(()),
+                UploadStart::Session(url) => {
+                    self.finish_upload(
+                        reference,
+                        url,
+                        digest,
+                        body.clone().into(),
+                        self.options.timeout,
+                    )
+                    .await
+                }
+            }
         })
         .await?;
         Ok(descriptor)
@@ -787,7 +749,9 @@ impl RegistryClient {
                     status: 400,
                     message,
                     ..
-                }) if message.starts_with("DIGEST_INVALID")
+                }) if RACY_MANIFEST_ERRORS
+                    .iter()
+                    .any(|code| message.starts_with(code))
                     && made < MANIFEST_DIGEST_INVALID_ATTEMPTS =>
                 {
                     tracing::debug!(%message, attempt = made, "retrying a manifest PUT");
@@ -947,8 +911,20 @@ impl RegistryClient {
 /// `subject` (distribution-spec v1.1).
 const OCI_SUBJECT_HEADER: &str = "oci-subject";
 
-/// How many times a manifest PUT answered `400 DIGEST_INVALID` is made (see `put_manifest`).
+/// How many times a manifest PUT answered with one of [`RACY_MANIFEST_ERRORS`] is made (see
+/// `put_manifest`).
 const MANIFEST_DIGEST_INVALID_ATTEMPTS: u32 = 4;
+
+/// The `400` codes distribution 2.8 answers a manifest PUT with while another writer is
+/// storing a blob or manifest it names (the link being rewritten in place reads as missing
+/// or invalid), and then not once that write is done: `DIGEST_INVALID`,
+/// `MANIFEST_BLOB_UNKNOWN` and, for an index whose child is being written, `MANIFEST_INVALID`.
+/// A manifest that is really wrong is refused again on the last attempt.
+const RACY_MANIFEST_ERRORS: [&str; 3] = [
+    "DIGEST_INVALID",
+    "MANIFEST_BLOB_UNKNOWN",
+    "MANIFEST_INVALID",
+];
 
 /// How many pages of a referrers API answer are followed before giving up.
 pub(crate) const MAX_REFERRERS_PAGES: usize = 32;

@@ -612,6 +612,135 @@ impl Append for LayerAppend<'_> {
     }
 }
 
+/// What [`merge_attachment`] did to a tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Merged {
+    /// The tag did not exist: it now holds the source manifest as it was (same digest).
+    Written,
+    /// The tag held other layers: the missing ones were added to them.
+    Added,
+    /// The tag already held every layer.
+    Unchanged,
+}
+
+/// Makes the cosign tag-layout manifest `tag` of `store` hold every layer of `source` (such
+/// a manifest read elsewhere, whose blobs are already in `store`): an absent tag gets
+/// `source` as it is, so its digest is kept; a manifest that already has every layer (same
+/// payload digest, same signature annotation) is left alone; any other gets the missing
+/// layers appended, and none of its own is removed. Concurrent writers as for
+/// [`attach_signature`]: under the lock in a layout, by the settling append in a registry.
+pub(crate) async fn merge_attachment(
+    store: &Store,
+    tag: &str,
+    source: &FetchedManifest,
+) -> Result<Merged, RegistryError> {
+    let layers = attachment_manifest(store, tag, source)?.layers;
+    let manifest_ref = ManifestRef::Tag(tag.to_owned());
+    if let Store::Layout { layout, limits } = store {
+        return layout.locked(|| {
+            let current = layout
+                .read_tagged_manifest(tag, limits.max_manifest_bytes)?
+                .map(|fetched| attachment_manifest(store, tag, &fetched))
+                .transpose()?;
+            let Some(current) = current else {
+                let descriptor = layout.write_blob(&source.media_type, &source.bytes)?;
+                layout.set_tag_unlocked(tag, descriptor)?;
+                return Ok(Merged::Written);
+            };
+            if layers.iter().all(|l| contains(&current.layers, l)) {
+                return Ok(Merged::Unchanged);
+            }
+            let merged = with_layers(&current, &layers);
+            let config = layout.write_blob(media_types::OCI_CONFIG, &signature_config(&merged))?;
+            let bytes = manifest_bytes(Some(current), merged, config);
+            let descriptor = layout.write_blob(media_types::OCI_MANIFEST, &bytes)?;
+            layout.set_tag_unlocked(tag, descriptor)?;
+            Ok(Merged::Added)
+        });
+    }
+    let append = CopyAppend {
+        store,
+        tag,
+        manifest_ref: &manifest_ref,
+        source,
+        layers: &layers,
+        wrote_source: std::sync::atomic::AtomicBool::new(false),
+    };
+    let settled = append_settled(&store.describe(&manifest_ref), &append).await?;
+    Ok(if settled.already_present {
+        Merged::Unchanged
+    } else if append
+        .wrote_source
+        .load(std::sync::atomic::Ordering::Relaxed)
+        && settled.current.0.digest == source.digest
+    {
+        Merged::Written
+    } else {
+        Merged::Added
+    })
+}
+
+/// The layers of `current` followed by those of `ours` it does not have.
+fn with_layers(current: &ImageManifest, ours: &[Descriptor]) -> Vec<Descriptor> {
+    let mut layers = current.layers.clone();
+    for layer in ours {
+        if !contains(&layers, layer) {
+            layers.push(layer.clone());
+        }
+    }
+    layers
+}
+
+/// Merging a copied tag-layout manifest into a registry's tag.
+struct CopyAppend<'a> {
+    store: &'a Store,
+    tag: &'a str,
+    manifest_ref: &'a ManifestRef,
+    source: &'a FetchedManifest,
+    layers: &'a [Descriptor],
+    wrote_source: std::sync::atomic::AtomicBool,
+}
+
+impl Append for CopyAppend<'_> {
+    type Current = (FetchedManifest, ImageManifest);
+
+    async fn read(&self) -> Result<Option<Self::Current>, RegistryError> {
+        match self.store.manifest(self.manifest_ref).await? {
+            Some(fetched) => {
+                let manifest = attachment_manifest(self.store, self.tag, &fetched)?;
+                Ok(Some((fetched, manifest)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn holds_ours(&self, (_, manifest): &Self::Current) -> bool {
+        self.layers.iter().all(|l| contains(&manifest.layers, l))
+    }
+
+    async fn write(&self, current: Option<Self::Current>) -> Result<(), RegistryError> {
+        let Some((_, current)) = current else {
+            self.wrote_source
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            return self
+                .store
+                .put_manifest(self.tag, &self.source.media_type, &self.source.bytes)
+                .await
+                .map(|_| ());
+        };
+        let layers = with_layers(&current, self.layers);
+        let config = self
+            .store
+            .put_blob(media_types::OCI_CONFIG, &signature_config(&layers))
+            .await?;
+        let bytes = manifest_bytes(Some(current), layers, config);
+        self.store
+            .put_manifest(self.tag, media_types::OCI_MANIFEST, &bytes)
+            .await
+            .map(|_| ())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -279,6 +279,53 @@ impl Layout {
         Ok(descriptor)
     }
 
+    /// Whether the layout has a regular file for the blob `digest` (its content is not
+    /// checked here: every read checks it).
+    pub fn has_blob(&self, digest: &Digest) -> Result<bool, RegistryError> {
+        let path = self.blob_path(digest);
+        self.refuse_links(&path)?;
+        match fs::symlink_metadata(&path) {
+            Ok(metadata) => Ok(metadata.is_file()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io_error(&path)(e)),
+        }
+    }
+
+    /// A writer for the blob `descriptor` names, fed in pieces: the bytes go to a temporary
+    /// file, and [`BlobWriter::finish`] moves it into place only once exactly
+    /// `descriptor.size` bytes hashing to its digest were written. A writer dropped
+    /// unfinished leaves nothing behind.
+    pub fn blob_writer(&self, descriptor: &Descriptor) -> Result<BlobWriter, RegistryError> {
+        let path = self.blob_path(&descriptor.digest);
+        let dir = path.parent().unwrap_or(&self.root).to_owned();
+        fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+        let (temp, file) = tempfile_in(&dir)?;
+        Ok(BlobWriter {
+            temp: Some(temp),
+            file: std::io::BufWriter::with_capacity(256 * 1024, file),
+            path,
+            hasher: Some(descriptor.digest.hasher()),
+            expected: descriptor.digest.clone(),
+            size: descriptor.size,
+            written: 0,
+        })
+    }
+
+    /// Lists `descriptor` in `index.json` without a tag, unless an entry without a tag
+    /// already lists that digest: how an image copied by digest alone stays reachable.
+    pub fn add_untagged(&self, descriptor: Descriptor) -> Result<(), RegistryError> {
+        self.locked(|| {
+            let mut index = self.index()?;
+            if index.manifests.iter().any(|d| {
+                d.digest == descriptor.digest && !d.annotations.contains_key(REF_NAME_ANNOTATION)
+            }) {
+                return Ok(());
+            }
+            index.manifests.push(descriptor);
+            self.write_atomically(INDEX_FILE, &to_json(&index))
+        })
+    }
+
     /// Points `tag` at `descriptor` in `index.json`, replacing any entry with that tag, under
     /// the layout lock.
     pub fn set_tag(&self, tag: &str, descriptor: Descriptor) -> Result<(), RegistryError> {
@@ -339,6 +386,81 @@ impl Layout {
                 source: e,
             }
         })
+    }
+}
+
+/// A blob of a layout being written: see [`Layout::blob_writer`].
+pub struct BlobWriter {
+    temp: Option<PathBuf>,
+    file: std::io::BufWriter<File>,
+    path: PathBuf,
+    hasher: Option<vouch_keys::Hasher>,
+    expected: Digest,
+    size: u64,
+    written: u64,
+}
+
+impl BlobWriter {
+    /// Writes the next piece; refuses one that would pass the descriptor's size.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), RegistryError> {
+        self.written += bytes.len() as u64;
+        if self.written > self.size {
+            return Err(RegistryError::TooLarge {
+                what: format!("blob {}", self.expected),
+                limit: self.size,
+            });
+        }
+        if let Some(hasher) = self.hasher.as_mut() {
+            hasher.update(bytes);
+        }
+        let temp = self.temp.as_deref().unwrap_or(&self.path);
+        self.file.write_all(bytes).map_err(io_error(temp))
+    }
+
+    /// Checks size and digest, then moves the blob into place.
+    pub fn finish(mut self) -> Result<(), RegistryError> {
+        let temp = self.temp.clone().unwrap_or_default();
+        if self.written != self.size {
+            return Err(RegistryError::LayerContent {
+                layer: self.expected.clone(),
+                reason: format!(
+                    "{} bytes arrived, the descriptor says {}",
+                    self.written, self.size
+                ),
+            });
+        }
+        if let Some(hasher) = self.hasher.take() {
+            hasher
+                .finish()
+                .map_err(|found| RegistryError::DigestMismatch {
+                    what: format!("blob {}", self.expected),
+                    expected: self.expected.clone(),
+                    found,
+                })?;
+        }
+        self.file.flush().map_err(io_error(&temp))?;
+        self.file.get_ref().sync_all().map_err(io_error(&temp))?;
+        fs::rename(&temp, &self.path).map_err(io_error(&self.path))?;
+        self.temp = None;
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for BlobWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "BlobWriter({}, {} of {} bytes)",
+            self.expected, self.written, self.size
+        )
+    }
+}
+
+impl Drop for BlobWriter {
+    fn drop(&mut self) {
+        if let Some(temp) = self.temp.take() {
+            let _ = fs::remove_file(temp);
+        }
     }
 }
 

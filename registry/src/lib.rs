@@ -39,6 +39,7 @@
 mod auth;
 pub mod budget;
 mod client;
+pub mod copy;
 pub mod cosign;
 pub mod layers;
 mod layout;
@@ -56,7 +57,7 @@ use std::path::PathBuf;
 pub use auth::Credentials;
 pub use budget::EvidenceBudget;
 pub use client::{ClientOptions, Limits, RegistryClient};
-pub use layout::Layout;
+pub use layout::{BlobWriter, Layout};
 pub use reference::{
     DOCKER_HUB, ImageReference, LayoutReference, Reference, valid_path_component, valid_tag,
 };
@@ -347,6 +348,14 @@ pub enum RegistryError {
         /// The limit in bytes.
         limit: u64,
     },
+    /// A copy that would replace or contradict what is at the destination.
+    #[error("{destination}: {reason}")]
+    CopyRefused {
+        /// The destination, as named.
+        destination: String,
+        /// What is there, and what to do.
+        reason: String,
+    },
     /// An index with no manifest for the platform asked for.
     #[error("{what} has no image for platform {platform} (it has: {available})")]
     NoPlatform {
@@ -392,6 +401,7 @@ impl RegistryError {
                 | RegistryError::Layout { .. }
                 | RegistryError::NoPlatform { .. }
                 | RegistryError::TufInput { .. }
+                | RegistryError::CopyRefused { .. }
         )
     }
 }

@@ -75,6 +75,8 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::SystemTime;
 
+use futures_util::StreamExt as _;
+
 use vouch_keys::{Digest, DigestAlgorithm};
 
 use crate::RegistryError;
@@ -181,6 +183,10 @@ pub struct Referrer {
     pub descriptor: Descriptor,
     /// Which list it came from.
     pub source: ReferrerSource,
+    /// True when the list gave no `artifactType` for it (as skopeo 1.9 writes tag-schema
+    /// indexes when it copies them) and [`list_referrers`] read the type from the referrer
+    /// manifest itself into `descriptor`: the listing was incomplete, which callers report.
+    pub artifact_type_from_manifest: bool,
 }
 
 impl Referrer {
@@ -269,7 +275,6 @@ pub async fn attach_referrer(
     descriptor.annotations = annotations;
 
     let tag = referrers_tag(&subject.digest);
-    let index_ref = ManifestRef::Tag(tag.clone());
     let recorded =
         |fetched: &FetchedManifest, index: &ImageIndex, already_listed: bool| AttachedReferrer {
             subject: subject.digest.clone(),
@@ -282,34 +287,6 @@ pub async fn attach_referrer(
             },
         };
 
-    if let Store::Layout { layout, limits } = store {
-        layout.write_blob(media_types::OCI_MANIFEST, &bytes)?;
-        // The layout lock makes the read-modify-write of the index atomic among vouch writers.
-        return layout.locked(|| {
-            let current = layout.read_tagged_manifest(&tag, limits.max_manifest_bytes)?;
-            let current = match current {
-                Some(fetched) => {
-                    let index = tag_schema_index(store, &tag, &fetched)?;
-                    if lists(&index, &descriptor.digest) {
-                        return Ok(recorded(&fetched, &index, true));
-                    }
-                    Some(index)
-                }
-                None => None,
-            };
-            let index = merged_index(current, &descriptor);
-            let index_bytes = to_json(&index);
-            let index_descriptor = layout.write_blob(media_types::OCI_INDEX, &index_bytes)?;
-            layout.set_tag_unlocked(&tag, index_descriptor)?;
-            let fetched = FetchedManifest {
-                digest: Digest::sha256(&index_bytes),
-                media_type: media_types::OCI_INDEX.to_owned(),
-                bytes: index_bytes,
-            };
-            Ok(recorded(&fetched, &index, false))
-        });
-    }
-
     let pushed = store
         .put_manifest_by_digest(media_types::OCI_MANIFEST, &bytes)
         .await?;
@@ -320,27 +297,94 @@ pub async fn attach_referrer(
             recorded: Recorded::Registry,
         });
     }
+    let listed =
+        list_in_tag_schema(store, &subject.digest, std::slice::from_ref(&descriptor)).await?;
+    Ok(recorded(
+        &listed.index_manifest,
+        &listed.index,
+        listed.already_listed,
+    ))
+}
+
+/// The referrers tag schema index after [`list_in_tag_schema`].
+#[derive(Debug)]
+pub(crate) struct TagSchemaListing {
+    /// The index as last read (or written), which lists every descriptor asked for.
+    pub(crate) index_manifest: FetchedManifest,
+    /// It, parsed.
+    pub(crate) index: ImageIndex,
+    /// True when it already listed them all, so nothing was written.
+    pub(crate) already_listed: bool,
+}
+
+/// Makes the referrers tag schema index of `subject` list every one of `ours` (referrer
+/// manifests already stored by digest), keeping every entry already listed: in a layout under
+/// the layout lock, in a registry by the settling append loop (see the module docs).
+pub(crate) async fn list_in_tag_schema(
+    store: &Store,
+    subject: &Digest,
+    ours: &[Descriptor],
+) -> Result<TagSchemaListing, RegistryError> {
+    let tag = referrers_tag(subject);
+    let index_ref = ManifestRef::Tag(tag.clone());
+    if let Store::Layout { layout, limits } = store {
+        // The layout lock makes the read-modify-write of the index atomic among vouch writers.
+        return layout.locked(|| {
+            let current = layout.read_tagged_manifest(&tag, limits.max_manifest_bytes)?;
+            let current = match current {
+                Some(fetched) => {
+                    let index = tag_schema_index(store, &tag, &fetched)?;
+                    if lists_all(&index, ours) {
+                        return Ok(TagSchemaListing {
+                            index_manifest: fetched,
+                            index,
+                            already_listed: true,
+                        });
+                    }
+                    Some(index)
+                }
+                None => None,
+            };
+            let index = merged_index(current, ours);
+            let index_bytes = to_json(&index);
+            let index_descriptor = layout.write_blob(media_types::OCI_INDEX, &index_bytes)?;
+            layout.set_tag_unlocked(&tag, index_descriptor)?;
+            Ok(TagSchemaListing {
+                index_manifest: FetchedManifest {
+                    digest: Digest::sha256(&index_bytes),
+                    media_type: media_types::OCI_INDEX.to_owned(),
+                    bytes: index_bytes,
+                },
+                index,
+                already_listed: false,
+            })
+        });
+    }
     let append = IndexAppend {
         store,
         tag: &tag,
         index_ref: &index_ref,
-        ours: &descriptor,
+        ours,
     };
     let settled = append_settled(
         &format!("referrers index {}", store.describe(&index_ref)),
         &append,
     )
     .await?;
-    let (fetched, index) = &settled.current;
-    Ok(recorded(fetched, index, settled.already_present))
+    let (index_manifest, index) = settled.current;
+    Ok(TagSchemaListing {
+        index_manifest,
+        index,
+        already_listed: settled.already_present,
+    })
 }
 
-/// Adding one descriptor to a registry's referrers tag schema index.
+/// Adding descriptors to a registry's referrers tag schema index.
 struct IndexAppend<'a> {
     store: &'a Store,
     tag: &'a str,
     index_ref: &'a ManifestRef,
-    ours: &'a Descriptor,
+    ours: &'a [Descriptor],
 }
 
 impl Append for IndexAppend<'_> {
@@ -357,7 +401,7 @@ impl Append for IndexAppend<'_> {
     }
 
     fn holds_ours(&self, (_, index): &Self::Current) -> bool {
-        lists(index, &self.ours.digest)
+        lists_all(index, self.ours)
     }
 
     async fn write(&self, current: Option<Self::Current>) -> Result<(), RegistryError> {
@@ -375,6 +419,13 @@ impl Append for IndexAppend<'_> {
 /// once each, and at most [`Limits::max_referrers`](crate::Limits) are accepted. No index, or
 /// a tag that holds something other than an image index, means no referrers (as the
 /// distribution spec says). Nothing listed is trusted yet: see [`fetch_referrer_blob`].
+///
+/// An entry listed without `artifactType` (image-spec v1.1 says the index entry carries it,
+/// but older copiers drop it) is not skipped: its manifest is fetched (bounded by
+/// [`Limits::max_manifest_bytes`](crate::Limits), checked against the listed digest) and its
+/// `artifactType`, else its config media type, is taken from it, with
+/// [`Referrer::artifact_type_from_manifest`] set. An entry whose manifest cannot be read that
+/// way is dropped with a warning when filtering by type, and kept untyped otherwise.
 pub async fn list_referrers(
     store: &Store,
     subject: &Digest,
@@ -398,17 +449,68 @@ pub async fn list_referrers(
         }
     };
     let mut seen = HashSet::new();
-    Ok(index
+    let listed: Vec<Descriptor> = index
         .manifests
         .into_iter()
-        .filter(|d| artifact_type.is_none_or(|wanted| d.artifact_type() == Some(wanted)))
         .filter(|d| seen.insert(d.digest.clone()))
-        .map(|descriptor| Referrer {
+        .collect();
+    let typed = futures_util::stream::iter(listed)
+        .map(|mut descriptor| async move {
+            if descriptor.artifact_type().is_some_and(|t| !t.is_empty()) {
+                return Ok(Some((descriptor, false)));
+            }
+            match artifact_type_of(store, &descriptor.digest).await {
+                Ok(Some(found)) => {
+                    descriptor.set_artifact_type(&found);
+                    Ok(Some((descriptor, true)))
+                }
+                Ok(None) if artifact_type.is_none() => Ok(Some((descriptor, false))),
+                Ok(None) => Ok(None),
+                Err(e) if e.is_transient() && !e.is_input_error() => Err(e),
+                Err(e) => {
+                    tracing::warn!(
+                        referrer = %descriptor.digest,
+                        error = %e,
+                        "a referrer listed without artifactType could not be read"
+                    );
+                    Ok(artifact_type.is_none().then_some((descriptor, false)))
+                }
+            }
+        })
+        .buffered(UNTYPED_CONCURRENCY)
+        .collect::<Vec<Result<_, RegistryError>>>()
+        .await;
+    let mut referrers = Vec::new();
+    for entry in typed {
+        let Some((descriptor, from_manifest)) = entry? else {
+            continue;
+        };
+        if artifact_type.is_some_and(|wanted| descriptor.artifact_type() != Some(wanted)) {
+            continue;
+        }
+        referrers.push(Referrer {
             subject: subject.clone(),
             descriptor,
             source,
-        })
-        .collect())
+            artifact_type_from_manifest: from_manifest,
+        });
+    }
+    Ok(referrers)
+}
+
+/// How many untyped referrer manifests [`list_referrers`] reads at once.
+const UNTYPED_CONCURRENCY: usize = 8;
+
+/// The artifact type of the manifest `digest` (its `artifactType`, else its config media
+/// type); `None` when it does not exist or is not an image manifest.
+async fn artifact_type_of(store: &Store, digest: &Digest) -> Result<Option<String>, RegistryError> {
+    let Some(fetched) = store.manifest(&ManifestRef::Digest(digest.clone())).await? else {
+        return Ok(None);
+    };
+    Ok(match fetched.parse()? {
+        Manifest::Image(manifest) => Some(manifest.artifact_type().to_owned()),
+        Manifest::Index(_) => None,
+    })
 }
 
 /// Fetches a listed referrer's manifest (at most [`Limits::max_manifest_bytes`](crate::Limits),
@@ -547,14 +649,15 @@ fn tag_schema_index(
     Ok(index)
 }
 
-/// True when `index` lists the manifest `digest`.
-fn lists(index: &ImageIndex, digest: &Digest) -> bool {
-    index.manifests.iter().any(|d| &d.digest == digest)
+/// True when `index` lists every manifest of `ours`.
+fn lists_all(index: &ImageIndex, ours: &[Descriptor]) -> bool {
+    ours.iter()
+        .all(|o| index.manifests.iter().any(|d| d.digest == o.digest))
 }
 
-/// `current` (or a new, empty index) with `ours` appended unless already listed; every entry,
+/// `current` (or a new, empty index) with each of `ours` appended unless already listed; every entry,
 /// annotation and unknown field of `current` is kept.
-fn merged_index(current: Option<ImageIndex>, ours: &Descriptor) -> ImageIndex {
+fn merged_index(current: Option<ImageIndex>, ours: &[Descriptor]) -> ImageIndex {
     let mut index = current.unwrap_or_else(|| ImageIndex {
         schema_version: 2,
         media_type: None,
@@ -563,8 +666,14 @@ fn merged_index(current: Option<ImageIndex>, ours: &Descriptor) -> ImageIndex {
         extra: BTreeMap::new(),
     });
     index.media_type = Some(media_types::OCI_INDEX.into());
-    if !lists(&index, &ours.digest) {
-        index.manifests.push(ours.clone());
+    for descriptor in ours {
+        if !index
+            .manifests
+            .iter()
+            .any(|d| d.digest == descriptor.digest)
+        {
+            index.manifests.push(descriptor.clone());
+        }
     }
     index
 }
@@ -633,18 +742,18 @@ mod tests {
 
     #[test]
     fn merging_keeps_every_entry_and_field_and_adds_ours_once() {
-        let mut current = merged_index(None, &entry(1));
+        let mut current = merged_index(None, &[entry(1)]);
         current.manifests.push(entry(2));
         current.annotations.insert("keep".into(), "me".into());
         current
             .extra
             .insert("x-other".into(), serde_json::json!({"a": 1}));
-        let merged = merged_index(Some(current.clone()), &entry(3));
+        let merged = merged_index(Some(current.clone()), &[entry(3)]);
         assert_eq!(merged.manifests, vec![entry(1), entry(2), entry(3)]);
         assert_eq!(merged.annotations, current.annotations);
         assert_eq!(merged.extra, current.extra);
         assert_eq!(merged.media_type.as_deref(), Some(media_types::OCI_INDEX));
-        let again = merged_index(Some(merged.clone()), &entry(2));
+        let again = merged_index(Some(merged.clone()), &[entry(2)]);
         assert_eq!(again.manifests, merged.manifests);
         let parsed: ImageIndex = serde_json::from_slice(&to_json(&again)).unwrap();
         assert_eq!(
@@ -711,6 +820,7 @@ mod tests {
             subject: subject.digest.clone(),
             descriptor: entry(2),
             source: ReferrerSource::TagSchema,
+            artifact_type_from_manifest: false,
         };
         send(store.manifest(&ManifestRef::Default));
         send(attach_referrer(
@@ -770,7 +880,7 @@ mod tests {
             layout: crate::Layout::open(dir.path()).unwrap(),
             limits,
         };
-        let mut index = merged_index(None, &entry(1));
+        let mut index = merged_index(None, &[entry(1)]);
         index.manifests.push(entry(2));
         let bytes = to_json(&index);
         let fetched = FetchedManifest {

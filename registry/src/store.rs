@@ -217,6 +217,27 @@ impl Store {
         }
     }
 
+    /// Whether the store has the blob `digest` (asked with push access in a registry, as
+    /// a copy asks before sending it).
+    pub async fn has_blob(&self, digest: &Digest) -> Result<bool, RegistryError> {
+        match self {
+            Store::Registry { client, repository } => {
+                client.has_blob(repository, digest, true).await
+            }
+            Store::Layout { layout, .. } => layout.has_blob(digest),
+        }
+    }
+
+    /// Whether the store has the manifest `digest`.
+    pub async fn has_manifest(&self, digest: &Digest) -> Result<bool, RegistryError> {
+        match self {
+            Store::Registry { client, repository } => {
+                client.has_manifest(repository, digest, true).await
+            }
+            Store::Layout { layout, .. } => layout.has_blob(digest),
+        }
+    }
+
     /// Stores a blob (skipped when already present) and returns its descriptor.
     pub async fn put_blob(
         &self,

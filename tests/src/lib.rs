@@ -428,10 +428,40 @@ pub fn push_image(registry: &Registry, repo: &str, tag: &str) -> Image {
 /// Builds a two-platform index (linux/amd64, linux/arm64) and pushes it with every platform
 /// manifest. Returns the index and the platform manifests' digests.
 pub fn push_index(registry: &Registry, repo: &str, tag: &str) -> (Image, Vec<String>) {
+    push_index_with_layers(registry, repo, tag, 0)
+}
+
+/// [`push_index`] with each platform image holding a layer of `layer_bytes` incompressible
+/// bytes (a file `/data`), so that container engines have something to unpack; none for 0.
+pub fn push_index_with_layers(
+    registry: &Registry,
+    repo: &str,
+    tag: &str,
+    layer_bytes: usize,
+) -> (Image, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let layout = dir.path().join("layout");
-    umoci_image(&layout, "amd64", "amd64");
-    umoci_image(&layout, "arm64", "arm64");
+    let data = dir.path().join("data");
+    for arch in ["amd64", "arm64"] {
+        umoci_image(&layout, arch, arch);
+        if layer_bytes > 0 {
+            // umoci leaves the last tar member unpadded: a size of whole 512-byte blocks keeps
+            // the layer a tar stream every reader takes.
+            let mut bytes = incompressible_bytes(layer_bytes.next_multiple_of(512));
+            bytes[..arch.len()].copy_from_slice(arch.as_bytes());
+            std::fs::write(&data, bytes).unwrap();
+            tool(
+                "umoci",
+                &[
+                    "insert",
+                    "--image",
+                    &format!("{}:{arch}", layout.display()),
+                    data.to_str().unwrap(),
+                    "/data",
+                ],
+            );
+        }
+    }
     let index_path = layout.join("index.json");
     let mut index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();

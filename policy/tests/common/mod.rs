@@ -34,6 +34,7 @@ pub fn bundle(key: &PrivateKey, payload: Vec<u8>, predicate_type: &str) -> Bundl
         listing: "referrers-tag-schema".into(),
         annotated_predicate_type: Some(predicate_type.to_owned()),
         bytes: Ok(json),
+        note: None,
     }
 }
 
@@ -164,6 +165,7 @@ fn add_keyless(evidence: &mut Evidence, made: KeylessEvidence) {
             listing: "referrers-tag-schema".into(),
             annotated_predicate_type: Some(predicate_type),
             bytes: Ok(json),
+            note: None,
         }),
     }
 }
