@@ -13,6 +13,7 @@
 mod attest;
 mod blob;
 mod bundles;
+mod download;
 mod error;
 mod identity_token;
 mod keys;
@@ -118,6 +119,9 @@ enum Command {
     Sbom(sbom::SbomArgs),
     /// Show the signatures, attestations and referrers attached to an image.
     Tree(attest::TreeArgs),
+    /// Print what is attached to an image as it is stored, unverified, as cosign's download
+    /// does: its signatures, attestations or SBOMs.
+    Download(download::DownloadArgs),
     /// Sign a file with a key; write a Sigstore bundle (v0.3, message signature), logged in
     /// Rekor with --rekor-url.
     SignBlob(blob::SignBlobArgs),
@@ -174,6 +178,7 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Provenance(args) => provenance::run(args).await,
         Command::Sbom(args) => sbom::run(args).await,
         Command::Tree(args) => attest::tree(args).await,
+        Command::Download(args) => download::run(args).await,
         Command::SignBlob(args) => blob::sign_blob(args).await,
         Command::AttestBlob(args) => blob::attest_blob(args).await,
         // Handled in `main`, without the runtime.
@@ -294,7 +299,7 @@ const COSIGN_FLAGS: [(&str, &str); 9] = [
     ),
     (
         "--output-file",
-        "sbom and provenance take --output-file; other commands print to standard output",
+        "sbom, provenance and download take --output-file; other commands print to standard output",
     ),
 ];
 
