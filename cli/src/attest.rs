@@ -11,7 +11,7 @@ use clap::Args;
 use serde_json::Value;
 use vouch_attestations::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
 use vouch_attestations::slsa::AnyProvenance;
-use vouch_registry::cosign::{self, Attachment, NewAttestation, is_cosign_tag};
+use vouch_registry::cosign::{self, Attachment, NewAttestation, sbom_tag};
 use vouch_registry::manifest::Manifest;
 use vouch_registry::referrers::{self, BUNDLE_PREDICATE_TYPE_ANNOTATION};
 use vouch_registry::{ImageReference, ManifestRef, Store};
@@ -561,11 +561,11 @@ pub(crate) async fn tree(args: TreeArgs) -> Result<ExitCode, CliError> {
 
     // cosign's tag layout: `.sig`, `.att`, `.sbom`, each a manifest of layers.
     let mut tags = BTreeMap::new();
-    for suffix in ["sig", "att", "sbom"] {
-        let tag = Attachment::Signatures
-            .tag(&digest)
-            .replace(".sig", &format!(".{suffix}"));
-        debug_assert!(is_cosign_tag(&tag));
+    for tag in [
+        Attachment::Signatures.tag(&digest),
+        Attachment::Attestations.tag(&digest),
+        sbom_tag(&digest),
+    ] {
         let Some(fetched) = store.manifest(&ManifestRef::Tag(tag.clone())).await? else {
             continue;
         };

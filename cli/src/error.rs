@@ -60,6 +60,14 @@ pub(crate) enum CliError {
     /// predicate or trusted root).
     #[error("{}: {reason}", .path.display())]
     Input { path: PathBuf, reason: String },
+    /// Nothing of the kind asked for is attached to an image (`vouch download`): names the
+    /// image and where vouch looked.
+    #[error("no {what} attached to {image}: looked in {looked}")]
+    NothingAttached {
+        what: String,
+        image: String,
+        looked: String,
+    },
     /// An output file exists and --force was not given.
     #[error("{} already exists; pass --force to overwrite it", .path.display())]
     Exists { path: PathBuf },
@@ -111,6 +119,7 @@ impl CliError {
             | CliError::InputFile(_)
             | CliError::Input { .. }
             | CliError::Exists { .. }
+            | CliError::NothingAttached { .. }
             | CliError::IdentityToken(_) => 2,
             CliError::Registry(e) if e.is_input_error() => 2,
             // A bad URI, a wrong PIN, no such token or key: the user's to correct; the token
@@ -227,6 +236,11 @@ mod tests {
                 reason: "not JSON".into(),
             },
             CliError::Exists { path: "out".into() },
+            CliError::NothingAttached {
+                what: "signatures".into(),
+                image: "registry.example/app@sha256:ab".into(),
+                looked: "registry.example/app:sha256-ab.sig".into(),
+            },
         ];
         for error in &input {
             assert_eq!(code(error), ExitCode::from(2), "{error}");

@@ -14,6 +14,7 @@ mod attest;
 mod blob;
 mod bundles;
 mod copy;
+mod download;
 mod error;
 mod identity_token;
 mod keys;
@@ -122,6 +123,9 @@ enum Command {
     /// Copy an image and all its evidence (signatures, attestations, SBOMs, referrers) between
     /// registries and OCI layouts (oci:DIR), digests kept, only missing content sent.
     Copy(copy::CopyArgs),
+    /// Print what is attached to an image as it is stored, unverified, as cosign's download
+    /// does: its signatures, attestations or SBOMs.
+    Download(download::DownloadArgs),
     /// Sign a file with a key; write a Sigstore bundle (v0.3, message signature), logged in
     /// Rekor with --rekor-url.
     SignBlob(blob::SignBlobArgs),
@@ -179,6 +183,7 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Sbom(args) => sbom::run(args).await,
         Command::Tree(args) => attest::tree(args).await,
         Command::Copy(args) => copy::run(args).await,
+        Command::Download(args) => download::run(args).await,
         Command::SignBlob(args) => blob::sign_blob(args).await,
         Command::AttestBlob(args) => blob::attest_blob(args).await,
         // Handled in `main`, without the runtime.
@@ -299,7 +304,7 @@ const COSIGN_FLAGS: [(&str, &str); 9] = [
     ),
     (
         "--output-file",
-        "sbom and provenance take --output-file; other commands print to standard output",
+        "sbom, provenance and download take --output-file; other commands print to standard output",
     ),
 ];
 

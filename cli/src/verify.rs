@@ -389,11 +389,7 @@ pub(crate) async fn triangulate(args: TriangulateArgs) -> Result<ExitCode, CliEr
     let tag = match args.kind {
         AttachmentType::Signature => Some(signature_tag(&digest)),
         AttachmentType::Attestation => Some(Attachment::Attestations.tag(&digest)),
-        AttachmentType::Sbom => Some(format!(
-            "{}-{}.sbom",
-            digest.algorithm().name(),
-            digest.hex()
-        )),
+        AttachmentType::Sbom => Some(vouch_registry::cosign::sbom_tag(&digest)),
         AttachmentType::Digest => None,
     };
     let location = match tag {

@@ -5,6 +5,9 @@
 //! layer annotation [`SIGNATURE_ANNOTATION`]. Attestations live the same way under
 //! `sha256-<hex>.att` (cosign `attest`): each layer's blob is a DSSE envelope (media type
 //! [`DSSE_LAYER_MEDIA_TYPE`]) annotated with its statement's [`PREDICATE_TYPE_ANNOTATION`].
+//! SBOMs attached with `cosign attach sbom` live under `sha256-<hex>.sbom`, one layer per
+//! document, of the document's own media type (`text/spdx+json`,
+//! `application/vnd.cyclonedx+json`, ...), unsigned ([`read_sboms`]).
 //!
 //! Reading is bounded ([`Limits`](crate::Limits)): the manifest size, the number of layers and
 //! each payload's size. Appending keeps every layer already there, and survives concurrent
@@ -41,6 +44,17 @@ pub fn signature_tag(digest: &Digest) -> String {
 pub fn attestation_tag(digest: &Digest) -> String {
     Attachment::Attestations.tag(digest)
 }
+
+/// The tag of the SBOMs attached to `digest` (`cosign attach sbom`): `sha256-<hex>.sbom`.
+pub fn sbom_tag(digest: &Digest) -> String {
+    format!("{}-{}.sbom", digest.algorithm().name(), digest.hex())
+}
+
+/// The largest SBOM layer [`read_sboms`] fetches: 32 MiB. An SBOM is a whole document about
+/// every package of an image, far larger than a signature payload, so the per-payload limit
+/// of signatures ([`Limits::max_signature_blob_bytes`](crate::Limits)) does not fit it; the
+/// evidence budget still bounds all SBOMs of an image together.
+pub const MAX_SBOM_BLOB_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Which of cosign's tag-layout manifests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,12 +105,12 @@ pub fn is_cosign_tag(tag: &str) -> bool {
             .is_some_and(|(alg, hex)| format!("{alg}:{hex}").parse::<Digest>().is_ok())
 }
 
-/// Everything stored under an image's signature (or attestation) tag.
+/// Everything stored under an image's signature (or attestation, or SBOM) tag.
 #[derive(Debug)]
 pub struct SignatureSet {
-    /// The tag read (`sha256-<hex>.sig` or `.att`).
+    /// The tag read (`sha256-<hex>.sig`, `.att` or `.sbom`).
     pub tag: String,
-    /// The signature manifest's digest; `None` when there is no signature manifest.
+    /// The tagged manifest's digest; `None` when there is no manifest under the tag.
     pub manifest_digest: Option<Digest>,
     /// The layers, in manifest order.
     pub layers: Vec<SignatureLayer>,
@@ -133,7 +147,31 @@ pub async fn read_attachments(
     kind: Attachment,
     budget: &EvidenceBudget,
 ) -> Result<SignatureSet, RegistryError> {
-    let tag = kind.tag(digest);
+    let limit = store.limits().max_signature_blob_bytes;
+    read_tagged(store, kind.tag(digest), limit, budget).await
+}
+
+/// Reads the SBOMs attached to `digest` with `cosign attach sbom` (its `sha256-<hex>.sbom`
+/// manifest), with the limits of [`read_signatures`] but for the size of each layer, which
+/// may be up to [`MAX_SBOM_BLOB_BYTES`]: each layer's payload is one SBOM document, its
+/// media type the layer's. No manifest means an empty set. Nothing here is signed: an SBOM
+/// read this way is only as trustworthy as the registry that served it.
+pub async fn read_sboms(
+    store: &Store,
+    digest: &Digest,
+    budget: &EvidenceBudget,
+) -> Result<SignatureSet, RegistryError> {
+    read_tagged(store, sbom_tag(digest), MAX_SBOM_BLOB_BYTES, budget).await
+}
+
+/// Reads the tag-layout manifest `tag` and fetches every layer's payload of at most `limit`
+/// bytes, with the limits of [`read_signatures`].
+async fn read_tagged(
+    store: &Store,
+    tag: String,
+    limit: u64,
+    budget: &EvidenceBudget,
+) -> Result<SignatureSet, RegistryError> {
     let Some(fetched) = store.manifest(&ManifestRef::Tag(tag.clone())).await? else {
         return Ok(SignatureSet {
             tag,
@@ -143,7 +181,6 @@ pub async fn read_attachments(
     };
     budget.charge(fetched.bytes.len() as u64)?;
     let manifest = attachment_manifest(store, &tag, &fetched)?;
-    let limit = store.limits().max_signature_blob_bytes;
     // Every payload handed to verification is charged, duplicates included (each is checked
     // again), before anything is fetched; one too large for the per-blob limit is not
     // fetched, so it costs nothing.
@@ -208,7 +245,7 @@ pub async fn read_attachments(
     })
 }
 
-/// Parses a signature or attestation manifest and applies the layer limit.
+/// Parses a signature, attestation or SBOM manifest and applies the layer limit.
 fn attachment_manifest(
     store: &Store,
     tag: &str,
@@ -220,7 +257,7 @@ fn attachment_manifest(
         Manifest::Index(_) => {
             return Err(RegistryError::BadManifest {
                 what,
-                reason: "a cosign signature or attestation tag must hold an image manifest, not an index".into(),
+                reason: "a cosign signature, attestation or SBOM tag must hold an image manifest, not an index".into(),
             });
         }
     };
@@ -752,6 +789,8 @@ mod tests {
         assert_eq!(tag, format!("sha256-{}.sig", digest.hex()));
         assert!(is_cosign_tag(&tag));
         assert!(is_cosign_tag(&tag.replace(".sig", ".att")));
+        assert_eq!(sbom_tag(&digest), tag.replace(".sig", ".sbom"));
+        assert!(is_cosign_tag(&sbom_tag(&digest)));
         assert!(!is_cosign_tag("v1.0"));
         assert!(!is_cosign_tag("sha256-abc.sig"));
         assert!(!is_cosign_tag(&tag.replace(".sig", ".txt")));

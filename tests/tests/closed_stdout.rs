@@ -76,6 +76,9 @@ fn every_command_that_prints_ends_quietly_with_its_own_exit_code_when_stdout_is_
         .expect_code(0);
         into_closed_pipe(&["tree", "-o", format, &image], None).expect_code(0);
     }
+    for verb in ["signature", "attestation"] {
+        into_closed_pipe(&["download", verb, &image], None).expect_code(0);
+    }
     into_closed_pipe(&["public-key", "--key", key_file], Some(&key.password)).expect_code(0);
     let sbom = ["sbom", &image];
     into_closed_pipe(&sbom, None).expect_code(0);
