@@ -16,6 +16,7 @@ mod bundles;
 mod copy;
 mod download;
 mod error;
+mod explain;
 mod identity_token;
 mod keys;
 mod output;
@@ -104,6 +105,10 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Check a trust policy (lint) or decide test cases with it (test).
     Policy(policy::PolicyArgs),
+    /// Show why a trust policy allows or denies an image: the graph of its evidence (signers,
+    /// log entries, timestamps, authorities, attestation requirements) with the failing link
+    /// marked, as text, JSON, Graphviz DOT (--dot) or a self-contained HTML page (--html).
+    Explain(explain::ExplainArgs),
     /// Print where the signatures of an image are stored (its `sha256-<hex>.sig` tag).
     Triangulate(verify::TriangulateArgs),
     /// Attest an image: sign an in-toto statement about it and store it in its `.att` tag (or,
@@ -176,6 +181,7 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Sign(args) => sign::run(args).await,
         Command::Verify(args) => verify::run(args).await,
         Command::Policy(args) => policy::run(args).await,
+        Command::Explain(args) => explain::run(args).await,
         Command::Triangulate(args) => verify::triangulate(args).await,
         Command::Attest(args) => attest::attest(args).await,
         Command::VerifyAttestation(args) => attest::verify_attestation(args).await,

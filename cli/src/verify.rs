@@ -102,10 +102,11 @@ fn load_policy(args: &VerifyArgs) -> Result<TrustPolicy, CliError> {
 }
 
 /// One image's decision, with the name the report gives it.
-struct Outcome {
+pub(crate) struct Outcome {
     /// The image at its digest, as the store describes it.
-    image: String,
-    decision: Decision,
+    pub(crate) image: String,
+    /// What `vouch-policy` decided.
+    pub(crate) decision: Decision,
 }
 
 pub(crate) async fn run(mut args: VerifyArgs) -> Result<ExitCode, CliError> {
@@ -179,7 +180,18 @@ async fn decide_one(
     now: UnixTime,
 ) -> Result<Outcome, CliError> {
     let source = StoreSource::open(client, reference).map_err(vouch_policy::PolicyError::from)?;
-    let decision = policy.decide(&ImageName::of(reference), &source, now).await;
+    Ok(decide_from(policy, &source, reference, now).await)
+}
+
+/// The decision about the image `source` reads, made by `vouch-policy`: the one path by which
+/// every command that reports a decision (`verify --policy`, `explain`) gets it.
+pub(crate) async fn decide_from(
+    policy: &TrustPolicy,
+    source: &StoreSource,
+    reference: &ImageReference,
+    now: UnixTime,
+) -> Outcome {
+    let decision = policy.decide(&ImageName::of(reference), source, now).await;
     tracing::info!(
         "{reference}: {} ({} piece(s) of evidence, verdict {:?})",
         if decision.allowed {
@@ -197,7 +209,7 @@ async fn decide_one(
             .describe(&ManifestRef::Digest(digest.clone())),
         None => source.target().describe(),
     };
-    Ok(Outcome { image, decision })
+    Outcome { image, decision }
 }
 
 /// The signatures that hold, with the first authority that vouched by them.

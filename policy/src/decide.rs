@@ -21,8 +21,8 @@ use vouch_verifier::{Verified, VerifyError};
 use crate::cache::{CacheKey, DecisionCache};
 use crate::decision::{
     AttestationOutcome, AuthorityOutcome, CheckResult, Decision, Denial, EvidenceFailure,
-    EvidenceKind, EvidenceReport, PlatformOutcome, RefusedAttestation, RegoOutcome, SCHEMA_VERSION,
-    Status, Threshold, Verdict,
+    EvidenceKind, EvidenceReport, FailingAt, FailingLink, PlatformOutcome, RefusedAttestation,
+    RegoOutcome, SCHEMA_VERSION, Status, Threshold, Verdict,
 };
 use crate::error::{EvidenceError, PolicyError};
 use crate::evidence::{EvidenceSource, Subject, Wanted};
@@ -264,6 +264,7 @@ struct DigestOutcome {
     verdict: Verdict,
     denial: Option<Denial>,
     reason: Option<String>,
+    failing: Option<FailingLink>,
     authorities: Vec<AuthorityOutcome>,
     threshold: Threshold,
     evidence: Vec<EvidenceReport>,
@@ -431,6 +432,7 @@ impl TrustPolicy {
             allowed: true,
             denial: None,
             reason: None,
+            failing: None,
             authorities: Vec::new(),
             threshold: None,
             evidence: Vec::new(),
@@ -479,6 +481,10 @@ impl TrustPolicy {
                     "no scope of the policy covers {}, and its default is deny",
                     image.repository
                 ));
+                decision.failing = Some(FailingLink {
+                    at: FailingAt::Image,
+                    check: None,
+                });
             }
             return decision;
         }
@@ -571,6 +577,10 @@ impl TrustPolicy {
                     "the scope {} denies every image it covers",
                     decision.scope.as_deref().unwrap_or_default()
                 ));
+                decision.failing = Some(FailingLink {
+                    at: FailingAt::Image,
+                    check: None,
+                });
             }
             Requirement::Signed(requirement) => {
                 if let Err(e) = self
@@ -580,6 +590,10 @@ impl TrustPolicy {
                     decision.verdict = Verdict::Error;
                     decision.denial = Some(Denial::EvidenceUnavailable);
                     decision.reason = Some(format!("the evidence could not be gathered: {e}"));
+                    decision.failing = Some(FailingLink {
+                        at: FailingAt::Image,
+                        check: None,
+                    });
                     decision.error = Some(EvidenceFailure {
                         reason: e.to_string(),
                         input: e.input,
@@ -608,6 +622,7 @@ impl TrustPolicy {
                 let (_, first) = error.unwrap_or(&tried[0]);
                 decision.verdict = first.verdict;
                 decision.denial = first.denial;
+                decision.failing.clone_from(&first.failing);
                 decision.error = first.error.clone();
                 decision.digest.clone_from(&first.digest);
                 decision.reason = Some(format!(
@@ -644,6 +659,7 @@ impl TrustPolicy {
         decision.verdict = outcome.verdict;
         decision.denial = outcome.denial;
         decision.reason = outcome.reason;
+        decision.failing = outcome.failing;
         decision.authorities = outcome.authorities;
         decision.threshold = Some(outcome.threshold);
         decision.evidence = outcome.evidence;
@@ -683,6 +699,8 @@ impl TrustPolicy {
                         platform.digest,
                         outcome.reason.unwrap_or_default()
                     ));
+                    // The link that failed is the platform's own.
+                    decision.failing = outcome.failing;
                 }
             }
         }
@@ -796,7 +814,7 @@ impl TrustPolicy {
         let mut reports = Vec::with_capacity(items.len());
         // (item, authority) pairs whose signature holds with the scope's own checks.
         let mut signature_passes: Vec<(usize, usize)> = Vec::new();
-        let mut first_signature_failure: Option<String> = None;
+        let mut first_signature_failure: Option<(String, FailingLink)> = None;
         let mut signature_items = 0usize;
         for (n, (item, results)) in items.iter().zip(&verified).enumerate() {
             let claim = results
@@ -840,6 +858,7 @@ impl TrustPolicy {
                             identity: evidence.verification.identity.clone(),
                             key_fingerprint: Some(evidence.verification.key_fingerprint.clone()),
                             times: evidence.verification.times.clone(),
+                            log_entries: evidence.verification.log_entries.clone(),
                             checks: evidence.verification.checks.clone(),
                         };
                         if evidence.claim == ImageClaim::Signature {
@@ -872,6 +891,7 @@ impl TrustPolicy {
                         identity: None,
                         key_fingerprint: None,
                         times: Vec::new(),
+                        log_entries: Vec::new(),
                         checks: Vec::new(),
                     },
                 };
@@ -880,11 +900,21 @@ impl TrustPolicy {
                     && check.status == Status::Fail
                     && first_signature_failure.is_none()
                 {
-                    first_signature_failure = Some(format!(
-                        "{}: [{}] {}",
-                        report.location,
-                        check.check.map_or("", Check::name),
-                        check.reason.as_deref().unwrap_or_default()
+                    first_signature_failure = Some((
+                        format!(
+                            "{}: [{}] {}",
+                            report.location,
+                            check.check.map_or("", Check::name),
+                            check.reason.as_deref().unwrap_or_default()
+                        ),
+                        FailingLink {
+                            at: FailingAt::Evidence {
+                                location: report.location.clone(),
+                                subject: report.subject.clone(),
+                                authority: check.authority.clone(),
+                            },
+                            check: check.check,
+                        },
                     ));
                 }
                 report.results.push(check);
@@ -1048,7 +1078,13 @@ impl TrustPolicy {
                 .any(|a| a.satisfied && a.name == self.authorities[i].name)
         });
         let signatures_needed = requirement.threshold > 0;
-        let (verdict, denial, reason) =
+        let manifest = || FailingLink {
+            at: FailingAt::Manifest {
+                digest: digest.to_string(),
+            },
+            check: None,
+        };
+        let (verdict, denial, reason, failing) =
             if signatures_needed && signature_items == 0 && !found_anything {
                 (
                     Verdict::Fail,
@@ -1057,6 +1093,7 @@ impl TrustPolicy {
                         "no signatures found ({} does not exist, no Sigstore bundle referrers)",
                         evidence.signatures.tag
                     )),
+                    Some(manifest()),
                 )
             } else if signatures_needed && satisfied == 0 {
                 let what = if signature_items == 0 {
@@ -1071,13 +1108,15 @@ impl TrustPolicy {
                         accepted.join(", ")
                     )
                 };
+                let (reason, failing) = match first_signature_failure {
+                    Some((first, link)) => (format!("{what}; first refusal: {first}"), link),
+                    None => (what, manifest()),
+                };
                 (
                     Verdict::Fail,
                     Some(Denial::NoAcceptedSignature),
-                    Some(match first_signature_failure {
-                        Some(first) => format!("{what}; first refusal: {first}"),
-                        None => what,
-                    }),
+                    Some(reason),
+                    Some(failing),
                 )
             } else if satisfied < requirement.threshold {
                 (
@@ -1095,6 +1134,17 @@ impl TrustPolicy {
                             .collect::<Vec<_>>()
                             .join(", ")
                     )),
+                    // The first authority that could have made up the number.
+                    authorities
+                        .iter()
+                        .find(|a| !a.satisfied)
+                        .map(|a| FailingLink {
+                            at: FailingAt::Authority {
+                                subject: digest.to_string(),
+                                name: a.name.clone(),
+                            },
+                            check: None,
+                        }),
                 )
             } else if let Some(&i) = missing_required {
                 (
@@ -1104,6 +1154,13 @@ impl TrustPolicy {
                         "authority {}, which the scope requires, did not vouch",
                         self.authorities[i].name
                     )),
+                    Some(FailingLink {
+                        at: FailingAt::Authority {
+                            subject: digest.to_string(),
+                            name: self.authorities[i].name.clone(),
+                        },
+                        check: None,
+                    }),
                 )
             } else if let Some(unmet) = attestations.iter().find(|a| !a.satisfied) {
                 let of_type = unmet
@@ -1127,6 +1184,15 @@ impl TrustPolicy {
                             plural(verified, "verified attestation"),
                             denied.messages.join("; ")
                         )),
+                        Some(FailingLink {
+                            at: FailingAt::Rego {
+                                subject: digest.to_string(),
+                                predicate_type: unmet.predicate_type.clone(),
+                                policy: denied.policy.clone(),
+                                location: denied.location.clone(),
+                            },
+                            check: Some(Check::Policy),
+                        }),
                     )
                 } else {
                     let wanted = unmet
@@ -1150,15 +1216,23 @@ impl TrustPolicy {
                             "{signed}no {wanted} signed by {} is attached{first}",
                             unmet.authorities.join(" or ")
                         )),
+                        Some(FailingLink {
+                            at: FailingAt::Attestation {
+                                subject: digest.to_string(),
+                                predicate_type: unmet.predicate_type.clone(),
+                            },
+                            check: unmet.refused.first().map(|r| r.check),
+                        }),
                     )
                 }
             } else {
-                (Verdict::Pass, None, None)
+                (Verdict::Pass, None, None, None)
             };
         Ok(DigestOutcome {
             verdict,
             denial,
             reason,
+            failing,
             authorities,
             threshold,
             evidence: reports,

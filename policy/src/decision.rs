@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use vouch_keys::Digest;
 use vouch_verifier::check::Check;
 use vouch_verifier::identity::FoundIdentity;
-use vouch_verifier::verify::{PassedCheck, VerifiedTime};
+use vouch_verifier::verify::{LogEntryFound, PassedCheck, VerifiedTime};
 
 use crate::policy::Mode;
 
@@ -80,6 +80,11 @@ pub struct Decision {
     pub denial: Option<Denial>,
     /// The first blocking reason, one sentence; `None` on a pass.
     pub reason: Option<String>,
+    /// Where that reason comes from: the one link of the evidence (a manifest, a piece of
+    /// evidence as an authority checked it, an authority, an attestation requirement, a Rego
+    /// answer) whose failure blocked the image, with the check that failed. `None` exactly
+    /// when `reason` is.
+    pub failing: Option<FailingLink>,
     /// Each authority of the scope and whether it vouched.
     pub authorities: Vec<AuthorityOutcome>,
     /// How many authorities had to vouch, and how many did.
@@ -112,6 +117,73 @@ impl Decision {
             (false, _) => 1,
         }
     }
+}
+
+/// The link of the evidence whose failure gave [`Decision::reason`], and the check that failed
+/// there (`None` for a requirement that is not a verification check: no scope, nothing
+/// stored, an authority that did not vouch).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailingLink {
+    /// Where.
+    pub at: FailingAt,
+    /// The check that failed there.
+    pub check: Option<Check>,
+}
+
+/// Where in the evidence a blocking reason comes from. Locations and digests are the ones the
+/// [`Decision`] reports, so a reader finds the link among its `evidence`, `authorities`,
+/// `attestations` and `platforms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "kind",
+    rename_all = "kebab-case",
+    rename_all_fields = "camelCase"
+)]
+pub enum FailingAt {
+    /// The image as a whole: no scope covers it, its scope denies it, or its evidence could
+    /// not be gathered.
+    Image,
+    /// A manifest (the image's, or a platform's of its index) with nothing stored that could
+    /// vouch for it, or no signature an accepted authority checked.
+    Manifest {
+        /// Its digest.
+        digest: String,
+    },
+    /// A piece of evidence, as one authority checked it: the first refused signature.
+    Evidence {
+        /// Its [`EvidenceReport::location`].
+        location: String,
+        /// Its [`EvidenceReport::subject`].
+        subject: String,
+        /// The authority whose check failed.
+        authority: String,
+    },
+    /// An authority of the scope that did not vouch (the threshold, or a required one).
+    Authority {
+        /// The manifest it did not vouch for.
+        subject: String,
+        /// Its name.
+        name: String,
+    },
+    /// An attestation requirement that no signed attestation met.
+    Attestation {
+        /// The manifest it was checked for.
+        subject: String,
+        /// Its [`AttestationOutcome::predicate_type`].
+        predicate_type: Option<String>,
+    },
+    /// A Rego policy's denial of a signed attestation.
+    Rego {
+        /// The manifest it was checked for.
+        subject: String,
+        /// The attestation requirement's predicate type.
+        predicate_type: Option<String>,
+        /// The policy file ([`RegoOutcome::policy`]).
+        policy: String,
+        /// The attestation ([`RegoOutcome::location`]).
+        location: String,
+    },
 }
 
 /// Evidence that could not be gathered.
@@ -218,6 +290,8 @@ pub struct CheckResult {
     pub key_fingerprint: Option<String>,
     /// The verified signing times.
     pub times: Vec<VerifiedTime>,
+    /// The transparency-log entries that verified, when verified.
+    pub log_entries: Vec<LogEntryFound>,
     /// The checks that held, in order.
     pub checks: Vec<PassedCheck>,
 }

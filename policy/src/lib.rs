@@ -4,7 +4,8 @@
 //! [`EvidenceSource`](evidence::EvidenceSource) reads what is stored about an image (a
 //! registry or an OCI layout through `vouch-registry`, or anything else), `vouch-verifier`'s
 //! pure checks verify each signature and attestation, and one typed [`Decision`] comes back
-//! with every check and the first blocking reason.
+//! with every check and the first blocking reason. [`explain::EvidenceGraph`] lays a decision
+//! out as the graph of its evidence, with the link that blocked the image marked.
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -32,6 +33,7 @@ pub mod decide;
 pub mod decision;
 pub mod error;
 pub mod evidence;
+pub mod explain;
 pub mod pattern;
 pub mod policy;
 pub mod roots;

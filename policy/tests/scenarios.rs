@@ -95,6 +95,24 @@ fn run(
         .expect
         .check(&json)
         .map_err(|e| format!("{e}\n{json:#}"))?;
+    // Every blocking reason says which link it comes from, and the evidence graph marks that
+    // link and no other.
+    if decision.reason.is_some() != decision.failing.is_some() {
+        return Err(format!(
+            "reason {:?} with failing link {:?}",
+            decision.reason, decision.failing
+        ));
+    }
+    let graph = vouch_policy::explain::EvidenceGraph::new(&decision, &[]);
+    let marked: Vec<&str> = graph
+        .nodes
+        .iter()
+        .filter(|n| n.failing)
+        .map(|n| n.id.as_str())
+        .collect();
+    if marked.len() != usize::from(decision.reason.is_some()) {
+        return Err(format!("failing nodes {marked:?}\n{json:#}"));
+    }
     if i32::from(decision.exit_code()) != scenario.expect.exit_code() {
         return Err(format!(
             "exit code {} expected {}",

