@@ -224,6 +224,9 @@ fn facts(node: &Node) -> Vec<(&'static str, String)> {
     if let Some(reason) = &node.reason {
         facts.push(("reason", reason.clone()));
     }
+    if let Some(note) = &node.note {
+        facts.push(("note", note.clone()));
+    }
     facts
 }
 

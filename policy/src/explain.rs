@@ -175,6 +175,9 @@ pub struct Node {
     pub check: Option<Check>,
     /// Why it failed or was skipped; for the failing node, the decision's reason.
     pub reason: Option<String>,
+    /// How a piece of evidence was found, when the operator should know
+    /// ([`EvidenceReport::note`]: a referrer listed without `artifactType`).
+    pub note: Option<String>,
 }
 
 impl Node {
@@ -195,6 +198,7 @@ impl Node {
             time: None,
             check: None,
             reason: None,
+            note: None,
         }
     }
 }
@@ -445,6 +449,7 @@ impl Builder {
             let (status, deciding) = evidence_status(report);
             let mut node = Node::new(id.clone(), kind, label, status);
             node.location = Some(report.location.clone());
+            node.note.clone_from(&report.note);
             node.digest.clone_from(&report.referrer);
             node.predicate_type = predicate_type;
             if let Some(result) = deciding {
@@ -830,6 +835,7 @@ mod tests {
             layer: Some(0),
             referrer: None,
             listing: None,
+            note: None,
             payload: None,
             predicate_type: predicate_type.map(str::to_owned),
             subject: subject.into(),

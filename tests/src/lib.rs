@@ -867,6 +867,7 @@ fn serve_fake(
         }
         let mut authorization = String::new();
         let mut content_length = 0usize;
+        let mut chunked = false;
         loop {
             let mut line = String::new();
             if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -879,12 +880,20 @@ fn serve_fake(
             if let Some(v) = lower.strip_prefix("content-length:") {
                 content_length = v.trim().parse().unwrap_or(0);
             }
+            if let Some(v) = lower.strip_prefix("transfer-encoding:") {
+                chunked = v.trim() == "chunked";
+            }
             if line == "\r\n" || line == "\n" {
                 break;
             }
         }
-        let mut body = vec![0u8; content_length];
-        let _ = reader.read_exact(&mut body);
+        let body = if chunked {
+            read_chunked(&mut reader)
+        } else {
+            let mut body = vec![0u8; content_length];
+            let _ = reader.read_exact(&mut body);
+            body
+        };
         log.lock().unwrap().push(request_line.trim().to_owned());
         let path = request_line
             .split_whitespace()
@@ -984,6 +993,35 @@ fn serve_fake(
 }
 
 /// One request to the [`FakeBehavior::Referrers`] registry.
+/// A `Transfer-Encoding: chunked` request body (RFC 9112 section 7.1), trailers skipped.
+fn read_chunked(reader: &mut impl BufRead) -> Vec<u8> {
+    let mut body = Vec::new();
+    loop {
+        let mut size = String::new();
+        if reader.read_line(&mut size).unwrap_or(0) == 0 {
+            return body;
+        }
+        let size = size.trim().split(';').next().unwrap_or("");
+        let size = usize::from_str_radix(size, 16).unwrap_or(0);
+        if size == 0 {
+            // Trailers, then the empty line.
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                    return body;
+                }
+            }
+        }
+        let start = body.len();
+        body.resize(start + size, 0);
+        if reader.read_exact(&mut body[start..]).is_err() {
+            return body;
+        }
+        let mut end = String::new();
+        let _ = reader.read_line(&mut end);
+    }
+}
+
 fn serve_referrers(
     method: &str,
     target: &str,

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use vouch_registry::manifest::media_types;
 use vouch_registry::{ImageReference, ManifestRef, RegistryClient, Store};
 use vouch_tests::{
-    Image, KeyPair, Registry, generate_key, peer_ran, push_index_with_layers, run, unavailable,
-    unique, vouch, vouch_with_password,
+    FakeBehavior, FakeRegistry, Image, KeyPair, Registry, generate_key, peer_ran,
+    push_index_with_layers, run, unavailable, unique, vouch, vouch_with_password,
 };
 
 const CUSTOM: &str = "https://cosign.sigstore.dev/attestation/v1";
@@ -695,4 +695,66 @@ fn bad_destinations_are_refused_before_anything_is_written() {
     assert!(missing.stderr.contains("not found"), "{}", missing.stderr);
     let usage = vouch(&["copy", "--only", "everything", &image.tagged, &image.tagged]);
     assert_eq!(usage.code, 2, "{usage:#?}");
+}
+
+#[test]
+fn a_destination_with_the_referrers_api_lists_copied_referrers_itself() {
+    let a = Registry::start();
+    let s = signed_index(&a, 0);
+    let fake = FakeRegistry::start(FakeBehavior::Referrers {
+        page_size: 2,
+        filter: true,
+    });
+    let dst = format!("{}/api/app:v1", fake.addr);
+    let first = copy(&[&s.image.tagged, &dst]);
+    let referrers = first["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "referrer")
+        .count();
+    assert!(referrers >= 3, "{first:#}");
+    let requests = fake.requests();
+    assert!(
+        !requests
+            .iter()
+            .any(|r| r.starts_with("PUT") && r.contains("/manifests/sha256-") && !r.contains('.')),
+        "a referrers tag-schema index was written: {requests:#?}"
+    );
+    assert!(
+        requests.iter().any(|r| r.contains("/referrers/")),
+        "{requests:#?}"
+    );
+    let verified = vouch(&["verify", "--key", s.key.public.to_str().unwrap(), &dst]);
+    assert_eq!(verified.code, 0, "{verified:#?}");
+    assert!(
+        verified.stdout.contains("(referrers-api)"),
+        "{}",
+        verified.stdout
+    );
+    let listed = tree(&dst);
+    assert_eq!(
+        listed["referrers"][0]["source"], "referrers-api",
+        "{listed:#}"
+    );
+    assert_eq!(
+        listed["referrers"].as_array().unwrap().len(),
+        tree(&s.image.tagged)["referrers"].as_array().unwrap().len()
+    );
+    let again = copy(&[&s.image.tagged, &dst]);
+    assert_eq!(again["unchanged"], true, "{again:#}");
+}
+
+#[test]
+fn blobs_are_mounted_between_repositories_of_one_registry() {
+    let a = Registry::start();
+    let s = signed_index(&a, 4096);
+    let dst = format!("{}/{}:v1", a.addr, unique("mounted"));
+    let copied = copy(&[&s.image.tagged, &dst]);
+    assert!(
+        copied["blobs"]["mounted"].as_u64().unwrap() > 0,
+        "{copied:#}"
+    );
+    assert_eq!(copied["blobs"]["sent"], 0, "{copied:#}");
+    vouch(&["verify", "--key", s.key.public.to_str().unwrap(), &dst]).expect_code(0);
 }
