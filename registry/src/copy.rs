@@ -21,7 +21,9 @@
 //!   [`CopyOptions::force`].
 //! * **The image's tag comes last**: after its manifests, blobs and evidence are stored, so a
 //!   verifier never sees the tag before the signatures. A failed copy leaves at most
-//!   untagged content, never a tag half-written.
+//!   untagged content, never a tag half-written. The evidence is written first; the checks
+//!   that it survived concurrent writers (the settling delays of [`crate::cosign`]) run while
+//!   the image's layers stream, and hold before the tag is written.
 //! * **Every read is bounded**: manifests by [`Limits::max_manifest_bytes`](crate::Limits),
 //!   blobs by their descriptor's size and checked against its digest as they stream (a
 //!   mismatching blob is never stored), referrers by [`Limits::max_referrers`](crate::Limits),
@@ -46,6 +48,7 @@ use crate::layout::Layout;
 use crate::manifest::{Descriptor, FetchedManifest, Manifest, media_types};
 use crate::reference::ImageReference;
 use crate::referrers::{self, ReferrerSource};
+use crate::settle::Pending;
 use crate::store::{ManifestRef, Store, Target};
 use crate::stream::BlobStream;
 
@@ -54,6 +57,10 @@ pub const MAX_MANIFESTS: usize = 10_000;
 /// How deep evidence about evidence is followed: the image's referrers are level 1, their
 /// referrers level 2, and so on.
 pub const MAX_EVIDENCE_DEPTH: usize = 4;
+/// Blobs up to this size take their permits from a pool of their own.
+const SMALL_BLOB: u64 = 1024 * 1024;
+/// Small blobs transferred at once.
+const SMALL_BLOB_CONCURRENCY: usize = 8;
 /// Blob transfer rate assumed when a blob's time allowance is computed: a blob gets the
 /// client's request timeout plus one second per MiB.
 const ASSUMED_BYTES_PER_SECOND: u64 = 1024 * 1024;
@@ -322,9 +329,11 @@ pub async fn copy(
         blobs: Mutex::default(),
         manifests: Mutex::default(),
         semaphore: tokio::sync::Semaphore::new(options.concurrency.max(1)),
+        small: tokio::sync::Semaphore::new(SMALL_BLOB_CONCURRENCY),
         counts: Counts::default(),
         evidence: Mutex::default(),
         notes: Mutex::default(),
+        pending: Mutex::default(),
     };
 
     // A tag naming another image is refused before anything is stored.
@@ -351,6 +360,20 @@ pub async fn copy(
         subjects.extend(index.manifests.iter().map(|m| m.digest.clone()));
     }
 
+    // The evidence first: its small writes land before the image's layers load the
+    // destination, and their settling delays (checks against concurrent writers) then run
+    // while the layers stream. The tag is written once both are done.
+    let mut evidence = Vec::with_capacity(subjects.len());
+    for subject in subjects {
+        evidence.push(copier.evidence(subject, 1));
+    }
+    try_join_all(evidence).await?;
+    let pending = std::mem::take(
+        &mut *copier
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
     let image = async {
         if options.image {
             copier
@@ -360,11 +383,7 @@ pub async fn copy(
             Ok(())
         }
     };
-    let mut evidence = Vec::with_capacity(subjects.len());
-    for subject in subjects {
-        evidence.push(copier.evidence(subject, 1));
-    }
-    tokio::try_join!(image, try_join_all(evidence))?;
+    tokio::try_join!(image, try_join_all(pending))?;
 
     let mut tag_written = false;
     if options.image {
@@ -446,10 +465,17 @@ struct Copier<'a> {
     blobs: Mutex<HashMap<Digest, BlobDone>>,
     /// Every manifest walked, to bound the walk and visit each once.
     manifests: Mutex<BTreeSet<Digest>>,
+    /// Permits for blob transfers ([`CopyOptions::concurrency`]).
     semaphore: tokio::sync::Semaphore,
+    /// Permits for blobs of at most [`SMALL_BLOB`] bytes (signature payloads, envelopes,
+    /// bundles, configs): they do not queue behind an image's large layers, so the evidence
+    /// is stored while the layers still stream.
+    small: tokio::sync::Semaphore,
     counts: Counts,
     evidence: Mutex<Vec<CopiedEvidence>>,
     notes: Mutex<Vec<String>>,
+    /// Confirmations of tag and index writes, run while the image is copied.
+    pending: Mutex<Vec<Pending>>,
 }
 
 impl Copier<'_> {
@@ -573,14 +599,15 @@ impl Copier<'_> {
             .or_default()
             .clone();
         cell.get_or_try_init(|| async {
-            let _permit = self
-                .semaphore
-                .acquire()
-                .await
-                .map_err(|_| RegistryError::Io {
-                    path: "copy".into(),
-                    source: std::io::Error::other("the copy was stopped"),
-                })?;
+            let permits = if descriptor.size <= SMALL_BLOB {
+                &self.small
+            } else {
+                &self.semaphore
+            };
+            let _permit = permits.acquire().await.map_err(|_| RegistryError::Io {
+                path: "copy".into(),
+                source: std::io::Error::other("the copy was stopped"),
+            })?;
             self.transfer(&descriptor).await
         })
         .await
@@ -734,6 +761,16 @@ impl Copier<'_> {
         })
     }
 
+    /// Keeps the confirmation of a write, to run while the image is copied.
+    fn defer(&self, pending: Option<Pending>) {
+        if let Some(pending) = pending {
+            self.pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(pending);
+        }
+    }
+
     fn record(&self, evidence: CopiedEvidence) {
         self.evidence
             .lock()
@@ -761,7 +798,9 @@ impl Copier<'_> {
         }
         self.manifest(fetched.digest.clone(), None, Some(fetched.clone()))
             .await?;
-        let outcome = match merge_attachment(self.destination, &tag, &fetched).await? {
+        let (merged, pending) = merge_attachment(self.destination, &tag, &fetched).await?;
+        self.defer(pending);
+        let outcome = match merged {
             Merged::Written => EvidenceOutcome::Written,
             Merged::Added => EvidenceOutcome::Merged,
             Merged::Unchanged => EvidenceOutcome::Unchanged,
@@ -817,7 +856,7 @@ impl Copier<'_> {
             }
             Store::Layout { .. } => None,
         };
-        let listing = match by_api {
+        let index_unchanged = match by_api {
             Some(api) => {
                 if let Some(missing) = listed.iter().find(|r| !api.contains(&r.descriptor.digest)) {
                     return Err(RegistryError::CopyRefused {
@@ -829,15 +868,18 @@ impl Copier<'_> {
                         ),
                     });
                 }
-                None
+                true
             }
             None => {
                 let descriptors: Vec<Descriptor> =
                     listed.iter().map(|r| r.descriptor.clone()).collect();
-                Some(referrers::list_in_tag_schema(self.destination, subject, &descriptors).await?)
+                let (already, pending) =
+                    referrers::begin_listing_in_tag_schema(self.destination, subject, &descriptors)
+                        .await?;
+                self.defer(pending);
+                already
             }
         };
-        let index_unchanged = listing.as_ref().is_none_or(|l| l.already_listed);
         for (referrer, present) in listed.iter().zip(present) {
             self.record(CopiedEvidence {
                 subject: subject.clone(),

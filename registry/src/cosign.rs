@@ -24,7 +24,7 @@ use vouch_keys::Digest;
 use crate::RegistryError;
 use crate::budget::EvidenceBudget;
 use crate::manifest::{Descriptor, FetchedManifest, ImageManifest, Manifest, media_types};
-use crate::settle::{Append, append_settled};
+use crate::settle::{Append, Begun, Pending, append_settled, begin, confirm};
 use crate::store::{ManifestRef, Store};
 
 pub use vouch_attestations::cosign::{
@@ -665,12 +665,13 @@ pub(crate) enum Merged {
 /// `source` as it is, so its digest is kept; a manifest that already has every layer (same
 /// payload digest, same signature annotation) is left alone; any other gets the missing
 /// layers appended, and none of its own is removed. Concurrent writers as for
-/// [`attach_signature`]: under the lock in a layout, by the settling append in a registry.
+/// [`attach_signature`]: under the lock in a layout, by the settling append in a registry,
+/// whose confirmation is returned to be run ([`crate::settle::begin`]) once the write landed.
 pub(crate) async fn merge_attachment(
     store: &Store,
     tag: &str,
     source: &FetchedManifest,
-) -> Result<Merged, RegistryError> {
+) -> Result<(Merged, Option<Pending>), RegistryError> {
     let layers = attachment_manifest(store, tag, source)?.layers;
     let manifest_ref = ManifestRef::Tag(tag.to_owned());
     if let Store::Layout { layout, limits } = store {
@@ -682,39 +683,44 @@ pub(crate) async fn merge_attachment(
             let Some(current) = current else {
                 let descriptor = layout.write_blob(&source.media_type, &source.bytes)?;
                 layout.set_tag_unlocked(tag, descriptor)?;
-                return Ok(Merged::Written);
+                return Ok((Merged::Written, None));
             };
             if layers.iter().all(|l| contains(&current.layers, l)) {
-                return Ok(Merged::Unchanged);
+                return Ok((Merged::Unchanged, None));
             }
             let merged = with_layers(&current, &layers);
             let config = layout.write_blob(media_types::OCI_CONFIG, &signature_config(&merged))?;
             let bytes = manifest_bytes(Some(current), merged, config);
             let descriptor = layout.write_blob(media_types::OCI_MANIFEST, &bytes)?;
             layout.set_tag_unlocked(tag, descriptor)?;
-            Ok(Merged::Added)
+            Ok((Merged::Added, None))
         });
     }
     let append = CopyAppend {
-        store,
-        tag,
-        manifest_ref: &manifest_ref,
-        source,
-        layers: &layers,
+        store: store.clone(),
+        tag: tag.to_owned(),
+        manifest_ref,
+        source: source.clone(),
+        layers,
         wrote_source: std::sync::atomic::AtomicBool::new(false),
     };
-    let settled = append_settled(&store.describe(&manifest_ref), &append).await?;
-    Ok(if settled.already_present {
-        Merged::Unchanged
-    } else if append
-        .wrote_source
-        .load(std::sync::atomic::Ordering::Relaxed)
-        && settled.current.0.digest == source.digest
-    {
-        Merged::Written
-    } else {
-        Merged::Added
-    })
+    match begin(&append).await? {
+        Begun::Present(_) => Ok((Merged::Unchanged, None)),
+        Begun::Written(write) => {
+            let merged = if append
+                .wrote_source
+                .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                Merged::Written
+            } else {
+                Merged::Added
+            };
+            let what = store.describe(&append.manifest_ref);
+            let pending: Pending =
+                Box::pin(async move { confirm(&what, &append, write).await.map(|_| ()) });
+            Ok((merged, Some(pending)))
+        }
+    }
 }
 
 /// The layers of `current` followed by those of `ours` it does not have.
@@ -728,23 +734,24 @@ fn with_layers(current: &ImageManifest, ours: &[Descriptor]) -> Vec<Descriptor> 
     layers
 }
 
-/// Merging a copied tag-layout manifest into a registry's tag.
-struct CopyAppend<'a> {
-    store: &'a Store,
-    tag: &'a str,
-    manifest_ref: &'a ManifestRef,
-    source: &'a FetchedManifest,
-    layers: &'a [Descriptor],
+/// Merging a copied tag-layout manifest into a registry's tag (owning what it needs, so
+/// that its confirmation can run later).
+struct CopyAppend {
+    store: Store,
+    tag: String,
+    manifest_ref: ManifestRef,
+    source: FetchedManifest,
+    layers: Vec<Descriptor>,
     wrote_source: std::sync::atomic::AtomicBool,
 }
 
-impl Append for CopyAppend<'_> {
+impl Append for CopyAppend {
     type Current = (FetchedManifest, ImageManifest);
 
     async fn read(&self) -> Result<Option<Self::Current>, RegistryError> {
-        match self.store.manifest(self.manifest_ref).await? {
+        match self.store.manifest(&self.manifest_ref).await? {
             Some(fetched) => {
-                let manifest = attachment_manifest(self.store, self.tag, &fetched)?;
+                let manifest = attachment_manifest(&self.store, &self.tag, &fetched)?;
                 Ok(Some((fetched, manifest)))
             }
             None => Ok(None),
@@ -761,18 +768,18 @@ impl Append for CopyAppend<'_> {
                 .store(true, std::sync::atomic::Ordering::Relaxed);
             return self
                 .store
-                .put_manifest(self.tag, &self.source.media_type, &self.source.bytes)
+                .put_manifest(&self.tag, &self.source.media_type, &self.source.bytes)
                 .await
                 .map(|_| ());
         };
-        let layers = with_layers(&current, self.layers);
+        let layers = with_layers(&current, &self.layers);
         let config = self
             .store
             .put_blob(media_types::OCI_CONFIG, &signature_config(&layers))
             .await?;
         let bytes = manifest_bytes(Some(current), layers, config);
         self.store
-            .put_manifest(self.tag, media_types::OCI_MANIFEST, &bytes)
+            .put_manifest(&self.tag, media_types::OCI_MANIFEST, &bytes)
             .await
             .map(|_| ())
     }

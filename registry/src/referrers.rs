@@ -84,7 +84,7 @@ use crate::budget::EvidenceBudget;
 use crate::manifest::{
     Descriptor, FetchedManifest, ImageIndex, ImageManifest, Manifest, media_types,
 };
-use crate::settle::{Append, append_settled};
+use crate::settle::{Append, Begun, Pending, append_settled, begin, confirm};
 use crate::store::{ManifestRef, Store};
 
 /// Content of the empty descriptor: the JSON object `{}`.
@@ -361,10 +361,10 @@ pub(crate) async fn list_in_tag_schema(
         });
     }
     let append = IndexAppend {
-        store,
-        tag: &tag,
-        index_ref: &index_ref,
-        ours,
+        store: store.clone(),
+        tag: tag.clone(),
+        index_ref: index_ref.clone(),
+        ours: ours.to_vec(),
     };
     let settled = append_settled(
         &format!("referrers index {}", store.describe(&index_ref)),
@@ -379,21 +379,53 @@ pub(crate) async fn list_in_tag_schema(
     })
 }
 
-/// Adding descriptors to a registry's referrers tag schema index.
-struct IndexAppend<'a> {
-    store: &'a Store,
-    tag: &'a str,
-    index_ref: &'a ManifestRef,
-    ours: &'a [Descriptor],
+/// [`list_in_tag_schema`] for a copy: in a registry, returns once the index with `ours` was
+/// written (or found listing them), with the confirmation still to run; in a layout, done
+/// under the lock. True when the index already listed them all.
+pub(crate) async fn begin_listing_in_tag_schema(
+    store: &Store,
+    subject: &Digest,
+    ours: &[Descriptor],
+) -> Result<(bool, Option<Pending>), RegistryError> {
+    if let Store::Layout { .. } = store {
+        let listed = list_in_tag_schema(store, subject, ours).await?;
+        return Ok((listed.already_listed, None));
+    }
+    let tag = referrers_tag(subject);
+    let index_ref = ManifestRef::Tag(tag.clone());
+    let append = IndexAppend {
+        store: store.clone(),
+        tag,
+        index_ref,
+        ours: ours.to_vec(),
+    };
+    match begin(&append).await? {
+        Begun::Present(_) => Ok((true, None)),
+        Begun::Written(write) => {
+            let what = format!("referrers index {}", store.describe(&append.index_ref));
+            let pending: Pending =
+                Box::pin(async move { confirm(&what, &append, write).await.map(|_| ()) });
+            Ok((false, Some(pending)))
+        }
+    }
 }
 
-impl Append for IndexAppend<'_> {
+/// Adding descriptors to a registry's referrers tag schema index (owning what it needs, so
+/// that a confirmation can run later).
+struct IndexAppend {
+    store: Store,
+    tag: String,
+    index_ref: ManifestRef,
+    ours: Vec<Descriptor>,
+}
+
+impl Append for IndexAppend {
     type Current = (FetchedManifest, ImageIndex);
 
     async fn read(&self) -> Result<Option<Self::Current>, RegistryError> {
-        match self.store.manifest(self.index_ref).await? {
+        match self.store.manifest(&self.index_ref).await? {
             Some(fetched) => {
-                let index = tag_schema_index(self.store, self.tag, &fetched)?;
+                let index = tag_schema_index(&self.store, &self.tag, &fetched)?;
                 Ok(Some((fetched, index)))
             }
             None => Ok(None),
@@ -401,13 +433,13 @@ impl Append for IndexAppend<'_> {
     }
 
     fn holds_ours(&self, (_, index): &Self::Current) -> bool {
-        lists_all(index, self.ours)
+        lists_all(index, &self.ours)
     }
 
     async fn write(&self, current: Option<Self::Current>) -> Result<(), RegistryError> {
-        let index = merged_index(current.map(|(_, index)| index), self.ours);
+        let index = merged_index(current.map(|(_, index)| index), &self.ours);
         self.store
-            .put_manifest(self.tag, media_types::OCI_INDEX, &to_json(&index))
+            .put_manifest(&self.tag, media_types::OCI_INDEX, &to_json(&index))
             .await
             .map(|_| ())
     }

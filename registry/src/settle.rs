@@ -55,40 +55,96 @@ pub(crate) async fn append_settled<A: Append>(
     what: &str,
     append: &A,
 ) -> Result<Settled<A::Current>, RegistryError> {
+    match begin(append).await? {
+        Begun::Present(current) => Ok(Settled {
+            current,
+            already_present: true,
+        }),
+        Begun::Written(write) => Ok(Settled {
+            current: confirm(what, append, write).await?,
+            already_present: false,
+        }),
+    }
+}
+
+/// What the first attempt of an append did.
+#[derive(Debug)]
+pub(crate) enum Begun<C> {
+    /// Our entry was there already; nothing was written.
+    Present(C),
+    /// Our write landed; [`confirm`] is still to check that it survives.
+    Written(Write),
+}
+
+/// A write [`begin`] made: when it landed, and how long its read-to-write window was (which
+/// sets the settling delay).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Write {
+    landed: Instant,
+    window: Duration,
+}
+
+/// The first attempt of [`append_settled`]: reads, and writes our entry merged in unless it
+/// is there. Its caller must then [`confirm`] a write, but may do other work first (a copy
+/// writes the image's tag once its evidence is written, while the writes settle).
+pub(crate) async fn begin<A: Append>(append: &A) -> Result<Begun<A::Current>, RegistryError> {
+    let started = Instant::now();
+    match append.read().await? {
+        Some(current) if append.holds_ours(&current) => Ok(Begun::Present(current)),
+        other => {
+            append.write(other).await?;
+            Ok(Begun::Written(Write {
+                landed: Instant::now(),
+                window: started.elapsed(),
+            }))
+        }
+    }
+}
+
+/// Confirms a write [`begin`] made as the module docs describe, merging again while
+/// concurrent writers replace it; the manifest as last read, with our entry. The settling
+/// delays count from when the write landed, so a confirmation run later waits no longer.
+pub(crate) async fn confirm<A: Append>(
+    what: &str,
+    append: &A,
+    write: Write,
+) -> Result<A::Current, RegistryError> {
+    let mut write = write;
     for attempt in 1..=MAX_APPEND_ATTEMPTS {
-        let started = Instant::now();
-        let current = match append.read().await? {
-            Some(current) if append.holds_ours(&current) => {
-                return Ok(Settled {
-                    current,
-                    already_present: attempt == 1,
-                });
+        if attempt > 1 {
+            let started = Instant::now();
+            match append.read().await? {
+                Some(current) if append.holds_ours(&current) => return Ok(current),
+                other => append.write(other).await?,
             }
-            other => other,
-        };
-        append.write(current).await?;
+            write = Write {
+                landed: Instant::now(),
+                window: started.elapsed(),
+            };
+        }
         // Another writer that read before our write landed may still overwrite it; such a
         // writer's own read-to-write window is about as long as ours. Wait well past it, then
         // check that our entry survived.
         // Checked twice, a settling delay apart: a writer stalled (a loaded machine, a slow
         // link) for longer than one delay is still caught by the second look.
-        let settle = (started.elapsed() * 4).clamp(MIN_SETTLE, MAX_SETTLE);
+        let settle = (write.window * 4).clamp(MIN_SETTLE, MAX_SETTLE);
         let mut survived = None;
+        let mut due = write.landed + settle;
         for _ in 0..CONFIRMATIONS {
-            tokio::time::sleep(settle).await;
+            // A settling delay after the write landed (a confirmation run later has waited
+            // part of it already), then after each look.
+            tokio::time::sleep_until(due.into()).await;
             survived = match append.read().await? {
                 Some(current) if append.holds_ours(&current) => Some(current),
                 _ => None,
             };
+            due = Instant::now() + settle;
             if survived.is_none() {
                 break;
             }
         }
         if let Some(current) = survived {
-            return Ok(Settled {
-                current,
-                already_present: false,
-            });
+            return Ok(current);
         }
         tracing::info!(
             attempt,
@@ -102,6 +158,9 @@ pub(crate) async fn append_settled<A: Append>(
         attempts: MAX_APPEND_ATTEMPTS,
     })
 }
+
+/// A confirmation still to run: see [`begin`].
+pub(crate) type Pending = futures_util::future::BoxFuture<'static, Result<(), RegistryError>>;
 
 /// A random duration below `bound` (zero if no randomness can be had).
 fn jitter(bound: Duration) -> Duration {
