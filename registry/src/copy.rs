@@ -314,12 +314,16 @@ pub async fn copy(
             None
         }
         (ManifestRef::Default, ManifestRef::Tag(tag)) => Some(tag.clone()),
-        (ManifestRef::Default, ManifestRef::Default)
-            if matches!(source.store, Store::Registry { .. }) =>
-        {
-            Some("latest".to_owned())
-        }
-        (ManifestRef::Default, _) => None,
+        (ManifestRef::Default, ManifestRef::Default) => match &source.store {
+            Store::Registry { .. } => Some("latest".to_owned()),
+            // A layout's only image, by the name its index gives it, if any.
+            Store::Layout { layout, .. } => layout
+                .sole_image()?
+                .annotations
+                .get(crate::manifest::REF_NAME_ANNOTATION)
+                .cloned(),
+        },
+        (ManifestRef::Default, ManifestRef::Digest(_)) => None,
     };
     let dst = &destination.store;
     let copier = Copier {

@@ -378,6 +378,14 @@ fn copying_again_changes_nothing_and_a_moved_tag_needs_force() {
         tags
     );
 
+    // A layout named without a tag gives its only image, and that image's name.
+    let named = copy(&[
+        &format!("oci:{}", layout.display()),
+        &format!("{}/from-layout/app", b.addr),
+    ]);
+    assert_eq!(named["tag"], "v1", "{named:#}");
+    assert_eq!(named["digest"], s.image.digest);
+
     // The destination tag names another image: refused, nothing moved; --force moves it.
     let other = vouch_tests::push_image(&a, &unique("other"), "v1");
     let refused = vouch(&["copy", &other.tagged, &dst]);
