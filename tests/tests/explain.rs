@@ -545,13 +545,20 @@ fn chromium_renders_the_reports_and_they_load_nothing() {
         .as_str()
         .unwrap()
         .to_owned();
-    let shots = tempfile::tempdir().unwrap();
+    // Kept where a person can look at them: <cargo target dir>/explain-reports.
+    let shots = vouch_tests::peers_dir()
+        .parent()
+        .unwrap()
+        .join("explain-reports");
+    std::fs::create_dir_all(&shots).unwrap();
     for (name, image, code) in [("denied", &setup.denied, 1), ("allowed", &setup.allowed, 0)] {
         let html = setup.file(&format!("{name}.html"));
         setup
             .explain(image, &["--html", html.to_str().unwrap()])
             .expect_code(code);
-        let png = shots.path().join(format!("{name}.png"));
+        let png = shots.join(format!("{name}.png"));
+        let _ = std::fs::remove_file(&png);
+        std::fs::copy(&html, shots.join(format!("{name}.html"))).unwrap();
         let run = browser.run(&[html.to_str().unwrap(), png.to_str().unwrap()]);
         assert_eq!(run.code, 0, "{run:#?}");
         let rendered = run.json();
