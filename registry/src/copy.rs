@@ -641,8 +641,10 @@ impl Copier<'_> {
                 };
                 let timeout = client.options().timeout
                     + Duration::from_secs(descriptor.size / ASSUMED_BYTES_PER_SECOND);
-                let mounted = self.upload(client, repository, descriptor, mount_from, timeout);
-                let mounted = mounted.await?;
+                let mounted = crate::client::retrying(client.options(), || {
+                    self.upload_once(client, repository, descriptor, mount_from, timeout)
+                })
+                .await?;
                 if mounted {
                     self.counts.blobs_mounted.fetch_add(1, Ordering::Relaxed);
                     if let Some(p) = progress {
@@ -673,41 +675,8 @@ impl Copier<'_> {
         Ok(())
     }
 
-    /// Uploads (or mounts) one blob into a registry, starting over on a transient failure as
-    /// the client's options allow; true when it was mounted.
-    async fn upload(
-        &self,
-        client: &RegistryClient,
-        repository: &crate::reference::Reference,
-        descriptor: &Descriptor,
-        mount_from: Option<&str>,
-        timeout: Duration,
-    ) -> Result<bool, RegistryError> {
-        let options = client.options();
-        let mut delay = options.retry_delay;
-        let mut made = 1;
-        loop {
-            match self
-                .upload_once(client, repository, descriptor, mount_from, timeout)
-                .await
-            {
-                Err(e) if e.is_transient() && made < options.attempts => {
-                    tracing::debug!(error = %e, attempt = made, "retrying a blob upload");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                    made += 1;
-                }
-                Err(e) if e.is_transient() && made > 1 => {
-                    return Err(RegistryError::Retried {
-                        attempts: made,
-                        source: Box::new(e),
-                    });
-                }
-                other => return other,
-            }
-        }
-    }
-
+    /// Uploads (or mounts) one blob into a registry, once (the caller starts over on a
+    /// transient failure); true when it was mounted.
     async fn upload_once(
         &self,
         client: &RegistryClient,
