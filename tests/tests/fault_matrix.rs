@@ -1,8 +1,9 @@
 //! A registry that misbehaves in the ways the distribution spec leaves to clients to catch: a
 //! `Docker-Content-Digest` that is not the body's, a body that is not the digest asked for, a
-//! tag that moves between two requests, 10,000 referrers, and a manifest of deeply nested JSON.
-//! Each is refused with the thing named (or, for the moving tag, read once), within the
-//! deadline, and nothing is written.
+//! tag that moves between two requests, 10,000 referrers, a manifest of deeply nested JSON, and
+//! bodies that trickle one byte a second (a manifest to `verify`, a layer to `copy`). Each is
+//! refused with the thing named (or, for the moving tag, read once), within the deadline, and
+//! nothing is written.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -266,4 +267,123 @@ fn a_layout_whose_files_are_symbolic_links_is_refused() {
         refused.stderr.contains("index.json is a symbolic link"),
         "{refused:#?}"
     );
+}
+
+/// A reply that trickles one byte a second and never ends.
+fn trickle(content_type: &str) -> Reply {
+    Reply::Endless {
+        headers: vec![("Content-Type".to_owned(), content_type.to_owned())],
+        chunk: b" ".to_vec(),
+        interval: std::time::Duration::from_secs(1),
+    }
+}
+
+/// Runs `vouch ARGS`; its result and how long it took.
+fn timed(args: &[&str]) -> (Run, std::time::Duration) {
+    let started = std::time::Instant::now();
+    let run = Run::from(vouch_command(args).output().unwrap());
+    (run, started.elapsed())
+}
+
+#[test]
+fn a_manifest_trickling_one_byte_a_second_is_cut_off_by_either_deadline() {
+    let server = HostileServer::start(|request| {
+        if request.path().ends_with("/manifests/v1") {
+            trickle("application/vnd.oci.image.manifest.v1+json")
+        } else {
+            Reply::with_headers("200 OK", &[("Content-Type", "application/json")], b"{}")
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let key = generate_key(dir.path(), "k", "ecdsa-p256");
+    let image = format!("{}/app:v1", server.addr);
+    let key = key.public.to_str().unwrap();
+
+    // The whole command's deadline.
+    let (run, took) = timed(&[
+        "verify",
+        "--key",
+        key,
+        "--timeout",
+        "4",
+        "--registry-attempts",
+        "1",
+        &image,
+    ]);
+    assert_eq!(run.code, 3, "{run:#?}");
+    assert!(run.stderr.contains("--timeout"), "{run:#?}");
+    assert!(took.as_secs_f64() < 8.0, "took {took:?}");
+
+    // One request's deadline, each attempt.
+    let (run, took) = timed(&[
+        "verify",
+        "--key",
+        key,
+        "--registry-timeout",
+        "2",
+        "--registry-attempts",
+        "2",
+        "--timeout",
+        "60",
+        &image,
+    ]);
+    assert_eq!(run.code, 3, "{run:#?}");
+    assert!(run.stderr.contains("timed out"), "{run:#?}");
+    assert!(run.stderr.contains("manifest"), "{run:#?}");
+    assert!(took.as_secs_f64() < 12.0, "took {took:?}");
+}
+
+#[test]
+fn a_copy_from_a_registry_trickling_a_layer_stops_at_the_deadline_and_writes_nothing() {
+    let mut content = Content::default();
+    let layer = content.blob("application/vnd.oci.image.layer.v1.tar", vec![7; 4096]);
+    let mut manifest = image(&mut content, "slow");
+    manifest["layers"] = serde_json::json!([layer]);
+    content.manifest(Some("v1"), &manifest);
+    let slow = layer["digest"].as_str().unwrap().to_owned();
+    let path = format!("/blobs/{slow}");
+    let server = HostileServer::start(move |request| {
+        if request.path().ends_with(&path) && request.method == "GET" {
+            trickle("application/octet-stream")
+        } else {
+            content.answer(request)
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("mirror");
+    let (run, took) = timed(&[
+        "copy",
+        "--timeout",
+        "4",
+        &format!("{}/app:v1", server.addr),
+        &format!("oci:{}:v1", layout.display()),
+    ]);
+    assert_eq!(run.code, 3, "{run:#?}");
+    assert!(run.stderr.contains("--timeout"), "{run:#?}");
+    assert!(took.as_secs_f64() < 8.0, "took {took:?}");
+    // No tag, no part of the blob, no temporary file left behind.
+    let index = std::fs::read_to_string(layout.join("index.json")).unwrap();
+    assert!(!index.contains("\"v1\""), "{index}");
+    let mut left = Vec::new();
+    for entry in walk(&layout) {
+        let name = entry.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with(".vouch-tmp") || name == slow.trim_start_matches("sha256:") {
+            left.push(entry);
+        }
+    }
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// Every file below `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }
