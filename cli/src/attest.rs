@@ -84,9 +84,10 @@ pub(crate) struct VerifyAttestationArgs {
     output: OutputArgs,
     #[command(flatten)]
     compat: crate::VerifyCompat,
-    /// The image.
-    #[arg(value_name = "IMAGE")]
-    image: String,
+    /// Images: `registry/repository[:tag][@digest]` or `oci:PATH[:TAG]`. With several, each
+    /// gets its result (`-o json`: an array), and the exit code is the worst of them.
+    #[arg(required = true, value_name = "IMAGE")]
+    images: Vec<String>,
 }
 
 #[derive(Args)]
@@ -314,7 +315,11 @@ impl Found {
 }
 
 pub(crate) async fn verify_attestation(args: VerifyAttestationArgs) -> Result<ExitCode, CliError> {
-    let reference = ImageReference::parse(&args.compat.image(&args.image))?;
+    let references = args
+        .images
+        .iter()
+        .map(|image| ImageReference::parse(&args.compat.image(image)))
+        .collect::<Result<Vec<_>, _>>()?;
     let wanted = args
         .predicate_type
         .as_deref()
@@ -333,11 +338,87 @@ pub(crate) async fn verify_attestation(args: VerifyAttestationArgs) -> Result<Ex
     let description = authority.name.clone();
     let policy = TrustPolicy::attestations_by(&description, authority, wanted.clone(), rego);
     let client = args.registry.client()?;
-    let source = StoreSource::open(&client, &reference).map_err(PolicyError::from)?;
     let now = UnixTime::from_system_time(std::time::SystemTime::now());
-    let decision = policy
-        .decide(&ImageName::of(&reference), &source, now)
-        .await;
+
+    // Every image gets its result, an error included; the exit code is the worst of them.
+    let mut outcomes = Vec::with_capacity(references.len());
+    for reference in &references {
+        let outcome = attestations_of(&policy, &client, reference, now).await;
+        if let Err(error) = &outcome {
+            eprintln!("vouch: {error}");
+        }
+        outcomes.push(outcome);
+    }
+    let policy_file = args.policy.as_ref().map(|p| p.display().to_string());
+    match args.output.output {
+        OutputFormat::Json => {
+            let mut reports: Vec<serde_json::Value> = args
+                .images
+                .iter()
+                .zip(&outcomes)
+                .map(|(image, outcome)| match outcome {
+                    Ok(attested) => serde_json::json!({
+                        "image": attested.image,
+                        "digest": attested.digest.to_string(),
+                        "verified": attested.ok,
+                        "predicate_type": wanted,
+                        "policy": policy_file,
+                        "attestations": attested.found.iter().filter(|f| f.outcome.is_ok()).map(Found::json).collect::<Vec<_>>(),
+                        "rejected": attested.found.iter().filter(|f| f.outcome.is_err()).map(Found::json).collect::<Vec<_>>(),
+                    }),
+                    Err(error) => serde_json::json!({
+                        "image": image,
+                        "verified": false,
+                        "error": error.to_string(),
+                        "exit_code": error.code(),
+                    }),
+                })
+                .collect();
+            // One image keeps the single object scripts have read since v0.1.
+            match reports.len() {
+                1 => print_json(&reports.remove(0)),
+                _ => print_json(&serde_json::Value::Array(reports)),
+            }
+        }
+        OutputFormat::Text => {
+            for attested in outcomes.iter().flatten() {
+                print_attestations(
+                    &attested.image,
+                    wanted.as_deref(),
+                    &attested.found,
+                    attested.ok,
+                    args.summary,
+                );
+            }
+        }
+    }
+    let worst = outcomes
+        .iter()
+        .map(|outcome| match outcome {
+            Ok(attested) => u8::from(!attested.ok),
+            Err(error) => error.code(),
+        })
+        .max()
+        .unwrap_or(0);
+    Ok(ExitCode::from(worst))
+}
+
+/// The attestations of one image as the decision found them.
+struct Attestations {
+    image: String,
+    digest: Digest,
+    found: Vec<Found>,
+    ok: bool,
+}
+
+async fn attestations_of(
+    policy: &TrustPolicy,
+    client: &vouch_registry::RegistryClient,
+    reference: &ImageReference,
+    now: UnixTime,
+) -> Result<Attestations, CliError> {
+    let source = StoreSource::open(client, reference).map_err(PolicyError::from)?;
+    let decision = policy.decide(&ImageName::of(reference), &source, now).await;
     if let Some(error) = &decision.error {
         return Err(PolicyError::Evidence(EvidenceError {
             image: source.describe(),
@@ -354,26 +435,11 @@ pub(crate) async fn verify_attestation(args: VerifyAttestationArgs) -> Result<Ex
         .target()
         .store
         .describe(&ManifestRef::Digest(digest.clone()));
-    let found = found_attestations(&decision);
-    let ok = decision.allowed;
-    match args.output.output {
-        OutputFormat::Json => print_json(&serde_json::json!({
-            "image": image,
-            "digest": digest.to_string(),
-            "verified": ok,
-            "predicate_type": wanted,
-            "policy": args.policy.as_ref().map(|p| p.display().to_string()),
-            "attestations": found.iter().filter(|f| f.outcome.is_ok()).map(Found::json).collect::<Vec<_>>(),
-            "rejected": found.iter().filter(|f| f.outcome.is_err()).map(Found::json).collect::<Vec<_>>(),
-        })),
-        OutputFormat::Text => {
-            print_attestations(&image, wanted.as_deref(), &found, ok, args.summary);
-        }
-    }
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+    Ok(Attestations {
+        image,
+        digest,
+        found: found_attestations(&decision),
+        ok: decision.allowed,
     })
 }
 

@@ -764,3 +764,70 @@ fn envelopes_verify_with_an_independent_dsse_implementation() {
         assert_eq!(run.code, 1, "{algorithm}: {run:#?}");
     }
 }
+
+#[test]
+fn several_images_each_get_their_result_and_the_worst_exit_code() {
+    let registry = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let key = generate_key(dir.path(), "att", "ecdsa-p256");
+    let predicate = dir.path().join("predicate.json");
+    fs::write(&predicate, r#"{"checked":true}"#).unwrap();
+    let attested = push_image(&registry, &unique("several-a"), "v1");
+    let plain = push_image(&registry, &unique("several-b"), "v1");
+    attest(&key, &predicate, "custom", &attested.tagged, &[]).expect_code(0);
+    let missing = format!("{}/{}:v1", registry.addr, unique("several-none"));
+
+    // Attested and not attested: denied (1), both reported.
+    let public = key.public.to_str().unwrap();
+    let several = |images: &[&str], extra: &[&str], code: i32| {
+        let mut args = vec!["verify-attestation", "--key", public, "--type", "custom"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(images);
+        vouch(&args).expect_code(code)
+    };
+    let run = several(&[&attested.tagged, &plain.tagged], &["-o", "json"], 1);
+    let reports = run.json();
+    let reports = reports.as_array().unwrap();
+    assert_eq!(reports.len(), 2, "{reports:#?}");
+    assert_eq!(reports[0]["verified"], true, "{reports:#?}");
+    assert_eq!(reports[0]["digest"], attested.digest);
+    assert_eq!(reports[1]["verified"], false);
+    assert_eq!(reports[1]["digest"], plain.digest);
+
+    // One that does not exist: its error in its place, exit 2, the others still reported.
+    let run = several(
+        &[&attested.tagged, &missing, &plain.tagged],
+        &["-o", "json"],
+        2,
+    );
+    let reports = run.json();
+    let reports = reports.as_array().unwrap();
+    assert_eq!(reports.len(), 3, "{reports:#?}");
+    assert_eq!(reports[0]["verified"], true);
+    assert_eq!(reports[1]["image"], missing.as_str());
+    assert_eq!(reports[1]["exit_code"], 2);
+    assert!(
+        reports[1]["error"].as_str().unwrap().contains("not found")
+            || reports[1]["error"]
+                .as_str()
+                .unwrap()
+                .contains("does not exist"),
+        "{reports:#?}"
+    );
+    assert_eq!(reports[2]["verified"], false);
+    assert!(run.stderr.contains(&missing), "{}", run.stderr);
+
+    // Text: a section per image that could be looked at.
+    let run = several(&[&attested.tagged, &plain.tagged], &["--summary"], 1);
+    assert!(run.stdout.contains(&attested.digest), "{}", run.stdout);
+    assert!(run.stdout.contains(&plain.digest), "{}", run.stdout);
+
+    // One image keeps its single JSON object.
+    let one = verify_attestation(
+        &key,
+        &attested.tagged,
+        &["--type", "custom", "-o", "json"],
+        0,
+    );
+    assert_eq!(one.json()["verified"], true);
+}
