@@ -16,6 +16,10 @@ OUT/signed_documents/: a selector byte and a document, for each reader of that t
                     DSSE envelopes and in-toto statements under attestations/tests/data (as
                     envelope, statement and provenance seeds), the conformance bundles, and
                     small manifests, log answers and Rego policies written here.
+OUT/oci_layout/:    small OCI layouts as the target takes them (index.json, then each blob, split
+                    by the separator line): an image with a config and a layer, its cosign
+                    .sig tag, and a Sigstore bundle referrer listed in the referrers tag schema
+                    (with and without its artifactType), all digests correct.
 OUT/sbom_catalogers/: a selector byte (the path the target offers the file at) and a file,
                     from the SBOM fixtures under sbom/tests/data (dpkg status files, Python
                     metadata, npm package.json files, os-release).
@@ -194,6 +198,67 @@ def sbom_seeds() -> set:
     return seeds
 
 
+LAYOUT_SEPARATOR = b"\n--8<--\n"
+
+
+def layout_seeds() -> set:
+    """Layouts whose index.json names blobs that are there, by their real digests."""
+
+    def blob(data: bytes, media_type: str) -> tuple:
+        return data, {"mediaType": media_type, "digest": "sha256:" + hashlib.sha256(data).hexdigest(),
+                      "size": len(data)}
+
+    def js(value) -> bytes:
+        return json.dumps(value, separators=(",", ":")).encode()
+
+    config, config_d = blob(b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}',
+                            "application/vnd.oci.image.config.v1+json")
+    layer, layer_d = blob(b"\0" * 1024, "application/vnd.oci.image.layer.v1.tar")
+    image, image_d = blob(js({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                              "config": config_d, "layers": [layer_d]}),
+                          "application/vnd.oci.image.manifest.v1+json")
+    hexd = image_d["digest"].split(":")[1]
+    payload, payload_d = blob(js({"critical": {"identity": {"docker-reference": "oci:x"},
+                                               "image": {"docker-manifest-digest": image_d["digest"]},
+                                               "type": "cosign container image signature"},
+                                  "optional": None}),
+                              "application/vnd.dev.cosign.simplesigning.v1+json")
+    payload_d["annotations"] = {"dev.cosignproject.cosign/signature": "MEUCIQ=="}
+    sig, sig_d = blob(js({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                          "config": config_d, "layers": [payload_d]}),
+                      "application/vnd.oci.image.manifest.v1+json")
+    empty, empty_d = blob(b"{}", "application/vnd.oci.empty.v1+json")
+    bundle, bundle_d = blob(b'{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json"}',
+                            "application/vnd.dev.sigstore.bundle.v0.3+json")
+    referrer, referrer_d = blob(js({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                                    "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+                                    "config": empty_d, "layers": [bundle_d],
+                                    "subject": image_d}),
+                                "application/vnd.oci.image.manifest.v1+json")
+    seeds = set()
+    for typed in (True, False):
+        entry = dict(referrer_d)
+        if typed:
+            entry["artifactType"] = "application/vnd.dev.sigstore.bundle.v0.3+json"
+        tag_index, tag_index_d = blob(js({"schemaVersion": 2,
+                                          "mediaType": "application/vnd.oci.image.index.v1+json",
+                                          "manifests": [entry]}),
+                                      "application/vnd.oci.image.index.v1+json")
+
+        def tagged(descriptor: dict, name: str) -> dict:
+            return dict(descriptor, annotations={"org.opencontainers.image.ref.name": name})
+
+        index = js({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                    "manifests": [tagged(image_d, "v1"), tagged(sig_d, f"sha256-{hexd}.sig"),
+                                  tagged(tag_index_d, f"sha256-{hexd}")]})
+        files = [index, config, layer, image, payload, sig, empty, bundle, referrer, tag_index]
+        seeds.add(LAYOUT_SEPARATOR.join(files))
+    # Just the image.
+    index = js({"schemaVersion": 2, "manifests": [dict(image_d, annotations={"org.opencontainers.image.ref.name": "v1"})]})
+    seeds.add(LAYOUT_SEPARATOR.join([index, config, layer, image]))
+    return seeds
+
+
 def main() -> None:
     out = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else FUZZ / "seeds"
     bundles, ders, notes = set(), set(), set()
@@ -212,8 +277,9 @@ def main() -> None:
     n_tars = write(out / "read_tar", tar_seeds(), ".tar")
     n_documents = write(out / "signed_documents", document_seeds(bundles), ".bin")
     n_sbom = write(out / "sbom_catalogers", sbom_seeds(), ".bin")
+    n_layouts = write(out / "oci_layout", layout_seeds(), ".bin")
     print(f"{out}: {n_bundles} bundles; {n_ders} DER values and {n_notes} notes; {n_tars} tars; "
-          f"{n_documents} documents; {n_sbom} catalogued files")
+          f"{n_documents} documents; {n_sbom} catalogued files; {n_layouts} layouts")
 
 
 if __name__ == "__main__":
