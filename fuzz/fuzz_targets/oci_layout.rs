@@ -31,7 +31,9 @@ const LIMITS: Limits = Limits {
 /// A directory of this process's own, emptied for each input.
 fn directory() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| std::env::temp_dir().join(format!("vouch-fuzz-layout-{}", std::process::id())))
+    DIR.get_or_init(|| {
+        std::env::temp_dir().join(format!("vouch-fuzz-layout-{}", std::process::id()))
+    })
 }
 
 fn runtime() -> &'static tokio::runtime::Runtime {
@@ -59,7 +61,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = std::fs::remove_dir_all(dir);
     let blobs = dir.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).expect("the fuzz directory");
-    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).expect("oci-layout");
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)
+        .expect("oci-layout");
     let parts = parts(data);
     std::fs::write(dir.join("index.json"), parts[0]).expect("index.json");
     for blob in &parts[1..] {
@@ -86,14 +89,26 @@ fuzz_target!(|data: &[u8]| {
             };
             if let Ok(Manifest::Image(manifest)) = fetched.parse() {
                 let _ = (manifest.artifact_type(), manifest.subject());
-                let _ = store.blob(&manifest.config, LIMITS.max_manifest_bytes).await;
+                let _ = store
+                    .blob(&manifest.config, LIMITS.max_manifest_bytes)
+                    .await;
             }
             let digest = &fetched.digest;
             let budget = EvidenceBudget::for_image(&store, digest);
             if let Ok(referrers) = list_referrers(&store, digest, None).await {
-                assert!(referrers.len() <= LIMITS.max_referrers, "{} referrers", referrers.len());
+                assert!(
+                    referrers.len() <= LIMITS.max_referrers,
+                    "{} referrers",
+                    referrers.len()
+                );
                 for referrer in &referrers {
-                    let _ = fetch_referrer_blob(&store, referrer, LIMITS.max_signature_blob_bytes, &budget).await;
+                    let _ = fetch_referrer_blob(
+                        &store,
+                        referrer,
+                        LIMITS.max_signature_blob_bytes,
+                        &budget,
+                    )
+                    .await;
                 }
             }
             for kind in [Attachment::Signatures, Attachment::Attestations] {
