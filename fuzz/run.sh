@@ -3,7 +3,8 @@
 # that fuzz/seeds.py writes from the conformance test vectors.
 #
 #   fuzz/run.sh [SECONDS] [TARGET...]     (targets: bundle_verify der_parsers read_tar
-#                                          signed_documents sbom_catalogers oci_layout;
+#                                          signed_documents sbom_catalogers oci_layout
+#                                          docker_config;
 #                                          default all)
 #
 # Works on stable Rust: RUSTC_BOOTSTRAP=1 lets stable rustc take the nightly-only
@@ -16,7 +17,7 @@ set -euo pipefail
 SECONDS_PER_TARGET=${1:-600}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(bundle_verify der_parsers read_tar signed_documents sbom_catalogers oci_layout)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(bundle_verify der_parsers read_tar signed_documents sbom_catalogers oci_layout docker_config)
 
 FUZZ=$(cd "$(dirname "$0")" && pwd)
 cd "$FUZZ"
@@ -38,6 +39,7 @@ for target in "${TARGETS[@]}"; do
         signed_documents) dict=bundle.dict ;;
         sbom_catalogers) dict=sbom.dict ;;
         oci_layout) dict=layout.dict ;;
+        docker_config) dict=docker.dict ;;
         *) echo "unknown target $target" >&2; exit 2 ;;
     esac
     mkdir -p "corpus/$target"

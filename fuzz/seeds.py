@@ -20,6 +20,8 @@ OUT/oci_layout/:    small OCI layouts as the target takes them (index.json, then
                     by the separator line): an image with a config and a layer, its cosign
                     .sig tag, and a Sigstore bundle referrer listed in the referrers tag schema
                     (with and without its artifactType), all digests correct.
+OUT/docker_config/: a WWW-Authenticate challenge line and a docker config: auths with
+                    auth, username/password and identitytoken, credHelpers, credsStore.
 OUT/sbom_catalogers/: a selector byte (the path the target offers the file at) and a file,
                     from the SBOM fixtures under sbom/tests/data (dpkg status files, Python
                     metadata, npm package.json files, os-release).
@@ -259,6 +261,29 @@ def layout_seeds() -> set:
     return seeds
 
 
+def docker_seeds() -> set:
+    """Challenge lines and docker configs of every form docker writes."""
+    secret = "s3cr3t-fuzz-value"  # docker_config.rs checks that no error quotes it
+    auth = base64.b64encode(b"user:" + secret.encode()).decode()
+    configs = [
+        {"auths": {"https://index.docker.io/v1/": {"auth": auth}}},
+        {"auths": {"registry.example:5000": {"username": "user", "password": secret}}},
+        {"auths": {"10.0.0.1": {"identitytoken": secret}}},
+        {"auths": {"registry.example:5000": {"auth": auth, "username": "user", "password": secret + "-other"}}},
+        {"credHelpers": {"registry.example:5000": "ecr-login"}},
+        {"credsStore": "desktop", "auths": {"docker.io": {}}},
+        {},
+    ]
+    challenges = [
+        'Bearer realm="https://auth.example/token",service="registry.example",scope="repository:app:pull"',
+        'Basic realm="registry"',
+        'bearer realm=https://auth.example/token, service=x',
+        'Bearer realm="a\\"b"',
+    ]
+    return {c.encode() + b"\n" + json.dumps(config).encode()
+            for c in challenges for config in configs}
+
+
 def main() -> None:
     out = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else FUZZ / "seeds"
     bundles, ders, notes = set(), set(), set()
@@ -278,8 +303,10 @@ def main() -> None:
     n_documents = write(out / "signed_documents", document_seeds(bundles), ".bin")
     n_sbom = write(out / "sbom_catalogers", sbom_seeds(), ".bin")
     n_layouts = write(out / "oci_layout", layout_seeds(), ".bin")
+    n_docker = write(out / "docker_config", docker_seeds(), ".bin")
     print(f"{out}: {n_bundles} bundles; {n_ders} DER values and {n_notes} notes; {n_tars} tars; "
-          f"{n_documents} documents; {n_sbom} catalogued files; {n_layouts} layouts")
+          f"{n_documents} documents; {n_sbom} catalogued files; {n_layouts} layouts; "
+          f"{n_docker} docker configs")
 
 
 if __name__ == "__main__":

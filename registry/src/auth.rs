@@ -169,6 +169,21 @@ fn describe_credential_error(
     }
 }
 
+/// For the `docker_config` fuzz target only (`fuzz/fuzz_targets/docker_config.rs`); not part
+/// of the API. Parses `challenge` as a `WWW-Authenticate` value, and looks up the credential
+/// for `registry` as a client does when challenged: from `$DOCKER_CONFIG/config.json` (the
+/// target writes its input there, with a `PATH` on which no credential helper is found). Says
+/// whether a credential was found; never returns or logs the secret itself.
+#[doc(hidden)]
+pub fn fuzz_credentials(registry: &str, challenge: &str) -> Result<bool, RegistryError> {
+    if let Some(challenge) = parse_challenge(challenge) {
+        assert_eq!(challenge.scheme, challenge.scheme.to_ascii_lowercase());
+    }
+    Credentials::DockerConfig
+        .lookup(registry)
+        .map(|secret| secret.is_some())
+}
+
 /// A parsed `WWW-Authenticate` challenge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Challenge {

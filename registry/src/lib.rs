@@ -55,6 +55,8 @@ mod stream;
 use std::path::PathBuf;
 
 pub use auth::Credentials;
+#[doc(hidden)]
+pub use auth::fuzz_credentials;
 pub use budget::EvidenceBudget;
 pub use client::{ClientOptions, Limits, RegistryClient};
 pub use layout::{BlobWriter, Layout};
