@@ -42,7 +42,7 @@ use vouch_keys::Digest;
 
 use crate::RegistryError;
 use crate::client::{RegistryClient, UploadStart};
-use crate::cosign::{Merged, merge_attachment};
+use crate::cosign::{Attachment, Merged, merge_attachment, sbom_tag};
 use crate::layers::PlatformSpec;
 use crate::layout::Layout;
 use crate::manifest::{Descriptor, FetchedManifest, Manifest, media_types};
@@ -87,16 +87,24 @@ impl EvidenceKinds {
         referrers: true,
     };
 
-    fn tags(self) -> impl Iterator<Item = (EvidenceKind, &'static str)> {
-        [
-            (self.signatures, EvidenceKind::Signatures, "sig"),
-            (self.attestations, EvidenceKind::Attestations, "att"),
-            (self.sboms, EvidenceKind::Sboms, "sbom"),
-        ]
-        .into_iter()
-        .filter_map(|(wanted, kind, suffix)| wanted.then_some((kind, suffix)))
+    /// The cosign tags wanted, each with how its name is made from a digest.
+    fn tags(self) -> impl Iterator<Item = (EvidenceKind, TagOf)> {
+        let tags: [(bool, EvidenceKind, TagOf); 3] = [
+            (self.signatures, EvidenceKind::Signatures, |d| {
+                Attachment::Signatures.tag(d)
+            }),
+            (self.attestations, EvidenceKind::Attestations, |d| {
+                Attachment::Attestations.tag(d)
+            }),
+            (self.sboms, EvidenceKind::Sboms, sbom_tag),
+        ];
+        tags.into_iter()
+            .filter_map(|(wanted, kind, tag)| wanted.then_some((kind, tag)))
     }
 }
+
+/// How a cosign tag's name is made from the digest it is about.
+type TagOf = fn(&Digest) -> String;
 
 /// What a copy does.
 #[derive(Clone)]
@@ -383,6 +391,7 @@ pub async fn copy(
             copier
                 .manifest(top.digest.clone(), None, Some(top.clone()))
                 .await
+                .map(|_| ())
         } else {
             Ok(())
         }
@@ -515,7 +524,8 @@ impl Copier<'_> {
     }
 
     /// Copies the manifest `digest` (given when already fetched) with everything it names,
-    /// children first, unless the destination has it.
+    /// children first, unless the destination has it; true when it had it (false too when
+    /// this copy walked it already).
     ///
     /// `listed_type` is the media type the manifest was listed with (an index entry, a
     /// referrers listing): a manifest that states none, read from a layout, is stored with it.
@@ -524,16 +534,16 @@ impl Copier<'_> {
         digest: Digest,
         listed_type: Option<String>,
         fetched: Option<FetchedManifest>,
-    ) -> BoxFuture<'_, Result<(), RegistryError>> {
+    ) -> BoxFuture<'_, Result<bool, RegistryError>> {
         Box::pin(async move {
             if !self.first_visit(&digest)? {
-                return Ok(());
+                return Ok(false);
             }
             if self.destination.has_manifest(&digest).await? {
                 self.counts
                     .manifests_present
                     .fetch_add(1, Ordering::Relaxed);
-                return Ok(());
+                return Ok(true);
             }
             let fetched = match fetched {
                 Some(fetched) => fetched,
@@ -579,7 +589,7 @@ impl Copier<'_> {
             self.counts
                 .manifests_written
                 .fetch_add(1, Ordering::Relaxed);
-            Ok(())
+            Ok(false)
         })
     }
 
@@ -720,8 +730,8 @@ impl Copier<'_> {
     fn evidence(&self, subject: Digest, depth: usize) -> BoxFuture<'_, Result<(), RegistryError>> {
         Box::pin(async move {
             let mut tags = Vec::new();
-            for (kind, suffix) in self.options.evidence.tags() {
-                tags.push(self.tag(&subject, kind, suffix, depth));
+            for (kind, tag_of) in self.options.evidence.tags() {
+                tags.push(self.tag(&subject, kind, tag_of, depth));
             }
             let referrers = async {
                 if self.options.evidence.referrers {
@@ -751,15 +761,16 @@ impl Copier<'_> {
             .push(evidence);
     }
 
-    /// Copies cosign's `<alg>-<hex>.<suffix>` tag of `subject`, merged into the destination's.
+    /// Copies cosign's `kind` tag of `subject` (named by `tag_of`), merged into the
+    /// destination's.
     async fn tag(
         &self,
         subject: &Digest,
         kind: EvidenceKind,
-        suffix: &str,
+        tag_of: TagOf,
         depth: usize,
     ) -> Result<(), RegistryError> {
-        let tag = format!("{}-{}.{suffix}", subject.algorithm().name(), subject.hex());
+        let tag = tag_of(subject);
         let Some(fetched) = self.source.manifest(&ManifestRef::Tag(tag.clone())).await? else {
             return Ok(());
         };
@@ -809,7 +820,12 @@ impl Copier<'_> {
         }
         let mut copies = Vec::with_capacity(listed.len());
         for referrer in &listed {
-            copies.push(self.referrer_manifest(&referrer.descriptor));
+            let listed = &referrer.descriptor;
+            copies.push(self.manifest(
+                listed.digest.clone(),
+                Some(listed.media_type.clone()),
+                None,
+            ));
         }
         let present = try_join_all(copies).await?;
         // A destination with the referrers API lists what was stored with a subject; one
@@ -875,14 +891,6 @@ impl Copier<'_> {
             try_join_all(deeper).await?;
         }
         Ok(())
-    }
-
-    /// Copies a referrer manifest; says whether the destination had it already.
-    async fn referrer_manifest(&self, listed: &Descriptor) -> Result<bool, RegistryError> {
-        let present = self.destination.has_manifest(&listed.digest).await?;
-        self.manifest(listed.digest.clone(), Some(listed.media_type.clone()), None)
-            .await?;
-        Ok(present)
     }
 }
 

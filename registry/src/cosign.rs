@@ -352,16 +352,13 @@ fn merged_layers(
     ours: &Descriptor,
     doomed: &BTreeSet<Digest>,
 ) -> Vec<Descriptor> {
-    let mut layers: Vec<Descriptor> = current
+    let kept: Vec<Descriptor> = current
         .map(|m| m.layers.clone())
         .unwrap_or_default()
         .into_iter()
         .filter(|l| !doomed.contains(&l.digest))
         .collect();
-    if !contains(&layers, ours) {
-        layers.push(ours.clone());
-    }
-    layers
+    with_layers(kept, std::slice::from_ref(ours))
 }
 
 /// The signature manifest with `layers` and `config`, keeping the annotations and other
@@ -673,7 +670,6 @@ pub(crate) async fn merge_attachment(
     source: &FetchedManifest,
 ) -> Result<(Merged, Option<Pending>), RegistryError> {
     let layers = attachment_manifest(store, tag, source)?.layers;
-    let manifest_ref = ManifestRef::Tag(tag.to_owned());
     if let Store::Layout { layout, limits } = store {
         return layout.locked(|| {
             let current = layout
@@ -688,7 +684,7 @@ pub(crate) async fn merge_attachment(
             if layers.iter().all(|l| contains(&current.layers, l)) {
                 return Ok((Merged::Unchanged, None));
             }
-            let merged = with_layers(&current, &layers);
+            let merged = with_layers(current.layers.clone(), &layers);
             let config = layout.write_blob(media_types::OCI_CONFIG, &signature_config(&merged))?;
             let bytes = manifest_bytes(Some(current), merged, config);
             let descriptor = layout.write_blob(media_types::OCI_MANIFEST, &bytes)?;
@@ -699,7 +695,6 @@ pub(crate) async fn merge_attachment(
     let append = CopyAppend {
         store: store.clone(),
         tag: tag.to_owned(),
-        manifest_ref,
         source: source.clone(),
         layers,
         wrote_source: std::sync::atomic::AtomicBool::new(false),
@@ -715,7 +710,7 @@ pub(crate) async fn merge_attachment(
             } else {
                 Merged::Added
             };
-            let what = store.describe(&append.manifest_ref);
+            let what = store.describe(&ManifestRef::Tag(append.tag.clone()));
             let pending: Pending =
                 Box::pin(async move { confirm(&what, &append, write).await.map(|_| ()) });
             Ok((merged, Some(pending)))
@@ -723,9 +718,8 @@ pub(crate) async fn merge_attachment(
     }
 }
 
-/// The layers of `current` followed by those of `ours` it does not have.
-fn with_layers(current: &ImageManifest, ours: &[Descriptor]) -> Vec<Descriptor> {
-    let mut layers = current.layers.clone();
+/// `layers` followed by those of `ours` it does not have ([`contains`]).
+fn with_layers(mut layers: Vec<Descriptor>, ours: &[Descriptor]) -> Vec<Descriptor> {
     for layer in ours {
         if !contains(&layers, layer) {
             layers.push(layer.clone());
@@ -739,7 +733,6 @@ fn with_layers(current: &ImageManifest, ours: &[Descriptor]) -> Vec<Descriptor> 
 struct CopyAppend {
     store: Store,
     tag: String,
-    manifest_ref: ManifestRef,
     source: FetchedManifest,
     layers: Vec<Descriptor>,
     wrote_source: std::sync::atomic::AtomicBool,
@@ -749,7 +742,11 @@ impl Append for CopyAppend {
     type Current = (FetchedManifest, ImageManifest);
 
     async fn read(&self) -> Result<Option<Self::Current>, RegistryError> {
-        match self.store.manifest(&self.manifest_ref).await? {
+        match self
+            .store
+            .manifest(&ManifestRef::Tag(self.tag.clone()))
+            .await?
+        {
             Some(fetched) => {
                 let manifest = attachment_manifest(&self.store, &self.tag, &fetched)?;
                 Ok(Some((fetched, manifest)))
@@ -772,7 +769,7 @@ impl Append for CopyAppend {
                 .await
                 .map(|_| ());
         };
-        let layers = with_layers(&current, &self.layers);
+        let layers = with_layers(current.layers.clone(), &self.layers);
         let config = self
             .store
             .put_blob(media_types::OCI_CONFIG, &signature_config(&layers))

@@ -326,7 +326,6 @@ pub(crate) async fn list_in_tag_schema(
     ours: &[Descriptor],
 ) -> Result<TagSchemaListing, RegistryError> {
     let tag = referrers_tag(subject);
-    let index_ref = ManifestRef::Tag(tag.clone());
     if let Store::Layout { layout, limits } = store {
         // The layout lock makes the read-modify-write of the index atomic among vouch writers.
         return layout.locked(|| {
@@ -360,17 +359,8 @@ pub(crate) async fn list_in_tag_schema(
             })
         });
     }
-    let append = IndexAppend {
-        store: store.clone(),
-        tag: tag.clone(),
-        index_ref: index_ref.clone(),
-        ours: ours.to_vec(),
-    };
-    let settled = append_settled(
-        &format!("referrers index {}", store.describe(&index_ref)),
-        &append,
-    )
-    .await?;
+    let append = IndexAppend::new(store, subject, ours);
+    let settled = append_settled(&append.what(), &append).await?;
     let (index_manifest, index) = settled.current;
     Ok(TagSchemaListing {
         index_manifest,
@@ -391,18 +381,11 @@ pub(crate) async fn begin_listing_in_tag_schema(
         let listed = list_in_tag_schema(store, subject, ours).await?;
         return Ok((listed.already_listed, None));
     }
-    let tag = referrers_tag(subject);
-    let index_ref = ManifestRef::Tag(tag.clone());
-    let append = IndexAppend {
-        store: store.clone(),
-        tag,
-        index_ref,
-        ours: ours.to_vec(),
-    };
+    let append = IndexAppend::new(store, subject, ours);
     match begin(&append).await? {
         Begun::Present(_) => Ok((true, None)),
         Begun::Written(write) => {
-            let what = format!("referrers index {}", store.describe(&append.index_ref));
+            let what = append.what();
             let pending: Pending =
                 Box::pin(async move { confirm(&what, &append, write).await.map(|_| ()) });
             Ok((false, Some(pending)))
@@ -414,16 +397,38 @@ pub(crate) async fn begin_listing_in_tag_schema(
 /// that a confirmation can run later).
 struct IndexAppend {
     store: Store,
+    /// The referrers tag of the subject.
     tag: String,
-    index_ref: ManifestRef,
     ours: Vec<Descriptor>,
+}
+
+impl IndexAppend {
+    fn new(store: &Store, subject: &Digest, ours: &[Descriptor]) -> Self {
+        Self {
+            store: store.clone(),
+            tag: referrers_tag(subject),
+            ours: ours.to_vec(),
+        }
+    }
+
+    /// The index, for messages.
+    fn what(&self) -> String {
+        format!(
+            "referrers index {}",
+            self.store.describe(&ManifestRef::Tag(self.tag.clone()))
+        )
+    }
 }
 
 impl Append for IndexAppend {
     type Current = (FetchedManifest, ImageIndex);
 
     async fn read(&self) -> Result<Option<Self::Current>, RegistryError> {
-        match self.store.manifest(&self.index_ref).await? {
+        match self
+            .store
+            .manifest(&ManifestRef::Tag(self.tag.clone()))
+            .await?
+        {
             Some(fetched) => {
                 let index = tag_schema_index(&self.store, &self.tag, &fetched)?;
                 Ok(Some((fetched, index)))
