@@ -77,6 +77,11 @@ pub(crate) struct RegistryArgs {
     /// Attempts for registry requests that fail transiently (connection errors, 5xx, 429).
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
     registry_attempts: u32,
+
+    /// A PEM file of CA certificates to trust for HTTPS registries besides the system's store,
+    /// for a registry whose certificate a private CA issued (as cosign's flag).
+    #[arg(long, value_name = "FILE")]
+    registry_cacert: Option<std::path::PathBuf>,
 }
 
 impl RegistryArgs {
@@ -85,6 +90,10 @@ impl RegistryArgs {
             allow_http: self.allow_http_registry,
             timeout: std::time::Duration::from_secs(self.registry_timeout),
             attempts: self.registry_attempts,
+            ca_certificates: match &self.registry_cacert {
+                Some(path) => vouch_registry::CaCertificates::read_pem_file(path)?,
+                None => vouch_registry::CaCertificates::default(),
+            },
             ..Default::default()
         };
         Ok(vouch_registry::RegistryClient::new(options)?)

@@ -72,6 +72,8 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// Where credentials come from.
     pub credentials: Credentials,
+    /// CA certificates trusted besides the system's store (cosign's `--registry-cacert`).
+    pub ca_certificates: crate::CaCertificates,
 }
 
 impl Default for ClientOptions {
@@ -84,6 +86,7 @@ impl Default for ClientOptions {
             timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             credentials: Credentials::default(),
+            ca_certificates: crate::CaCertificates::default(),
         }
     }
 }
@@ -112,7 +115,8 @@ type AuthKey = (String, String, Access);
 #[derive(Clone)]
 pub struct RegistryClient {
     http: reqwest::Client,
-    options: ClientOptions,
+    /// Shared by the clones: a client is cloned into every store, and options are large.
+    options: Arc<ClientOptions>,
     shared: Arc<Shared>,
 }
 
@@ -157,14 +161,16 @@ struct TokenResponse {
     access_token: Option<String>,
 }
 
-/// The HTTP client every vouch request goes through: rustls, vouch's user agent, the request
-/// and connect timeouts of `options`.
+/// The HTTP client every vouch request goes through: rustls with the system's roots (read on
+/// the first HTTPS connection, `tls.rs`) and `options.ca_certificates`, vouch's user agent, the
+/// request and connect timeouts of `options`.
 pub(crate) fn http_client(options: &ClientOptions) -> Result<reqwest::Client, RegistryError> {
     // Proxies as docker decides them (`proxy.rs`): never for loopback, `NO_PROXY` honoured.
     let proxy = reqwest::Proxy::custom(|url| crate::proxy::ProxyEnv::get().proxy_for(url).cloned());
     reqwest::Client::builder()
         .no_proxy()
         .proxy(proxy)
+        .tls_backend_preconfigured(crate::tls::client_config(&options.ca_certificates)?)
         .user_agent(concat!("vouch/", env!("CARGO_PKG_VERSION")))
         .timeout(options.timeout)
         .connect_timeout(options.connect_timeout)
@@ -291,6 +297,10 @@ pub(crate) fn transport_error(operation: &str, error: &reqwest::Error) -> Regist
         detail = text;
         source = e.source();
     }
+    let certificate = crate::tls::certificate_error(error);
+    if let Some(reason) = &certificate {
+        detail.clone_from(reason);
+    }
     if let Some(proxy) = error
         .url()
         .and_then(|url| crate::proxy::ProxyEnv::get().proxy_for(url))
@@ -302,6 +312,8 @@ pub(crate) fn transport_error(operation: &str, error: &reqwest::Error) -> Regist
     }
     let failure = if error.is_timeout() {
         TransportFailure::Timeout
+    } else if certificate.is_some() {
+        TransportFailure::Certificate
     } else if not_tls {
         TransportFailure::NotTls
     } else if error.is_connect() {
@@ -324,7 +336,7 @@ impl RegistryClient {
         let http = http_client(&options)?;
         Ok(Self {
             http,
-            options,
+            options: Arc::new(options),
             shared: Arc::default(),
         })
     }

@@ -51,6 +51,7 @@ mod settle;
 pub mod sigstore;
 mod store;
 mod stream;
+mod tls;
 
 use std::path::PathBuf;
 
@@ -65,6 +66,7 @@ pub use reference::{
 };
 pub use store::{ManifestRef, PushedManifest, ResolvedImage, Store, Target};
 pub use stream::{BlobStream, TagPage};
+pub use tls::CaCertificates;
 pub use vouch_keys::Digest;
 
 /// How a network exchange failed below HTTP.
@@ -79,6 +81,9 @@ pub enum TransportFailure {
     /// A TLS connection was asked for and the server answered in plain text: a plain-HTTP
     /// registry reached over HTTPS. Not transient: asking again cannot help.
     NotTls,
+    /// The server's TLS certificate is not trusted (unknown issuer, expired, another
+    /// name). Not transient: asking again cannot help.
+    Certificate,
     /// Any other failure to complete the exchange.
     Other,
 }
@@ -91,6 +96,9 @@ impl std::fmt::Display for TransportFailure {
             TransportFailure::Closed => "connection closed",
             TransportFailure::NotTls => {
                 "the server does not speak TLS; if it is a plain-HTTP registry, pass --allow-http-registry"
+            }
+            TransportFailure::Certificate => {
+                "the server's TLS certificate is not trusted; for a registry whose certificate a private CA issued, pass the CA's certificate with --registry-cacert or add it to the system's store"
             }
             TransportFailure::Other => "request failed",
         })
@@ -196,6 +204,15 @@ pub enum RegistryError {
         /// The layout directory.
         path: PathBuf,
         /// What is wrong.
+        reason: String,
+    },
+    /// A CA certificate file (`--registry-cacert`) that cannot be read or holds no usable
+    /// certificate.
+    #[error("CA certificates {}: {reason}", .path.display())]
+    CaCertificates {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
         reason: String,
     },
     /// A filesystem operation failed.
@@ -383,7 +400,10 @@ impl RegistryError {
     /// registry or a transparency log).
     pub fn is_transient(&self) -> bool {
         match self {
-            RegistryError::Transport { failure, .. } => *failure != TransportFailure::NotTls,
+            RegistryError::Transport { failure, .. } => !matches!(
+                failure,
+                TransportFailure::NotTls | TransportFailure::Certificate
+            ),
             RegistryError::Status { status, .. } | RegistryError::ServiceStatus { status, .. } => {
                 *status >= 500 || *status == 429
             }
@@ -404,6 +424,7 @@ impl RegistryError {
                 | RegistryError::NoPlatform { .. }
                 | RegistryError::TufInput { .. }
                 | RegistryError::CopyRefused { .. }
+                | RegistryError::CaCertificates { .. }
         )
     }
 }

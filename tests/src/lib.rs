@@ -26,6 +26,7 @@ pub mod keyless;
 mod rekor;
 pub mod scenarios;
 pub mod serve;
+pub mod tls;
 
 pub use rekor::{FAKE_TREE_ID, FakeRekor, RekorBehavior};
 
@@ -97,7 +98,7 @@ impl Registry {
                     let rest = &line[i + "listening on ".len()..];
                     let addr: String = rest
                         .chars()
-                        .take_while(|c| !c.is_whitespace() && *c != '"')
+                        .take_while(|c| !c.is_whitespace() && *c != '"' && *c != ',')
                         .collect();
                     let _ = tx.send(addr);
                     sent = true;

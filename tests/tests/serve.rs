@@ -570,88 +570,11 @@ fn a_blob_whose_bytes_do_not_match_its_digest_upstream_is_never_delivered_whole(
     assert!(log.contains("cut off"), "{log}");
 }
 
-/// A CA and a server certificate for 127.0.0.1 made with openssl: (ca.pem, server.pem,
-/// server.key).
-fn tls_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let p = |name: &str| dir.join(name);
-    let s = |path: &PathBuf| path.to_str().unwrap().to_owned();
-    let (ca_key, ca, key, csr, cert, ext) = (
-        p("ca.key"),
-        p("ca.pem"),
-        p("server.key"),
-        p("server.csr"),
-        p("server.pem"),
-        p("ext.cnf"),
-    );
-    vouch_tests::tool(
-        "openssl",
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &s(&ca_key),
-            "-out",
-            &s(&ca),
-            "-days",
-            "1",
-            "-subj",
-            "/CN=vouch test CA",
-        ],
-    );
-    vouch_tests::tool(
-        "openssl",
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &s(&key),
-            "-out",
-            &s(&csr),
-            "-subj",
-            "/CN=127.0.0.1",
-        ],
-    );
-    std::fs::write(
-        &ext,
-        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    vouch_tests::tool(
-        "openssl",
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &s(&csr),
-            "-CA",
-            &s(&ca),
-            "-CAkey",
-            &s(&ca_key),
-            "-CAcreateserial",
-            "-out",
-            &s(&cert),
-            "-days",
-            "1",
-            "-extfile",
-            &s(&ext),
-        ],
-    );
-    (ca, cert, key)
-}
-
 #[test]
 fn over_tls_skopeo_pulls_and_curl_posts_an_admission_review() {
     let dir = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = tls_files(dir.path());
+    let vouch_tests::tls::TlsFiles { ca, cert, key } =
+        vouch_tests::tls::tls_files(dir.path(), "IP:127.0.0.1");
     let s = setup_with(&[
         "--tls-cert",
         cert.to_str().unwrap(),
@@ -740,7 +663,7 @@ fn over_tls_skopeo_pulls_and_curl_posts_an_admission_review() {
 #[test]
 fn an_unusable_tls_key_is_refused_before_listening_without_showing_it() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, cert, _) = tls_files(dir.path());
+    let cert = vouch_tests::tls::tls_files(dir.path(), "IP:127.0.0.1").cert;
     let key = generate_key(dir.path(), "k", "ecdsa-p256");
     let upstream = Registry::start();
     let policy = policy(dir.path(), &key, &upstream);
