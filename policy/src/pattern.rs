@@ -25,7 +25,18 @@ use std::fmt;
 #[derive(Debug, Clone)]
 pub struct ImagePattern {
     text: String,
-    regex: regex::Regex,
+    tokens: Vec<Token>,
+}
+
+/// One piece of a pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    /// Text matched as is.
+    Literal(String),
+    /// `*`: any characters but `/`.
+    Star,
+    /// `**`: any characters.
+    DoubleStar,
 }
 
 /// How specific a pattern is; greater is more specific. See the module docs.
@@ -65,32 +76,60 @@ impl ImagePattern {
                 "image pattern {text:?} holds {bad:?}, which no image name has"
             ));
         }
-        let mut regex = String::from("^");
+        let mut tokens = Vec::new();
         let mut rest = text;
         while !rest.is_empty() {
             if let Some(after) = rest.strip_prefix("**") {
-                regex.push_str(".*");
+                tokens.push(Token::DoubleStar);
                 rest = after;
             } else if let Some(after) = rest.strip_prefix('*') {
-                regex.push_str("[^/]*");
+                tokens.push(Token::Star);
                 rest = after;
             } else {
                 let end = rest.find('*').unwrap_or(rest.len());
-                regex.push_str(&regex::escape(&rest[..end]));
+                tokens.push(Token::Literal(rest[..end].to_owned()));
                 rest = &rest[end..];
             }
         }
-        regex.push('$');
-        let regex = regex::Regex::new(&regex).map_err(|e| e.to_string())?;
         Ok(Self {
             text: text.to_owned(),
-            regex,
+            tokens,
         })
     }
 
     /// Whether the repository name `name` (`registry/repository`) matches.
     pub fn matches(&self, name: &str) -> bool {
-        self.regex.is_match(name)
+        // `at[i]`: some prefix of the tokens seen so far matches exactly `name[..i]`. One pass
+        // per token, linear in the name: no backtracking, however many stars.
+        let name = name.as_bytes();
+        let mut at = vec![false; name.len() + 1];
+        at[0] = true;
+        for token in &self.tokens {
+            let mut next = vec![false; name.len() + 1];
+            match token {
+                Token::Literal(text) => {
+                    let text = text.as_bytes();
+                    for i in (0..at.len()).filter(|&i| at[i]) {
+                        if name[i..].starts_with(text) {
+                            next[i + text.len()] = true;
+                        }
+                    }
+                }
+                Token::Star | Token::DoubleStar => {
+                    let crosses_slashes = *token == Token::DoubleStar;
+                    let mut open = false;
+                    for i in 0..at.len() {
+                        if i > 0 && name[i - 1] == b'/' && !crosses_slashes {
+                            open = false;
+                        }
+                        open |= at[i];
+                        next[i] = open;
+                    }
+                }
+            }
+            at = next;
+        }
+        at[name.len()]
     }
 
     /// The pattern as written.
@@ -131,6 +170,36 @@ mod tests {
         let p = ImagePattern::parse("127.0.0.1:5000/app").unwrap();
         assert!(p.matches("127.0.0.1:5000/app"));
         assert!(!p.matches("127.0.0.1:5000/app2"));
+        assert!(!p.matches("127.0.0.1:5000/ap"));
+    }
+
+    #[test]
+    fn stars_match_as_the_module_docs_say() {
+        for (pattern, name, matches) in [
+            ("registry/*", "registry/app", true),
+            ("registry/*", "registry/", true),
+            ("registry/*", "registry/a/b", false),
+            ("registry/**", "registry/a/b", true),
+            ("registry/**", "other/a", false),
+            ("registry/app-*", "registry/app-1", true),
+            ("registry/app-*", "registry/app", false),
+            ("*/*/alpine", "docker.io/library/alpine", true),
+            ("*/*/alpine", "docker.io/alpine", false),
+            ("**/alpine", "docker.io/library/alpine", true),
+            ("**/alpine", "alpine", false),
+            ("r/**/x/*", "r/a/b/x/y", true),
+            ("r/**/x/*", "r/a/b/x/y/z", false),
+            ("r/*a*b*", "r/xaybz", true),
+            ("r/*a*b*", "r/xbya", false),
+            (
+                "a*a*a*a*a*b",
+                "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                false,
+            ),
+        ] {
+            let p = ImagePattern::parse(pattern).unwrap();
+            assert_eq!(p.matches(name), matches, "{pattern} against {name}");
+        }
     }
 
     #[test]

@@ -780,6 +780,18 @@ impl RegistryClient {
         })
     }
 
+    /// Whether the registry of `reference` has a referrers API, as far as this client (and
+    /// its clones) has learnt; `None` while nobody has asked, or while an answer is awaited.
+    pub(crate) fn referrers_api_known(&self, reference: &Reference) -> Option<bool> {
+        let apis = self
+            .shared
+            .referrers_api
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let api = apis.get(reference.api_host())?;
+        api.try_lock().ok().and_then(|known| *known)
+    }
+
     /// Lists the referrers of `subject` through the referrers API (distribution-spec v1.1
     /// "Listing Referrers"), asking the registry to filter by `artifact_type` when given (it
     /// may not; callers filter again). `None` when the registry answers the first request

@@ -468,11 +468,26 @@ pub async fn list_referrers(
     subject: &Digest,
     artifact_type: Option<&str>,
 ) -> Result<Vec<Referrer>, RegistryError> {
-    let (index, source) = match store.referrers_api(subject, artifact_type).await? {
+    let tag = referrers_tag(subject);
+    let tag_ref = ManifestRef::Tag(tag.clone());
+    let tag_schema = || store.manifest(&tag_ref);
+    // While it is not known whether the registry has the API (the first image a command asks
+    // about), the tag schema index is asked for at the same time: a registry without the API
+    // then costs no second round trip, one with it a GET whose answer is dropped.
+    let (api, early) = if store.referrers_api_known().is_none() {
+        let (api, early) = tokio::join!(store.referrers_api(subject, artifact_type), tag_schema());
+        (api?, Some(early))
+    } else {
+        (store.referrers_api(subject, artifact_type).await?, None)
+    };
+    let (index, source) = match api {
         Some(index) => (index, ReferrerSource::Api),
         None => {
-            let tag = referrers_tag(subject);
-            let Some(fetched) = store.manifest(&ManifestRef::Tag(tag.clone())).await? else {
+            let fetched = match early {
+                Some(early) => early?,
+                None => tag_schema().await?,
+            };
+            let Some(fetched) = fetched else {
                 return Ok(Vec::new());
             };
             match tag_schema_index(store, &tag, &fetched) {

@@ -311,6 +311,16 @@ impl Store {
             Store::Layout { .. } => Ok(None),
         }
     }
+
+    /// Whether [`referrers_api`](Self::referrers_api) is known to find an API (`Some(true)`)
+    /// or known to find none (`Some(false)`: a layout, or a registry that answered 404); `None`
+    /// while it is not known.
+    pub(crate) fn referrers_api_known(&self) -> Option<bool> {
+        match self {
+            Store::Registry { client, repository } => client.referrers_api_known(repository),
+            Store::Layout { .. } => Some(false),
+        }
+    }
 }
 
 /// Where a streamed blob's bytes come from.

@@ -510,3 +510,61 @@ fn a_registry_that_ignores_the_filter_is_filtered_by_the_client() {
         .await;
     });
 }
+
+#[test]
+fn a_registry_with_the_api_is_believed_over_a_stale_tag_schema_index() {
+    // While a client does not know whether the registry has the API, it asks for the tag
+    // schema index at the same time; a registry with the API is still believed alone.
+    let fake = FakeRegistry::start(FakeBehavior::Referrers {
+        page_size: 10,
+        filter: true,
+    });
+    let subject = fake_subject();
+    let attached = runtime().block_on(async {
+        let target = fake_target(&fake);
+        let attached = attach_three(&target.store, &subject).await;
+        // A stale index under the tag-schema tag, listing a referrer the API does not know.
+        let stale = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": media_types::OCI_INDEX,
+            "manifests": [{
+                "mediaType": media_types::OCI_MANIFEST,
+                "digest": format!("sha256:{}", "ab".repeat(32)),
+                "size": 100,
+                "artifactType": SIGSTORE_BUNDLE_MEDIA_TYPE,
+            }],
+        });
+        target
+            .store
+            .put_manifest(
+                &referrers_tag(&subject.digest),
+                media_types::OCI_INDEX,
+                stale.to_string().as_bytes(),
+            )
+            .await
+            .unwrap();
+        attached
+    });
+    let before = fake.requests().len();
+    runtime().block_on(async {
+        // A new client, which knows nothing of the registry yet.
+        let target = fake_target(&fake);
+        check_three(
+            &target.store,
+            &subject.digest,
+            &attached,
+            ReferrerSource::Api,
+        )
+        .await;
+    });
+    let tag_gets = |requests: &[String]| {
+        requests
+            .iter()
+            .filter(|r| r.starts_with("GET") && r.contains("/manifests/sha256-"))
+            .count()
+    };
+    let requests = fake.requests()[before..].to_vec();
+    // `check_three` lists four times; only the first, before the API answered, asked for
+    // the tag.
+    assert_eq!(tag_gets(&requests), 1, "{requests:#?}");
+}
