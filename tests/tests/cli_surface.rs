@@ -116,6 +116,18 @@ fn completions_man_pages_and_version_come_from_the_command_definitions() {
         version["rustc"].as_str().unwrap().starts_with("rustc "),
         "{version:#}"
     );
+    // The commit is the checkout's own (in a git worktree too), or unknown outside one.
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let expected = if head.status.success() {
+        String::from_utf8(head.stdout).unwrap().trim().to_owned()
+    } else {
+        "unknown".to_owned()
+    };
+    assert_eq!(version["git_commit"], expected.as_str(), "{version:#}");
 }
 
 #[test]
