@@ -38,10 +38,20 @@ fn main() {
     {
         println!("cargo:rustc-link-arg-bin=vouch=-Wl,-z,pack-relative-relocs");
     }
-    // A new commit changes what `version` says.
+    // A new commit changes what `version` says. Git says where HEAD and the branches are:
+    // `.git` may be a file (a worktree or a submodule), and a worktree keeps its HEAD apart
+    // from the branches it shares.
     println!("cargo:rerun-if-changed=build.rs");
-    for path in ["../.git/HEAD", "../.git/refs/heads", "../.git/packed-refs"] {
-        if std::path::Path::new(path).exists() {
+    let git_dir = |which| output_of("git", &["rev-parse", "--path-format=absolute", which]);
+    let mut watched = Vec::new();
+    if let Some(dir) = git_dir("--git-dir") {
+        watched.push(format!("{dir}/HEAD"));
+    }
+    if let Some(dir) = git_dir("--git-common-dir") {
+        watched.extend([format!("{dir}/refs/heads"), format!("{dir}/packed-refs")]);
+    }
+    for path in watched {
+        if std::path::Path::new(&path).exists() {
             println!("cargo:rerun-if-changed={path}");
         }
     }

@@ -4,7 +4,7 @@
 #
 #   fuzz/run.sh [SECONDS] [TARGET...]     (targets: bundle_verify der_parsers read_tar
 #                                          signed_documents sbom_catalogers oci_layout
-#                                          docker_config;
+#                                          docker_config trust_policy;
 #                                          default all)
 #
 # Works on stable Rust: RUSTC_BOOTSTRAP=1 lets stable rustc take the nightly-only
@@ -17,7 +17,7 @@ set -euo pipefail
 SECONDS_PER_TARGET=${1:-600}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(bundle_verify der_parsers read_tar signed_documents sbom_catalogers oci_layout docker_config)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(bundle_verify der_parsers read_tar signed_documents sbom_catalogers oci_layout docker_config trust_policy)
 
 FUZZ=$(cd "$(dirname "$0")" && pwd)
 cd "$FUZZ"
@@ -40,6 +40,7 @@ for target in "${TARGETS[@]}"; do
         sbom_catalogers) dict=sbom.dict ;;
         oci_layout) dict=layout.dict ;;
         docker_config) dict=docker.dict ;;
+        trust_policy) dict=policy.dict ;;
         *) echo "unknown target $target" >&2; exit 2 ;;
     esac
     mkdir -p "corpus/$target"

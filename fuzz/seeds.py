@@ -11,7 +11,8 @@ OUT/der_parsers/:   every DER certificate and RFC 3161 timestamp found in those 
                     checkpoint envelope (signed-note text).
 OUT/read_tar/:      small tar streams written with Python's tarfile in the GNU, pax and ustar
                     formats (long names, links, whiteouts, a sparse-looking pax header), each
-                    plain and gzip-compressed.
+                    plain and gzip-compressed, and two layers the second of which whites out
+                    files of the first.
 OUT/signed_documents/: a selector byte and a document, for each reader of that target: the
                     DSSE envelopes and in-toto statements under attestations/tests/data (as
                     envelope, statement and provenance seeds), the conformance bundles, and
@@ -22,6 +23,10 @@ OUT/oci_layout/:    small OCI layouts as the target takes them (index.json, then
                     (with and without its artifactType), all digests correct.
 OUT/docker_config/: a WWW-Authenticate challenge line and a docker config: auths with
                     auth, username/password and identitytoken, credHelpers, credsStore.
+OUT/trust_policy/:  trust policy files: every policy of policy/tests/scenarios/scenarios.yaml
+                    (with its key, root and Rego paths turned into the ones the target
+                    provides), the ClusterImagePolicy and containers policy.json fixtures
+                    under policy/tests/data.
 OUT/sbom_catalogers/: a selector byte (the path the target offers the file at) and a file,
                     from the SBOM fixtures under sbom/tests/data (dpkg status files, Python
                     metadata, npm package.json files, os-release).
@@ -45,6 +50,8 @@ FUZZ = pathlib.Path(__file__).resolve().parent
 REPO = FUZZ.parent
 CONFORMANCE = REPO / "verifier/tests/data/conformance"
 ROOTS = [REPO / "verifier/src/trusted_root/sigstore-public-good.json"]
+# vouch_registry::layers::FUZZ_LAYER_SEPARATOR: where the read_tar target splits layers.
+TAR_LAYER_SEPARATOR = b"\n--8<-- layer --8<--\n"
 PEM = re.compile(r"-----BEGIN [A-Z ]+-----(.*?)-----END [A-Z ]+-----", re.S)
 
 
@@ -138,7 +145,20 @@ def tar_seeds() -> set:
             {"GNU.sparse.name": "real/name", "GNU.sparse.realsize": "4096"},
         ),
     }
-    return seeds | {gzip.compress(seed, mtime=0) for seed in seeds}
+    # Two layers, as the target splits them: the second's whiteouts remove the first's files.
+    lower = stream(tarfile.GNU_FORMAT, [
+        ("etc/os-release", tarfile.REGTYPE, b"ID=debian\n", ""),
+        ("etc/keep", tarfile.REGTYPE, b"kept", ""),
+        ("opt/app/bin", tarfile.REGTYPE, b"app", ""),
+    ])
+    upper = stream(tarfile.GNU_FORMAT, [
+        ("etc/.wh.os-release", tarfile.REGTYPE, b"", ""),
+        ("opt/.wh..wh..opq", tarfile.REGTYPE, b"", ""),
+        ("opt/new", tarfile.REGTYPE, b"new", ""),
+    ])
+    stacked = {lower + TAR_LAYER_SEPARATOR + upper,
+               gzip.compress(lower, mtime=0) + TAR_LAYER_SEPARATOR + upper}
+    return seeds | {gzip.compress(seed, mtime=0) for seed in seeds} | stacked
 
 
 def write(directory: pathlib.Path, seeds, suffix: str) -> int:
@@ -284,6 +304,32 @@ def docker_seeds() -> set:
             for c in challenges for config in configs}
 
 
+def policy_seeds() -> set:
+    """The trust policies of the scenarios and the policy fixtures, naming the files the target
+    writes (keys/k.pub, roots/root.json, policies/p.rego)."""
+    seeds = set()
+    lines = (REPO / "policy/tests/scenarios/scenarios.yaml").read_text().splitlines()
+    block = None
+    for line in lines + [""]:
+        if block is not None:
+            if line.startswith("    ") or not line.strip():
+                block.append(line[4:])
+                continue
+            text = "\n".join(block).strip() + "\n"
+            text = text.replace("REGISTRY", "registry.example")
+            text = re.sub(r"keys/[a-z-]+\.pub", "keys/k.pub", text)
+            text = re.sub(r"roots/[a-z-]+\.json", "roots/root.json", text)
+            text = re.sub(r"[a-z/-]+\.rego", "policies/p.rego", text)
+            seeds.add(text.encode())
+            block = None
+        if re.fullmatch(r"  policy: (&[a-z-]+ )?\|", line):
+            block = []
+    for path in sorted((REPO / "policy/tests/data").glob("*/*")):
+        if path.suffix in (".yaml", ".json"):
+            seeds.add(path.read_bytes())
+    return seeds
+
+
 def main() -> None:
     out = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else FUZZ / "seeds"
     bundles, ders, notes = set(), set(), set()
@@ -304,9 +350,10 @@ def main() -> None:
     n_sbom = write(out / "sbom_catalogers", sbom_seeds(), ".bin")
     n_layouts = write(out / "oci_layout", layout_seeds(), ".bin")
     n_docker = write(out / "docker_config", docker_seeds(), ".bin")
+    n_policies = write(out / "trust_policy", policy_seeds(), ".yaml")
     print(f"{out}: {n_bundles} bundles; {n_ders} DER values and {n_notes} notes; {n_tars} tars; "
           f"{n_documents} documents; {n_sbom} catalogued files; {n_layouts} layouts; "
-          f"{n_docker} docker configs")
+          f"{n_docker} docker configs; {n_policies} trust policies")
 
 
 if __name__ == "__main__":

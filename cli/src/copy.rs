@@ -37,7 +37,8 @@ pub(crate) struct CopyArgs {
     #[arg(value_name = "SRC")]
     source: String,
     /// Destination: `REGISTRY/REPO[:TAG]` or `oci:DIR[:TAG]` (a layout directory is created when
-    /// missing). Without a tag, the source's.
+    /// missing, and removed again if the copy fails before storing anything in it). Without a
+    /// tag, the source's.
     #[arg(value_name = "DST")]
     destination: String,
 }
@@ -62,7 +63,8 @@ pub(crate) async fn run(args: CopyArgs) -> Result<ExitCode, CliError> {
     let destination = ImageReference::parse(&args.destination)?;
     let client = args.registry.client()?;
     let source = vouch_registry::Store::open(&client, &source)?;
-    let destination = copy::open_destination(&client, &destination)?;
+    // A layout created here is removed again if the copy fails before writing into it.
+    let (destination, created) = copy::open_destination(&client, &destination)?;
     let evidence = if args.only.is_empty() {
         EvidenceKinds::ALL
     } else {
@@ -100,6 +102,9 @@ pub(crate) async fn run(args: CopyArgs) -> Result<ExitCode, CliError> {
         bar.finish_and_clear();
     }
     let report = report?;
+    if let Some(created) = created {
+        created.keep();
+    }
     match args.output.output {
         OutputFormat::Json => print_json(&report_json(&report)),
         OutputFormat::Text => print_text(&report),

@@ -54,7 +54,7 @@ struct Cli {
 
     /// Time allowed for the whole command, in seconds or with a unit (`90s`, `5m`, `1h`):
     /// every registry request, retry and log upload together. Default 3m (as cosign's),
-    /// 30m for `sbom`, which reads whole layers.
+    /// 30m for `sbom` and `copy`, which read whole layers.
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_timeout)]
     timeout: Option<std::time::Duration>,
 
@@ -283,8 +283,10 @@ fn main() -> ExitCode {
     }
 }
 
-/// cosign's flags that vouch does not take, each with what vouch offers instead.
-const COSIGN_FLAGS: [(&str, &str); 9] = [
+/// cosign's flags that a vouch command does not take, each with what vouch offers instead. A
+/// flag that some vouch commands take (`--rekor-url` when signing) names them, since the
+/// command it was given to is not one of them.
+const COSIGN_FLAGS: [(&str, &str); 12] = [
     (
         "--allow-insecure-registry",
         "vouch's flag is --allow-http-registry (loopback registries need none)",
@@ -307,15 +309,33 @@ const COSIGN_FLAGS: [(&str, &str); 9] = [
     ),
     (
         "--identity-token",
-        "keyless signing is not supported yet: sign with --key",
+        "vouch takes it when signing (sign, attest, sbom --attest, sign-blob, attest-blob); \
+         verification names the signer with --certificate-identity and --certificate-oidc-issuer",
     ),
     (
         "--fulcio-url",
-        "keyless signing is not supported yet: sign with --key",
+        "vouch takes it when signing (sign, attest, sbom --attest, sign-blob, attest-blob); \
+         verification trusts the certificate authorities of the trusted root (--trusted-root)",
     ),
     (
         "--rekor-url",
-        "vouch logs blob signatures (sign-blob, attest-blob --rekor-url), not image signatures",
+        "vouch takes it when signing (sign, attest, sbom --attest, sign-blob, attest-blob); \
+         verification is offline: the log entries a signature carries are checked against the \
+         trusted root (--trusted-root)",
+    ),
+    (
+        "--offline",
+        "vouch always verifies offline: the log entries a signature carries are checked against \
+         the trusted root (--trusted-root)",
+    ),
+    (
+        "--private-infrastructure",
+        "vouch's flag is --insecure-ignore-tlog",
+    ),
+    (
+        "--oidc-issuer",
+        "vouch has no interactive sign-in: give the token with --identity-token or the \
+         SIGSTORE_ID_TOKEN variable",
     ),
     (
         "--output-file",
@@ -440,7 +460,79 @@ pub(crate) struct OutputArgs {
 mod tests {
     use std::time::Duration;
 
-    use super::{humanize, parse_timeout};
+    use clap::{CommandFactory as _, Parser as _};
+
+    use super::{COSIGN_FLAGS, Cli, cosign_flag_hint, humanize, parse_timeout};
+
+    /// The top-level commands that take `flag` (`--name`), themselves or in a subcommand.
+    fn commands_taking(flag: &str) -> Vec<String> {
+        fn takes(command: &clap::Command, long: &str) -> bool {
+            command.get_arguments().any(|a| a.get_long() == Some(long))
+                || command.get_subcommands().any(|c| takes(c, long))
+        }
+        let long = flag.trim_start_matches("--");
+        Cli::command()
+            .get_subcommands()
+            .filter(|c| takes(c, long))
+            .map(|c| c.get_name().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_cosign_flag_hint_names_every_command_that_takes_the_flag() {
+        for (flag, hint) in COSIGN_FLAGS {
+            for command in commands_taking(flag) {
+                assert!(
+                    hint.contains(&command),
+                    "{flag} is taken by `{command}`, which its hint does not name: {hint}"
+                );
+            }
+        }
+        // Given to a command that does not take it, the hint follows clap's error.
+        for (args, expected) in [
+            (
+                &[
+                    "vouch",
+                    "verify",
+                    "--rekor-url",
+                    "https://rekor.example",
+                    "x",
+                ][..],
+                "--rekor-url is cosign's flag: vouch takes it when signing",
+            ),
+            (
+                &["vouch", "verify-blob", "--identity-token=t", "f"][..],
+                "--identity-token is cosign's flag: vouch takes it when signing",
+            ),
+            (
+                &["vouch", "verify", "--offline", "x"][..],
+                "--offline is cosign's flag: vouch always verifies offline",
+            ),
+            (
+                &["vouch", "verify", "--private-infrastructure", "x"][..],
+                "vouch's flag is --insecure-ignore-tlog",
+            ),
+        ] {
+            let Err(error) = Cli::try_parse_from(args) else {
+                panic!("{args:?} parses");
+            };
+            let hint = cosign_flag_hint(&error).unwrap_or_default();
+            assert!(hint.contains(expected), "{args:?}: {hint:?}");
+        }
+        // Taken where it is given: no error, so no hint.
+        assert!(
+            Cli::try_parse_from([
+                "vouch",
+                "sign",
+                "--rekor-url",
+                "https://r",
+                "--key",
+                "k",
+                "x"
+            ])
+            .is_ok()
+        );
+    }
 
     #[test]
     fn timeouts_parse_with_and_without_units_and_zero_is_refused() {

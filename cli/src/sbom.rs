@@ -144,7 +144,10 @@ pub(crate) async fn run(args: SbomArgs) -> Result<ExitCode, CliError> {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
             .progress_chars("=> "),
         );
-        bar.set_message(format!("reading {} layers", manifest.layers.len()));
+        bar.set_message(format!(
+            "reading {}",
+            crate::output::count(manifest.layers.len(), "layer")
+        ));
         bar
     });
     let options = WalkOptions {

@@ -299,15 +299,16 @@ pub(crate) async fn run(args: SignArgs) -> Result<ExitCode, CliError> {
                         recorded_text(&r.recorded)
                     ),
                     Some(Pushed::Tag(a)) if a.already_present => outln!(
-                        "{}: this signature was already present in {} ({} signatures)",
-                        one.image, a.tag, a.layers
-                    ),
-                    Some(Pushed::Tag(a)) => outln!(
-                        "Signed {} ({} now holds {} signature{})",
+                        "{}: this signature was already present in {} ({})",
                         one.image,
                         a.tag,
-                        a.layers,
-                        if a.layers == 1 { "" } else { "s" }
+                        crate::output::count(a.layers, "signature")
+                    ),
+                    Some(Pushed::Tag(a)) => outln!(
+                        "Signed {} ({} now holds {})",
+                        one.image,
+                        a.tag,
+                        crate::output::count(a.layers, "signature")
                     ),
                     None => outln!("Signed {} (not pushed)", one.image),
                 }

@@ -271,6 +271,15 @@ struct DigestOutcome {
     attestations: Vec<AttestationOutcome>,
 }
 
+/// `n` seconds, in the singular for one: "1 second", "90 seconds".
+fn seconds(n: i64) -> String {
+    if n == 1 {
+        "1 second".to_owned()
+    } else {
+        format!("{n} seconds")
+    }
+}
+
 fn plural(n: usize, one: &str) -> String {
     if n == 1 {
         format!("1 {one}")
@@ -625,10 +634,11 @@ impl TrustPolicy {
                 decision.failing.clone_from(&first.failing);
                 decision.error = first.error.clone();
                 decision.digest.clone_from(&first.digest);
-                decision.reason = Some(format!(
-                    "none of the {} alternatives holds: {reasons}",
-                    tried.len()
-                ));
+                decision.reason = Some(if tried.len() == 1 {
+                    format!("the only alternative does not hold: {reasons}")
+                } else {
+                    format!("none of the {} alternatives holds: {reasons}", tried.len())
+                });
                 for (_, attempt) in tried {
                     merge_evidence(&mut decision.evidence, attempt.evidence);
                     decision.authorities.extend(attempt.authorities);
@@ -1316,14 +1326,15 @@ impl TrustPolicy {
                     return Err((
                         Check::SignatureAge,
                         format!(
-                            "signed {} seconds ago, more than the {max_age} seconds maxAge allows",
-                            now.secs() - at
+                            "signed {} ago, more than the {} maxAge allows",
+                            seconds(now.secs() - at),
+                            seconds(i64::try_from(max_age).unwrap_or(i64::MAX))
                         ),
                     ));
                 }
                 Some(at) => passed.push(PassedCheck {
                     check: Check::SignatureAge,
-                    detail: format!("signed {} seconds ago, within {max_age}", now.secs() - at),
+                    detail: format!("signed {} ago, within {max_age}", seconds(now.secs() - at)),
                 }),
             }
         }

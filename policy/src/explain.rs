@@ -373,7 +373,10 @@ impl Builder {
         let mut index = Node::new(
             "index".into(),
             NodeKind::Index,
-            format!("index of {} platforms", listed.len()),
+            match listed.len() {
+                1 => "index of 1 platform".to_owned(),
+                n => format!("index of {n} platforms"),
+            },
             verdict_status(index_verdict),
         );
         index.digest = Some(digest.clone());
@@ -909,6 +912,9 @@ mod tests {
         );
         // Platforms only listed (`platforms: index`) are not decided.
         assert_eq!(graph.nodes[2].status, NodeStatus::Info);
+        assert_eq!(graph.node("index").unwrap().label, "index of 2 platforms");
+        let one = EvidenceGraph::new(&decision(), &platforms()[..1]);
+        assert_eq!(one.node("index").unwrap().label, "index of 1 platform");
         let signature = graph.node("evidence-0").unwrap();
         assert_eq!(signature.status, NodeStatus::Pass);
         assert_eq!(signature.log_index, Some(42));

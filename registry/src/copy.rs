@@ -21,7 +21,8 @@
 //!   [`CopyOptions::force`].
 //! * **The image's tag comes last**: after its manifests, blobs and evidence are stored, so a
 //!   verifier never sees the tag before the signatures. A failed copy leaves at most
-//!   untagged content, never a tag half-written. The evidence is written first; the checks
+//!   untagged content, never a tag half-written, and a layout it created but wrote nothing
+//!   into is removed again ([`CreatedLayout`]). The evidence is written first; the checks
 //!   that it survived concurrent writers (the settling delays of [`crate::cosign`]) run while
 //!   the image's layers stream, and hold before the tag is written.
 //! * **Every read is bounded**: manifests by [`Limits::max_manifest_bytes`](crate::Limits),
@@ -273,23 +274,57 @@ impl CopyReport {
 
 /// Opens the destination of a copy: a registry repository, or an OCI layout, created (with
 /// its directory) when `oci:DIR` does not exist yet. A directory that exists and is neither
-/// empty nor a layout is refused.
+/// empty nor a layout is refused. A layout created here comes with its [`CreatedLayout`],
+/// which removes it again if the copy fails before writing into it.
 pub fn open_destination(
     client: &RegistryClient,
     image: &ImageReference,
-) -> Result<Target, RegistryError> {
+) -> Result<(Target, Option<CreatedLayout>), RegistryError> {
+    let mut created = None;
     if let ImageReference::Layout(layout) = image {
         let root = &layout.path;
-        let empty_or_missing = match std::fs::read_dir(root) {
-            Ok(mut entries) => entries.next().is_none(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
-            Err(_) => false,
+        let (empty_or_missing, missing) = match std::fs::read_dir(root) {
+            Ok(mut entries) => (entries.next().is_none(), false),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (true, true),
+            Err(_) => (false, false),
         };
         if empty_or_missing {
-            Layout::create(root)?;
+            created = Some(CreatedLayout {
+                layout: Some(Layout::create(root)?),
+                made_root: missing,
+            });
         }
     }
-    Store::open(client, image)
+    Ok((Store::open(client, image)?, created))
+}
+
+/// An OCI layout [`open_destination`] created for a copy. Dropped without
+/// [`CreatedLayout::keep`] (the copy failed, or was stopped at its deadline), it removes the
+/// layout again if nothing was written into it, and its directory if it made it: a copy
+/// refused before its first write leaves nothing behind.
+pub struct CreatedLayout {
+    layout: Option<Layout>,
+    made_root: bool,
+}
+
+impl CreatedLayout {
+    /// Keeps the layout: the copy succeeded.
+    pub fn keep(mut self) {
+        self.layout = None;
+    }
+}
+
+impl Drop for CreatedLayout {
+    fn drop(&mut self) {
+        if let Some(layout) = self.layout.take()
+            && let Err(e) = layout.remove_if_unused(self.made_root)
+        {
+            tracing::warn!(
+                "the layout {} created for the copy was not removed: {e}",
+                layout.root().display()
+            );
+        }
+    }
 }
 
 /// Copies the image `source` names, and the evidence about it that `options` asks for, to

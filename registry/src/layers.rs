@@ -873,11 +873,22 @@ fn read_tar<V: FileVisitor, R: Read>(
     Ok(result)
 }
 
+/// Separates the layers of [`fuzz_read_tar`]'s input.
+#[doc(hidden)]
+pub const FUZZ_LAYER_SEPARATOR: &[u8] = b"\n--8<-- layer --8<--\n";
+
+/// The most layers [`fuzz_read_tar`] reads from one input; parts past them are ignored.
+#[doc(hidden)]
+pub const FUZZ_MAX_LAYERS: usize = 4;
+
 /// For the `read_tar` fuzz target only (`fuzz/fuzz_targets/read_tar.rs`); not part of the
-/// API. Reads `bytes` as a layer blob (gzip, zstd or plain tar; its descriptor made from
-/// them, so its digest and size hold) with a visitor that reads every regular file whole,
-/// within small limits ([`FUZZ_LIMITS`]) so that no input costs more than a few MiB, and
-/// stacks the result. Panics only on a bug: a member giving more bytes than its size.
+/// API. Reads `bytes`, split at [`FUZZ_LAYER_SEPARATOR`] into up to [`FUZZ_MAX_LAYERS`]
+/// layer blobs, as the walker reads an image's layers: each a layer blob (gzip, zstd or plain
+/// tar; its descriptor made from it, so its digest and size hold) read with a visitor that
+/// reads every regular file whole, all within one budget of small limits ([`FUZZ_LIMITS`]) so
+/// that no input costs more than a few MiB, and each stacked on the ones before it (whiteouts
+/// and opaque folders removing what those hold). Panics only on a bug: a member giving more
+/// bytes than its size.
 #[doc(hidden)]
 pub fn fuzz_read_tar(bytes: &[u8]) -> Result<ImageFiles<u64>, RegistryError> {
     /// Reads every file to its end; keeps how many bytes it gave.
@@ -897,11 +908,28 @@ pub fn fuzz_read_tar(bytes: &[u8]) -> Result<ImageFiles<u64>, RegistryError> {
         }
     }
 
-    let layer = Descriptor::of("application/vnd.oci.image.layer.v1.tar", bytes);
-    let result = read_tar(&layer, bytes, &ReadAll, None, &Budget::new(FUZZ_LIMITS))?;
+    let mut parts = Vec::new();
+    let mut rest = bytes;
+    while parts.len() + 1 < FUZZ_MAX_LAYERS {
+        let Some(at) = rest
+            .windows(FUZZ_LAYER_SEPARATOR.len())
+            .position(|w| w == FUZZ_LAYER_SEPARATOR)
+        else {
+            break;
+        };
+        parts.push(&rest[..at]);
+        rest = &rest[at + FUZZ_LAYER_SEPARATOR.len()..];
+    }
+    parts.push(rest);
+    let budget = Budget::new(FUZZ_LIMITS);
     let mut stack = Stack::default();
-    stack.push(result);
-    Ok(stack.finish(layer.size))
+    let mut compressed_bytes = 0;
+    for part in parts {
+        let layer = Descriptor::of("application/vnd.oci.image.layer.v1.tar", part);
+        compressed_bytes += layer.size;
+        stack.push(read_tar(&layer, part, &ReadAll, None, &budget)?);
+    }
+    Ok(stack.finish(compressed_bytes))
 }
 
 /// The limits of [`fuzz_read_tar`]: small, so that the fuzzer reaches them with small inputs.
@@ -2106,5 +2134,26 @@ mod tests {
             fuzz_read_tar(&bomb),
             Err(RegistryError::LayerTooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn the_fuzz_entry_point_stacks_the_layers_its_input_is_split_into() {
+        let lower = tar(&[file("etc/gone", b"1"), file("etc/kept", b"22")]);
+        let upper = tar(&[file("etc/.wh.gone", b""), file("new", b"333")]);
+        let input = [&lower[..], &upper[..]].join(FUZZ_LAYER_SEPARATOR);
+        let files = fuzz_read_tar(&input).unwrap();
+        let found: Vec<(&str, u64)> = files
+            .files
+            .iter()
+            .map(|f| (f.path.as_str(), f.output))
+            .collect();
+        assert_eq!(found, [("etc/kept", 2), ("new", 3)]);
+        assert_eq!(files.files[1].layer, Digest::sha256(&upper));
+        assert_eq!(files.compressed_bytes, (lower.len() + upper.len()) as u64);
+        // Past the most layers, the rest is read as one last layer, separators and all.
+        let many = [&lower[..]; FUZZ_MAX_LAYERS + 1].join(FUZZ_LAYER_SEPARATOR);
+        let read = fuzz_read_tar(&many).unwrap().compressed_bytes;
+        let split = (FUZZ_MAX_LAYERS - 1) * FUZZ_LAYER_SEPARATOR.len();
+        assert_eq!(read, (many.len() - split) as u64);
     }
 }

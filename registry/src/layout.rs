@@ -90,6 +90,38 @@ impl Layout {
         Ok(layout)
     }
 
+    /// Removes this layout again if nothing was written into it since [`Layout::create`]:
+    /// its `index.json` lists nothing and `blobs/` holds only an empty `sha256/` (with
+    /// `remove_root`, the directory too, when it is then empty). Checked under the layout
+    /// lock; a blob written meanwhile keeps the layout. Whether it was removed.
+    pub fn remove_if_unused(&self, remove_root: bool) -> Result<bool, RegistryError> {
+        let blobs = self.root.join("blobs");
+        let sha256 = blobs.join("sha256");
+        let removed = self.locked(|| {
+            if !self.index()?.manifests.is_empty() {
+                return Ok(false);
+            }
+            let only_sha256 = fs::read_dir(&blobs)
+                .map_err(io_error(&blobs))?
+                .all(|entry| entry.is_ok_and(|e| e.file_name() == "sha256"));
+            // `remove_dir` refuses a folder that is not empty, whoever wrote into it last.
+            if !only_sha256 || fs::remove_dir(&sha256).is_err() {
+                return Ok(false);
+            }
+            fs::remove_dir(&blobs).map_err(io_error(&blobs))?;
+            let index = self.root.join(INDEX_FILE);
+            fs::remove_file(&index).map_err(io_error(&index))?;
+            let marker = self.root.join(LAYOUT_FILE);
+            fs::remove_file(&marker).map_err(io_error(&marker))?;
+            Ok(true)
+        })?;
+        if removed && remove_root {
+            // Left in place if anything else is in it.
+            let _ = fs::remove_dir(&self.root);
+        }
+        Ok(removed)
+    }
+
     /// The layout directory.
     pub fn root(&self) -> &Path {
         &self.root
@@ -141,9 +173,11 @@ impl Layout {
             at.push(component);
             match std::fs::symlink_metadata(&at) {
                 Ok(metadata) if metadata.file_type().is_symlink() => {
+                    // The component that is the link (`blobs`, `blobs/sha256` or the file).
+                    let link = at.strip_prefix(&self.root).unwrap_or(inside);
                     return Err(self.error(format!(
                         "{} is a symbolic link; a layout's files are not read through links",
-                        inside.display()
+                        link.display()
                     )));
                 }
                 Ok(_) => {}

@@ -407,6 +407,17 @@ fn provenance_names_the_missing_fact_and_covers_files_and_gitlab() {
         run.stderr
     );
     assert!(!out.exists(), "nothing is written on refusal");
+    // Several missing: all named in one run.
+    env.retain(|(k, _)| *k != "GITHUB_RUN_ID" && *k != "GITHUB_WORKFLOW_REF");
+    let run = provenance(artifact_text, &out, &env).expect_code(2);
+    assert!(
+        run.stderr
+            .contains("GITHUB_SHA, GITHUB_WORKFLOW_REF, GITHUB_RUN_ID are not set"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(!out.exists(), "nothing is written on refusal");
 
     // GitLab CI: the file's digest is the subject, the commit the resolved dependency.
     let gitlab = vec![

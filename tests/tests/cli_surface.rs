@@ -116,6 +116,18 @@ fn completions_man_pages_and_version_come_from_the_command_definitions() {
         version["rustc"].as_str().unwrap().starts_with("rustc "),
         "{version:#}"
     );
+    // The commit is the checkout's own (in a git worktree too), or unknown outside one.
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let expected = if head.status.success() {
+        String::from_utf8(head.stdout).unwrap().trim().to_owned()
+    } else {
+        "unknown".to_owned()
+    };
+    assert_eq!(version["git_commit"], expected.as_str(), "{version:#}");
 }
 
 #[test]
@@ -203,4 +215,80 @@ fn a_cosign_flag_vouch_does_not_take_is_named_with_what_vouch_offers() {
     // A flag that is nobody's gets clap's error alone.
     let run = vouch(&["verify", "--key", "k.pub", "--no-such-flag", "x"]).expect_code(2);
     assert!(!run.stderr.contains("cosign's flag"), "{run:#?}");
+}
+
+#[test]
+fn counts_of_one_are_said_in_the_singular() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    vouch_tests::one_layer_layout(
+        &layout,
+        "application/vnd.oci.image.layer.v1.tar",
+        &[0; 1024],
+    );
+    let image = format!("oci:{}:v1", layout.display());
+    let mut said = Vec::new();
+
+    // The SBOM's summary: an image of one layer.
+    let sbom = vouch(&["sbom", &image]).expect_code(0);
+    assert!(sbom.stderr.contains(" (1 layer, "), "{sbom:#?}");
+    said.push(sbom.stderr);
+
+    // Ed25519 signatures are deterministic: signing again finds the one already there.
+    let key = vouch_tests::generate_key(dir.path(), "k", "ed25519");
+    let sign = ["sign", "--key", key.key.to_str().unwrap(), &image];
+    let first = vouch_tests::vouch_with_password(&key.password, &sign).expect_code(0);
+    assert!(
+        first.stdout.contains(" now holds 1 signature)"),
+        "{first:#?}"
+    );
+    let again = vouch_tests::vouch_with_password(&key.password, &sign).expect_code(0);
+    assert!(
+        again
+            .stdout
+            .contains("this signature was already present in ")
+            && again.stdout.trim_end().ends_with("(1 signature)"),
+        "{again:#?}"
+    );
+    said.extend([first.stdout, again.stdout]);
+
+    // Checked against another key: the one signature and the one attestation are named so.
+    let predicate = dir.path().join("predicate.json");
+    std::fs::write(&predicate, br#"{"passed":true}"#).unwrap();
+    let attest = [
+        "attest",
+        "--key",
+        key.key.to_str().unwrap(),
+        "--predicate",
+        predicate.to_str().unwrap(),
+        &image,
+    ];
+    vouch_tests::vouch_with_password(&key.password, &attest).expect_code(0);
+    let other = vouch_tests::generate_key(dir.path(), "other", "ecdsa-p256");
+    let other = other.public.to_str().unwrap();
+    let denied = vouch(&["verify", "--key", other, &image]).expect_code(1);
+    assert!(
+        denied
+            .stdout
+            .contains(": 1 signature found, none by an accepted authority"),
+        "{denied:#?}"
+    );
+    let attestation = vouch(&["verify-attestation", "--key", other, &image]).expect_code(1);
+    assert!(
+        attestation
+            .stdout
+            .contains(": the only attestation does not hold"),
+        "{attestation:#?}"
+    );
+    said.extend([denied.stdout, attestation.stdout]);
+    for text in said {
+        for wrong in [
+            "1 layers",
+            "1 signatures",
+            "1 attestations",
+            "none of the 1 ",
+        ] {
+            assert!(!text.contains(wrong), "{wrong:?} in {text}");
+        }
+    }
 }

@@ -573,8 +573,14 @@ fn a_corrupt_blob_is_refused_and_nothing_is_tagged() {
         .join("l/blobs/sha256")
         .join(layer.trim_start_matches("sha256:"));
     assert!(!blob.exists(), "the corrupt blob was stored");
-    let index = std::fs::read_to_string(layout.path().join("l/index.json")).unwrap();
-    assert!(!index.contains("\"v1\""), "{index}");
+    // A layout the copy wrote nothing into is removed again; one it wrote into has no tag.
+    match std::fs::read_to_string(layout.path().join("l/index.json")) {
+        Ok(index) => assert!(!index.contains("\"v1\""), "{index}"),
+        Err(e) => {
+            assert_eq!(e.kind(), std::io::ErrorKind::NotFound, "{e}");
+            assert!(!layout.path().join("l").exists(), "a layout half removed");
+        }
+    }
 }
 
 #[test]
@@ -701,6 +707,21 @@ fn bad_destinations_are_refused_before_anything_is_written() {
     ]);
     assert_eq!(missing.code, 2, "{missing:#?}");
     assert!(missing.stderr.contains("not found"), "{}", missing.stderr);
+    // Into a layout the copy would create, in a new folder or an empty one: none is left.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let new = dir.path().join("new");
+    for layout in [&new, &empty] {
+        let missing = vouch(&[
+            "copy",
+            &format!("{}/nothing-here:v1", a.addr),
+            &format!("oci:{}:v1", layout.display()),
+        ]);
+        assert_eq!(missing.code, 2, "{missing:#?}");
+        assert!(missing.stderr.contains("not found"), "{}", missing.stderr);
+    }
+    assert!(!new.exists(), "a layout was left at {new:?}");
+    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
     let usage = vouch(&["copy", "--only", "everything", &image.tagged, &image.tagged]);
     assert_eq!(usage.code, 2, "{usage:#?}");
 }

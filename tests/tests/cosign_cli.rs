@@ -58,7 +58,7 @@ fn cosign_signing_and_verification_flags_are_accepted() {
     vouch_with_password(&key.password, &sign).expect_code(0);
     let attest = [
         "attest",
-        "--yes",
+        "-y",
         "--tlog-upload=false",
         "--key",
         key_file,

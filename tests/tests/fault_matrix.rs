@@ -1,16 +1,95 @@
 //! A registry that misbehaves in the ways the distribution spec leaves to clients to catch: a
 //! `Docker-Content-Digest` that is not the body's, a body that is not the digest asked for, a
 //! tag that moves between two requests, 10,000 referrers, a manifest of deeply nested JSON, and
-//! bodies that trickle one byte a second (a manifest to `verify`, a layer to `copy`). Each is
-//! refused with the thing named (or, for the moving tag, read once), within the deadline, and
-//! nothing is written.
+//! bodies that trickle one byte a second (a manifest to `verify`, a layer to `copy`); and OCI
+//! layouts that name paths with `..` or hold symbolic links. Each is refused with the thing
+//! named (or, for the moving tag, read once), within the deadline and in less than 256 MiB of
+//! memory, and nothing is written.
 #![allow(clippy::unwrap_used)]
 
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use vouch_tests::hostile::{Content, HostileServer, Reply};
 use vouch_tests::{Run, generate_key, vouch_command};
+
+/// The most memory a run may take, in KiB (256 MiB): its data limit (`ulimit -d`, every
+/// private writable mapping: heap, anonymous maps, thread stacks), so that more fails the
+/// allocation and aborts vouch instead of being sampled or missed.
+const MEMORY_LIMIT_KIB: u64 = 256 * 1024;
+
+/// The `--timeout` most runs here are given, and so the time they must end within.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Runs `vouch ARGS` (as [`vouch_command`] sets it up) under a data limit of
+/// [`MEMORY_LIMIT_KIB`], its output to files, killed after twice [`DEADLINE`]; its result and
+/// how long it took. A run that needed more memory fails the test.
+fn measured(args: &[&str]) -> (Run, Duration) {
+    let vouch = vouch_command(args);
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!(
+            "ulimit -d {MEMORY_LIMIT_KIB} && exec \"$0\" \"$@\""
+        ))
+        .arg(vouch.get_program())
+        .args(vouch.get_args());
+    for (name, value) in vouch.get_envs() {
+        match value {
+            Some(value) => command.env(name, value),
+            None => command.env_remove(name),
+        };
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (stdout, stderr) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    command
+        .stdout(std::fs::File::create(&stdout).unwrap())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .stdin(Stdio::null());
+    let started = Instant::now();
+    let mut child = command.spawn().unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > 2 * DEADLINE {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!(
+                "{args:?} still running after {:?}; stderr so far: {}",
+                started.elapsed(),
+                std::fs::read_to_string(&stderr).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let took = started.elapsed();
+    let run = Run {
+        code: status.code().unwrap_or(-1),
+        stdout: std::fs::read_to_string(&stdout).unwrap(),
+        stderr: std::fs::read_to_string(&stderr).unwrap(),
+    };
+    // Rust's message when an allocation fails, before it aborts.
+    assert!(
+        !run.stderr.contains("memory allocation of"),
+        "{args:?} needed more than 256 MiB: {run:#?}"
+    );
+    assert!(run.code >= 0, "{args:?} was killed: {run:#?}");
+    (run, took)
+}
+
+/// [`measured`], checked to have ended within `deadline` (with a few seconds for starting
+/// and stopping).
+fn bounded(args: &[&str], deadline: Duration) -> Run {
+    let (run, took) = measured(args);
+    assert!(
+        took < deadline + Duration::from_secs(4),
+        "{args:?} took {took:?}, deadline {deadline:?}: {run:#?}"
+    );
+    run
+}
 
 /// A small image manifest (config blob included in `content`) whose config says `label`.
 fn image(content: &mut Content, label: &str) -> serde_json::Value {
@@ -29,24 +108,26 @@ fn image(content: &mut Content, label: &str) -> serde_json::Value {
     })
 }
 
-/// `vouch verify --key K IMAGE -o json` against `server`, killed after 60 s.
+/// `vouch verify --key K IMAGE -o json --timeout 60` against `server`, [`bounded`].
 fn verify(server: &HostileServer, image: &str) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let key = generate_key(dir.path(), "k", "ecdsa-p256");
     let image = format!("{}/{image}", server.addr);
-    let mut command = vouch_command(&[
-        "verify",
-        "--key",
-        key.public.to_str().unwrap(),
-        "--registry-attempts",
-        "1",
-        "--timeout",
-        "60",
-        "-o",
-        "json",
-        &image,
-    ]);
-    Run::from(command.output().unwrap())
+    bounded(
+        &[
+            "verify",
+            "--key",
+            key.public.to_str().unwrap(),
+            "--registry-attempts",
+            "1",
+            "--timeout",
+            "60",
+            "-o",
+            "json",
+            &image,
+        ],
+        DEADLINE,
+    )
 }
 
 #[test]
@@ -103,17 +184,16 @@ fn a_body_that_is_not_the_digest_asked_for_is_refused() {
     });
     // verify needs only the digest (signatures name it); sbom reads the manifest.
     let image = format!("{}/app@{digest}", server.addr);
-    let run = Run::from(
-        vouch_command(&[
+    let run = bounded(
+        &[
             "sbom",
             "--registry-attempts",
             "1",
             "--timeout",
             "60",
             &image,
-        ])
-        .output()
-        .unwrap(),
+        ],
+        DEADLINE,
     );
     assert_eq!(run.code, 3, "{run:#?}");
     assert!(run.stderr.contains(&digest), "{run:#?}");
@@ -237,7 +317,7 @@ fn a_layout_whose_files_are_symbolic_links_is_refused() {
         &[0; 1024],
     );
     let image = format!("oci:{}:v1", layout.display());
-    let run = |args: &[&str]| Run::from(vouch_command(args).output().unwrap());
+    let run = |args: &[&str]| bounded(args, DEADLINE);
     run(&["sbom", &image]).expect_code(0);
 
     // The layer blob replaced by a link to a copy of itself outside the layout: same bytes,
@@ -267,6 +347,118 @@ fn a_layout_whose_files_are_symbolic_links_is_refused() {
         refused.stderr.contains("index.json is a symbolic link"),
         "{refused:#?}"
     );
+
+    // The blobs folder as a link to a copy of it: the link is named, and neither signing nor
+    // copying into the layout writes through it.
+    std::fs::remove_file(&index).unwrap();
+    std::fs::rename(&index_outside, &index).unwrap();
+    let blobs_outside = dir.path().join("blobs-outside");
+    std::fs::rename(layout.join("blobs/sha256"), &blobs_outside).unwrap();
+    std::os::unix::fs::symlink(&blobs_outside, layout.join("blobs/sha256")).unwrap();
+    let files = |dir: &std::path::Path| {
+        let mut files = walk(dir);
+        files.sort();
+        files
+    };
+    let before = files(&blobs_outside);
+    let refused = run(&["sbom", &image]);
+    assert_ne!(refused.code, 0, "{refused:#?}");
+    assert!(
+        refused.stderr.contains("blobs/sha256 is a symbolic link"),
+        "{refused:#?}"
+    );
+    let key = generate_key(dir.path(), "k", "ecdsa-p256");
+    let sign = vouch_tests::vouch_with_password(
+        &key.password,
+        &["sign", "--key", key.key.to_str().unwrap(), &image],
+    );
+    assert_ne!(sign.code, 0, "{sign:#?}");
+    assert!(sign.stderr.contains("symbolic link"), "{sign:#?}");
+    let source = dir.path().join("source");
+    vouch_tests::one_layer_layout(
+        &source,
+        "application/vnd.oci.image.layer.v1.tar",
+        &[1; 1024],
+    );
+    let copied = run(&[
+        "copy",
+        &format!("oci:{}:v1", source.display()),
+        &format!("oci:{}:v2", layout.display()),
+    ]);
+    assert_ne!(copied.code, 0, "{copied:#?}");
+    assert!(copied.stderr.contains("symbolic link"), "{copied:#?}");
+    assert_eq!(files(&blobs_outside), before, "written through the link");
+    assert!(
+        !std::fs::read_to_string(&index).unwrap().contains("\"v2\""),
+        "tagged through the link"
+    );
+}
+
+#[test]
+fn a_layout_naming_paths_with_dot_dot_is_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    vouch_tests::one_layer_layout(
+        &layout,
+        "application/vnd.oci.image.layer.v1.tar",
+        &[0; 1024],
+    );
+    let image = format!("oci:{}:v1", layout.display());
+    let index_path = layout.join("index.json");
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let manifest_digest = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
+    let manifest_path = layout
+        .join("blobs/sha256")
+        .join(manifest_digest.trim_start_matches("sha256:"));
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    // 64 characters, as many as a SHA-256 digest has: `blobs/sha256/` joined with it leads
+    // 21 folders up, out of the layout.
+    let climb = format!("sha256:{}.", "../".repeat(21));
+    let key = generate_key(dir.path(), "k", "ecdsa-p256");
+    let destination = dir.path().join("copy");
+    let destination_image = format!("oci:{}:v1", destination.display());
+    let every_command = |expect: &str| {
+        for args in [
+            vec!["sbom", image.as_str()],
+            vec!["verify", "--key", key.public.to_str().unwrap(), &image],
+            vec!["tree", &image],
+            vec!["copy", &image, &destination_image],
+        ] {
+            let run = bounded(&args, DEADLINE);
+            assert_eq!(run.code, 2, "{args:?}: {run:#?}");
+            assert!(run.stderr.contains(expect), "{args:?}: {run:#?}");
+            assert!(run.stdout.is_empty(), "{args:?}: {run:#?}");
+            assert!(!destination.exists(), "{args:?} wrote {destination:?}");
+        }
+    };
+
+    // index.json naming the manifest by a path that climbs out.
+    let mut climbing = index.clone();
+    climbing["manifests"][0]["digest"] = climb.clone().into();
+    std::fs::write(&index_path, serde_json::to_vec(&climbing).unwrap()).unwrap();
+    every_command(&format!("invalid digest \"{climb}\""));
+
+    // The manifest naming its layer so (index.json names the manifest rightly).
+    manifest["layers"][0]["digest"] = climb.clone().into();
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    let written = vouch_keys::Digest::sha256(&bytes);
+    std::fs::write(layout.join("blobs/sha256").join(written.hex()), &bytes).unwrap();
+    let mut pointing = index.clone();
+    pointing["manifests"][0]["digest"] = written.to_string().into();
+    pointing["manifests"][0]["size"] = bytes.len().into();
+    std::fs::write(&index_path, serde_json::to_vec(&pointing).unwrap()).unwrap();
+    for args in [
+        vec!["sbom", image.as_str()],
+        vec!["copy", &image, &destination_image],
+    ] {
+        let run = bounded(&args, DEADLINE);
+        assert_ne!(run.code, 0, "{args:?}: {run:#?}");
+        assert!(run.stderr.contains(&climb), "{args:?}: {run:#?}");
+        assert!(run.stdout.is_empty(), "{args:?}: {run:#?}");
+        assert!(!destination.exists(), "{args:?} wrote {destination:?}");
+    }
 }
 
 /// A reply that trickles one byte a second and never ends.
@@ -276,13 +468,6 @@ fn trickle(content_type: &str) -> Reply {
         chunk: b" ".to_vec(),
         interval: std::time::Duration::from_secs(1),
     }
-}
-
-/// Runs `vouch ARGS`; its result and how long it took.
-fn timed(args: &[&str]) -> (Run, std::time::Duration) {
-    let started = std::time::Instant::now();
-    let run = Run::from(vouch_command(args).output().unwrap());
-    (run, started.elapsed())
 }
 
 #[test]
@@ -300,7 +485,7 @@ fn a_manifest_trickling_one_byte_a_second_is_cut_off_by_either_deadline() {
     let key = key.public.to_str().unwrap();
 
     // The whole command's deadline.
-    let (run, took) = timed(&[
+    let (run, took) = measured(&[
         "verify",
         "--key",
         key,
@@ -315,7 +500,7 @@ fn a_manifest_trickling_one_byte_a_second_is_cut_off_by_either_deadline() {
     assert!(took.as_secs_f64() < 8.0, "took {took:?}");
 
     // One request's deadline, each attempt.
-    let (run, took) = timed(&[
+    let (run, took) = measured(&[
         "verify",
         "--key",
         key,
@@ -351,7 +536,7 @@ fn a_copy_from_a_registry_trickling_a_layer_stops_at_the_deadline_and_writes_not
     });
     let dir = tempfile::tempdir().unwrap();
     let layout = dir.path().join("mirror");
-    let (run, took) = timed(&[
+    let (run, took) = measured(&[
         "copy",
         "--timeout",
         "4",
@@ -361,7 +546,11 @@ fn a_copy_from_a_registry_trickling_a_layer_stops_at_the_deadline_and_writes_not
     assert_eq!(run.code, 3, "{run:#?}");
     assert!(run.stderr.contains("--timeout"), "{run:#?}");
     assert!(took.as_secs_f64() < 8.0, "took {took:?}");
-    // No tag, no part of the blob, no temporary file left behind.
+    // No tag, no part of the blob, no temporary file left behind (and no layout at all when
+    // nothing was stored in it before the deadline).
+    if !layout.exists() {
+        return;
+    }
     let index = std::fs::read_to_string(layout.join("index.json")).unwrap();
     assert!(!index.contains("\"v1\""), "{index}");
     let mut left = Vec::new();

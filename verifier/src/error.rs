@@ -253,8 +253,9 @@ pub enum VerifyError {
     },
     /// The proof does not have exactly as many hashes as the leaf index and tree size need.
     #[error(
-        "inclusion proof: {got} hashes given, but leaf {index} of a tree of size {tree_size} \
-         needs exactly {expected}"
+        "inclusion proof: {} given, but leaf {index} of a tree of size {tree_size} \
+         needs exactly {expected}",
+        hashes(*got)
     )]
     InclusionProofLength {
         /// The leaf index of the proof.
@@ -543,5 +544,14 @@ impl VerifyError {
             }
             E::Time(_) | E::Format(_) => Check::BundleFormat,
         }
+    }
+}
+
+/// `n` hashes, in the singular for one: "1 hash", "3 hashes".
+fn hashes(n: usize) -> String {
+    if n == 1 {
+        "1 hash".to_owned()
+    } else {
+        format!("{n} hashes")
     }
 }

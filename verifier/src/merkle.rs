@@ -251,14 +251,19 @@ mod tests {
     fn a_single_leaf_tree_needs_an_empty_proof() {
         let leaf = leaf_hash(b"only");
         verify_inclusion(0, 1, &leaf, &[], &leaf).unwrap();
+        let error = verify_inclusion(0, 1, &leaf, &[leaf], &leaf).unwrap_err();
         assert!(matches!(
-            verify_inclusion(0, 1, &leaf, &[leaf], &leaf),
-            Err(VerifyError::InclusionProofLength {
+            error,
+            VerifyError::InclusionProofLength {
                 got: 1,
                 expected: 0,
                 ..
-            })
+            }
         ));
+        assert_eq!(
+            error.to_string(),
+            "inclusion proof: 1 hash given, but leaf 0 of a tree of size 1 needs exactly 0"
+        );
     }
 
     #[test]

@@ -294,9 +294,17 @@ fn choose(
         Selector::Any => urls.truncate(1),
         Selector::Exact(count) => {
             if urls.len() < count as usize {
+                let asked = if count == 1 {
+                    format!("1 {kind} operator")
+                } else {
+                    format!("{count} {kind} operators")
+                };
+                let usable = match urls.len() {
+                    1 => "1 is".to_owned(),
+                    n => format!("{n} are"),
+                };
                 return Err(invalid(format!(
-                    "it asks for {count} {kind} operators and {} are usable now",
-                    urls.len()
+                    "it asks for {asked} and {usable} usable now"
                 )));
             }
             urls.truncate(count as usize);
@@ -366,7 +374,20 @@ mod tests {
         assert!(
             error
                 .to_string()
-                .contains("2 timestamp authority operators and 0"),
+                .contains("2 timestamp authority operators and 0 are usable now"),
+            "{error}"
+        );
+        let one = config(json!({
+            "mediaType": MEDIA_TYPE_V0_2,
+            "tsaUrls": [svc("https://tsa-a", 1, "a", "2020-01-01T00:00:00Z", None)],
+            "tsaConfig": {"selector": "EXACT", "count": 1},
+        }))
+        .unwrap();
+        let error = one.select(early, Supported::default()).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("it asks for 1 timestamp authority operator and 0 are usable now"),
             "{error}"
         );
     }
