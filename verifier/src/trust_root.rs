@@ -37,6 +37,9 @@ use vouch_attestations::{AttestationError, Document};
 
 const DOC: Document = Document::TrustedRoot;
 
+/// The embedded root, once read ([`TrustedRoot::public_good`]).
+static PUBLIC_GOOD: OnceLock<Result<TrustedRoot, VerifyError>> = OnceLock::new();
+
 /// The public-good trusted root as embedded in this crate (see
 /// `verifier/src/trusted_root/README.md` for its origin).
 pub const PUBLIC_GOOD_JSON: &[u8] = include_bytes!("trusted_root/sigstore-public-good.json");
@@ -452,7 +455,6 @@ impl TrustedRoot {
     /// read once per process. Fails only if the embedded document does not read, which the
     /// crate's tests rule out.
     pub fn public_good() -> Result<&'static TrustedRoot, VerifyError> {
-        static PUBLIC_GOOD: OnceLock<Result<TrustedRoot, VerifyError>> = OnceLock::new();
         PUBLIC_GOOD
             .get_or_init(|| Self::from_json(PUBLIC_GOOD_JSON))
             .as_ref()
