@@ -85,8 +85,31 @@ fn pem_der(value: &Value, path: &[&str]) -> Result<Vec<u8>, VerifyError> {
     let text = b64(value, path)?;
     let text =
         std::str::from_utf8(&text).map_err(|_| mismatch(&path.join("."), "is not PEM text"))?;
+    if let Some(der) = single_pem_block(text) {
+        return Ok(der);
+    }
     let block = pem::parse(text).map_err(|_| mismatch(&path.join("."), "is not PEM"))?;
     Ok(block.into_contents())
+}
+
+/// The contents of `text` when it is exactly one plain PEM block (RFC 7468: a BEGIN line, base64
+/// lines, the END line of the same label, nothing else but whitespace), as Rekor stores every
+/// verifier; `None` for anything else, which `pem::parse` then reads (or refuses) as before.
+/// The same answer as `pem::parse` on such text, without its per-character copy: on the
+/// verification path of every bundle.
+fn single_pem_block(text: &str) -> Option<Vec<u8>> {
+    let rest = text.trim().strip_prefix("-----BEGIN ")?;
+    let (label, rest) = rest.split_once("-----")?;
+    let body = rest.strip_suffix("-----")?.strip_suffix(label)?;
+    let body = body.strip_suffix("-----END ")?;
+    let body = body
+        .strip_prefix('\n')
+        .or_else(|| body.strip_prefix("\r\n"))?;
+    if label.is_empty() || !body.ends_with('\n') || body.contains('-') || body.contains(':') {
+        return None;
+    }
+    let base64: Vec<u8> = body.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    STANDARD.decode(base64).ok()
 }
 
 /// A Rekor v2 `Verifier` message: `{x509Certificate: {rawBytes}}` or `{publicKey: {rawBytes}}`.
@@ -414,5 +437,38 @@ fn same_signatures(found: &[Vec<u8>], expected: &[&[u8]], field: &str) -> Result
             field,
             "the log entry holds other signatures than the envelope",
         ))
+    }
+}
+
+#[cfg(test)]
+mod pem_tests {
+    use super::*;
+
+    #[test]
+    fn a_single_block_reads_as_pem_parse_reads_it_and_anything_else_is_left_to_it() {
+        let der: Vec<u8> = (0..=255u8).cycle().take(700).collect();
+        let block = pem::encode_config(
+            &pem::Pem::new("CERTIFICATE", der.clone()),
+            pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+        );
+        for text in [
+            block.clone(),
+            block.replace('\n', "\r\n"),
+            format!("\n  {block}\n\n"),
+        ] {
+            assert_eq!(single_pem_block(&text), Some(der.clone()), "{text:?}");
+            assert_eq!(pem::parse(&text).unwrap().into_contents(), der);
+        }
+        let odd = [
+            block.replace("END CERTIFICATE", "END PUBLIC KEY"),
+            format!("junk\n{block}"),
+            format!("{block}{block}"),
+            block.replacen("-----\n", "-----\nProc-Type: 4,ENCRYPTED\n\n", 1),
+            block.replacen('A', "*", 1),
+            "-----BEGIN -----\n-----END -----".to_owned(),
+        ];
+        for text in odd {
+            assert_eq!(single_pem_block(&text), None, "{text:?}");
+        }
     }
 }
