@@ -25,6 +25,12 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$repo"
 target_dir=${CARGO_TARGET_DIR:-$repo/target}
 out=$(mktemp -d "${TMPDIR:-/tmp}/vouch-floor.XXXXXX")
+# The peers, where the tests keep them: sigstore-rs is built with the benchmarks, Trivy is
+# installed (pinned) when missing.
+export VOUCH_PEERS_DIR=${VOUCH_PEERS_DIR:-$target_dir/peers}
+if [ -z "${VOUCH_FLOOR_SKIP_SBOM:-}" ]; then
+  bash tests/peers/install.sh trivy "$VOUCH_PEERS_DIR" >&2
+fi
 
 echo "building vouch (release)" >&2
 cargo build --release --quiet -p vouch
