@@ -356,24 +356,35 @@ pub async fn walk_layers_within<V: FileVisitor>(
         n => n,
     };
     let budget = Budget::new(*limits);
-    // `buffered` gives the layers in order as they are read: each is stacked and dropped as
-    // soon as the layers below it are, so only those read meanwhile are held at once.
+    // Largest first (longest processing time first): read in manifest order, a large layer
+    // listed late runs alone while the other cores idle. Each layer is stacked, and dropped, as
+    // soon as every layer below it is in, so only layers read out of order are held at once.
+    let count = manifest.layers.len();
+    let mut order: Vec<usize> = (0..count).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(manifest.layers[i].size));
     let mut layers = std::pin::pin!(
-        futures_util::stream::iter(manifest.layers.iter().cloned())
-            .map(|layer| {
-                read_layer(
+        futures_util::stream::iter(order)
+            .map(|i| {
+                let read = read_layer(
                     store,
-                    layer,
+                    manifest.layers[i].clone(),
                     visitor.clone(),
                     options.progress.clone(),
                     budget.clone(),
-                )
+                );
+                async move { read.await.map(|layer| (i, layer)) }
             })
-            .buffered(parallel)
+            .buffer_unordered(parallel)
     );
+    let mut read: Vec<Option<LayerResult<V::Output>>> = (0..count).map(|_| None).collect();
+    let mut stacked = 0;
     let mut stack = Stack::default();
-    while let Some(layer) = layers.try_next().await? {
-        stack.push(layer);
+    while let Some((i, layer)) = layers.try_next().await? {
+        read[i] = Some(layer);
+        while let Some(layer) = read.get_mut(stacked).and_then(Option::take) {
+            stack.push(layer);
+            stacked += 1;
+        }
     }
     let compressed_bytes = manifest.layers.iter().map(|l| l.size).sum();
     Ok(stack.finish(compressed_bytes))
@@ -1657,6 +1668,15 @@ mod tests {
         layers: &[Vec<u8>],
         limits: &LayerLimits,
     ) -> Result<ImageFiles<String>, RegistryError> {
+        walk_within_at(layers, limits, layers.len())
+    }
+
+    /// [`walk_within`] with `parallel` layers read at once.
+    fn walk_within_at(
+        layers: &[Vec<u8>],
+        limits: &LayerLimits,
+        parallel: usize,
+    ) -> Result<ImageFiles<String>, RegistryError> {
         const ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
         let dir = tempfile::tempdir().unwrap();
         let layout = crate::Layout::create(dir.path()).unwrap();
@@ -1676,7 +1696,7 @@ mod tests {
             limits: crate::Limits::default(),
         };
         let options = WalkOptions {
-            parallel_layers: layers.len(),
+            parallel_layers: parallel,
             progress: None,
         };
         tokio::runtime::Builder::new_multi_thread()
@@ -1690,6 +1710,55 @@ mod tests {
                 &options,
                 limits,
             ))
+    }
+
+    #[test]
+    fn layers_read_largest_first_are_stacked_in_manifest_order() {
+        // The upper layer is the larger, so it is read first (one at a time here, and first
+        // of two at once); its whiteout and its file must still apply over the lower layer.
+        let file = |out: &mut dyn Write, name: &[u8], data: &[u8]| {
+            let size = data.len() as u64;
+            out.write_all(&header(name, typeflag::REGULAR, size))
+                .unwrap();
+            out.write_all(data).unwrap();
+            repeat(out, 0, padding_of(size));
+        };
+        let lower = zstd_layer(|out| {
+            file(out, b"a", b"lower a");
+            file(out, b"b", b"lower b");
+            out.write_all(&END).unwrap();
+        });
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let noise: Vec<u8> = (0..256 * 1024)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        let upper = zstd_layer(|out| {
+            file(out, b".wh.a", b"");
+            file(out, b"b", b"upper b");
+            file(out, b"noise", &noise);
+            out.write_all(&END).unwrap();
+        });
+        assert!(upper.len() > 10 * lower.len());
+        for parallel in [1, 2] {
+            let files = walk_within_at(
+                &[lower.clone(), upper.clone()],
+                &LayerLimits::default(),
+                parallel,
+            )
+            .unwrap();
+            let texts: Vec<(&str, &str)> = files
+                .files
+                .iter()
+                .filter(|f| f.path != "noise")
+                .map(|f| (f.path.as_str(), f.output.as_str()))
+                .collect();
+            assert_eq!(texts, [("b", "upper b")], "{parallel} at once");
+        }
     }
 
     #[test]
