@@ -337,6 +337,19 @@ pub fn incompressible_bytes(len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// An OCI layout `DIR/layout` holding one image, tagged `v1`, whose single layer is an empty
+/// tar (two zero blocks): no packages, no files. Returns the layout and its `oci:` reference.
+pub fn empty_layer_image(dir: &Path) -> (PathBuf, String) {
+    let layout = dir.join("layout");
+    one_layer_layout(
+        &layout,
+        "application/vnd.oci.image.layer.v1.tar",
+        &[0; 1024],
+    );
+    let image = format!("oci:{}:v1", layout.display());
+    (layout, image)
+}
+
 /// Writes an OCI layout at `dir` holding one linux/amd64 image of one layer (`layer`, of
 /// `media_type`), tagged `v1` (`oci:DIR:v1`); gives the layout and the layer's descriptor.
 pub fn one_layer_layout(

@@ -133,14 +133,8 @@ fn completions_man_pages_and_version_come_from_the_command_definitions() {
 #[test]
 fn document_commands_take_a_format_with_o_and_a_file_with_output_file() {
     let dir = tempfile::tempdir().unwrap();
-    let layout = dir.path().join("layout");
     // A layer whose tar is empty (two zero blocks): no packages, a header only.
-    vouch_tests::one_layer_layout(
-        &layout,
-        "application/vnd.oci.image.layer.v1.tar",
-        &[0; 1024],
-    );
-    let image = format!("oci:{}:v1", layout.display());
+    let (_, image) = vouch_tests::empty_layer_image(dir.path());
 
     // `-o FILE`, the old spelling, is refused with the flag that writes a file: no file named
     // after it is written.
@@ -220,13 +214,7 @@ fn a_cosign_flag_vouch_does_not_take_is_named_with_what_vouch_offers() {
 #[test]
 fn counts_of_one_are_said_in_the_singular() {
     let dir = tempfile::tempdir().unwrap();
-    let layout = dir.path().join("layout");
-    vouch_tests::one_layer_layout(
-        &layout,
-        "application/vnd.oci.image.layer.v1.tar",
-        &[0; 1024],
-    );
-    let image = format!("oci:{}:v1", layout.display());
+    let (_, image) = vouch_tests::empty_layer_image(dir.path());
     let mut said = Vec::new();
 
     // The SBOM's summary: an image of one layer.

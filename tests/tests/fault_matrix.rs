@@ -397,13 +397,7 @@ fn a_layout_whose_files_are_symbolic_links_is_refused() {
 #[test]
 fn a_layout_naming_paths_with_dot_dot_is_refused_and_nothing_is_written() {
     let dir = tempfile::tempdir().unwrap();
-    let layout = dir.path().join("layout");
-    vouch_tests::one_layer_layout(
-        &layout,
-        "application/vnd.oci.image.layer.v1.tar",
-        &[0; 1024],
-    );
-    let image = format!("oci:{}:v1", layout.display());
+    let (layout, image) = vouch_tests::empty_layer_image(dir.path());
     let index_path = layout.join("index.json");
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();

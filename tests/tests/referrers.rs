@@ -388,19 +388,12 @@ fn a_referrer_whose_subject_is_another_manifest_is_refused() {
         .await
         .unwrap();
         // Someone lists B's referrer under A's referrers tag.
-        let index = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": media_types::OCI_INDEX,
-            "manifests": [for_b.descriptor],
-        });
-        store
-            .put_manifest(
-                &referrers_tag(&subject_a.digest),
-                media_types::OCI_INDEX,
-                index.to_string().as_bytes(),
-            )
-            .await
-            .unwrap();
+        put_tag_schema_index(
+            store,
+            &subject_a.digest,
+            serde_json::json!([for_b.descriptor]),
+        )
+        .await;
         let listed = list_referrers(store, &subject_a.digest, None)
             .await
             .unwrap();
@@ -444,6 +437,28 @@ fn a_referrer_whose_subject_is_another_manifest_is_refused() {
             Err(RegistryError::TooLarge { .. })
         ));
     });
+}
+
+/// Writes an image index of `manifests` (a JSON array of descriptors) under `subject`'s
+/// referrers tag, as another tool (or a stale copy) would have left it.
+async fn put_tag_schema_index(
+    store: &Store,
+    subject: &vouch_registry::Digest,
+    manifests: serde_json::Value,
+) {
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": media_types::OCI_INDEX,
+        "manifests": manifests,
+    });
+    store
+        .put_manifest(
+            &referrers_tag(subject),
+            media_types::OCI_INDEX,
+            index.to_string().as_bytes(),
+        )
+        .await
+        .unwrap();
 }
 
 fn fake_target(fake: &FakeRegistry) -> Target {
@@ -524,25 +539,13 @@ fn a_registry_with_the_api_is_believed_over_a_stale_tag_schema_index() {
         let target = fake_target(&fake);
         let attached = attach_three(&target.store, &subject).await;
         // A stale index under the tag-schema tag, listing a referrer the API does not know.
-        let stale = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": media_types::OCI_INDEX,
-            "manifests": [{
-                "mediaType": media_types::OCI_MANIFEST,
-                "digest": format!("sha256:{}", "ab".repeat(32)),
-                "size": 100,
-                "artifactType": SIGSTORE_BUNDLE_MEDIA_TYPE,
-            }],
-        });
-        target
-            .store
-            .put_manifest(
-                &referrers_tag(&subject.digest),
-                media_types::OCI_INDEX,
-                stale.to_string().as_bytes(),
-            )
-            .await
-            .unwrap();
+        let stale = serde_json::json!([{
+            "mediaType": media_types::OCI_MANIFEST,
+            "digest": format!("sha256:{}", "ab".repeat(32)),
+            "size": 100,
+            "artifactType": SIGSTORE_BUNDLE_MEDIA_TYPE,
+        }]);
+        put_tag_schema_index(&target.store, &subject.digest, stale).await;
         attached
     });
     let before = fake.requests().len();
