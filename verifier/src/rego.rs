@@ -95,6 +95,12 @@ pub const MAX_NESTING: usize = 16;
 /// `0e99999999` takes minutes and gigabytes (found by the `signed_documents` fuzz target).
 pub const MAX_EXPONENT: u64 = 308;
 
+/// The most minus signs a policy may write in a row (whitespace and comments between them
+/// allowed). regorus reads each unary minus by recursing, with no limit, so a long run
+/// overflows the stack (found by the `signed_documents` fuzz target: a few hundred do under
+/// AddressSanitizer); policies people write have two at most (`a - -1`).
+pub const MAX_MINUS_RUN: usize = 8;
+
 /// What [`scan`] found in a policy's source, outside strings and comments.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Shape {
@@ -102,16 +108,25 @@ struct Shape {
     deepest: usize,
     /// The largest exponent of a number literal, saturating.
     exponent: u64,
+    /// The longest run of minus signs.
+    minus_run: usize,
 }
 
-/// Reads `source` once for the two things regorus's parser is slow on.
+/// Reads `source` once for the things regorus's parser is slow or unbounded on.
 fn scan(source: &str) -> Shape {
     let mut shape = Shape::default();
     let mut depth = 0usize;
     let mut chars = source.chars().peekable();
     // Whether the previous character continues a name (so `x1e9` is not a number).
     let mut in_name = false;
+    let mut minus_run = 0usize;
     while let Some(c) = chars.next() {
+        if c == '-' {
+            minus_run += 1;
+            shape.minus_run = shape.minus_run.max(minus_run);
+        } else if !(c.is_whitespace() || c == '#') {
+            minus_run = 0;
+        }
         match c {
             '#' => {
                 for c in chars.by_ref() {
@@ -229,6 +244,13 @@ impl RegoPolicy {
                 "writes a number with exponent {}; at most {MAX_EXPONENT} is read (the Rego \
                  parser expands such a number to every digit)",
                 shape.exponent
+            )));
+        }
+        if shape.minus_run > MAX_MINUS_RUN {
+            return Err(invalid(format!(
+                "writes {} minus signs in a row; at most {MAX_MINUS_RUN} are read (the Rego \
+                 parser recurses once for each)",
+                shape.minus_run
             )));
         }
         let mut engine = Engine::new();
@@ -508,6 +530,32 @@ isCompliant := {"result": true, "warning": "checked"} if input.predicate.runDeta
             "package p\nimport rego.v1\n# {}\nallow if {{ \"{}\" != \"\\\"[\" }}\n",
             "[".repeat(100),
             "(".repeat(100)
+        );
+        RegoPolicy::parse("quoted.rego", &quoted).unwrap();
+    }
+
+    #[test]
+    fn long_runs_of_minus_signs_are_refused_before_the_parser_sees_them() {
+        let policy = |minus: &str| {
+            format!("package p\nimport rego.v1\nallow if {{ x := 2 {minus}1; x > 0 }}\n")
+        };
+        // `2 - -1` is 3: a binary and a unary minus read as before.
+        let ok = RegoPolicy::parse("ok.rego", &policy("- -")).unwrap();
+        assert!(ok.evaluate(&serde_json::json!({})).unwrap().allowed);
+        // Thousands would overflow this thread's stack inside the parser.
+        for run in ["-".repeat(5000), "- ".repeat(5000), "-\n# c\n".repeat(9)] {
+            let error = RegoPolicy::parse("minus.rego", &policy(&run)).unwrap_err();
+            assert!(error.to_string().contains("minus.rego"), "{error}");
+            assert!(
+                error.to_string().contains("minus signs in a row"),
+                "{error}"
+            );
+        }
+        // Dashes in strings and comments are not minus signs.
+        let quoted = format!(
+            "package p\nimport rego.v1\n# {}\nallow if {{ \"{}\" != \"\" }}\n",
+            "-".repeat(100),
+            "-".repeat(100)
         );
         RegoPolicy::parse("quoted.rego", &quoted).unwrap();
     }
