@@ -28,20 +28,12 @@ const MAX_CA_FILE_BYTES: u64 = 4 * 1024 * 1024;
 /// `--registry-cacert`), as given: each one a certificate that parses as a trust anchor.
 /// Cheap to clone.
 #[derive(Clone, Default)]
-pub struct CaCertificates(Option<Arc<Certificates>>);
-
-/// What [`CaCertificates`] holds when it holds any.
-struct Certificates {
-    certificates: Vec<CertificateDer<'static>>,
-    /// Where they were read from, for messages.
-    source: String,
-}
+pub struct CaCertificates(Arc<[CertificateDer<'static>]>);
 
 impl std::fmt::Debug for CaCertificates {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CaCertificates")
             .field("count", &self.len())
-            .field("source", &self.0.as_ref().map(|c| c.source.as_str()))
             .finish()
     }
 }
@@ -51,27 +43,23 @@ impl CaCertificates {
     /// checked to be a certificate a trust anchor can be made of. Refuses a file that cannot
     /// be read, holds no certificate, or holds one that does not parse, naming the file.
     pub fn read_pem_file(path: &Path) -> Result<Self, RegistryError> {
-        use std::io::Read as _;
         let bad = |reason: String| RegistryError::CaCertificates {
             path: path.to_owned(),
             reason,
         };
-        let file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
-        let mut bytes = Vec::new();
-        file.take(MAX_CA_FILE_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| bad(e.to_string()))?;
-        if bytes.len() as u64 > MAX_CA_FILE_BYTES {
-            return Err(bad(format!(
-                "larger than {MAX_CA_FILE_BYTES} bytes; not a CA certificate file"
-            )));
-        }
-        Self::from_pem(&bytes, &path.display().to_string()).map_err(bad)
+        // A regular file only: a FIFO or device named here is refused, not waited on.
+        let bytes = vouch_keys::files::read_capped(path, MAX_CA_FILE_BYTES).map_err(|e| {
+            bad(match e {
+                vouch_keys::files::InputFileError::Io { source, .. } => source.to_string(),
+                other => other.to_string(),
+            })
+        })?;
+        Self::from_pem(&bytes).map_err(bad)
     }
 
-    /// The certificates of the PEM text `pem` (`source` names it in messages); the reason
-    /// when it holds none, or one that does not parse.
-    pub fn from_pem(pem: &[u8], source: &str) -> Result<Self, String> {
+    /// The certificates of the PEM text `pem`; the reason when it holds none, or one that
+    /// does not parse.
+    pub fn from_pem(pem: &[u8]) -> Result<Self, String> {
         let mut certificates = Vec::new();
         for (n, item) in CertificateDer::pem_slice_iter(pem).enumerate() {
             let certificate =
@@ -86,24 +74,17 @@ impl CaCertificates {
         if certificates.is_empty() {
             return Err("it holds no PEM CERTIFICATE block".into());
         }
-        Ok(Self(Some(Arc::new(Certificates {
-            certificates,
-            source: source.to_owned(),
-        }))))
+        Ok(Self(certificates.into()))
     }
 
     /// How many certificates there are.
     pub fn len(&self) -> usize {
-        self.certificates().len()
-    }
-
-    fn certificates(&self) -> &[CertificateDer<'static>] {
-        self.0.as_ref().map_or(&[], |c| &c.certificates)
+        self.0.len()
     }
 
     /// Whether there are none (the system's store alone is trusted).
     pub fn is_empty(&self) -> bool {
-        self.certificates().is_empty()
+        self.0.is_empty()
     }
 }
 
@@ -145,7 +126,7 @@ impl LazyVerifier {
         let build = || {
             let started = std::time::Instant::now();
             let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(
-                self.extra.certificates().iter().cloned(),
+                self.extra.0.iter().cloned(),
                 self.provider.clone(),
             );
             tracing::debug!(
@@ -274,10 +255,10 @@ mod tests {
 
     #[test]
     fn a_file_without_certificates_or_with_a_broken_one_is_refused() {
-        let none = CaCertificates::from_pem(b"just text\n", "x.pem").unwrap_err();
+        let none = CaCertificates::from_pem(b"just text\n").unwrap_err();
         assert!(none.contains("no PEM CERTIFICATE"), "{none}");
         let broken = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
-        let e = CaCertificates::from_pem(broken, "x.pem").unwrap_err();
+        let e = CaCertificates::from_pem(broken).unwrap_err();
         assert!(e.contains("certificate 1"), "{e}");
     }
 }
