@@ -1716,18 +1716,9 @@ mod tests {
     fn layers_read_largest_first_are_stacked_in_manifest_order() {
         // The upper layer is the larger, so it is read first (one at a time here, and first
         // of two at once); its whiteout and its file must still apply over the lower layer.
-        let file = |out: &mut dyn Write, name: &[u8], data: &[u8]| {
-            let size = data.len() as u64;
-            out.write_all(&header(name, typeflag::REGULAR, size))
-                .unwrap();
-            out.write_all(data).unwrap();
-            repeat(out, 0, padding_of(size));
-        };
-        let lower = zstd_layer(|out| {
-            file(out, b"a", b"lower a");
-            file(out, b"b", b"lower b");
-            out.write_all(&END).unwrap();
-        });
+        let zstd_tar =
+            |members: &[Vec<u8>]| zstd_layer(|out| out.write_all(&tar(members)).unwrap());
+        let lower = zstd_tar(&[file("a", b"lower a"), file("b", b"lower b")]);
         let mut state = 0x2545_f491_4f6c_dd1d_u64;
         let noise: Vec<u8> = (0..256 * 1024)
             .map(|_| {
@@ -1737,12 +1728,11 @@ mod tests {
                 state as u8
             })
             .collect();
-        let upper = zstd_layer(|out| {
-            file(out, b".wh.a", b"");
-            file(out, b"b", b"upper b");
-            file(out, b"noise", &noise);
-            out.write_all(&END).unwrap();
-        });
+        let upper = zstd_tar(&[
+            file(".wh.a", b""),
+            file("b", b"upper b"),
+            file("noise", &noise),
+        ]);
         assert!(upper.len() > 10 * lower.len());
         for parallel in [1, 2] {
             let files = walk_within_at(

@@ -230,16 +230,28 @@ fn log_key(log: &TransparencyLogInstance) -> Result<LogKey, VerifyError> {
     })
 }
 
-/// Every (certificate, its issuer) pair of the embedded root's chains, as DER.
-fn embedded_links() -> Vec<(&'static [u8], &'static [u8])> {
-    let Ok(root) = TrustedRoot::public_good() else {
-        return Vec::new();
-    };
+/// The certificate chains of `root`, leaf-most first: its certificate authorities', then its
+/// timestamp authorities', in document order (the order [`Verifier::new`] parses them in).
+fn chains(root: &TrustedRoot) -> impl Iterator<Item = &Vec<Vec<u8>>> {
     (root.certificate_authorities.iter())
         .chain(&root.timestamp_authorities)
-        .flat_map(|ca| ca.cert_chain.windows(2))
-        .map(|link| (link[0].as_slice(), link[1].as_slice()))
-        .collect()
+        .map(|ca| &ca.cert_chain)
+}
+
+/// Every (certificate, its issuer) pair of the embedded root's chains, as DER; read once per
+/// process.
+fn embedded_links() -> &'static [(&'static [u8], &'static [u8])] {
+    static LINKS: std::sync::OnceLock<Vec<(&'static [u8], &'static [u8])>> =
+        std::sync::OnceLock::new();
+    LINKS.get_or_init(|| {
+        let Ok(root) = TrustedRoot::public_good() else {
+            return Vec::new();
+        };
+        chains(root)
+            .flat_map(|chain| chain.windows(2))
+            .map(|link| (link[0].as_slice(), link[1].as_slice()))
+            .collect()
+    })
 }
 
 fn certificates(chain: &[Vec<u8>]) -> Result<Vec<Certificate>, VerifyError> {
@@ -291,12 +303,9 @@ impl<'r> Verifier<'r> {
         // (`embedded_chains_verify`); the same two certificates in another root (a TUF cache
         // of the same instance) are the same fact. One P-384 verification less per process.
         let known = embedded_links();
-        let raw = (root.certificate_authorities.iter())
-            .chain(&root.timestamp_authorities)
-            .map(|ca| &ca.cert_chain);
         let parsed = (authorities.iter().map(|a| &a.chain))
             .chain(timestamp_authorities.iter().map(|t| &t.chain));
-        for (raw, parsed) in raw.zip(parsed) {
+        for (raw, parsed) in chains(root).zip(parsed) {
             for (i, link) in raw.windows(2).enumerate() {
                 if known.contains(&(link[0].as_slice(), link[1].as_slice())) {
                     parsed[i].assume_signed_by(&parsed[i + 1]);
@@ -804,13 +813,8 @@ mod embedded_root_tests {
     #[test]
     fn embedded_chains_verify() {
         let root = TrustedRoot::public_good().unwrap();
-        let chains = root
-            .certificate_authorities
-            .iter()
-            .chain(&root.timestamp_authorities)
-            .map(|ca| &ca.cert_chain);
         let mut links = 0;
-        for chain in chains {
+        for chain in chains(root) {
             for pair in chain.windows(2) {
                 let subject = Certificate::from_der(&pair[0]).unwrap();
                 let issuer = Certificate::from_der(&pair[1]).unwrap();
