@@ -50,6 +50,7 @@ pub(crate) struct DownloadArgs {
 }
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 enum DownloadCommand {
     /// Print the signatures of an image, one JSON object a line, as cosign prints them (its
     /// `.sig` tag), then the signature bundles stored as referrers. Nothing is verified.

@@ -23,6 +23,7 @@ pub(crate) struct PolicyArgs {
 }
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 enum PolicyCommand {
     /// Check a trust policy: errors with FILE:LINE:COLUMN (exit 2), then warnings (authorities
     /// no scope uses, patterns an earlier scope already has); exit 0 when it loads.

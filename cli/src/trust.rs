@@ -209,6 +209,7 @@ pub(crate) struct TrustArgs {
 }
 
 #[derive(clap::Subcommand, Debug)]
+#[command(defer = true)]
 enum TrustCommand {
     /// Fetch and verify trusted_root.json (and signing_config.v0.2.json) from a Sigstore TUF
     /// repository into the cache that verification then uses (cosign's `initialize`).

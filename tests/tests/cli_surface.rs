@@ -83,6 +83,17 @@ fn completions_man_pages_and_version_come_from_the_command_definitions() {
         bash.contains("_vouch()") && bash.contains("verify-attestation"),
         "{bash}"
     );
+    // Commands' arguments are built only when needed (deferred): completions still have them,
+    // down to subcommands of subcommands.
+    assert!(
+        bash.contains("--certificate-identity") && bash.contains("--mirror"),
+        "{bash}"
+    );
+    let help = vouch(&["verify-blob", "--help"]).expect_code(0).stdout;
+    assert!(
+        help.contains("--bundle") && help.contains("--timeout"),
+        "{help}"
+    );
     let zsh = vouch(&["completion", "zsh"]).expect_code(0).stdout;
     assert!(zsh.starts_with("#compdef vouch"), "{zsh}");
     let fish = vouch(&["completion", "fish"]).expect_code(0).stdout;
@@ -279,4 +290,30 @@ fn counts_of_one_are_said_in_the_singular() {
             assert!(!text.contains(wrong), "{wrong:?} in {text}");
         }
     }
+}
+
+/// The executable is position-dependent on Linux with glibc unless built with `VOUCH_PIE=1`: a
+/// position-independent one has the loader rewrite ~140 pages of its data at every start.
+#[test]
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn the_executable_is_position_dependent_unless_built_with_vouch_pie() {
+    use std::io::Read as _;
+    let mut header = [0u8; 18];
+    std::fs::File::open(vouch_tests::vouch_bin())
+        .and_then(|mut file| file.read_exact(&mut header))
+        .unwrap();
+    assert_eq!(&header[..4], b"\x7fELF");
+    // e_type, little-endian: 2 is ET_EXEC (fixed address), 3 is ET_DYN (PIE).
+    let e_type = u16::from_le_bytes([header[16], header[17]]);
+    let expected = if std::env::var("VOUCH_PIE").as_deref() == Ok("1") {
+        3
+    } else {
+        2
+    };
+    assert_eq!(
+        e_type,
+        expected,
+        "ELF type of {}",
+        vouch_tests::vouch_bin().display()
+    );
 }
