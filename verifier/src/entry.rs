@@ -8,7 +8,9 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use serde_json::Value;
+use std::borrow::Cow;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use vouch_keys::{Digest, DigestAlgorithm};
 
 use crate::VerifyError;
@@ -58,30 +60,139 @@ fn mismatch(field: &str, reason: impl Into<String>) -> VerifyError {
     }
 }
 
-fn get<'v>(value: &'v Value, path: &[&str]) -> Result<&'v Value, VerifyError> {
+/// A JSON value of a log entry body. Strings are borrowed from the body where they hold no
+/// escape (as every string of a canonicalized body does), so reading a body allocates only its
+/// objects and lists: this is on the verification path of every bundle.
+#[derive(Debug, PartialEq)]
+enum Node<'a> {
+    Null,
+    Bool(bool),
+    Number,
+    String(Cow<'a, str>),
+    Array(Vec<Node<'a>>),
+    Object(Vec<(Cow<'a, str>, Node<'a>)>),
+}
+
+impl<'a> Node<'a> {
+    fn parse(body: &'a [u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(body)
+    }
+
+    /// The member `key` of an object. `Err` when it appears more than once: which of two
+    /// values a log meant is not for a verifier to guess.
+    fn member(&self, key: &str) -> Result<Option<&Node<'a>>, ()> {
+        let Node::Object(members) = self else {
+            return Ok(None);
+        };
+        let mut found = members.iter().filter(|(k, _)| k == key).map(|(_, v)| v);
+        match (found.next(), found.next()) {
+            (Some(_), Some(_)) => Err(()),
+            (value, _) => Ok(value),
+        }
+    }
+
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            Node::String(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    fn as_array(&self) -> Option<&[Node<'a>]> {
+        match self {
+            Node::Array(items) => Some(items),
+            _ => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Node<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NodeVisitor;
+        impl<'de> Visitor<'de> for NodeVisitor {
+            type Value = Node<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_unit<E>(self) -> Result<Node<'de>, E> {
+                Ok(Node::Null)
+            }
+            fn visit_none<E>(self) -> Result<Node<'de>, E> {
+                Ok(Node::Null)
+            }
+            fn visit_bool<E>(self, value: bool) -> Result<Node<'de>, E> {
+                Ok(Node::Bool(value))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Node<'de>, E> {
+                Ok(Node::Number)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Node<'de>, E> {
+                Ok(Node::Number)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Node<'de>, E> {
+                Ok(Node::Number)
+            }
+            fn visit_borrowed_str<E>(self, value: &'de str) -> Result<Node<'de>, E> {
+                Ok(Node::String(Cow::Borrowed(value)))
+            }
+            fn visit_str<E>(self, value: &str) -> Result<Node<'de>, E> {
+                Ok(Node::String(Cow::Owned(value.to_owned())))
+            }
+            fn visit_string<E>(self, value: String) -> Result<Node<'de>, E> {
+                Ok(Node::String(Cow::Owned(value)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node<'de>, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(Node::Array(items))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node<'de>, A::Error> {
+                let mut members = Vec::new();
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    members.push((key, map.next_value()?));
+                }
+                Ok(Node::Object(members))
+            }
+        }
+        deserializer.deserialize_any(NodeVisitor)
+    }
+}
+
+fn get<'v, 'a>(value: &'v Node<'a>, path: &[&str]) -> Result<&'v Node<'a>, VerifyError> {
     let mut current = value;
     for key in path {
         current = current
-            .get(key)
+            .member(key)
+            .map_err(|()| mismatch(&path.join("."), format!("repeats the key {key:?}")))?
             .ok_or_else(|| mismatch(&path.join("."), "missing from the log entry"))?;
     }
     Ok(current)
 }
 
-fn get_str<'v>(value: &'v Value, path: &[&str]) -> Result<&'v str, VerifyError> {
+/// Whether the object `value` has the member `key` (once; twice is a mismatch).
+fn has(value: &Node<'_>, key: &str) -> Result<bool, VerifyError> {
+    value
+        .member(key)
+        .map(|found| found.is_some())
+        .map_err(|()| mismatch(key, format!("repeats the key {key:?}")))
+}
+
+fn get_str<'v>(value: &'v Node<'_>, path: &[&str]) -> Result<&'v str, VerifyError> {
     get(value, path)?
         .as_str()
         .ok_or_else(|| mismatch(&path.join("."), "is not a string"))
 }
 
-fn b64(value: &Value, path: &[&str]) -> Result<Vec<u8>, VerifyError> {
+fn b64(value: &Node<'_>, path: &[&str]) -> Result<Vec<u8>, VerifyError> {
     STANDARD
         .decode(get_str(value, path)?)
         .map_err(|_| mismatch(&path.join("."), "is not base64"))
 }
 
 /// A verifier as Rekor v1 stores it: base64 of PEM text. Returns the DER inside.
-fn pem_der(value: &Value, path: &[&str]) -> Result<Vec<u8>, VerifyError> {
+fn pem_der(value: &Node<'_>, path: &[&str]) -> Result<Vec<u8>, VerifyError> {
     let text = b64(value, path)?;
     let text =
         std::str::from_utf8(&text).map_err(|_| mismatch(&path.join("."), "is not PEM text"))?;
@@ -108,14 +219,17 @@ fn single_pem_block(text: &str) -> Option<Vec<u8>> {
     if label.is_empty() || !body.ends_with('\n') || body.contains('-') || body.contains(':') {
         return None;
     }
-    let base64: Vec<u8> = body.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    let mut base64 = Vec::with_capacity(body.len());
+    for line in body.split_ascii_whitespace() {
+        base64.extend_from_slice(line.as_bytes());
+    }
     STANDARD.decode(base64).ok()
 }
 
 /// A Rekor v2 `Verifier` message: `{x509Certificate: {rawBytes}}` or `{publicKey: {rawBytes}}`.
-fn v2_verifier_der(value: &Value, path: &[&str]) -> Result<Vec<u8>, VerifyError> {
+fn v2_verifier_der(value: &Node<'_>, path: &[&str]) -> Result<Vec<u8>, VerifyError> {
     let verifier = get(value, path)?;
-    let raw = if verifier.get("x509Certificate").is_some() {
+    let raw = if has(verifier, "x509Certificate")? {
         b64(verifier, &["x509Certificate", "rawBytes"])?
     } else {
         b64(verifier, &["publicKey", "rawBytes"])?
@@ -138,18 +252,17 @@ fn check_verifier(
     }
 }
 
-fn hex_digest(value: &Value, path: &[&str]) -> Result<Vec<u8>, VerifyError> {
+/// Whether the lowercase hex digest at `path` is `expected` (of the same algorithm: a
+/// digest's hex length names it). Anything but lowercase hex of a SHA-2 length is a mismatch.
+fn hex_digest_is(value: &Node<'_>, path: &[&str], expected: &Digest) -> Result<bool, VerifyError> {
     let hex = get_str(value, path)?;
-    let algorithm = match hex.len() {
-        64 => DigestAlgorithm::Sha256,
-        96 => DigestAlgorithm::Sha384,
-        128 => DigestAlgorithm::Sha512,
-        _ => return Err(mismatch(&path.join("."), "is not a hex digest")),
-    };
-    let digest: Digest = format!("{}:{hex}", algorithm.name())
-        .parse()
-        .map_err(|_| mismatch(&path.join("."), "is not a lowercase hex digest"))?;
-    Ok(digest.to_bytes())
+    if !matches!(hex.len(), 64 | 96 | 128) {
+        return Err(mismatch(&path.join("."), "is not a hex digest"));
+    }
+    if !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(mismatch(&path.join("."), "is not a lowercase hex digest"));
+    }
+    Ok(hex == expected.hex())
 }
 
 fn algorithm_v1(name: &str) -> Option<DigestAlgorithm> {
@@ -179,7 +292,7 @@ pub fn check_entry_body(
     content: SignedContent<'_>,
     material: VerifierMaterial<'_>,
 ) -> Result<(), VerifyError> {
-    let body: Value = serde_json::from_slice(body).map_err(|e| VerifyError::EntryMismatch {
+    let body = Node::parse(body).map_err(|e| VerifyError::EntryMismatch {
         field: "canonicalizedBody".into(),
         reason: format!("is not JSON: {e}"),
     })?;
@@ -204,7 +317,7 @@ pub fn check_entry_body(
                     ),
                 ));
             }
-            if hex_digest(spec, &["data", "hash", "value"])? != digest.to_bytes() {
+            if !hex_digest_is(spec, &["data", "hash", "value"], digest)? {
                 return Err(mismatch(
                     "spec.data.hash.value",
                     "the log entry is for another artifact",
@@ -220,31 +333,7 @@ pub fn check_entry_body(
             check_verifier(&found, material, "spec.signature.publicKey")
         }
         ("hashedrekord", "0.0.2", SignedContent::Message { digest, signature }) => {
-            let spec = get(&body, &["spec", "hashedRekordV002"])?;
-            let algorithm = get_str(spec, &["data", "algorithm"])?;
-            if algorithm_v2(algorithm) != Some(digest.algorithm()) {
-                return Err(mismatch(
-                    "spec.hashedRekordV002.data.algorithm",
-                    format!(
-                        "{algorithm}, the artifact digest is {}",
-                        digest.algorithm().name()
-                    ),
-                ));
-            }
-            if b64(spec, &["data", "digest"])? != digest.to_bytes() {
-                return Err(mismatch(
-                    "spec.hashedRekordV002.data.digest",
-                    "the log entry is for another artifact",
-                ));
-            }
-            if b64(spec, &["signature", "content"])? != signature {
-                return Err(mismatch(
-                    "spec.hashedRekordV002.signature.content",
-                    "the log entry holds another signature",
-                ));
-            }
-            let found = v2_verifier_der(spec, &["signature", "verifier"])?;
-            check_verifier(&found, material, "spec.hashedRekordV002.signature.verifier")
+            check_hashedrekord_v2(&body, digest, signature, material)
         }
         (
             "dsse",
@@ -319,7 +408,7 @@ pub fn check_entry_body(
                 ));
             }
             // intoto 0.0.2 stores the envelope's base64 fields base64-encoded once more.
-            if envelope.get("payload").is_some() {
+            if has(envelope, "payload")? {
                 let once = b64(envelope, &["payload"])?;
                 let twice = STANDARD
                     .decode(&once)
@@ -366,18 +455,7 @@ pub fn check_entry_body(
                 .ok_or_else(|| mismatch("spec.hashedRekordV002.data.algorithm", algorithm))?;
             let pae = vouch_attestations::dsse::pae(payload_type, payload);
             let digest = Digest::compute(algorithm, &pae);
-            let canonical = serde_json::to_vec(&body).unwrap_or_default();
-            check_entry_body(
-                kind,
-                version,
-                &canonical,
-                SignedContent::Message {
-                    digest: &digest,
-                    signature,
-                },
-                material,
-            )
-            .map_err(|e| match e {
+            check_hashedrekord_v2(&body, &digest, signature, material).map_err(|e| match e {
                 VerifyError::EntryMismatch { field, reason }
                     if field == "spec.hashedRekordV002.data.digest" =>
                 {
@@ -410,12 +488,50 @@ pub fn check_entry_body(
     }
 }
 
-fn check_payload_hash_v1(spec: &Value, payload: &[u8], path: &[&str]) -> Result<(), VerifyError> {
+/// A `hashedrekord` 0.0.2 body (Rekor v2) records `digest`, `signature` and `material`.
+fn check_hashedrekord_v2(
+    body: &Node<'_>,
+    digest: &Digest,
+    signature: &[u8],
+    material: VerifierMaterial<'_>,
+) -> Result<(), VerifyError> {
+    let spec = get(body, &["spec", "hashedRekordV002"])?;
+    let algorithm = get_str(spec, &["data", "algorithm"])?;
+    if algorithm_v2(algorithm) != Some(digest.algorithm()) {
+        return Err(mismatch(
+            "spec.hashedRekordV002.data.algorithm",
+            format!(
+                "{algorithm}, the artifact digest is {}",
+                digest.algorithm().name()
+            ),
+        ));
+    }
+    if b64(spec, &["data", "digest"])? != digest.to_bytes() {
+        return Err(mismatch(
+            "spec.hashedRekordV002.data.digest",
+            "the log entry is for another artifact",
+        ));
+    }
+    if b64(spec, &["signature", "content"])? != signature {
+        return Err(mismatch(
+            "spec.hashedRekordV002.signature.content",
+            "the log entry holds another signature",
+        ));
+    }
+    let found = v2_verifier_der(spec, &["signature", "verifier"])?;
+    check_verifier(&found, material, "spec.hashedRekordV002.signature.verifier")
+}
+
+fn check_payload_hash_v1(
+    spec: &Node<'_>,
+    payload: &[u8],
+    path: &[&str],
+) -> Result<(), VerifyError> {
     let field = format!("spec.{}", path.join("."));
     let hash = get(spec, path)?;
     let algorithm = get_str(hash, &["algorithm"])?;
     let algorithm = algorithm_v1(algorithm).ok_or_else(|| mismatch(&field, algorithm))?;
-    if hex_digest(hash, &["value"])? != Digest::compute(algorithm, payload).to_bytes() {
+    if !hex_digest_is(hash, &["value"], &Digest::compute(algorithm, payload))? {
         return Err(mismatch(
             &field,
             "the log entry is for another DSSE payload",
@@ -470,5 +586,59 @@ mod pem_tests {
         for text in odd {
             assert_eq!(single_pem_block(&text), None, "{text:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod node_tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_borrowed_unless_escaped_and_read_the_same_either_way() {
+        let body = br#"{"a":"plain","b":"esc\u0061ped\/","c":[1,-2.5,true,null,{}]}"#;
+        let node = Node::parse(body).unwrap();
+        let a = node.member("a").unwrap().unwrap();
+        assert!(matches!(a, Node::String(Cow::Borrowed("plain"))), "{a:?}");
+        let b = node.member("b").unwrap().unwrap();
+        assert!(matches!(b, Node::String(Cow::Owned(_))), "{b:?}");
+        assert_eq!(b.as_str(), Some("escaped/"));
+        let c = node.member("c").unwrap().unwrap().as_array().unwrap();
+        assert_eq!(
+            c,
+            [
+                Node::Number,
+                Node::Number,
+                Node::Bool(true),
+                Node::Null,
+                Node::Object(Vec::new())
+            ]
+        );
+        assert_eq!(node.member("d"), Ok(None));
+        assert_eq!(a.member("a"), Ok(None), "a string has no members");
+    }
+
+    #[test]
+    fn a_key_given_twice_is_a_mismatch_not_a_guess() {
+        let digest = Digest::sha256(b"artifact");
+        let body = format!(
+            r#"{{"apiVersion":"0.0.1","kind":"hashedrekord","spec":{{"data":{{"hash":{{"algorithm":"sha256","value":"{}","value":"{}"}}}}}}}}"#,
+            digest.hex(),
+            digest.hex()
+        );
+        let error = check_entry_body(
+            "hashedrekord",
+            "0.0.1",
+            body.as_bytes(),
+            SignedContent::Message {
+                digest: &digest,
+                signature: b"sig",
+            },
+            VerifierMaterial::PublicKey(b"key"),
+        )
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("repeats the key \"value\""),
+            "{error}"
+        );
     }
 }

@@ -35,7 +35,14 @@ pub fn leaf_hash(data: &[u8]) -> Hash {
 
 /// The hash of an inner node: `SHA-256(0x01 || left || right)`.
 pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
-    sha256(&[&[0x01], left, right])
+    // One contiguous input hashed at once: a proof path hashes dozens of nodes.
+    let mut node = [0u8; 1 + 2 * HASH_LEN];
+    node[0] = 0x01;
+    node[1..=HASH_LEN].copy_from_slice(left);
+    node[1 + HASH_LEN..].copy_from_slice(right);
+    let mut out = [0u8; HASH_LEN];
+    out.copy_from_slice(digest::digest(&digest::SHA256, &node).as_ref());
+    out
 }
 
 /// Reads `bytes` as a hash, refusing any length but 32 with

@@ -66,14 +66,19 @@ fn check_json_integer(field: &'static str, value: i128) -> Result<(), VerifyErro
 pub fn signed_entry_timestamp_payload(entry: &TransparencyLogEntry) -> Result<String, VerifyError> {
     check_json_integer("logIndex", i128::from(entry.log_index))?;
     check_json_integer("integratedTime", i128::from(entry.integrated_time))?;
-    // Base64 and hex need no JSON escaping.
-    Ok(format!(
-        r#"{{"body":"{}","integratedTime":{},"logID":"{}","logIndex":{}}}"#,
-        STANDARD.encode(&entry.canonicalized_body),
+    // Base64 and hex need no JSON escaping. Written in place: the body is most of it.
+    use std::fmt::Write as _;
+    let mut payload = String::with_capacity(entry.canonicalized_body.len() * 4 / 3 + 160);
+    payload.push_str(r#"{"body":""#);
+    STANDARD.encode_string(&entry.canonicalized_body, &mut payload);
+    let _ = write!(
+        payload,
+        r#"","integratedTime":{},"logID":"{}","logIndex":{}}}"#,
         entry.integrated_time,
         vouch_keys::hex(&entry.log_id),
         entry.log_index,
-    ))
+    );
+    Ok(payload)
 }
 
 fn check_log_id(log: &RekorLog<'_>, entry: &TransparencyLogEntry) -> Result<(), VerifyError> {
@@ -123,7 +128,13 @@ pub fn verify_merkle_inclusion(
         .hashes
         .iter()
         .enumerate()
-        .map(|(i, h)| hash_from_slice(h, &format!("proof hash {i}")))
+        .map(|(i, h)| {
+            // The name is formatted only for the error: a path has dozens of hashes.
+            <merkle::Hash>::try_from(h.as_slice()).map_err(|_| VerifyError::InclusionHashLength {
+                what: format!("proof hash {i}"),
+                len: h.len(),
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let leaf = merkle::leaf_hash(&entry.canonicalized_body);
     merkle::verify_inclusion(proof.log_index, proof.tree_size, &leaf, &path, &root)

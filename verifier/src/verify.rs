@@ -428,6 +428,7 @@ impl<'r> Verifier<'r> {
                 (Some(cert), key)
             }
         };
+        let key_fingerprint = key.fingerprint();
         let material = match &leaf {
             Some(cert) => VerifierMaterial::Certificate(cert.der()),
             None => VerifierMaterial::PublicKey(key.spki_der()),
@@ -480,7 +481,7 @@ impl<'r> Verifier<'r> {
                     format!(
                         "{} signature over {artifact_digest} verifies with key {}",
                         key.key_type(),
-                        key.fingerprint()
+                        key_fingerprint
                     ),
                 );
                 SignedContent::Message {
@@ -500,7 +501,7 @@ impl<'r> Verifier<'r> {
                     format!(
                         "{} signature over the envelope's PAE verifies with key {}",
                         key.key_type(),
-                        key.fingerprint()
+                        key_fingerprint
                     ),
                 );
                 if envelope.payload_type != dsse::IN_TOTO_PAYLOAD_TYPE {
@@ -617,7 +618,7 @@ impl<'r> Verifier<'r> {
             media_type: bundle.media_type.clone(),
             artifact_digest: artifact_digest.to_string(),
             identity,
-            key_fingerprint: key.fingerprint(),
+            key_fingerprint,
             times: times
                 .iter()
                 .map(|(source, time)| VerifiedTime {
