@@ -110,12 +110,36 @@ pub fn format_rfc3339(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    let (hour, minute, second) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    let Ok(year4) = u16::try_from(year).map(u32::from) else {
+        return format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z");
+    };
+    if year4 > 9999 {
+        return format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z");
+    }
+    // Digits written directly: every verification report formats several times, and the
+    // formatter costs far more than the arithmetic.
+    let two = |n: u32| [b'0' + (n / 10) as u8, b'0' + (n % 10) as u8];
+    let (h, m, s) = (hour as u32, minute as u32, second as u32);
+    let mut text = [0u8; 20];
+    text[..4].copy_from_slice(&[
+        b'0' + (year4 / 1000) as u8,
+        b'0' + (year4 / 100 % 10) as u8,
+        b'0' + (year4 / 10 % 10) as u8,
+        b'0' + (year4 % 10) as u8,
+    ]);
+    text[4] = b'-';
+    text[5..7].copy_from_slice(&two(month));
+    text[7] = b'-';
+    text[8..10].copy_from_slice(&two(day));
+    text[10] = b'T';
+    text[11..13].copy_from_slice(&two(h));
+    text[13] = b':';
+    text[14..16].copy_from_slice(&two(m));
+    text[16] = b':';
+    text[17..19].copy_from_slice(&two(s));
+    text[19] = b'Z';
+    text.iter().map(|&b| char::from(b)).collect()
 }
 
 /// Whole seconds since the Unix epoch of `time` (rounded down; negative before 1970).
@@ -307,6 +331,36 @@ fn error(format: &'static str, text: &str, reason: &'static str) -> TimeError {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn rfc3339_digits_match_the_formatter_for_every_year_width() {
+        for secs in [
+            i64::MIN / 2,
+            -62_167_219_200 - 1, // 0000-01-01 minus a second: year -1
+            -62_167_219_200,     // 0000-01-01T00:00:00Z
+            -1,
+            0,
+            59,
+            3599,
+            86_399,
+            951_782_400,
+            1_710_869_186,
+            253_402_300_799, // 9999-12-31T23:59:59Z
+            253_402_300_800, // 10000-01-01
+            i64::MAX / 2,
+        ] {
+            let days = secs.div_euclid(86_400);
+            let rem = secs.rem_euclid(86_400);
+            let (year, month, day) = civil_from_days(days);
+            let expected = format!(
+                "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+                rem / 3600,
+                rem % 3600 / 60,
+                rem % 60
+            );
+            assert_eq!(format_rfc3339(secs), expected, "{secs}");
+        }
+    }
 
     #[test]
     fn formatting_and_parsing_agree() {

@@ -150,7 +150,12 @@ impl<'de> Deserialize<'de> for Node<'de> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node<'de>, A::Error> {
                 let mut members = Vec::new();
-                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                // Keys read as nodes, so that they are borrowed too (serde reads a
+                // `Cow<str>` as an owned string).
+                while let Some(key) = map.next_key::<Node<'de>>()? {
+                    let Node::String(key) = key else {
+                        return Err(serde::de::Error::custom("an object key is not a string"));
+                    };
                     members.push((key, map.next_value()?));
                 }
                 Ok(Node::Object(members))
@@ -599,6 +604,15 @@ mod node_tests {
         let node = Node::parse(body).unwrap();
         let a = node.member("a").unwrap().unwrap();
         assert!(matches!(a, Node::String(Cow::Borrowed("plain"))), "{a:?}");
+        let Node::Object(members) = &node else {
+            panic!("{node:?}")
+        };
+        assert!(
+            members
+                .iter()
+                .all(|(key, _)| matches!(key, Cow::Borrowed(_))),
+            "keys are borrowed: {members:?}"
+        );
         let b = node.member("b").unwrap().unwrap();
         assert!(matches!(b, Node::String(Cow::Owned(_))), "{b:?}");
         assert_eq!(b.as_str(), Some("escaped/"));
