@@ -111,14 +111,12 @@ pub fn format_rfc3339(secs: i64) -> String {
     let rem = secs.rem_euclid(86_400);
     let (year, month, day) = civil_from_days(days);
     let (hour, minute, second) = (rem / 3600, rem % 3600 / 60, rem % 60);
-    let Ok(year4) = u16::try_from(year).map(u32::from) else {
-        return format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z");
+    // Four-digit years get their digits written directly: every verification report formats
+    // several times, and the formatter costs far more than the arithmetic.
+    let year4 = match u32::try_from(year) {
+        Ok(year4) if year4 <= 9999 => year4,
+        _ => return format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z"),
     };
-    if year4 > 9999 {
-        return format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z");
-    }
-    // Digits written directly: every verification report formats several times, and the
-    // formatter costs far more than the arithmetic.
     let two = |n: u32| [b'0' + (n / 10) as u8, b'0' + (n % 10) as u8];
     let (h, m, s) = (hour as u32, minute as u32, second as u32);
     let mut text = [0u8; 20];

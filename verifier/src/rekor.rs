@@ -128,13 +128,7 @@ pub fn verify_merkle_inclusion(
         .hashes
         .iter()
         .enumerate()
-        .map(|(i, h)| {
-            // The name is formatted only for the error: a path has dozens of hashes.
-            <merkle::Hash>::try_from(h.as_slice()).map_err(|_| VerifyError::InclusionHashLength {
-                what: format!("proof hash {i}"),
-                len: h.len(),
-            })
-        })
+        .map(|(i, h)| hash_from_slice(h, format_args!("proof hash {i}")))
         .collect::<Result<Vec<_>, _>>()?;
     let leaf = merkle::leaf_hash(&entry.canonicalized_body);
     merkle::verify_inclusion(proof.log_index, proof.tree_size, &leaf, &path, &root)
