@@ -573,7 +573,7 @@ fn read_material(
             if version >= BundleVersion::V0_3 {
                 return Err(rule(
                     version,
-                    value.path().to_owned(),
+                    value.path(),
                     "is not allowed: v0.3 bundles carry the signing certificate alone, in `certificate`",
                 ));
             }
@@ -596,7 +596,7 @@ fn read_material(
             if version < BundleVersion::V0_3 {
                 return Err(rule(
                     version,
-                    value.path().to_owned(),
+                    value.path(),
                     "is not allowed: `certificate` was added in v0.3; v0.1 and v0.2 bundles use `x509CertificateChain`",
                 ));
             }

@@ -6,6 +6,7 @@
 //! alphabet, absent or `null` as the zero value).
 
 use std::fmt;
+use std::rc::Rc;
 
 use base64::Engine as _;
 use base64::alphabet;
@@ -164,10 +165,61 @@ pub fn parse(document: Document, bytes: &[u8]) -> Result<Json, AttestationError>
     })
 }
 
+/// One step of a JSON path.
+#[derive(Clone, Copy)]
+enum Step {
+    /// The document's top level.
+    Root,
+    /// A field of an object, by its JSON name.
+    Field(&'static str),
+    /// An element of an array.
+    Index(usize),
+}
+
+/// Where a value is in its document: the place of the value holding it and the step from
+/// there. Reading a field builds no text; the path (`a.b[2].c`) is written out only when an
+/// error or a caller asks for it.
+#[derive(Clone)]
+struct Place {
+    parent: Option<Rc<Place>>,
+    step: Step,
+}
+
+impl Place {
+    const ROOT: Place = Place {
+        parent: None,
+        step: Step::Root,
+    };
+
+    fn is_root(&self) -> bool {
+        matches!(self.step, Step::Root)
+    }
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The depth is the document's nesting, which serde_json bounds (128).
+        let parent = self.parent.as_deref();
+        if let Some(parent) = parent {
+            parent.fmt(f)?;
+        }
+        match self.step {
+            Step::Root => Ok(()),
+            Step::Field(name) => {
+                if parent.is_some_and(|parent| !parent.is_root()) {
+                    f.write_str(".")?;
+                }
+                f.write_str(name)
+            }
+            Step::Index(i) => write!(f, "[{i}]"),
+        }
+    }
+}
+
 /// A JSON value at a known path (never `null`: absent and `null` fields are `None`).
 pub struct Val<'a> {
     document: Document,
-    path: String,
+    place: Place,
     json: &'a Json,
 }
 
@@ -180,15 +232,15 @@ pub enum EnumValue<'a> {
 }
 
 impl<'a> Val<'a> {
-    /// The value's JSON path.
-    pub fn path(&self) -> &str {
-        &self.path
+    /// The value's JSON path (`a.b[2].c`).
+    pub fn path(&self) -> String {
+        self.place.to_string()
     }
 
     fn wrong(&self, expected: &'static str) -> AttestationError {
         AttestationError::WrongJsonType {
             document: self.document,
-            path: self.path.clone(),
+            path: self.path(),
             expected,
         }
     }
@@ -198,7 +250,7 @@ impl<'a> Val<'a> {
         match self.json {
             Json::Object(entries) => Ok(Obj {
                 document: self.document,
-                path: self.path.clone(),
+                place: Rc::new(self.place.clone()),
                 entries,
             }),
             _ => Err(self.wrong("an object")),
@@ -218,6 +270,12 @@ impl<'a> Val<'a> {
         let Json::String(text) = self.json else {
             return Err(self.wrong("a base64 string"));
         };
+        // The common case first, in one pass: standard-alphabet base64 on one line. Text it
+        // refuses may still be good in the forms below, and text it takes has neither line
+        // breaks nor URL-safe letters, so the forms below would read it the same.
+        if let Ok(bytes) = STANDARD.decode(text.as_bytes()) {
+            return Ok(bytes);
+        }
         // Line breaks are skipped, as Go's and Python's decoders (which sigstore-go and
         // sigstore-python read bundles with) skip them: wrapped base64 is in real bundles.
         let text: std::borrow::Cow<'_, str> = if text.contains(['\r', '\n']) {
@@ -234,7 +292,7 @@ impl<'a> Val<'a> {
             .decode(text.as_bytes())
             .map_err(|_| AttestationError::InvalidBase64 {
                 document: self.document,
-                path: self.path.clone(),
+                path: self.path(),
             })
     }
 
@@ -242,7 +300,7 @@ impl<'a> Val<'a> {
     pub fn int64(&self) -> Result<i64, AttestationError> {
         let invalid = || AttestationError::InvalidInt64 {
             document: self.document,
-            path: self.path.clone(),
+            path: self.path(),
             value: self.json.preview(),
         };
         match self.json {
@@ -271,7 +329,7 @@ impl<'a> Val<'a> {
     pub fn uint64(&self) -> Result<u64, AttestationError> {
         u64::try_from(self.int64()?).map_err(|_| AttestationError::InvalidField {
             document: self.document,
-            path: self.path.clone(),
+            path: self.path(),
             reason: "must not be negative",
         })
     }
@@ -292,7 +350,7 @@ impl<'a> Val<'a> {
     pub fn timestamp(&self) -> Result<UnixTime, AttestationError> {
         UnixTime::parse_rfc3339(self.str()?).map_err(|reason| AttestationError::InvalidTimestamp {
             document: self.document,
-            path: self.path.clone(),
+            path: self.path(),
             reason,
         })
     }
@@ -301,7 +359,7 @@ impl<'a> Val<'a> {
 /// A JSON object read as a protobuf message. Field paths are built from this object's.
 pub struct Obj<'a> {
     document: Document,
-    path: String,
+    place: Rc<Place>,
     entries: &'a [(String, Json)],
 }
 
@@ -311,7 +369,7 @@ impl<'a> Obj<'a> {
         match json {
             Json::Object(entries) => Ok(Self {
                 document,
-                path: String::new(),
+                place: Rc::new(Place::ROOT),
                 entries,
             }),
             other => Err(AttestationError::MalformedJson {
@@ -323,10 +381,23 @@ impl<'a> Obj<'a> {
 
     /// The path of field `name` of this message.
     pub fn child(&self, name: &str) -> String {
-        if self.path.is_empty() {
+        if self.place.is_root() {
             name.to_owned()
         } else {
-            format!("{}.{name}", self.path)
+            format!("{}.{name}", self.place)
+        }
+    }
+
+    /// This message's JSON path.
+    fn path(&self) -> String {
+        self.place.to_string()
+    }
+
+    /// The place of field `name` of this message.
+    fn field(&self, name: &'static str) -> Place {
+        Place {
+            parent: Some(Rc::clone(&self.place)),
+            step: Step::Field(name),
         }
     }
 
@@ -360,7 +431,7 @@ impl<'a> Obj<'a> {
             None | Some((_, Json::Null)) => None,
             Some((_, value)) => Some(Val {
                 document: self.document,
-                path: self.child(json),
+                place: self.field(json),
                 json: value,
             }),
         })
@@ -451,13 +522,17 @@ impl<'a> Obj<'a> {
         let Json::Array(items) = value.json else {
             return Err(value.wrong("an array"));
         };
+        let list = Rc::new(value.place);
         items
             .iter()
             .enumerate()
             .map(|(i, item)| {
                 let element = Val {
                     document: self.document,
-                    path: format!("{}[{i}]", value.path),
+                    place: Place {
+                        parent: Some(Rc::clone(&list)),
+                        step: Step::Index(i),
+                    },
                     json: item,
                 };
                 match item {
@@ -481,7 +556,7 @@ impl<'a> Obj<'a> {
                 if let Some((first, _)) = &set {
                     return Err(AttestationError::OneofConflict {
                         document: self.document,
-                        path: self.path.clone(),
+                        path: self.path(),
                         first: members[*first].0,
                         second: json,
                         choices,
@@ -492,7 +567,7 @@ impl<'a> Obj<'a> {
         }
         set.ok_or_else(|| AttestationError::OneofMissing {
             document: self.document,
-            path: self.path.clone(),
+            path: self.path(),
             choices,
         })
     }

@@ -166,10 +166,14 @@ struct TokenResponse {
 /// request and connect timeouts of `options`.
 pub(crate) fn http_client(options: &ClientOptions) -> Result<reqwest::Client, RegistryError> {
     // Proxies as docker decides them (`proxy.rs`): never for loopback, `NO_PROXY` honoured.
-    let proxy = reqwest::Proxy::custom(|url| crate::proxy::ProxyEnv::get().proxy_for(url).cloned());
-    reqwest::Client::builder()
-        .no_proxy()
-        .proxy(proxy)
+    // With no proxy set, none is asked about (reqwest parses each request's URL to ask).
+    let mut builder = reqwest::Client::builder().no_proxy();
+    if crate::proxy::ProxyEnv::get().any() {
+        builder = builder.proxy(reqwest::Proxy::custom(|url| {
+            crate::proxy::ProxyEnv::get().proxy_for(url).cloned()
+        }));
+    }
+    builder
         .tls_backend_preconfigured(crate::tls::client_config(&options.ca_certificates)?)
         .user_agent(concat!("vouch/", env!("CARGO_PKG_VERSION")))
         .timeout(options.timeout)

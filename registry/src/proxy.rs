@@ -67,6 +67,11 @@ impl ProxyEnv {
         ENV.get_or_init(|| Self::read(|name| std::env::var(name).ok()))
     }
 
+    /// Whether any proxy is set: without one, every request goes direct.
+    pub(crate) fn any(&self) -> bool {
+        self.http.is_some() || self.https.is_some() || self.all.is_some()
+    }
+
     /// The proxy a request to `url` goes through, or `None` for a direct connection.
     pub(crate) fn proxy_for(&self, url: &Url) -> Option<&Url> {
         let host = url.host_str()?;
@@ -162,6 +167,16 @@ mod tests {
             Some("http://all:1/")
         );
         assert_eq!(via(&ProxyEnv::default(), "https://r.example/"), None);
+    }
+
+    #[test]
+    fn any_says_whether_a_proxy_is_set() {
+        assert!(!ProxyEnv::default().any());
+        assert!(!env(&[("NO_PROXY", "*"), ("HTTP_PROXY", " ")]).any());
+        assert!(!env(&[("HTTPS_PROXY", "http://[bad")]).any());
+        for name in ["HTTP_PROXY", "https_proxy", "ALL_PROXY"] {
+            assert!(env(&[(name, "proxy:3128")]).any(), "{name}");
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! performs I/O or reads the clock: `now` is an argument.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use base64::Engine as _;
 use serde::Serialize;
@@ -204,14 +205,20 @@ struct CertificateAuthorityChain {
     name: String,
 }
 
-/// Trust material ready for verification: every key and certificate of a trusted root parsed
-/// once, so that verifying many bundles costs only the signature checks.
-pub struct Verifier<'r> {
-    root: &'r TrustedRoot,
-    tlog_keys: HashMap<Vec<u8>, Result<LogKey, VerifyError>>,
-    ctlog_keys: HashMap<Vec<u8>, Result<LogKey, VerifyError>>,
+/// The certificate chains of a trusted root, parsed.
+struct Chains {
     authorities: Vec<CertificateAuthorityChain>,
     timestamp_authorities: Vec<TimestampAuthority>,
+}
+
+/// Trust material ready for verification: every key and certificate of a trusted root parsed
+/// at most once, when a bundle first needs it (a signature checked with a key alone needs no
+/// certificate authority), so that verifying many bundles costs only the signature checks.
+pub struct Verifier<'r> {
+    root: &'r TrustedRoot,
+    tlog_keys: HashMap<&'r [u8], OnceLock<Result<LogKey, VerifyError>>>,
+    ctlog_keys: HashMap<&'r [u8], OnceLock<Result<LogKey, VerifyError>>>,
+    chains: OnceLock<Result<Chains, VerifyError>>,
 }
 
 fn log_key(log: &TransparencyLogInstance) -> Result<LogKey, VerifyError> {
@@ -231,26 +238,37 @@ fn log_key(log: &TransparencyLogInstance) -> Result<LogKey, VerifyError> {
 }
 
 /// The certificate chains of `root`, leaf-most first: its certificate authorities', then its
-/// timestamp authorities', in document order (the order [`Verifier::new`] parses them in).
+/// timestamp authorities', in document order (the order [`Chains::parse`] parses them in).
 fn chains(root: &TrustedRoot) -> impl Iterator<Item = &Vec<Vec<u8>>> {
     (root.certificate_authorities.iter())
         .chain(&root.timestamp_authorities)
         .map(|ca| &ca.cert_chain)
 }
 
-/// Every (certificate, its issuer) pair of the embedded root's chains, as DER; read once per
-/// process.
-fn embedded_links() -> &'static [(&'static [u8], &'static [u8])] {
-    static LINKS: std::sync::OnceLock<Vec<(&'static [u8], &'static [u8])>> =
-        std::sync::OnceLock::new();
-    LINKS.get_or_init(|| {
+/// What the embedded root's chains are known to be, as DER; read once per process.
+struct Embedded {
+    /// Every certificate: each parses (`embedded_chains_verify`).
+    certificates: Vec<&'static [u8]>,
+    /// Every (certificate, its issuer) pair: each signature verifies (the same test).
+    links: Vec<(&'static [u8], &'static [u8])>,
+}
+
+fn embedded() -> &'static Embedded {
+    static EMBEDDED: OnceLock<Embedded> = OnceLock::new();
+    EMBEDDED.get_or_init(|| {
         let Ok(root) = TrustedRoot::public_good() else {
-            return Vec::new();
+            return Embedded {
+                certificates: Vec::new(),
+                links: Vec::new(),
+            };
         };
-        chains(root)
-            .flat_map(|chain| chain.windows(2))
-            .map(|link| (link[0].as_slice(), link[1].as_slice()))
-            .collect()
+        Embedded {
+            certificates: chains(root).flatten().map(Vec::as_slice).collect(),
+            links: chains(root)
+                .flat_map(|chain| chain.windows(2))
+                .map(|link| (link[0].as_slice(), link[1].as_slice()))
+                .collect(),
+        }
     })
 }
 
@@ -258,21 +276,11 @@ fn certificates(chain: &[Vec<u8>]) -> Result<Vec<Certificate>, VerifyError> {
     chain.iter().map(|der| Certificate::from_der(der)).collect()
 }
 
-impl<'r> Verifier<'r> {
-    /// Parses every key and certificate of `root`. A certificate authority whose certificates
-    /// do not parse is an error (the root is corrupt); a log key of a type vouch cannot use is
-    /// kept as an error returned when a bundle names that log.
-    pub fn new(root: &'r TrustedRoot) -> Result<Self, VerifyError> {
-        let tlog_keys = root
-            .tlogs
-            .iter()
-            .map(|log| (log.log_id.clone(), log_key(log)))
-            .collect();
-        let ctlog_keys = root
-            .ctlogs
-            .iter()
-            .map(|log| (log.log_id.clone(), log_key(log)))
-            .collect();
+impl Chains {
+    /// Parses every certificate chain of `root`. A link that is one of the embedded root's is
+    /// marked as verified: the same two certificates in another root (a TUF cache of the same
+    /// instance) are the same fact. One P-384 verification less per process.
+    fn parse(root: &TrustedRoot) -> Result<Self, VerifyError> {
         let authorities: Vec<CertificateAuthorityChain> = root
             .certificate_authorities
             .iter()
@@ -299,10 +307,7 @@ impl<'r> Verifier<'r> {
                 })
             })
             .collect::<Result<_, VerifyError>>()?;
-        // A link of the embedded root's chains is verified by this crate's tests
-        // (`embedded_chains_verify`); the same two certificates in another root (a TUF cache
-        // of the same instance) are the same fact. One P-384 verification less per process.
-        let known = embedded_links();
+        let known = &embedded().links;
         let parsed = (authorities.iter().map(|a| &a.chain))
             .chain(timestamp_authorities.iter().map(|t| &t.chain));
         for (raw, parsed) in chains(root).zip(parsed) {
@@ -313,12 +318,54 @@ impl<'r> Verifier<'r> {
             }
         }
         Ok(Self {
-            root,
-            tlog_keys,
-            ctlog_keys,
             authorities,
             timestamp_authorities,
         })
+    }
+}
+
+impl<'r> Verifier<'r> {
+    /// The verifier for `root`. Its certificate chains are parsed here when any certificate
+    /// is not one of the embedded root's, so that a certificate that does not parse is an
+    /// error now (the root is corrupt); the embedded root's own certificates, known to parse,
+    /// are parsed when a bundle first needs a certificate authority or timestamp authority.
+    /// Log keys are parsed when a bundle first names their log; a key of a type vouch cannot
+    /// use is the error of every bundle that names that log.
+    pub fn new(root: &'r TrustedRoot) -> Result<Self, VerifyError> {
+        let keys = |logs: &'r [TransparencyLogInstance]| {
+            logs.iter()
+                .map(|log| (log.log_id.as_slice(), OnceLock::new()))
+                .collect()
+        };
+        let verifier = Self {
+            root,
+            tlog_keys: keys(&root.tlogs),
+            ctlog_keys: keys(&root.ctlogs),
+            chains: OnceLock::new(),
+        };
+        let known = &embedded().certificates;
+        if !chains(root)
+            .flatten()
+            .all(|der| known.contains(&der.as_slice()))
+        {
+            verifier.chains()?;
+        }
+        Ok(verifier)
+    }
+
+    /// Parses the root's certificate chains now rather than when a bundle first needs them:
+    /// for a caller that would rather pay before its first verification (a benchmark, a
+    /// server warming up). An error is what that first verification would have returned.
+    pub fn prepare(&self) -> Result<(), VerifyError> {
+        self.chains().map(|_| ())
+    }
+
+    /// The root's certificate chains, parsed on first use.
+    fn chains(&self) -> Result<&Chains, VerifyError> {
+        self.chains
+            .get_or_init(|| Chains::parse(self.root))
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// Verifies `bundle` as a signature or attestation of the image manifest `image`, as cosign
@@ -356,7 +403,7 @@ impl<'r> Verifier<'r> {
     }
 
     /// The trusted log (transparency or certificate-transparency) with this id, and its key
-    /// as parsed by [`Verifier::new`].
+    /// parsed on first use.
     fn log(
         &self,
         kind: LogKind,
@@ -366,7 +413,10 @@ impl<'r> Verifier<'r> {
             LogKind::Transparency => (self.root.tlog(log_id)?, &self.tlog_keys),
             LogKind::CertificateTransparency => (self.root.ctlog(log_id)?, &self.ctlog_keys),
         };
-        match keys.get(log_id) {
+        match keys
+            .get(log_id)
+            .map(|key| key.get_or_init(|| log_key(instance)))
+        {
             Some(Ok(key)) => Ok((instance, key)),
             Some(Err(e)) => Err(e.clone()),
             None => Err(VerifyError::UnknownLog {
@@ -560,7 +610,7 @@ impl<'r> Verifier<'r> {
         // 4. RFC 3161 timestamps.
         for (index, token) in bundle.material.rfc3161_timestamps.iter().enumerate() {
             let token = TimestampToken::from_der(token)?;
-            let time = verify_timestamp(&token, signature, &self.timestamp_authorities)?;
+            let time = verify_timestamp(&token, signature, &self.chains()?.timestamp_authorities)?;
             if time > options.now {
                 return Err(VerifyError::TimeInFuture {
                     what: "RFC 3161 timestamp",
@@ -772,7 +822,7 @@ impl<'r> Verifier<'r> {
         time: UnixTime,
     ) -> Result<(&'a CertificateAuthorityChain, Vec<&'a Certificate>), VerifyError> {
         let mut last_error = None;
-        for authority in &self.authorities {
+        for authority in &self.chains()?.authorities {
             if !authority.valid_for.contains(time) {
                 last_error.get_or_insert(VerifyError::CertificateChain {
                     reason: format!(
@@ -808,12 +858,56 @@ fn digest_algorithm(algorithm: &HashAlgorithm) -> Result<DigestAlgorithm, Verify
 mod embedded_root_tests {
     use super::*;
 
-    /// What lets [`Verifier::new`] skip the embedded chains' signatures: every link of every
-    /// certificate authority and timestamp authority chain of the embedded root verifies,
-    /// checked here on freshly parsed certificates (no cache).
+    /// The embedded root's certificates are parsed when first needed; a root holding any other
+    /// certificate has its chains parsed by [`Verifier::new`], so that one that does not parse
+    /// is refused there, as before deferral.
+    #[test]
+    fn only_the_embedded_certificates_are_parsed_on_first_use() {
+        let root = TrustedRoot::public_good().unwrap();
+        let verifier = Verifier::new(root).unwrap();
+        assert!(verifier.chains.get().is_none(), "parsed before use");
+        verifier.prepare().unwrap();
+        assert_eq!(
+            verifier
+                .chains
+                .get()
+                .unwrap()
+                .as_ref()
+                .unwrap()
+                .authorities
+                .len(),
+            root.certificate_authorities.len()
+        );
+        // The same certificates in another root (a TUF copy of the same instance).
+        let copy = root.clone();
+        assert!(Verifier::new(&copy).unwrap().chains.get().is_none());
+
+        let mut other = root.clone();
+        let mut der = other.certificate_authorities[0].cert_chain[0].clone();
+        der.truncate(der.len() - 1);
+        other.certificate_authorities[0].cert_chain[0] = der;
+        assert!(matches!(
+            Verifier::new(&other),
+            Err(VerifyError::CertificateMalformed { .. })
+        ));
+        let mut other = root.clone();
+        other.timestamp_authorities[0].cert_chain[1] = b"not DER".to_vec();
+        assert!(Verifier::new(&other).is_err());
+    }
+
+    /// What lets [`Verifier::new`] defer parsing the embedded root's certificates and
+    /// [`Chains::parse`] skip their chains' signatures: every certificate of every certificate
+    /// authority and timestamp authority chain of the embedded root parses, and every link
+    /// verifies, checked here on freshly parsed certificates (no cache).
     #[test]
     fn embedded_chains_verify() {
         let root = TrustedRoot::public_good().unwrap();
+        let mut certificates = 0;
+        for der in chains(root).flatten() {
+            Certificate::from_der(der).unwrap();
+            certificates += 1;
+        }
+        assert_eq!(certificates, embedded().certificates.len());
         let mut links = 0;
         for chain in chains(root) {
             for pair in chain.windows(2) {
