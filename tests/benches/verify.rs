@@ -131,17 +131,36 @@ impl Stats {
 
 /// Warms both commands up, then times them alternately; returns (vouch, sigstore-rs).
 fn measure(vouch: &Tool, peer: &Tool, runs: usize) -> (Stats, Stats) {
+    let (vouch, peer, _) = measure_with_floor(vouch, peer, runs, None);
+    (vouch, peer)
+}
+
+/// [`measure`], with the registry floor (when given) timed in the same rotation, so that the
+/// machine's drift between runs hits all three alike.
+fn measure_with_floor(
+    vouch: &Tool,
+    peer: &Tool,
+    runs: usize,
+    mut floor: Option<&mut RegistryFloor>,
+) -> (Stats, Stats, Option<Stats>) {
     for _ in 0..WARMUP {
         vouch.run_timed();
         peer.run_timed();
+        if let Some(floor) = floor.as_deref_mut() {
+            floor.once();
+        }
     }
     let mut a = Vec::with_capacity(runs);
     let mut b = Vec::with_capacity(runs);
+    let mut c = Vec::with_capacity(runs);
     for _ in 0..runs {
         a.push(vouch.run_timed());
         b.push(peer.run_timed());
+        if let Some(floor) = floor.as_deref_mut() {
+            c.push(floor.once());
+        }
     }
-    (Stats::of(&a), Stats::of(&b))
+    (Stats::of(&a), Stats::of(&b), floor.map(|_| Stats::of(&c)))
 }
 
 /// A TCP proxy in front of the registry that records every HTTP/1.x request line it forwards
@@ -297,46 +316,50 @@ fn get(stream: &mut BufReader<TcpStream>, host: &str, path: &str) -> Vec<u8> {
     body
 }
 
-/// The registry's own share of verifying `image` by tag: the three requests that any verifier
-/// of a tag-layout signature makes one after another, each needing the answer before
+/// The registry's own share of verifying an image by tag: the three requests that any
+/// verifier of a tag-layout signature makes one after another, each needing the answer before
 /// (the manifest by tag for the digest, the `.sig` manifest, its first layer's blob), sent
 /// from this process on one kept-alive connection, so with no process start, no connection
-/// set-up and no verification. Timed `runs` times after the warm-up.
-fn registry_floor(registry: &str, image: &Image, runs: usize) -> Stats {
-    let repository = image
-        .repository
-        .strip_prefix(&format!("{registry}/"))
-        .unwrap();
-    let (_, tag) = image.tagged.rsplit_once(':').unwrap();
-    let signature_tag = format!("{}.sig", image.digest.replacen(':', "-", 1));
-    let mut stream = BufReader::new(TcpStream::connect(registry).unwrap());
-    stream.get_mut().set_nodelay(true).unwrap();
-    let mut once = || {
+/// set-up and no verification.
+struct RegistryFloor {
+    stream: BufReader<TcpStream>,
+    host: String,
+    manifest: String,
+    signature: String,
+    repository: String,
+}
+
+impl RegistryFloor {
+    fn new(registry: &str, image: &Image) -> RegistryFloor {
+        let repository = image
+            .repository
+            .strip_prefix(&format!("{registry}/"))
+            .unwrap()
+            .to_owned();
+        let (_, tag) = image.tagged.rsplit_once(':').unwrap();
+        let signature_tag = format!("{}.sig", image.digest.replacen(':', "-", 1));
+        let stream = TcpStream::connect(registry).unwrap();
+        stream.set_nodelay(true).unwrap();
+        RegistryFloor {
+            stream: BufReader::new(stream),
+            host: registry.to_owned(),
+            manifest: format!("/v2/{repository}/manifests/{tag}"),
+            signature: format!("/v2/{repository}/manifests/{signature_tag}"),
+            repository,
+        }
+    }
+
+    /// The three requests once, timed.
+    fn once(&mut self) -> Duration {
         let start = Instant::now();
-        get(
-            &mut stream,
-            registry,
-            &format!("/v2/{repository}/manifests/{tag}"),
-        );
-        let manifest = get(
-            &mut stream,
-            registry,
-            &format!("/v2/{repository}/manifests/{signature_tag}"),
-        );
+        get(&mut self.stream, &self.host, &self.manifest);
+        let manifest = get(&mut self.stream, &self.host, &self.signature);
         let manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
         let blob = manifest["layers"][0]["digest"].as_str().unwrap();
-        get(
-            &mut stream,
-            registry,
-            &format!("/v2/{repository}/blobs/{blob}"),
-        );
+        let path = format!("/v2/{}/blobs/{blob}", self.repository);
+        get(&mut self.stream, &self.host, &path);
         start.elapsed()
-    };
-    for _ in 0..WARMUP {
-        once();
     }
-    let samples: Vec<Duration> = (0..runs).map(|_| once()).collect();
-    Stats::of(&samples)
 }
 
 /// An image signed by some keys, and the public key verification uses.
@@ -409,12 +432,18 @@ fn main() {
 
     let mut rows = Vec::new();
     let mut listings = Vec::new();
+    let mut registry_floor = RegistryFloor::new(&registry.addr, &scenarios[0].image);
+    let mut floor = None;
     for scenario in &scenarios {
         let image = &scenario.image;
         for (reference, direct) in [("tag", &image.tagged), ("digest", &image.by_digest)] {
             let vouch = Tool::vouch(&scenario.public, direct);
             let peer = Tool::peer(&scenario.public, direct);
-            let (vouch_stats, peer_stats) = measure(&vouch, &peer, runs);
+            // The registry floor is timed with the first scenario by tag, in its rotation.
+            let first = rows.is_empty();
+            let (vouch_stats, peer_stats, floor_stats) =
+                measure_with_floor(&vouch, &peer, runs, first.then_some(&mut registry_floor));
+            floor = floor.or(floor_stats);
 
             let proxied = direct.replacen(&registry.addr, &proxy.addr, 1);
             let (vouch_requests, vouch_connections) =
@@ -441,7 +470,7 @@ fn main() {
         }
     }
 
-    let floor = registry_floor(&registry.addr, &scenarios[0].image, runs);
+    let floor = floor.unwrap();
 
     // What process start-up alone costs each tool (no registry, no key): `vouch --version`
     // exits before starting its runtime, `sigstore-peer --help` starts tokio, then prints.
