@@ -23,14 +23,12 @@
 //! release profile (or taken from `$VOUCH_BIN`).
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use vouch_tests::serve::{Serve, key_policy, release_scope};
+use vouch_tests::serve::{KeepAlive, Serve, key_policy, release_scope};
 use vouch_tests::{Registry, generate_key, one_layer_layout, push_image, skopeo_push};
 
 const LAYER_BYTES: usize = 100 * 1024 * 1024;
@@ -71,54 +69,10 @@ fn skopeo_copy(from: &str, dest: &Path) -> Duration {
     elapsed
 }
 
-/// One keep-alive HTTP/1.1 connection that POSTs `body` to `path`, returning the status.
-struct Connection {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
-
-impl Connection {
-    fn open(addr: &str) -> Connection {
-        let stream = TcpStream::connect(addr).unwrap();
-        stream.set_nodelay(true).unwrap();
-        Connection {
-            reader: BufReader::new(stream.try_clone().unwrap()),
-            writer: stream,
-        }
-    }
-
-    fn post(&mut self, path: &str, body: &[u8]) -> u16 {
-        write!(
-            self.writer,
-            "POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        )
-        .unwrap();
-        self.writer.write_all(body).unwrap();
-        let mut status_line = String::new();
-        self.reader.read_line(&mut status_line).unwrap();
-        let status = status_line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let mut length = 0usize;
-        loop {
-            let mut line = String::new();
-            self.reader.read_line(&mut line).unwrap();
-            if line == "\r\n" || line.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                length = value.trim().parse().unwrap();
-            }
-        }
-        let mut body = vec![0u8; length];
-        self.reader.read_exact(&mut body).unwrap();
-        status
-    }
+/// POSTs the AdmissionReview `body` to `path` on `connection`, returning the status.
+fn post(connection: &mut KeepAlive, path: &str, body: &[u8]) -> u16 {
+    let json = [("Content-Type", "application/json")];
+    connection.request("POST", path, &json, body).0
 }
 
 fn main() {
@@ -210,7 +164,10 @@ fn main() {
         serde_json::from_slice(&std::fs::read(fixture).unwrap()).unwrap();
     review["request"]["object"]["spec"]["containers"][0]["image"] = small.tagged.clone().into();
     let body = Arc::new(serde_json::to_vec(&review).unwrap());
-    assert_eq!(Connection::open(&serve.addr).post("/validate", &body), 200);
+    assert_eq!(
+        post(&mut KeepAlive::open(&serve.addr), "/validate", &body),
+        200
+    );
     let total = (RATE * SECONDS) as usize;
     let next = Arc::new(Mutex::new(0usize));
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(total)));
@@ -226,7 +183,7 @@ fn main() {
                 serve.addr.clone(),
             );
             std::thread::spawn(move || {
-                let mut connection = Connection::open(&addr);
+                let mut connection = KeepAlive::open(&addr);
                 loop {
                     let n = {
                         let mut next = next.lock().unwrap();
@@ -241,7 +198,7 @@ fn main() {
                         std::thread::sleep(wait);
                     }
                     let sent = Instant::now();
-                    let status = connection.post("/validate", &body);
+                    let status = post(&mut connection, "/validate", &body);
                     let took = sent.elapsed().as_secs_f64() * 1000.0;
                     latencies.lock().unwrap().push(took);
                     if status != 200 {

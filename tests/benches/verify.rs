@@ -24,7 +24,7 @@
 //! `cargo build --release -p vouch` (or taken from `$VOUCH_BIN`).
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -32,6 +32,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use vouch_tests::serve::KeepAlive;
 use vouch_tests::{Image, KeyPair, Registry, Run, generate_key, push_image, vouch_with_password};
 
 /// Runs of each command before timing starts.
@@ -287,32 +288,10 @@ fn short(line: &str) -> String {
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
      application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.index.v1+json";
 
-/// One HTTP/1.1 GET on a kept-alive connection: the body of a 200 answer (panics otherwise).
-fn get(stream: &mut BufReader<TcpStream>, host: &str, path: &str) -> Vec<u8> {
-    write!(
-        stream.get_mut(),
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: {MANIFEST_ACCEPT}\r\n\r\n"
-    )
-    .unwrap();
-    let mut status = String::new();
-    stream.read_line(&mut status).unwrap();
-    assert!(status.starts_with("HTTP/1.1 200"), "GET {path}: {status}");
-    let mut length = 0;
-    loop {
-        let mut line = String::new();
-        stream.read_line(&mut line).unwrap();
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse().unwrap();
-        }
-    }
-    let mut body = vec![0; length];
-    stream.read_exact(&mut body).unwrap();
+/// One GET of `path` on `connection`: the body of a 200 answer (panics otherwise).
+fn get(connection: &mut KeepAlive, path: &str) -> Vec<u8> {
+    let (status, body) = connection.request("GET", path, &[("Accept", MANIFEST_ACCEPT)], &[]);
+    assert_eq!(status, 200, "GET {path}");
     body
 }
 
@@ -322,8 +301,7 @@ fn get(stream: &mut BufReader<TcpStream>, host: &str, path: &str) -> Vec<u8> {
 /// from this process on one kept-alive connection, so with no process start, no connection
 /// set-up and no verification.
 struct RegistryFloor {
-    stream: BufReader<TcpStream>,
-    host: String,
+    connection: KeepAlive,
     manifest: String,
     signature: String,
     repository: String,
@@ -338,11 +316,8 @@ impl RegistryFloor {
             .to_owned();
         let (_, tag) = image.tagged.rsplit_once(':').unwrap();
         let signature_tag = format!("{}.sig", image.digest.replacen(':', "-", 1));
-        let stream = TcpStream::connect(registry).unwrap();
-        stream.set_nodelay(true).unwrap();
         RegistryFloor {
-            stream: BufReader::new(stream),
-            host: registry.to_owned(),
+            connection: KeepAlive::open(registry),
             manifest: format!("/v2/{repository}/manifests/{tag}"),
             signature: format!("/v2/{repository}/manifests/{signature_tag}"),
             repository,
@@ -352,12 +327,12 @@ impl RegistryFloor {
     /// The three requests once, timed.
     fn once(&mut self) -> Duration {
         let start = Instant::now();
-        get(&mut self.stream, &self.host, &self.manifest);
-        let manifest = get(&mut self.stream, &self.host, &self.signature);
+        get(&mut self.connection, &self.manifest);
+        let manifest = get(&mut self.connection, &self.signature);
         let manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
         let blob = manifest["layers"][0]["digest"].as_str().unwrap();
         let path = format!("/v2/{}/blobs/{blob}", self.repository);
-        get(&mut self.stream, &self.host, &path);
+        get(&mut self.connection, &path);
         start.elapsed()
     }
 }

@@ -322,6 +322,73 @@ pub fn http_exchange(
     }
 }
 
+/// One kept-alive HTTP/1.1 connection, for benchmarks that must not time connection set-up:
+/// requests go one after another, each answer read whole by its `Content-Length` (chunked
+/// answers are not expected). Panics when an exchange fails.
+pub struct KeepAlive {
+    reader: BufReader<std::net::TcpStream>,
+    writer: std::net::TcpStream,
+    host: String,
+}
+
+impl KeepAlive {
+    /// A connection to `addr` (`127.0.0.1:PORT`), with Nagle's algorithm off.
+    pub fn open(addr: &str) -> KeepAlive {
+        let stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.set_nodelay(true).unwrap();
+        KeepAlive {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            writer: stream,
+            host: addr.to_owned(),
+        }
+    }
+
+    /// Sends `method path` with `headers` and `body` (with its `Content-Length` unless a GET
+    /// without one); returns the status and the answer's body.
+    pub fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, Vec<u8>) {
+        use std::io::{Read as _, Write as _};
+        let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", self.host);
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if method != "GET" || !body.is_empty() {
+            request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        request.push_str("\r\n");
+        self.writer.write_all(request.as_bytes()).unwrap();
+        self.writer.write_all(body).unwrap();
+        let mut status_line = String::new();
+        self.reader.read_line(&mut status_line).unwrap();
+        let status = status_line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            self.reader.read_line(&mut line).unwrap();
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().unwrap();
+            }
+        }
+        let mut answer = vec![0u8; length];
+        self.reader.read_exact(&mut answer).unwrap();
+        (status, answer)
+    }
+}
+
 /// A throwaway `redis-server` on 127.0.0.1 (no persistence), stopped when dropped.
 pub struct RedisServer {
     child: Child,
